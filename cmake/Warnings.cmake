@@ -1,0 +1,18 @@
+# The project's warning policy, in one place (STYLE.md "Tooling").
+set(MT_WARNINGS
+  -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+  -Wundef -Wwrite-strings -Wimplicit-fallthrough -Wpointer-arith -Wvla
+  -Wswitch-enum
+  # Unused parameters are the norm in callback signatures (evloop, handlers).
+  -Wno-unused-parameter
+  # -Wswitch-enum already demands every enumerator; a default label on top of
+  # it is how we handle values a peer sent that are outside the enum.
+)
+add_compile_options(${MT_WARNINGS} -fno-common -fstack-protector-strong)
+if(MT_WERROR)
+  add_compile_options(-Werror)
+endif()
+if(MT_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,70 @@
+/* The ptrace + seccomp engine. It spawns the program under PTRACE_SEIZE,
+ * installs a seccomp filter built from a trap list, follows threads,
+ * forks, vforks and execs, and turns every trapped syscall into an
+ * sc_event for the policy. It knows nothing of agents or Kubernetes.
+ * All work happens on the caller's evloop thread (the thread that calls
+ * tracer_spawn() is the tracer of every tracee). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "common/evloop.h"
+#include "tracer/event.h"
+
+struct tracer;
+
+/* One syscall the filter routes to the policy. If arg_nonzero >= 0 the
+ * syscall traps only when that argument is nonzero (e.g. sendto with a
+ * destination address) and runs natively otherwise. */
+struct tracer_trap {
+	int nr;
+	int arg_nonzero;
+};
+
+/* One syscall the filter refuses in the kernel, without a stop. */
+struct tracer_deny {
+	int nr;
+	int err;
+};
+
+struct tracer_config {
+	const struct tracer_trap *traps;
+	size_t ntraps;
+	const struct tracer_deny *denies;
+	size_t ndenies;
+
+	/* Called at each trapped syscall entry. Must settle or park ev. */
+	void (*on_syscall)(struct sc_event *ev, void *data);
+	/* Called when the last tracee is gone, with the wait status of the
+	 * first program (as from waitpid). */
+	void (*on_done)(int wait_status, void *data);
+	void *data;
+
+	bool trace;        /* log every trapped syscall (decision, result, time) */
+	bool trace_stacks; /* add the calling thread's stack and syscall site */
+};
+
+int tracer_new(struct evloop *l, const struct tracer_config *cfg, struct tracer **ret);
+/* Kills (SIGKILL) every tracee still alive and frees everything. */
+void tracer_free(struct tracer *t);
+
+/* Start path (already resolved, not searched in PATH) with argv/envp under
+ * the tracer. Returns the program's pid or -errno; the program does not
+ * run a single instruction of its own before the filter is in place. An
+ * execve failure in the child (ENOENT, EACCES) is reported as -errno here. */
+pid_t tracer_spawn(struct tracer *t, const char *path, char *const argv[], char *const envp[]);
+
+/* Forward a signal to the first program (used for SIGINT/SIGTERM/SIGHUP
+ * that reach the supervisor). */
+void tracer_forward_signal(struct tracer *t, int sig);
+
+/* Counters for benchmarks and tests. */
+struct tracer_stats {
+	uint64_t seccomp_stops;
+	uint64_t exit_stops;
+	uint64_t signal_stops;
+	uint64_t event_stops;
+	uint64_t injections;
+};
+void tracer_get_stats(const struct tracer *t, struct tracer_stats *ret);
