@@ -32,6 +32,8 @@
 #define AP_STREAM_AGENT_BIT 0x80000000u
 /* Default per-stream receive window each side grants at open. */
 #define AP_DEFAULT_WINDOW (256u * 1024)
+/* UDP streams carry one datagram per AP_DATA and use no credit: a receiver
+ * that cannot keep up drops datagrams, as UDP does. */
 
 enum ap_type {
 	AP_HELLO = 1,      /* c->a  u32 magic, u16 version, u16 reserved, str client_name */

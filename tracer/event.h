@@ -10,7 +10,30 @@
  * later from another callback (e.g. when the agent replies). A parked
  * event stays valid until it is settled or the thread dies; in the latter
  * case the backend runs the per-call state destructor, which is where a
- * handler cancels whatever it was waiting for. */
+ * handler cancels whatever it was waiting for.
+ *
+ * The parking contract: a handler that keeps the event pointer anywhere
+ * (a pending request, a timer) must attach a state with a destructor
+ * (sc_set_state) before it returns from the entry function. If the thread
+ * dies while parked (SIGKILL, exit_group or execve by another thread) or
+ * the supervisor shuts down, the backend runs that destructor and then
+ * frees the event. The destructor must drop every reference to the event
+ * (cancel the request or timer): after it returns the pointer dangles, and
+ * settling it would be a use after free. The destructor also runs when an
+ * event completes normally, so it is the single place to release state.
+ *
+ * Interrupted syscalls: when a signal interrupts a syscall the handler
+ * continued (the kernel's -ERESTART* codes) and the kernel restarts it
+ * (SA_RESTART), it traps again; the ptrace backend recognises the restart
+ * (same thread, number and call site) and re-applies the same decision
+ * (the same sc_set_arg values, the same exit callback) without calling the
+ * policy again. The exit callback runs once, at the final exit. If the
+ * kernel returned EINTR instead, the exit callback runs with -EINTR when
+ * the thread is next seen, and sc_set_result() is ignored then.
+ *
+ * The engine never shows the policy the execve it performs to start the
+ * first program, nor a clone that traps only because of CLONE_UNTRACED
+ * (it strips the flag itself). */
 #pragma once
 
 #include <stdbool.h>
@@ -35,7 +58,10 @@ enum sc_decision {
 #define SC_CAP_SET_ARGS (1u << 0)   /* sc_set_arg() works */
 #define SC_CAP_EXIT_HOOK (1u << 1)  /* sc_continue_exit() works */
 
-/* Identity and arguments. nr is the native (x86-64 / aarch64) number. */
+/* Identity and arguments. nr is the native (x86-64 / aarch64) number.
+ * sc_arg() is the full 64-bit register as the program passed it (also after
+ * sc_set_arg()); int arguments must be truncated by the handler, the kernel
+ * ignores their high 32 bits. */
 long sc_nr(const struct sc_event *ev);
 uint64_t sc_arg(const struct sc_event *ev, unsigned i);
 pid_t sc_tid(const struct sc_event *ev);
@@ -56,13 +82,19 @@ int sc_dup_fd(struct sc_event *ev, int tracee_fd);
 
 /* Copy len bytes into this thread's scratch slot in the tracee and return
  * its tracee address; the slot stays valid until the event completes.
- * -E2BIG if len exceeds the slot. */
+ * Several calls in one event are placed one after the other (16-byte
+ * aligned). -E2BIG if len exceeds the slot, -ENOSPC if every slot of the
+ * address space is held by other in-flight events, -ENOMEM if the scratch
+ * region could not be mapped. */
 int sc_scratch_put(struct sc_event *ev, const void *data, size_t len, uint64_t *ret_addr);
 /* Change argument i as the kernel will see it. The original register
  * value is restored when the syscall returns (needs SC_CAP_SET_ARGS). */
 int sc_set_arg(struct sc_event *ev, unsigned i, uint64_t value);
 
-/* Settle the event. */
+/* Settle the event. sc_skip() drops argument edits (the program finds its
+ * registers untouched). sc_continue() after sc_set_arg() or
+ * sc_scratch_put() acts as sc_continue_exit(ev, NULL): the registers are
+ * restored and the slot released at the exit, not before. */
 void sc_skip(struct sc_event *ev, long retval); /* retval: >= 0 or -errno */
 void sc_continue(struct sc_event *ev);
 void sc_continue_exit(struct sc_event *ev, sc_exit_fn fn);

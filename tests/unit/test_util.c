@@ -1,5 +1,6 @@
 #include "tests/unit/test.h"
 #include "common/util.h"
+#include "common/u64map.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -31,6 +32,33 @@ TEST(parse_hostport_forms)
 	CHECK(parse_hostport("1.2.3.4:0", &ss, &len) < 0);
 	CHECK(parse_hostport("1.2.3.4:70000", &ss, &len) < 0);
 	CHECK(parse_hostport("[::1:80", &ss, &len) < 0);
+}
+
+TEST(u64map_random_ops)
+{
+	struct u64map m = { 0 };
+	static char present[4096];
+	unsigned seed = 12345;
+
+	for (int round = 0; round < 200000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		uint64_t k = (seed >> 8) % 4096;
+		if (seed & 1) {
+			u64map_put(&m, k, &present[k]);
+			present[k] = 1;
+		} else {
+			void *v = u64map_del(&m, k);
+			CHECK((v != NULL) == (present[k] == 1));
+			present[k] = 0;
+		}
+	}
+	size_t n = 0;
+	for (uint64_t k = 0; k < 4096; k++) {
+		CHECK((u64map_get(&m, k) != NULL) == (present[k] == 1));
+		n += present[k];
+	}
+	CHECK_EQ(m.n, n);
+	u64map_free(&m);
 }
 
 TEST_MAIN()

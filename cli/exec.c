@@ -1,0 +1,326 @@
+/* `mirrord-trace exec`: connect to the agent, prepare the pod context
+ * (environment, DNS, pod files), run the program under the tracer, and
+ * exit as the program did. */
+#include "cli/cli.h"
+#include "common/evloop.h"
+#include "common/util.h"
+#include "session/session.h"
+#include "syscalls/syscalls.h"
+#include "tracer/tracer.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+/* After the agent is lost, the program gets this long to notice the
+ * resets and exit on its own before it is killed. */
+#define LOST_GRACE_MS 3000
+
+struct run {
+	struct evloop *loop;
+	struct session *session;
+	struct tracer *tracer;
+	struct policy *policy;
+	int sigfd;
+	int status;
+	bool done;
+	bool agent_lost;
+	int64_t lost_timer;
+};
+
+/* PATH lookup as execvp does it, but before forking, so a missing program
+ * is one clear message and not an exec failure inside the tracee. */
+static char *find_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	struct stat sb;
+
+	if (strchr(name, '/'))
+		return stat(name, &sb) == 0 ? xstrdup(name) : NULL;
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path; p;) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char *cand = len ? xasprintf("%.*s/%s", (int)len, p, name) : xasprintf("./%s", name);
+		if (stat(cand, &sb) == 0 && S_ISREG(sb.st_mode) && access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+		p = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+static void on_syscall(struct sc_event *ev, void *data)
+{
+	struct run *r = data;
+
+	policy_on_syscall(ev, r->policy);
+}
+
+static void on_done(int status, void *data)
+{
+	struct run *r = data;
+
+	r->status = status;
+	r->done = true;
+	evloop_quit(r->loop, 0);
+}
+
+static void lost_grace_over(struct evloop *l, void *data)
+{
+	struct run *r = data;
+
+	r->lost_timer = 0;
+	log_error("the program did not exit after losing the agent; killing it");
+	tracer_forward_signal(r->tracer, SIGKILL);
+}
+
+static void on_agent_lost(void *data, const char *why)
+{
+	struct run *r = data;
+
+	r->agent_lost = true;
+	log_error("lost the connection to the agent: %s; the program's remote connections were "
+		  "reset", why);
+	r->lost_timer = evloop_timer(r->loop, LOST_GRACE_MS, lost_grace_over, r);
+}
+
+static void on_signal(struct evloop *l, int fd, uint32_t events, void *data)
+{
+	struct run *r = data;
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		/* A terminal's Ctrl-C or Ctrl-\ reaches the whole foreground
+		 * process group, the program included (sender pid 0 = kernel):
+		 * the program decides. A signal sent to us alone (kill) is
+		 * passed on, as if we were not here. */
+		if (si.ssi_code == SI_KERNEL)
+			continue;
+		if (r->tracer)
+			tracer_forward_signal(r->tracer, (int)si.ssi_signo);
+	}
+}
+
+static int setup_signals(struct run *r)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	r->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (r->sigfd < 0)
+		return -errno;
+	return evloop_add(r->loop, r->sigfd, EPOLLIN, on_signal, r);
+}
+
+/* Copy the pod files the program reads into the run directory. */
+static int serve_pod_files(struct run *r, const char *dir, const struct exec_options *o,
+			   struct served_file *files, size_t *nfiles)
+{
+	static const char *const paths[] = { "/etc/resolv.conf", "/etc/hosts", "/etc/hostname" };
+	static const char *const names[] = { "resolv.conf", "hosts", "hostname" };
+	size_t n = 0;
+
+	if (!o->remote_dns)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		_cleanup_free_ char *data = NULL, *conf = NULL;
+		size_t len = 0;
+		char *local;
+		int e = session_fetch_file(r->session, paths[i], &data, &len);
+
+		if (e == -ENOENT) {
+			/* The pod has none: neither does the program. */
+			data = xstrdup("");
+			len = 0;
+		} else if (e < 0) {
+			log_error("cannot read %s from the pod: %s", paths[i], strerror(-e));
+			return e;
+		}
+		if (i == 0) {
+			e = session_dns_start(r->session, data, &conf);
+			if (e < 0) {
+				log_error("cannot start the local DNS relay: %s", strerror(-e));
+				return e;
+			}
+			free(data);
+			data = TAKE_PTR(conf);
+			len = strlen(data);
+		}
+		e = rundir_write(dir, names[i], data, len, &local);
+		if (e < 0) {
+			log_error("cannot write %s/%s: %s", dir, names[i], strerror(-e));
+			return e;
+		}
+		files[n].pod_path = paths[i];
+		files[n].local_path = local;
+		n++;
+	}
+	*nfiles = n;
+	return 0;
+}
+
+static int exit_like(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		struct rlimit nocore = { 0, 0 };
+		sigset_t set;
+
+		/* Die the same way, so shells and CI see the signal. The
+		 * program already dumped core if it was going to. */
+		setrlimit(RLIMIT_CORE, &nocore);
+		signal(sig, SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		raise(sig);
+		return 128 + sig;
+	}
+	return 1;
+}
+
+int cmd_exec(int argc, char **argv)
+{
+	struct exec_options o;
+	struct run r = { .sigfd = -1 };
+	struct sockaddr_storage agent;
+	unsigned agentlen;
+	_cleanup_free_ char *program = NULL, *why = NULL, *dir = NULL;
+	char **remote = NULL, **env = NULL;
+	size_t nremote = 0, nfiles = 0;
+	struct served_file files[3];
+	int ret = 1, e;
+
+	e = exec_parse(argc, argv, &o);
+	if (e != 0)
+		return e > 0 ? 0 : 2;
+	log_set_level(o.log_level);
+	if (parse_hostport(o.agent_addr, &agent, &agentlen) < 0) {
+		log_error("--agent-addr \"%s\" is not HOST:PORT with a numeric IPv4 or [IPv6] "
+			  "address and a port 1-65535", o.agent_addr);
+		return 2;
+	}
+	program = find_program(o.argv[0]);
+	if (!program) {
+		log_error("\"%s\": program not found (searched PATH)", o.argv[0]);
+		return 127;
+	}
+
+	if (evloop_new(&r.loop) < 0) {
+		log_error("cannot create the event loop");
+		return 1;
+	}
+	e = session_open(r.loop, (struct sockaddr *)&agent, agentlen, o.connect_timeout_ms,
+			 &r.session, &why);
+	if (e < 0) {
+		log_error("%s", why);
+		goto out;
+	}
+	session_on_lost(r.session, on_agent_lost, &r);
+
+	e = session_fetch_env(r.session, &remote, &nremote);
+	if (e < 0) {
+		log_error("cannot fetch the target's environment: %s", strerror(-e));
+		goto out;
+	}
+	struct env_filter ef = { .include = o.env_include, .exclude = o.env_exclude };
+	env = env_merge(environ, remote, nremote, &ef);
+
+	e = rundir_create(&dir);
+	if (e < 0) {
+		log_error("cannot create the run directory: %s", strerror(-e));
+		goto out;
+	}
+	if (serve_pod_files(&r, dir, &o, files, &nfiles) < 0)
+		goto out;
+
+	struct policy_config pc = {
+		.outgoing_tcp = o.outgoing_tcp,
+		.outgoing_udp = o.outgoing_udp,
+		.files = files,
+		.nfiles = nfiles,
+	};
+	policy_new(r.session, &pc, &r.policy);
+	struct tracer_trap *traps = xcalloc(policy_max_rules(), sizeof(*traps));
+	struct tracer_deny *denies = xcalloc(policy_max_rules(), sizeof(*denies));
+	struct tracer_config tc = {
+		.traps = traps,
+		.ntraps = policy_traps(r.policy, traps),
+		.denies = denies,
+		.ndenies = policy_denies(r.policy, denies),
+		.on_syscall = on_syscall,
+		.on_done = on_done,
+		.data = &r,
+		.trace = o.trace,
+		.trace_stacks = o.trace_stacks,
+	};
+	e = tracer_new(r.loop, &tc, &r.tracer);
+	if (e < 0) {
+		log_error("cannot set up the tracer: %s", strerror(-e));
+		free(traps);
+		free(denies);
+		goto out;
+	}
+	free(traps);
+	free(denies);
+	if (setup_signals(&r) < 0) {
+		log_error("cannot set up signal handling");
+		goto out;
+	}
+	pid_t pid = tracer_spawn(r.tracer, program, o.argv, env);
+	if (pid < 0) {
+		log_error("cannot run \"%s\": %s", program, strerror((int)-pid));
+		ret = pid == -ENOENT ? 127 : 126;
+		goto out;
+	}
+	e = evloop_run(r.loop);
+	if (e < 0)
+		log_error("event loop failed: %s", strerror(-e));
+	if (r.done) {
+		ret = -1; /* decided below, after cleanup */
+	}
+
+out:
+	tracer_free(r.tracer);
+	policy_free(r.policy);
+	session_free(r.session);
+	if (dir)
+		rundir_remove(dir);
+	for (size_t i = 0; i < nfiles; i++)
+		free((char *)files[i].local_path);
+	for (size_t i = 0; remote && i < nremote; i++)
+		free(remote[i]);
+	free(remote);
+	for (char **p = env; p && *p; p++)
+		free(*p);
+	free(env);
+	if (r.sigfd >= 0)
+		close(r.sigfd);
+	evloop_free(r.loop);
+	if (ret != -1)
+		return ret;
+	if (r.agent_lost) {
+		/* The run did not happen as asked: never report success. */
+		int code = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : 0;
+		return code ? code : 1;
+	}
+	return exit_like(r.status);
+}

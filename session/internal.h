@@ -1,0 +1,140 @@
+/* Shared between the session's source files; not part of its API. */
+#pragma once
+
+#include <netinet/in.h>
+#include "agentproto/agentproto.h"
+#include "common/util.h"
+#include "common/evloop.h"
+#include "common/u64map.h"
+#include "session/session.h"
+
+/* The queue towards the agent. DATA is produced only while the queue is
+ * below the high-water mark, so in practice it holds control frames plus
+ * at most one round of data; the hard limit catches a runaway. */
+#define WQ_HIGH (512u * 1024)
+#define WQ_LOW (128u * 1024)
+#define WQ_MAX (8u * 1024 * 1024)
+/* Connect requests the agent has not answered within this time fail. */
+#define CONNECT_TIMEOUT_MS 60000
+#define UDP_IDLE_MS 60000
+#define MAX_STREAMS 8192
+#define DNS_MAX_NS 3
+
+enum stream_state { ST_CONNECTING, ST_OPEN };
+
+struct stream {
+	struct session *s;
+	uint32_t id;
+	int type; /* SOCK_STREAM or SOCK_DGRAM */
+	enum stream_state state;
+	session_open_cb cb;
+	void *cbdata;
+	struct sockaddr_storage dst;
+	socklen_t dstlen;
+	int64_t timer;
+
+	/* TCP: the relay's end of the program's connection; -1 until the
+	 * relay accepted it. UDP: the relay socket. */
+	int fd;
+	uint32_t expect_key;  /* relay source key this stream waits for, or 0 */
+	ino_t ino;            /* program socket, for getpeername(); 0 if none */
+	uint32_t send_credit; /* bytes we may still send to the agent */
+	uint8_t *out;         /* agent -> local bytes not yet written */
+	size_t out_len, out_off;
+	uint32_t unacked;     /* written locally, not yet credited back */
+	bool local_eof;       /* local side sent EOF; we sent AP_CLOSE FIN */
+	bool remote_fin;      /* agent sent AP_CLOSE FIN */
+	bool shut_wr;         /* shutdown(SHUT_WR) done on fd */
+	uint32_t events;      /* current epoll interest, ~0 if not watched */
+
+	/* UDP */
+	struct sockaddr_storage prog; /* the program socket's address */
+	socklen_t proglen;
+	bool prog_known;
+	bool connected;       /* the program connect()ed its socket to us */
+	uint64_t last_use_ns;
+	struct stream *ino_next; /* other UDP flows of the same program socket */
+	/* DNS: the local relay this upstream stream serves, or NULL */
+	struct dns_ns *dns;
+};
+
+#define DNS_SLOTS 1024
+#define DNS_QUEUE_MAX 64
+
+/* One outstanding query: who asked, and the id it used. */
+struct dns_query {
+	struct sockaddr_in client;
+	uint16_t wire_id;  /* the id we put on the wire */
+	uint16_t orig_id;  /* the client's id, restored in the reply */
+	uint64_t sent_ns;
+	bool used;
+};
+
+struct dns_ns {
+	struct session *s;
+	int udp_fd, tcp_fd;
+	int64_t req;        /* pending open of the upstream stream, or 0 */
+	uint32_t stream;    /* the upstream UDP stream, 0 if not open */
+	struct dns_query q[DNS_SLOTS];
+	uint16_t next_slot, gen;
+	uint8_t *queue[DNS_QUEUE_MAX]; /* queries waiting for the stream */
+	uint16_t queue_len[DNS_QUEUE_MAX];
+	size_t nqueue;
+	struct sockaddr_storage upstream;
+	socklen_t upstreamlen;
+	struct sockaddr_in local;
+};
+
+struct session {
+	struct evloop *loop;
+	int fd;
+	bool alive;
+	char *lost_why;
+	void (*lost_cb)(void *, const char *);
+	void *lost_data;
+
+	uint8_t *rbuf;
+	size_t rlen;
+	uint8_t *wq;
+	size_t wq_len, wq_off, wq_cap;
+	bool wq_paused; /* relays stopped reading because wq is high */
+
+	uint32_t next_id;
+	struct u64map streams; /* id -> stream */
+	struct u64map expect;  /* relay key -> stream */
+	struct u64map peers;   /* program socket inode -> stream (TCP) */
+	struct u64map udp;     /* program socket inode -> first UDP flow */
+
+	int relay4, relay6;
+	int refuser4, refuser6; /* bound, never listening: connects get RST */
+	struct sockaddr_in relay4_addr;
+	struct sockaddr_in6 relay6_addr;
+
+	struct dns_ns dns[DNS_MAX_NS];
+	size_t ndns;
+	int64_t sweep_timer;
+
+	struct session_stats stats;
+};
+
+/* session.c */
+int session_send(struct session *s, const struct ap_msg *m);
+void session_lost(struct session *s, const char *fmt, ...) MT_PRINTF(2, 3);
+void session_wq_changed(struct session *s);
+
+/* relay.c */
+int relay_start(struct session *s);
+int relay_watch(struct session *s);
+struct stream *stream_new(struct session *s, int type);
+void stream_free(struct session *s, struct stream *st);
+void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint32_t n);
+void stream_on_credit(struct session *s, struct stream *st, uint32_t n);
+void stream_on_close(struct session *s, struct stream *st, uint8_t how, int32_t err);
+void stream_on_connected(struct session *s, struct stream *st, int err);
+void stream_update(struct session *s, struct stream *st);
+void relays_resume(struct session *s);
+void relays_reset_all(struct session *s);
+
+/* dns.c */
+void dns_stop(struct session *s);
+void dns_on_stream_data(struct session *s, struct stream *st, const uint8_t *p, uint32_t n);

@@ -1,0 +1,747 @@
+/* Relays: join the program's sockets to agent streams.
+ *
+ * TCP: the program's own socket is connected (by the policy, through
+ * session_attach_tcp) to a listener on loopback. Before connecting, the
+ * socket is bound, and its source port is registered as the key of the
+ * stream it belongs to. The listener accepts only connections whose source
+ * key is registered: other local users and processes can reach a loopback
+ * port, and must not get a tunnel into the pod (DESIGN.md "Security").
+ *
+ * UDP: one relay socket per (program socket, destination), connected to
+ * the program socket's address, so it accepts datagrams from it only. */
+#include "session/internal.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define RELAY_BACKLOG 4096
+
+static uint32_t relay_key(int family, uint16_t port)
+{
+	return ((uint32_t)(family == AF_INET6 ? 6 : 4) << 16) | port;
+}
+
+static uint16_t sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+struct stream *stream_new(struct session *s, int type)
+{
+	struct stream *st = xcalloc(1, sizeof(*st));
+
+	/* Client stream ids stay below AP_STREAM_AGENT_BIT and are never 0. */
+	do {
+		st->id = s->next_id++;
+		if (s->next_id >= AP_STREAM_AGENT_BIT)
+			s->next_id = 1;
+	} while (st->id == 0 || u64map_get(&s->streams, st->id));
+	st->s = s;
+	st->type = type;
+	st->state = ST_CONNECTING;
+	st->fd = -1;
+	st->events = ~0u;
+	st->send_credit = AP_DEFAULT_WINDOW;
+	u64map_put(&s->streams, st->id, st);
+	return st;
+}
+
+static void udp_unlink(struct session *s, struct stream *st)
+{
+	struct stream *head = u64map_get(&s->udp, st->ino), **pp;
+
+	if (!head)
+		return;
+	if (head == st) {
+		if (st->ino_next)
+			u64map_put(&s->udp, st->ino, st->ino_next);
+		else
+			u64map_del(&s->udp, st->ino);
+		return;
+	}
+	for (pp = &head->ino_next; *pp; pp = &(*pp)->ino_next) {
+		if (*pp == st) {
+			*pp = st->ino_next;
+			return;
+		}
+	}
+}
+
+void stream_free(struct session *s, struct stream *st)
+{
+	if (!st)
+		return;
+	u64map_del(&s->streams, st->id);
+	if (st->expect_key && u64map_get(&s->expect, st->expect_key) == st)
+		u64map_del(&s->expect, st->expect_key);
+	if (st->type == SOCK_STREAM && st->ino && u64map_get(&s->peers, st->ino) == st)
+		u64map_del(&s->peers, st->ino);
+	if (st->type == SOCK_DGRAM && st->ino)
+		udp_unlink(s, st);
+	if (st->dns && st->dns->stream == st->id)
+		st->dns->stream = 0;
+	if (st->timer && s->loop)
+		evloop_timer_cancel(s->loop, st->timer);
+	if (st->fd >= 0) {
+		if (s->loop && st->events != ~0u)
+			evloop_del(s->loop, st->fd);
+		close(st->fd);
+	}
+	free(st->out);
+	free(st);
+}
+
+static bool stream_live(struct session *s, struct stream *st, uint32_t id)
+{
+	return u64map_get(&s->streams, id) == st;
+}
+
+static void send_close(struct session *s, struct stream *st, uint8_t how, int err)
+{
+	struct ap_msg m = { .type = AP_CLOSE, .id = st->id };
+
+	m.u.close.how = how;
+	m.u.close.err = err;
+	session_send(s, &m);
+}
+
+/* Abort the local side so the program sees ECONNRESET, not a clean EOF. */
+static void reset_local(struct stream *st)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (st->fd >= 0 && st->type == SOCK_STREAM)
+		setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+static void tcp_io(struct evloop *l, int fd, uint32_t events, void *data);
+static void udp_io(struct evloop *l, int fd, uint32_t events, void *data);
+
+/* Recompute the epoll interest of a stream's local socket. */
+void stream_update(struct session *s, struct stream *st)
+{
+	uint32_t ev = 0;
+
+	if (st->fd < 0 || !s->loop || !s->alive)
+		return;
+	if (st->type == SOCK_STREAM) {
+		if (!st->local_eof && st->send_credit > 0 && !s->wq_paused)
+			ev |= EPOLLIN;
+		if (st->out_len > st->out_off)
+			ev |= EPOLLOUT;
+	} else if (!s->wq_paused) {
+		ev |= EPOLLIN;
+	}
+	if (ev == st->events)
+		return;
+	if (st->events == ~0u) {
+		if (evloop_add(s->loop, st->fd, ev, st->type == SOCK_STREAM ? tcp_io : udp_io, st) < 0)
+			return;
+	} else {
+		evloop_mod(s->loop, st->fd, ev);
+	}
+	st->events = ev;
+}
+
+static void maybe_finish(struct session *s, struct stream *st)
+{
+	/* Done when both directions have ended and everything is written. */
+	if (st->local_eof && st->remote_fin && st->out_off == st->out_len)
+		stream_free(s, st);
+}
+
+/* Write what the agent sent to the local socket. Returns false if the
+ * stream was freed. */
+static bool flush_out(struct session *s, struct stream *st)
+{
+	while (st->out_off < st->out_len) {
+		ssize_t n = send(st->fd, st->out + st->out_off, st->out_len - st->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			/* The program closed or reset its socket. */
+			send_close(s, st, AP_CLOSE_RESET, errno);
+			stream_free(s, st);
+			return false;
+		}
+		st->out_off += (size_t)n;
+		st->unacked += (uint32_t)n;
+		s->stats.bytes_down += (uint64_t)n;
+	}
+	if (st->out_off == st->out_len)
+		st->out_off = st->out_len = 0;
+	/* Credit in batches: one CREDIT frame per write would double the
+	 * frame count of a bulk download. */
+	if (st->unacked >= AP_DEFAULT_WINDOW / 4 || (st->unacked && st->out_len == 0)) {
+		struct ap_msg m = { .type = AP_CREDIT, .id = st->id };
+		m.u.credit.bytes = st->unacked;
+		st->unacked = 0;
+		session_send(s, &m);
+	}
+	if (st->remote_fin && st->out_len == 0 && !st->shut_wr) {
+		shutdown(st->fd, SHUT_WR);
+		st->shut_wr = true;
+	}
+	uint32_t id = st->id;
+	maybe_finish(s, st);
+	return stream_live(s, st, id);
+}
+
+static void tcp_io(struct evloop *l, int fd, uint32_t events, void *data)
+{
+	struct stream *st = data;
+	struct session *s = st->s;
+	uint32_t id = st->id;
+	static uint8_t buf[AP_MAX_DATA];
+
+	if ((events & EPOLLOUT) && !flush_out(s, st))
+		return;
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !st->local_eof && st->send_credit) {
+		size_t want = st->send_credit < sizeof(buf) ? st->send_credit : sizeof(buf);
+		ssize_t n = recv(fd, buf, want, MSG_DONTWAIT);
+		if (n > 0) {
+			struct ap_msg m = { .type = AP_DATA, .id = st->id };
+			m.u.data.data = (struct ap_bytes){ buf, (uint32_t)n };
+			st->send_credit -= (uint32_t)n;
+			s->stats.bytes_up += (uint64_t)n;
+			session_send(s, &m);
+		} else if (n == 0) {
+			st->local_eof = true;
+			send_close(s, st, AP_CLOSE_FIN, 0);
+			maybe_finish(s, st);
+		} else if (errno != EAGAIN && errno != EINTR) {
+			send_close(s, st, AP_CLOSE_RESET, errno);
+			stream_free(s, st);
+		}
+	}
+	if (stream_live(s, st, id))
+		stream_update(s, st);
+}
+
+static void udp_io(struct evloop *l, int fd, uint32_t events, void *data)
+{
+	struct stream *st = data;
+	struct session *s = st->s;
+	static uint8_t buf[AP_MAX_DATA];
+
+	/* A few datagrams per wakeup, so one busy flow cannot starve others. */
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0)
+			return;
+		struct ap_msg m = { .type = AP_DATA, .id = st->id };
+		m.u.data.data = (struct ap_bytes){ buf, (uint32_t)n };
+		st->last_use_ns = now_ns();
+		s->stats.bytes_up += (uint64_t)n;
+		if (session_send(s, &m) < 0 || s->wq_paused)
+			return;
+	}
+}
+
+void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint32_t n)
+{
+	if (st->type == SOCK_DGRAM) {
+		if (st->dns) {
+			dns_on_stream_data(s, st, p, n);
+			return;
+		}
+		/* One datagram for the program; a full socket buffer drops it,
+		 * as UDP would. */
+		if (st->fd >= 0 && st->prog_known)
+			sendto(st->fd, p, n, MSG_DONTWAIT, (struct sockaddr *)&st->prog, st->proglen);
+		st->last_use_ns = now_ns();
+		s->stats.bytes_down += n;
+		return;
+	}
+	if (st->remote_fin || st->out_len - st->out_off + n > AP_DEFAULT_WINDOW) {
+		session_lost(s, "the agent overran the window of stream %u", st->id);
+		return;
+	}
+	if (!st->out)
+		st->out = xmalloc(AP_DEFAULT_WINDOW);
+	if (st->out_len + n > AP_DEFAULT_WINDOW) {
+		memmove(st->out, st->out + st->out_off, st->out_len - st->out_off);
+		st->out_len -= st->out_off;
+		st->out_off = 0;
+	}
+	memcpy(st->out + st->out_len, p, n);
+	st->out_len += n;
+	if (st->fd >= 0 && !flush_out(s, st))
+		return;
+	stream_update(s, st);
+}
+
+void stream_on_credit(struct session *s, struct stream *st, uint32_t n)
+{
+	/* Datagrams are not credit-controlled: a full buffer drops them. */
+	if (st->type == SOCK_DGRAM)
+		return;
+	if ((uint64_t)st->send_credit + n > AP_DEFAULT_WINDOW) {
+		session_lost(s, "the agent granted more credit than the window on stream %u", st->id);
+		return;
+	}
+	st->send_credit += n;
+	stream_update(s, st);
+}
+
+void stream_on_close(struct session *s, struct stream *st, uint8_t how, int32_t err)
+{
+	if (st->type == SOCK_DGRAM || how == AP_CLOSE_RESET) {
+		reset_local(st);
+		stream_free(s, st);
+		return;
+	}
+	st->remote_fin = true;
+	if (st->fd >= 0 && !flush_out(s, st))
+		return;
+	stream_update(s, st);
+}
+
+void stream_on_connected(struct session *s, struct stream *st, int err)
+{
+	session_open_cb cb = st->cb;
+	void *cbdata = st->cbdata;
+	uint32_t id = st->id;
+
+	if (st->timer) {
+		evloop_timer_cancel(s->loop, st->timer);
+		st->timer = 0;
+	}
+	st->cb = NULL;
+	if (err) {
+		stream_free(s, st);
+		if (cb)
+			cb(cbdata, err, 0);
+		return;
+	}
+	st->state = ST_OPEN;
+	if (!cb) {
+		/* Cancelled or timed out meanwhile: nobody wants it. */
+		send_close(s, st, AP_CLOSE_RESET, 0);
+		stream_free(s, st);
+		return;
+	}
+	cb(cbdata, 0, id);
+}
+
+static void relay_accept(struct evloop *l, int fd, uint32_t events, void *data)
+{
+	struct session *s = data;
+
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int c = accept4(fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c < 0)
+			return;
+		uint32_t key = relay_key(peer.ss_family, sa_port(&peer));
+		struct stream *st = u64map_get(&s->expect, key);
+		if (!st || st->fd >= 0) {
+			/* Not one of ours: refuse without a byte. */
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(c);
+			continue;
+		}
+		u64map_del(&s->expect, key);
+		st->expect_key = 0;
+		st->fd = c;
+		if (flush_out(s, st))
+			stream_update(s, st);
+	}
+}
+
+static int listen_on(int family, struct sockaddr_storage *addr, socklen_t *len)
+{
+	_cleanup_close_ int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(addr, 0, sizeof(*addr));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)addr;
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		*len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+		int one = 1;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+		*len = sizeof(*in6);
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	if (bind(fd, (struct sockaddr *)addr, *len) < 0 || listen(fd, RELAY_BACKLOG) < 0 ||
+	    getsockname(fd, (struct sockaddr *)addr, len) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+/* A port that is bound but not listening answers every SYN with RST. */
+static int refuser(int family)
+{
+	struct sockaddr_storage a;
+	socklen_t len;
+	int fd = listen_on(family, &a, &len);
+
+	if (fd < 0)
+		return fd;
+	/* listen_on() listened; a second socket on a fresh port does not. */
+	_cleanup_close_ int lfd = fd;
+	_cleanup_close_ int r = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (r < 0)
+		return -errno;
+	if (family == AF_INET)
+		((struct sockaddr_in *)&a)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&a)->sin6_port = 0;
+	if (bind(r, (struct sockaddr *)&a, len) < 0)
+		return -errno;
+	return TAKE_FD(r);
+}
+
+int session_refuse(struct session *s, int sock_fd)
+{
+	struct sockaddr_storage self, to;
+	socklen_t sl = sizeof(self), tl = sizeof(to);
+	int fd;
+
+	if (getsockname(sock_fd, (struct sockaddr *)&self, &sl) < 0)
+		return -errno;
+	fd = self.ss_family == AF_INET6 ? s->refuser6 : s->refuser4;
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&to, &tl) < 0)
+		return -ECONNREFUSED;
+	return connect(sock_fd, (struct sockaddr *)&to, tl) < 0 ? -errno : 0;
+}
+
+int relay_start(struct session *s)
+{
+	struct sockaddr_storage a;
+	socklen_t len;
+	int r;
+
+	s->refuser4 = refuser(AF_INET);
+	s->refuser6 = refuser(AF_INET6);
+
+	r = listen_on(AF_INET, &a, &len);
+	if (r < 0)
+		return r;
+	s->relay4 = r;
+	memcpy(&s->relay4_addr, &a, sizeof(s->relay4_addr));
+	/* IPv6 may be disabled on this machine; IPv6 sockets then use the
+	 * v4-mapped form of the IPv4 relay. */
+	r = listen_on(AF_INET6, &a, &len);
+	if (r >= 0) {
+		s->relay6 = r;
+		memcpy(&s->relay6_addr, &a, sizeof(s->relay6_addr));
+	}
+	return 0;
+}
+
+int relay_watch(struct session *s)
+{
+	int r = evloop_add(s->loop, s->relay4, EPOLLIN, relay_accept, s);
+
+	if (r >= 0 && s->relay6 >= 0)
+		r = evloop_add(s->loop, s->relay6, EPOLLIN, relay_accept, s);
+	return r;
+}
+
+static int loopback_for(struct session *s, int family, bool v6only, struct sockaddr_storage *ret,
+			socklen_t *ret_len, bool relay)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ret;
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		in->sin_port = relay ? s->relay4_addr.sin_port : 0;
+		*ret_len = sizeof(*in);
+		return 0;
+	}
+	if (family != AF_INET6)
+		return -EAFNOSUPPORT;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ret;
+	in6->sin6_family = AF_INET6;
+	*ret_len = sizeof(*in6);
+	if (s->relay6 >= 0 || !relay) {
+		in6->sin6_addr = in6addr_loopback;
+		in6->sin6_port = relay ? s->relay6_addr.sin6_port : 0;
+		return 0;
+	}
+	if (v6only)
+		return -ENETUNREACH;
+	/* ::ffff:127.0.0.1 reaches the IPv4 relay from a dual-stack socket. */
+	in6->sin6_addr.s6_addr[10] = 0xff;
+	in6->sin6_addr.s6_addr[11] = 0xff;
+	in6->sin6_addr.s6_addr[12] = 127;
+	in6->sin6_addr.s6_addr[15] = 1;
+	in6->sin6_port = s->relay4_addr.sin_port;
+	return 0;
+}
+
+int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
+		       socklen_t len)
+{
+	struct stream *st = u64map_get(&s->streams, stream);
+	struct sockaddr_storage self, relay;
+	socklen_t selflen = sizeof(self), relaylen;
+	struct stat sb;
+	int v6only = 0, r;
+	socklen_t ol = sizeof(v6only);
+
+	if (!st || st->state != ST_OPEN)
+		return -ECONNRESET;
+	if (getsockname(sock_fd, (struct sockaddr *)&self, &selflen) < 0)
+		return -errno;
+	if (self.ss_family == AF_INET6)
+		getsockopt(sock_fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol);
+	if (sa_port(&self) == 0) {
+		/* Unbound: bind to loopback so the relay can tell our
+		 * connection apart by its source port. */
+		struct sockaddr_storage lo;
+		socklen_t lolen;
+		r = loopback_for(s, self.ss_family, v6only, &lo, &lolen, false);
+		if (r < 0)
+			return r;
+		if (s->relay6 < 0 && self.ss_family == AF_INET6 && !v6only) {
+			/* bind to the v4-mapped loopback to reach the v4 relay */
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&lo;
+			memset(&in6->sin6_addr, 0, sizeof(in6->sin6_addr));
+		}
+		if (bind(sock_fd, (struct sockaddr *)&lo, lolen) < 0)
+			return -errno;
+		selflen = sizeof(self);
+		if (getsockname(sock_fd, (struct sockaddr *)&self, &selflen) < 0)
+			return -errno;
+	}
+	r = loopback_for(s, self.ss_family, v6only, &relay, &relaylen, true);
+	if (r < 0)
+		return r;
+	/* The accepted peer's family is that of the listener it reached. */
+	int fam = (self.ss_family == AF_INET6 && s->relay6 >= 0) ? AF_INET6 : AF_INET;
+	st->expect_key = relay_key(fam, sa_port(&self));
+	if (u64map_get(&s->expect, st->expect_key))
+		return -EADDRINUSE;
+	u64map_put(&s->expect, st->expect_key, st);
+	if (fstat(sock_fd, &sb) == 0) {
+		st->ino = sb.st_ino;
+		u64map_put(&s->peers, st->ino, st);
+	}
+	memcpy(&st->dst, dst, len);
+	st->dstlen = len;
+
+	/* Same open file description as the program's fd: its O_NONBLOCK
+	 * decides between 0 and -EINPROGRESS, exactly as for a real connect. */
+	r = connect(sock_fd, (struct sockaddr *)&relay, relaylen) < 0 ? -errno : 0;
+	if (r < 0 && r != -EINPROGRESS) {
+		u64map_del(&s->expect, st->expect_key);
+		st->expect_key = 0;
+		send_close(s, st, AP_CLOSE_RESET, -r);
+		stream_free(s, st);
+	}
+	return r;
+}
+
+bool session_peer_of(struct session *s, ino_t ino, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+	struct stream *st = u64map_get(&s->peers, ino);
+
+	if (!st) {
+		/* UDP sockets connected through a relay. */
+		for (st = u64map_get(&s->udp, ino); st && !st->connected; st = st->ino_next)
+			;
+		if (!st)
+			return false;
+	}
+	memcpy(ret, &st->dst, st->dstlen);
+	*ret_len = st->dstlen;
+	return true;
+}
+
+/* ---- UDP --------------------------------------------------------------- */
+
+static bool same_addr(const struct sockaddr_storage *a, socklen_t al, const struct sockaddr *b,
+		      socklen_t bl)
+{
+	return al == bl && memcmp(a, b, al) == 0;
+}
+
+int session_udp_stream(struct session *s, ino_t ino, const struct sockaddr *dst, socklen_t len,
+		       uint32_t *ret_stream)
+{
+	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next) {
+		if (st->state == ST_OPEN && same_addr(&st->dst, st->dstlen, dst, len)) {
+			*ret_stream = st->id;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int session_attach_udp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
+		       socklen_t len, bool connect_it)
+{
+	struct stream *st = u64map_get(&s->streams, stream);
+	struct sockaddr_storage self, relay;
+	socklen_t selflen = sizeof(self), relaylen = sizeof(relay);
+	struct stat sb;
+	int v6only = 0, r;
+	socklen_t ol = sizeof(v6only);
+
+	if (!st || st->state != ST_OPEN || st->type != SOCK_DGRAM)
+		return -ECONNRESET;
+	if (fstat(sock_fd, &sb) < 0)
+		return -errno;
+	if (getsockname(sock_fd, (struct sockaddr *)&self, &selflen) < 0)
+		return -errno;
+	if (self.ss_family == AF_INET6)
+		getsockopt(sock_fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol);
+
+	if (st->fd < 0) {
+		/* The relay socket: same family as the program's socket. */
+		struct sockaddr_storage lo;
+		socklen_t lolen;
+		int fam = self.ss_family;
+		if (fam == AF_INET6 && s->relay6 < 0)
+			return -ENETUNREACH;
+		r = loopback_for(s, fam, v6only, &lo, &lolen, false);
+		if (r < 0)
+			return r;
+		st->fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (st->fd < 0)
+			return -errno;
+		if (bind(st->fd, (struct sockaddr *)&lo, lolen) < 0)
+			return -errno;
+		st->ino = sb.st_ino;
+		st->ino_next = u64map_get(&s->udp, st->ino);
+		u64map_put(&s->udp, st->ino, st);
+		memcpy(&st->dst, dst, len);
+		st->dstlen = len;
+		st->last_use_ns = now_ns();
+	}
+	if (getsockname(st->fd, (struct sockaddr *)&relay, &relaylen) < 0)
+		return -errno;
+
+	if (connect_it) {
+		r = connect(sock_fd, (struct sockaddr *)&relay, relaylen) < 0 ? -errno : 0;
+		if (r < 0)
+			return r;
+	} else if (sa_port(&self) == 0) {
+		/* sendto() would autobind to the wildcard address; do the
+		 * same, so the relay learns the program's port up front. */
+		struct sockaddr_storage any = { .ss_family = self.ss_family };
+		socklen_t anylen = self.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							     : sizeof(struct sockaddr_in);
+		if (bind(sock_fd, (struct sockaddr *)&any, anylen) < 0)
+			return -errno;
+	}
+	selflen = sizeof(self);
+	if (getsockname(sock_fd, (struct sockaddr *)&self, &selflen) < 0)
+		return -errno;
+	/* Replies go to the program's port on loopback, whatever address it
+	 * is bound to (0.0.0.0 includes loopback). */
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	r = loopback_for(s, self.ss_family, v6only, &to, &tolen, false);
+	if (r < 0)
+		return r;
+	if (self.ss_family == AF_INET)
+		((struct sockaddr_in *)&to)->sin_port = ((struct sockaddr_in *)&self)->sin_port;
+	else
+		((struct sockaddr_in6 *)&to)->sin6_port = ((struct sockaddr_in6 *)&self)->sin6_port;
+	memcpy(&st->prog, &to, tolen);
+	st->proglen = tolen;
+	if (connect_it)
+		st->connected = true; /* getpeername() fakes connected sockets only */
+	/* Accept datagrams from the program's socket only. */
+	if (connect(st->fd, (struct sockaddr *)&to, tolen) < 0)
+		return -errno;
+	st->prog_known = true;
+	stream_update(s, st);
+	return 0;
+}
+
+ssize_t session_udp_send(struct session *s, uint32_t stream, int sock_fd, const void *buf,
+			 size_t len, int flags)
+{
+	struct stream *st = u64map_get(&s->streams, stream);
+	struct sockaddr_storage relay;
+	socklen_t relaylen = sizeof(relay);
+
+	if (!st || st->fd < 0)
+		return -ECONNRESET;
+	if (getsockname(st->fd, (struct sockaddr *)&relay, &relaylen) < 0)
+		return -errno;
+	/* Sent from the program's own socket, so its source address, its
+	 * socket options and its errors are the program's. */
+	ssize_t n = sendto(sock_fd, buf, len, flags | MSG_NOSIGNAL, (struct sockaddr *)&relay, relaylen);
+	st->last_use_ns = now_ns();
+	return n < 0 ? -errno : n;
+}
+
+bool session_udp_has(struct session *s, ino_t ino)
+{
+	return u64map_get(&s->udp, ino) != NULL;
+}
+
+bool session_udp_fix_source(struct session *s, ino_t ino, struct sockaddr_storage *src,
+			    socklen_t *len)
+{
+	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next) {
+		struct sockaddr_storage relay;
+		socklen_t rl = sizeof(relay);
+		if (st->fd < 0 || getsockname(st->fd, (struct sockaddr *)&relay, &rl) < 0)
+			continue;
+		if (same_addr(&relay, rl, (struct sockaddr *)src, *len)) {
+			memcpy(src, &st->dst, st->dstlen);
+			*len = st->dstlen;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- whole-session operations ----------------------------------------- */
+
+void relays_resume(struct session *s)
+{
+	uint64_t key;
+	void *v;
+
+	for (size_t i = 0; u64map_next(&s->streams, &i, &key, &v);)
+		stream_update(s, v);
+}
+
+void relays_reset_all(struct session *s)
+{
+	uint64_t key;
+	void *v;
+	size_t n = 0, cap = s->streams.n;
+	struct stream **all = xcalloc(cap + 1, sizeof(*all));
+
+	/* Collect first: callbacks below may free streams. */
+	for (size_t i = 0; u64map_next(&s->streams, &i, &key, &v) && n < cap;)
+		all[n++] = v;
+	for (size_t i = 0; i < n; i++) {
+		struct stream *st = all[i];
+		session_open_cb cb = st->state == ST_CONNECTING ? st->cb : NULL;
+		void *cbdata = st->cbdata;
+		st->cb = NULL;
+		reset_local(st);
+		stream_free(s, st);
+		/* A connect waiting for the agent fails as an unreachable
+		 * network: that is what the pod link now is. */
+		if (cb)
+			cb(cbdata, ENETUNREACH, 0);
+	}
+	free(all);
+}

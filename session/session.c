@@ -1,0 +1,586 @@
+/* The agent connection: handshake, framing, request dispatch, and what
+ * happens when the agent goes away. */
+#include "session/internal.h"
+#include "common/util.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define RBUF_SIZE (AP_HEADER_SIZE + AP_MAX_PAYLOAD)
+#define CLIENT_NAME "mirrord-trace " MT_VERSION
+
+void session_wq_changed(struct session *s)
+{
+	uint32_t ev = EPOLLIN | ((s->wq_len > s->wq_off) ? EPOLLOUT : 0);
+
+	if (s->alive && s->loop)
+		evloop_mod(s->loop, s->fd, ev);
+	if (s->wq_paused && s->wq_len - s->wq_off < WQ_LOW) {
+		s->wq_paused = false;
+		relays_resume(s);
+	} else if (!s->wq_paused && s->wq_len - s->wq_off >= WQ_HIGH) {
+		s->wq_paused = true;
+	}
+}
+
+int session_send(struct session *s, const struct ap_msg *m)
+{
+	ssize_t n;
+
+	if (!s->alive)
+		return -ENOTCONN;
+	n = ap_encoded_size(m);
+	if (n < 0)
+		return (int)n;
+	if (s->wq_len - s->wq_off + (size_t)n > WQ_MAX) {
+		session_lost(s, "the agent stopped reading (more than %u bytes queued)", WQ_MAX);
+		return -ENOBUFS;
+	}
+	if (s->wq_off > 0 && s->wq_len + (size_t)n > s->wq_cap) {
+		memmove(s->wq, s->wq + s->wq_off, s->wq_len - s->wq_off);
+		s->wq_len -= s->wq_off;
+		s->wq_off = 0;
+	}
+	if (s->wq_len + (size_t)n > s->wq_cap) {
+		s->wq_cap = (s->wq_len + (size_t)n) * 2;
+		s->wq = xrealloc(s->wq, s->wq_cap);
+	}
+	n = ap_encode(m, s->wq + s->wq_len, s->wq_cap - s->wq_len);
+	if (n < 0)
+		return (int)n;
+	s->wq_len += (size_t)n;
+	session_wq_changed(s);
+	return 0;
+}
+
+static int flush_some(struct session *s)
+{
+	while (s->wq_off < s->wq_len) {
+		ssize_t n = send(s->fd, s->wq + s->wq_off, s->wq_len - s->wq_off, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -errno;
+		}
+		s->wq_off += (size_t)n;
+	}
+	s->wq_off = s->wq_len = 0;
+	return 0;
+}
+
+void session_lost(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!s->alive)
+		return;
+	s->alive = false;
+	va_start(ap, fmt);
+	if (vasprintf(&s->lost_why, fmt, ap) < 0)
+		s->lost_why = NULL;
+	va_end(ap);
+	if (s->loop)
+		evloop_del(s->loop, s->fd);
+	/* Reset every relayed connection and fail every pending request:
+	 * the program sees ECONNRESET on open connections rather than a hang. */
+	relays_reset_all(s);
+	dns_stop(s);
+	if (s->lost_cb)
+		s->lost_cb(s->lost_data, s->lost_why ? s->lost_why : "connection lost");
+}
+
+/* One frame from the agent, after the handshake. */
+static void dispatch(struct session *s, const struct ap_msg *m)
+{
+	struct stream *st;
+	char text[512];
+
+	switch (m->type) {
+	case AP_CONNECT_RESP:
+		st = u64map_get(&s->streams, m->u.connect_resp.stream);
+		if (st && st->state == ST_CONNECTING)
+			stream_on_connected(s, st, m->u.connect_resp.err);
+		return;
+	case AP_DATA:
+		st = u64map_get(&s->streams, m->id);
+		if (st)
+			stream_on_data(s, st, m->u.data.data.ptr, m->u.data.data.len);
+		return;
+	case AP_CREDIT:
+		st = u64map_get(&s->streams, m->id);
+		if (st)
+			stream_on_credit(s, st, m->u.credit.bytes);
+		return;
+	case AP_CLOSE:
+		st = u64map_get(&s->streams, m->id);
+		if (st)
+			stream_on_close(s, st, m->u.close.how, m->u.close.err);
+		return;
+	case AP_PING: {
+		struct ap_msg pong = { .type = AP_PONG, .id = m->id };
+		session_send(s, &pong);
+		return;
+	}
+	case AP_PONG:
+		return;
+	case AP_ERROR:
+		if (ap_bytes_to_str(&m->u.error.message, text, sizeof(text)) < 0)
+			snprintf(text, sizeof(text), "(unreadable message)");
+		session_lost(s, "the agent reported an error: %s", text);
+		return;
+	case AP_HELLO:
+	case AP_HELLO_OK:
+	case AP_ENV_REQ:
+	case AP_ENV_RESP:
+	case AP_FILE_REQ:
+	case AP_FILE_RESP:
+	case AP_CONNECT:
+		break;
+	}
+	session_lost(s, "the agent sent an unexpected %s frame", ap_type_name(m->type));
+}
+
+/* Read what is available and dispatch every whole frame (event loop
+ * path, after the handshake). */
+static void pump(struct session *s)
+{
+	size_t off = 0;
+	bool eof = false;
+
+	for (;;) {
+		if (s->rlen == RBUF_SIZE)
+			break;
+		ssize_t n = recv(s->fd, s->rbuf + s->rlen, RBUF_SIZE - s->rlen, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			session_lost(s, "connection to the agent failed: %s", strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			/* Frames that arrived before the EOF still count. */
+			eof = true;
+			break;
+		}
+		s->rlen += (size_t)n;
+		if (s->rlen > RBUF_SIZE / 2)
+			break;
+	}
+	while (off < s->rlen && s->alive) {
+		struct ap_msg m;
+		ssize_t used = ap_decode(s->rbuf + off, s->rlen - off, &m);
+		if (used == 0)
+			break;
+		if (used < 0) {
+			session_lost(s, "the agent sent a malformed frame (%s)", strerror((int)-used));
+			return;
+		}
+		off += (size_t)used;
+		dispatch(s, &m);
+	}
+	if (!s->alive)
+		return;
+	if (off) {
+		memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+		s->rlen -= off;
+	}
+	if (eof)
+		session_lost(s, "the agent closed the connection");
+}
+
+/* Drop the frame a sync caller consumed (it is the first one in rbuf
+ * after pump() found it, because pump compacts before returning 0). */
+static void consume_front(struct session *s, size_t upto)
+{
+	memmove(s->rbuf, s->rbuf + upto, s->rlen - upto);
+	s->rlen -= upto;
+}
+
+static void on_agent_io(struct evloop *l, int fd, uint32_t events, void *data)
+{
+	struct session *s = data;
+
+	if (events & EPOLLOUT) {
+		int r = flush_some(s);
+		if (r < 0) {
+			session_lost(s, "connection to the agent failed: %s", strerror(-r));
+			return;
+		}
+		session_wq_changed(s);
+	}
+	if (s->alive && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		pump(s);
+}
+
+/* Blocking wait for one reply frame, bounded by timeout_ms. The frame
+ * stays in rbuf until the caller calls consume_front(). Returns the
+ * frame's length in rbuf, or -errno. */
+static ssize_t sync_wait(struct session *s, int type, uint32_t id, int timeout_ms,
+			 struct ap_msg *ret)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	for (;;) {
+		int r;
+
+		if (s->wq_off < s->wq_len) {
+			r = flush_some(s);
+			if (r < 0) {
+				session_lost(s, "connection to the agent failed: %s", strerror(-r));
+				return r;
+			}
+		}
+		/* Frames already buffered come first. */
+		if (s->rlen) {
+			struct ap_msg m;
+			ssize_t used = ap_decode(s->rbuf, s->rlen, &m);
+			if (used < 0) {
+				session_lost(s, "the agent sent a malformed frame (%s)",
+					     strerror((int)-used));
+				return used;
+			}
+			if (used > 0) {
+				if (((int)m.type == type && m.id == id) || m.type == AP_ERROR) {
+					*ret = m;
+					return used;
+				}
+				dispatch(s, &m);
+				consume_front(s, (size_t)used);
+				continue;
+			}
+		}
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = s->fd, .events = POLLIN | (s->wq_off < s->wq_len ? POLLOUT : 0) };
+		r = poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+			if (s->rlen == RBUF_SIZE)
+				return -EMSGSIZE;
+			ssize_t n = recv(s->fd, s->rbuf + s->rlen, RBUF_SIZE - s->rlen, 0);
+			if (n == 0) {
+				session_lost(s, "the agent closed the connection");
+				return -ECONNRESET;
+			}
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				int e = errno;
+				session_lost(s, "connection to the agent failed: %s", strerror(e));
+				return -e;
+			}
+			if (n > 0)
+				s->rlen += (size_t)n;
+		}
+	}
+}
+
+static int connect_timeout(int fd, const struct sockaddr *addr, socklen_t len, int timeout_ms)
+{
+	if (connect(fd, addr, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -errno;
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int r = poll(&p, 1, timeout_ms);
+	if (r == 0)
+		return -ETIMEDOUT;
+	if (r < 0)
+		return -errno;
+	int err = 0;
+	socklen_t el = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		return -errno;
+	return -err;
+}
+
+int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, int timeout_ms,
+		 struct session **ret, char **ret_why)
+{
+	char where[SOCKADDR_STR_MAX], text[512];
+	struct session *s;
+	struct ap_msg m;
+	ssize_t used;
+	int r;
+
+	sockaddr_str(addr, len, where, sizeof(where));
+	s = xcalloc(1, sizeof(*s));
+	s->relay4 = s->relay6 = s->refuser4 = s->refuser6 = -1;
+	s->next_id = 1;
+	s->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0) {
+		r = -errno;
+		*ret_why = xasprintf("cannot create a socket: %s", strerror(-r));
+		free(s);
+		return r;
+	}
+	s->alive = true;
+	s->rbuf = xmalloc(RBUF_SIZE);
+	r = connect_timeout(s->fd, addr, len, timeout_ms);
+	if (r < 0) {
+		*ret_why = xasprintf("cannot reach the agent at %s: %s; is it running, and is "
+				     "--agent-addr right?", where, strerror(-r));
+		goto fail;
+	}
+
+	m = (struct ap_msg){ .type = AP_HELLO };
+	m.u.hello.magic = AP_MAGIC;
+	m.u.hello.version = AP_VERSION;
+	m.u.hello.client_name = (struct ap_bytes){ (const uint8_t *)CLIENT_NAME, sizeof(CLIENT_NAME) - 1 };
+	r = session_send(s, &m);
+	if (r < 0)
+		goto fail_why;
+	used = sync_wait(s, AP_HELLO_OK, 0, timeout_ms, &m);
+	if (used == -ETIMEDOUT) {
+		r = -ETIMEDOUT;
+		*ret_why = xasprintf("the peer at %s did not answer the mirrord-trace handshake "
+				     "within %d ms; is it a mirrord-trace agent?", where, timeout_ms);
+		goto fail;
+	}
+	if (used < 0) {
+		r = (int)used;
+		if (r == -EBADMSG || r == -EMSGSIZE || r == -EPROTO)
+			*ret_why = xasprintf("the peer at %s is not a mirrord-trace agent (bad "
+					     "handshake); check --agent-addr", where);
+		else
+			*ret_why = xasprintf("handshake with the agent at %s failed: %s", where,
+					     s->lost_why ? s->lost_why : strerror(-r));
+		goto fail;
+	}
+	if (m.type == AP_ERROR) {
+		if (ap_bytes_to_str(&m.u.error.message, text, sizeof(text)) < 0)
+			snprintf(text, sizeof(text), "(unreadable)");
+		*ret_why = xasprintf("the agent at %s refused the handshake: %s", where, text);
+		r = -EPROTO;
+		goto fail;
+	}
+	if (m.u.hello_ok.version != AP_VERSION) {
+		*ret_why = xasprintf("the agent at %s speaks protocol version %u, this mirrord-trace "
+				     "speaks %u; use matching versions", where, m.u.hello_ok.version,
+				     AP_VERSION);
+		r = -EPROTO;
+		goto fail;
+	}
+	consume_front(s, (size_t)used);
+
+	r = relay_start(s);
+	if (r < 0) {
+		*ret_why = xasprintf("cannot open the local relay listeners: %s", strerror(-r));
+		goto fail;
+	}
+	s->loop = l;
+	r = evloop_add(l, s->fd, EPOLLIN, on_agent_io, s);
+	if (r >= 0)
+		r = relay_watch(s);
+	if (r < 0) {
+		*ret_why = xasprintf("cannot watch the agent connection: %s", strerror(-r));
+		goto fail;
+	}
+	session_wq_changed(s);
+	*ret = s;
+	return 0;
+
+fail_why:
+	*ret_why = xasprintf("handshake with the agent at %s failed: %s", where, strerror(-r));
+fail:
+	s->loop = NULL;
+	session_free(s);
+	return r;
+}
+
+void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	if (s->alive) {
+		s->alive = false;
+		if (s->loop)
+			evloop_del(s->loop, s->fd);
+		s->lost_cb = NULL;
+		relays_reset_all(s);
+		dns_stop(s);
+	}
+	if (s->loop) {
+		if (s->relay4 >= 0)
+			evloop_del(s->loop, s->relay4);
+		if (s->relay6 >= 0)
+			evloop_del(s->loop, s->relay6);
+		if (s->sweep_timer)
+			evloop_timer_cancel(s->loop, s->sweep_timer);
+	}
+	if (s->relay4 >= 0)
+		close(s->relay4);
+	if (s->relay6 >= 0)
+		close(s->relay6);
+	if (s->refuser4 >= 0)
+		close(s->refuser4);
+	if (s->refuser6 >= 0)
+		close(s->refuser6);
+	close(s->fd);
+	u64map_free(&s->streams);
+	u64map_free(&s->expect);
+	u64map_free(&s->peers);
+	u64map_free(&s->udp);
+	free(s->rbuf);
+	free(s->wq);
+	free(s->lost_why);
+	free(s);
+}
+
+void session_on_lost(struct session *s, void (*cb)(void *data, const char *why), void *data)
+{
+	s->lost_cb = cb;
+	s->lost_data = data;
+}
+
+bool session_alive(const struct session *s)
+{
+	return s->alive;
+}
+
+#define SYNC_TIMEOUT_MS 30000
+
+int session_fetch_env(struct session *s, char ***ret_env, size_t *ret_n)
+{
+	struct ap_msg m = { .type = AP_ENV_REQ, .id = s->next_id++ };
+	uint32_t id = m.id;
+	ssize_t used;
+	int r;
+
+	r = session_send(s, &m);
+	if (r < 0)
+		return r;
+	used = sync_wait(s, AP_ENV_RESP, id, SYNC_TIMEOUT_MS, &m);
+	if (used < 0)
+		return (int)used;
+	if (m.type == AP_ERROR) {
+		consume_front(s, (size_t)used);
+		return -EPROTO;
+	}
+	if (m.u.env_resp.err) {
+		consume_front(s, (size_t)used);
+		return -m.u.env_resp.err;
+	}
+	char **env = xcalloc(m.u.env_resp.count + 1, sizeof(char *));
+	size_t off = 0, n = 0;
+	struct ap_bytes e;
+	while (n < m.u.env_resp.count && ap_env_next(&m.u.env_resp.entries, &off, &e) == 1) {
+		/* An entry with an embedded NUL cannot be passed to execve. */
+		if (memchr(e.ptr, 0, e.len))
+			continue;
+		env[n++] = xstrndup((const char *)e.ptr, e.len);
+	}
+	consume_front(s, (size_t)used);
+	*ret_env = env;
+	*ret_n = n;
+	return 0;
+}
+
+int session_fetch_file(struct session *s, const char *path, char **ret_data, size_t *ret_len)
+{
+	struct ap_msg m = { .type = AP_FILE_REQ, .id = s->next_id++ };
+	uint32_t id = m.id;
+	ssize_t used;
+	int r;
+
+	m.u.file_req.path = (struct ap_bytes){ (const uint8_t *)path, (uint32_t)strlen(path) };
+	r = session_send(s, &m);
+	if (r < 0)
+		return r;
+	used = sync_wait(s, AP_FILE_RESP, id, SYNC_TIMEOUT_MS, &m);
+	if (used < 0)
+		return (int)used;
+	if (m.type == AP_ERROR || m.u.file_resp.err) {
+		r = m.type == AP_ERROR ? -EPROTO : -m.u.file_resp.err;
+		consume_front(s, (size_t)used);
+		return r;
+	}
+	char *data = xmalloc(m.u.file_resp.content.len + 1);
+	memcpy(data, m.u.file_resp.content.ptr, m.u.file_resp.content.len);
+	data[m.u.file_resp.content.len] = 0;
+	*ret_len = m.u.file_resp.content.len;
+	consume_front(s, (size_t)used);
+	*ret_data = data;
+	return 0;
+}
+
+static void connect_timed_out(struct evloop *l, void *data)
+{
+	struct stream *st = data;
+	struct session *s = NULL;
+
+	/* The stream knows its session only through the callback data; the
+	 * timer was armed with the stream, and the session is reachable from
+	 * the stream's cbdata owner. Keep it simple: fail the request. */
+	(void)s;
+	st->timer = 0;
+	if (st->state == ST_CONNECTING && st->cb) {
+		session_open_cb cb = st->cb;
+		st->cb = NULL;
+		cb(st->cbdata, ETIMEDOUT, st->id);
+	}
+}
+
+int64_t session_connect(struct session *s, int type, const struct sockaddr *dst, socklen_t len,
+			session_open_cb cb, void *data)
+{
+	struct ap_msg m = { .type = AP_CONNECT };
+	struct stream *st;
+	int r;
+
+	if (!s->alive)
+		return -ENOTCONN;
+	if (s->streams.n >= MAX_STREAMS)
+		return -EMFILE;
+	r = ap_addr_from_sockaddr(dst, len, &m.u.connect.dst);
+	if (r < 0)
+		return r;
+	st = stream_new(s, type);
+	memcpy(&st->dst, dst, len);
+	st->dstlen = len;
+	st->cb = cb;
+	st->cbdata = data;
+	m.id = st->id;
+	m.u.connect.stream = st->id;
+	m.u.connect.proto = type == SOCK_DGRAM ? AP_PROTO_UDP : AP_PROTO_TCP;
+	m.u.connect.window = AP_DEFAULT_WINDOW;
+	r = session_send(s, &m);
+	if (r < 0) {
+		stream_free(s, st);
+		return r;
+	}
+	st->timer = evloop_timer(s->loop, CONNECT_TIMEOUT_MS, connect_timed_out, st);
+	s->stats.streams_opened++;
+	return st->id;
+}
+
+void session_cancel(struct session *s, int64_t req)
+{
+	struct stream *st = u64map_get(&s->streams, (uint64_t)req);
+
+	if (!st)
+		return;
+	st->cb = NULL;
+	if (st->state == ST_OPEN) {
+		/* The program never got this connection: abort it remotely. */
+		struct ap_msg m = { .type = AP_CLOSE, .id = st->id };
+		m.u.close.how = AP_CLOSE_RESET;
+		session_send(s, &m);
+		stream_free(s, st);
+	}
+	/* Still connecting: freed when the agent answers (see relay.c). */
+}
+
+void session_get_stats(const struct session *s, struct session_stats *ret)
+{
+	*ret = s->stats;
+	ret->streams_live = s->streams.n;
+}

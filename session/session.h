@@ -1,0 +1,108 @@
+/* The local runtime of one run: the connection to the agent, multiplexed
+ * streams with credit flow control, the relays that join the program's
+ * sockets to agent streams, the DNS relay, and the remote environment.
+ * No ptrace here: the policy (syscalls/) hands over plain fds. Everything
+ * runs on the caller's evloop. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include "common/evloop.h"
+
+struct session;
+
+/* Connect to the agent at addr, do the version handshake, and attach the
+ * connection to the loop. Blocking, bounded by timeout_ms. On failure
+ * returns -errno and sets *ret_why to a one-line explanation (malloc'd). */
+int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, int timeout_ms,
+		 struct session **ret, char **ret_why);
+void session_free(struct session *s);
+
+/* Called once when the agent connection is lost (EOF, error, AP_ERROR).
+ * Every relayed connection has been reset and every pending request has
+ * failed by the time it runs. why is a one-line description. */
+void session_on_lost(struct session *s, void (*cb)(void *data, const char *why), void *data);
+bool session_alive(const struct session *s);
+
+/* Startup requests, before the program runs (blocking, bounded). */
+int session_fetch_env(struct session *s, char ***ret_env, size_t *ret_n);
+int session_fetch_file(struct session *s, const char *path, char **ret_data, size_t *ret_len);
+
+/* ---- outgoing connections ------------------------------------------- */
+
+/* Completion of an asynchronous open: err is 0 or a positive errno as the
+ * program would have seen it in the pod. */
+typedef void (*session_open_cb)(void *data, int err, uint32_t stream);
+
+/* Ask the agent to connect to dst (TCP or UDP) from the target's network
+ * namespace. Returns a request id > 0 (for session_cancel) or -errno. */
+int64_t session_connect(struct session *s, int type /* SOCK_STREAM or SOCK_DGRAM */,
+			const struct sockaddr *dst, socklen_t len, session_open_cb cb, void *data);
+/* The callback of that request will not run; a stream it opened is closed. */
+void session_cancel(struct session *s, int64_t req);
+
+/* Join the program's socket (a supervisor-owned duplicate, sock_fd; not
+ * taken over) to an open TCP stream: bind it to loopback if unbound,
+ * connect it to the relay listener, and remember dst as its peer. Returns
+ * what connect() returned for the program: 0, -EINPROGRESS or -errno. */
+int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd,
+		       const struct sockaddr *dst, socklen_t len);
+
+/* Make the program's TCP socket fail the way a refused connect does,
+ * with the kernel's own timing: a non-blocking socket gets -EINPROGRESS
+ * and then ECONNREFUSED from SO_ERROR, a blocking one -ECONNREFUSED. */
+int session_refuse(struct session *s, int sock_fd);
+
+/* UDP: the relay socket of (program socket inode, destination); opens the
+ * agent stream on first use through session_connect(SOCK_DGRAM) by the
+ * caller. attach connects sock_fd to the relay (for connect()), send
+ * sends one datagram from sock_fd through it (for sendto()/sendmsg()). */
+int session_attach_udp(struct session *s, uint32_t stream, int sock_fd,
+		       const struct sockaddr *dst, socklen_t len, bool connect_it);
+int session_udp_stream(struct session *s, ino_t ino, const struct sockaddr *dst, socklen_t len,
+		       uint32_t *ret_stream);
+ssize_t session_udp_send(struct session *s, uint32_t stream, int sock_fd, const void *buf,
+			 size_t len, int flags);
+/* Whether the program socket ino has relayed UDP flows. */
+bool session_udp_has(struct session *s, ino_t ino);
+/* If src (as received by the program on socket ino) is one of our relay
+ * addresses, rewrite it to the real remote address. Returns true if
+ * rewritten; *len is updated. */
+bool session_udp_fix_source(struct session *s, ino_t ino, struct sockaddr_storage *src,
+			    socklen_t *len);
+
+/* The original destination of a redirected socket, for getpeername(). */
+bool session_peer_of(struct session *s, ino_t ino, struct sockaddr_storage *ret, socklen_t *ret_len);
+
+/* ---- DNS -------------------------------------------------------------- */
+
+/* Start local DNS relays for the pod's nameservers (parsed from the pod's
+ * resolv.conf text) and return a resolv.conf for the program whose
+ * nameserver lines point at them (malloc'd). */
+int session_dns_start(struct session *s, const char *pod_resolv_conf, char **ret_conf);
+
+/* ---- environment (pure) ------------------------------------------------ */
+
+struct env_filter {
+	const char *include; /* ';'-separated patterns with * and ?, or NULL */
+	const char *exclude; /* same, or NULL */
+};
+
+/* Build the program's environment: local entries, then remote entries that
+ * pass the filter and mirrord's always-excluded list, replacing local
+ * values of the same name. Returns a NULL-terminated malloc'd array. */
+char **env_merge(char *const *local, char *const *remote, size_t nremote,
+		 const struct env_filter *f);
+bool env_pattern_match(const char *patterns, const char *name);
+bool env_always_excluded(const char *name);
+
+/* Statistics for benchmarks. */
+struct session_stats {
+	uint64_t streams_opened;
+	uint64_t bytes_up, bytes_down;
+	size_t streams_live;
+};
+void session_get_stats(const struct session *s, struct session_stats *ret);

@@ -1,0 +1,531 @@
+/* Network syscalls: outgoing TCP and UDP through the agent.
+ *
+ * connect(): the agent connects first, from the target's network
+ * namespace, while the calling thread stays parked; a refusal there becomes
+ * the errno here. On success the program's own socket (a pidfd_getfd
+ * duplicate) is connected to the session's relay and the syscall is
+ * skipped with what that connect returned (ptrace-notes §6.3): one stop, no
+ * tracee memory written. getpeername() then reports the pod-side address.
+ * UDP datagrams sent with an explicit address are sent by the supervisor
+ * from the program's socket to the flow's relay; replies get their source
+ * address rewritten back at recvfrom()/recvmsg() exit. */
+#include "syscalls/internal.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+/* The largest UDP payload; also bounds how much tracee memory one sendto
+ * makes us copy. */
+#define UDP_MAX 65507
+#define IOV_MAX_COUNT 1024
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case ENETUNREACH: return "ENETUNREACH";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case ECONNRESET: return "ECONNRESET";
+	case EINPROGRESS: return "EINPROGRESS";
+	default: return strerror(e);
+	}
+}
+
+/* Read the sockaddr argument; false if the kernel should judge it. */
+static bool read_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenarg,
+			  struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+	/* socklen_t is 32 bits: whatever sits in the upper half of the
+	 * register is not part of the value (the kernel ignores it too). */
+	uint32_t len = (uint32_t)lenarg;
+
+	if (!ptr || len < sizeof(sa_family_t) || len > sizeof(*ret))
+		return false;
+	memset(ret, 0, sizeof(*ret));
+	if (sc_read_mem(ev, ptr, ret, len) < 0)
+		return false;
+	if (ret->ss_family == AF_INET && len < sizeof(struct sockaddr_in))
+		return false;
+	if (ret->ss_family == AF_INET6 && len < sizeof(struct sockaddr_in6))
+		return false;
+	if (ret->ss_family != AF_INET && ret->ss_family != AF_INET6)
+		return false;
+	*ret_len = ret->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+					     : sizeof(struct sockaddr_in6);
+	return true;
+}
+
+static bool v4_local(uint32_t a)
+{
+	a = ntohl(a);
+	return (a >> 24) == 127 || a == 0;
+}
+
+/* Loopback and unspecified addresses stay on this machine. */
+static bool is_local(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return v4_local(((const struct sockaddr_in *)ss)->sin_addr.s_addr);
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a))
+		return true;
+	if (IN6_IS_ADDR_V4MAPPED(a)) {
+		uint32_t v4;
+		memcpy(&v4, &a->s6_addr[12], 4);
+		return v4_local(v4);
+	}
+	return false;
+}
+
+/* The agent gets v4-mapped destinations as plain IPv4. */
+static socklen_t agent_dst(const struct sockaddr_storage *ss, socklen_t len,
+			   struct sockaddr_storage *ret)
+{
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ret;
+		memset(ret, 0, sizeof(*ret));
+		in->sin_family = AF_INET;
+		in->sin_port = in6->sin6_port;
+		memcpy(&in->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+		return sizeof(*in);
+	}
+	memcpy(ret, ss, len);
+	return len;
+}
+
+static int sock_type(int fd)
+{
+	int type = 0;
+	socklen_t l = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
+		return -errno;
+	return type;
+}
+
+static ino_t fd_ino(int fd)
+{
+	struct stat sb;
+
+	return fstat(fd, &sb) == 0 ? sb.st_ino : 0;
+}
+
+/* Per-call state of a parked call. */
+struct net_call {
+	struct policy *p;
+	struct sc_event *ev;
+	int fd; /* supervisor duplicate of the program's socket */
+	int64_t req;
+	struct sockaddr_storage dst;
+	socklen_t dstlen;
+	/* sendto/sendmsg: the datagram, copied when the flow is ready */
+	uint64_t buf, len;
+	int flags;
+	uint64_t msg; /* sendmsg: the msghdr address */
+	bool is_sendmsg;
+};
+
+static void net_call_free(void *data)
+{
+	struct net_call *c = data;
+
+	/* Runs when the call completes, and when the thread died while
+	 * parked: then the agent's answer must not reach a freed event. */
+	if (c->req > 0)
+		session_cancel(c->p->session, c->req);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+static struct net_call *net_call_new(struct sc_event *ev, struct policy *p, int fd)
+{
+	struct net_call *c = xcalloc(1, sizeof(*c));
+
+	c->p = p;
+	c->ev = ev;
+	c->fd = fd;
+	sc_set_state(ev, c, net_call_free);
+	return c;
+}
+
+static void note_addr(struct sc_event *ev, enum sc_decision d, const char *what,
+		      const struct sockaddr_storage *ss, socklen_t len, const char *why)
+{
+	char a[SOCKADDR_STR_MAX];
+
+	if (!sc_tracing(ev))
+		return;
+	sockaddr_str(ss, len, a, sizeof(a));
+	sc_note(ev, d, "%s(%d, %s)%s%s", what, (int)sc_arg(ev, 0), a, why ? " " : "", why ? why : "");
+}
+
+/* ---- connect ---------------------------------------------------------- */
+
+static void connect_done(void *data, int err, uint32_t stream)
+{
+	struct net_call *c = data;
+	struct sc_event *ev = c->ev;
+	long r;
+
+	c->req = 0;
+	if (err) {
+		if (sc_tracing(ev)) {
+			char note[sizeof(ev->note)];
+			snprintf(note, sizeof(note), "%s", ev->note);
+			sc_note(ev, SC_REMOTE, "%s (the pod answered %s)", note, errname(err));
+		}
+		/* A refusal is replayed on the program's own socket, so a
+		 * non-blocking caller sees EINPROGRESS and then SO_ERROR. */
+		if (err == ECONNREFUSED && sock_type(c->fd) == SOCK_STREAM)
+			sc_skip(ev, session_refuse(c->p->session, c->fd));
+		else
+			sc_skip(ev, -err);
+		return;
+	}
+	if (sock_type(c->fd) == SOCK_DGRAM)
+		r = session_attach_udp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst,
+				       c->dstlen, true);
+	else
+		r = session_attach_tcp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst,
+				       c->dstlen);
+	sc_skip(ev, r);
+}
+
+void net_connect(struct sc_event *ev, struct policy *p)
+{
+	struct sockaddr_storage dst, adst;
+	socklen_t dstlen, alen;
+	int type, fd;
+
+	if (!read_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &dst, &dstlen)) {
+		sc_continue(ev);
+		return;
+	}
+	if (is_local(&dst)) {
+		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, "loopback");
+		sc_continue(ev);
+		return;
+	}
+	fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
+	if (fd < 0) {
+		/* EBADF and friends: the kernel reports them itself. */
+		sc_continue(ev);
+		return;
+	}
+	type = sock_type(fd);
+	if ((type != SOCK_STREAM && type != SOCK_DGRAM) ||
+	    (type == SOCK_STREAM && !p->cfg.outgoing_tcp) ||
+	    (type == SOCK_DGRAM && !p->cfg.outgoing_udp)) {
+		close(fd);
+		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, "(outgoing disabled for this type)");
+		sc_continue(ev);
+		return;
+	}
+	if (type == SOCK_STREAM) {
+		/* A socket already connected, or connecting to our relay
+		 * (a retry after EINTR, Go does that), is the kernel's to
+		 * answer: EISCONN / EALREADY, as it would be natively. */
+		struct tcp_info ti;
+		socklen_t til = sizeof(ti);
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &til) == 0 && ti.tcpi_state != TCP_CLOSE) {
+			close(fd);
+			sc_continue(ev);
+			return;
+		}
+	}
+	struct net_call *c = net_call_new(ev, p, fd);
+	memcpy(&c->dst, &dst, dstlen);
+	c->dstlen = dstlen;
+	if (type == SOCK_DGRAM) {
+		uint32_t stream;
+		if (session_udp_stream(p->session, fd_ino(fd), (struct sockaddr *)&dst, dstlen,
+				       &stream) == 0) {
+			note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "udp via agent");
+			connect_done(c, 0, stream);
+			return;
+		}
+	}
+	alen = agent_dst(&dst, dstlen, &adst);
+	c->req = session_connect(p->session, type, (struct sockaddr *)&adst, alen, connect_done, c);
+	if (c->req < 0) {
+		long e = c->req;
+		c->req = 0;
+		note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "(agent unavailable)");
+		sc_skip(ev, e == -ENOTCONN ? -ENETUNREACH : e);
+		return;
+	}
+	note_addr(ev, SC_REMOTE, "connect", &dst, dstlen,
+		  type == SOCK_DGRAM ? "udp via agent" : "via agent");
+	sc_park(ev);
+}
+
+/* ---- getpeername ------------------------------------------------------ */
+
+/* Write addr to the (addr, *addrlen) pair of the program, with the
+ * kernel's semantics: truncate to the caller's buffer, but store the full
+ * length. Returns 0 or -EFAULT / -EINVAL. */
+static int put_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenptr,
+			const struct sockaddr_storage *ss, socklen_t len)
+{
+	int32_t have;
+
+	if (sc_read_mem(ev, lenptr, &have, sizeof(have)) < 0)
+		return -EFAULT;
+	if (have < 0)
+		return -EINVAL;
+	if (have > 0 && sc_write_mem(ev, ptr, ss, (size_t)have < len ? (size_t)have : len) < 0)
+		return -EFAULT;
+	int32_t full = (int32_t)len;
+	if (sc_write_mem(ev, lenptr, &full, sizeof(full)) < 0)
+		return -EFAULT;
+	return 0;
+}
+
+void net_getpeername(struct sc_event *ev, struct policy *p)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen;
+	int fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
+	ino_t ino;
+
+	if (fd < 0) {
+		sc_continue(ev);
+		return;
+	}
+	ino = fd_ino(fd);
+	/* Only while the socket is still connected to our relay: after a
+	 * reconnect elsewhere the kernel's answer is the right one. */
+	struct sockaddr_storage real;
+	socklen_t rl = sizeof(real);
+	bool connected = getpeername(fd, (struct sockaddr *)&real, &rl) == 0;
+	close(fd);
+	if (!connected || !session_peer_of(p->session, ino, &peer, &plen)) {
+		sc_continue(ev);
+		return;
+	}
+	int r = put_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &peer, plen);
+	note_addr(ev, SC_EMULATED, "getpeername", &peer, plen, "(pod address)");
+	sc_skip(ev, r);
+}
+
+/* ---- sendto / sendmsg -------------------------------------------------- */
+
+/* Gather the datagram from tracee memory and send it through the flow. */
+static long send_datagram(struct net_call *c, uint32_t stream)
+{
+	struct sc_event *ev = c->ev;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (!c->is_sendmsg) {
+		if (c->len > UDP_MAX)
+			return -EMSGSIZE;
+		buf = xmalloc(c->len ? c->len : 1);
+		if (c->len && sc_read_mem(ev, c->buf, buf, c->len) < 0)
+			return -EFAULT;
+		len = c->len;
+	} else {
+		struct msghdr mh;
+		if (sc_read_mem(ev, c->msg, &mh, sizeof(mh)) < 0)
+			return -EFAULT;
+		if (mh.msg_iovlen > IOV_MAX_COUNT)
+			return -EMSGSIZE;
+		buf = xmalloc(UDP_MAX);
+		for (size_t i = 0; i < mh.msg_iovlen; i++) {
+			struct iovec iov;
+			if (sc_read_mem(ev, (uint64_t)(uintptr_t)mh.msg_iov + i * sizeof(iov), &iov,
+					sizeof(iov)) < 0)
+				return -EFAULT;
+			if (iov.iov_len > UDP_MAX - len)
+				return -EMSGSIZE;
+			if (iov.iov_len && sc_read_mem(ev, (uint64_t)(uintptr_t)iov.iov_base,
+						       buf + len, iov.iov_len) < 0)
+				return -EFAULT;
+			len += iov.iov_len;
+		}
+	}
+	return session_udp_send(c->p->session, stream, c->fd, buf, len, c->flags);
+}
+
+static void send_ready(void *data, int err, uint32_t stream)
+{
+	struct net_call *c = data;
+	long r;
+
+	c->req = 0;
+	if (err) {
+		sc_skip(c->ev, -err);
+		return;
+	}
+	r = session_attach_udp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst, c->dstlen,
+			       false);
+	if (r == 0)
+		r = send_datagram(c, stream);
+	sc_skip(c->ev, r);
+}
+
+static void udp_send(struct sc_event *ev, struct policy *p, const struct sockaddr_storage *dst,
+		     socklen_t dstlen, uint64_t buf, uint64_t len, uint64_t msg, int flags)
+{
+	const char *what = msg ? "sendmsg" : "sendto";
+	struct sockaddr_storage adst;
+	socklen_t alen;
+	uint32_t stream;
+	int fd;
+
+	fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
+	if (fd < 0) {
+		sc_continue(ev);
+		return;
+	}
+	if (sock_type(fd) != SOCK_DGRAM || !p->cfg.outgoing_udp) {
+		/* TCP ignores the address (TCP Fast Open is not handled). */
+		close(fd);
+		sc_continue(ev);
+		return;
+	}
+	struct net_call *c = net_call_new(ev, p, fd);
+	memcpy(&c->dst, dst, dstlen);
+	c->dstlen = dstlen;
+	c->buf = buf;
+	c->len = len;
+	c->msg = msg;
+	c->is_sendmsg = msg != 0;
+	c->flags = flags;
+	note_addr(ev, SC_REMOTE, what, dst, dstlen, "udp via agent");
+	if (session_udp_stream(p->session, fd_ino(fd), (const struct sockaddr *)dst, dstlen,
+			       &stream) == 0) {
+		send_ready(c, 0, stream);
+		return;
+	}
+	alen = agent_dst(dst, dstlen, &adst);
+	c->req = session_connect(p->session, SOCK_DGRAM, (struct sockaddr *)&adst, alen, send_ready, c);
+	if (c->req < 0) {
+		long e = c->req;
+		c->req = 0;
+		sc_skip(ev, e == -ENOTCONN ? -ENETUNREACH : e);
+		return;
+	}
+	sc_park(ev);
+}
+
+void net_sendto(struct sc_event *ev, struct policy *p)
+{
+	struct sockaddr_storage dst;
+	socklen_t dstlen;
+
+	if (!read_sockaddr(ev, sc_arg(ev, 4), sc_arg(ev, 5), &dst, &dstlen) || is_local(&dst)) {
+		sc_continue(ev);
+		return;
+	}
+	udp_send(ev, p, &dst, dstlen, sc_arg(ev, 1), sc_arg(ev, 2), 0, (int)sc_arg(ev, 3));
+}
+
+void net_sendmsg(struct sc_event *ev, struct policy *p)
+{
+	struct sockaddr_storage dst;
+	socklen_t dstlen;
+	struct msghdr mh;
+
+	if (sc_read_mem(ev, sc_arg(ev, 1), &mh, sizeof(mh)) < 0 || !mh.msg_name ||
+	    !read_sockaddr(ev, (uint64_t)(uintptr_t)mh.msg_name, mh.msg_namelen, &dst, &dstlen) ||
+	    is_local(&dst)) {
+		sc_continue(ev);
+		return;
+	}
+	udp_send(ev, p, &dst, dstlen, 0, 0, sc_arg(ev, 1), (int)sc_arg(ev, 2));
+}
+
+/* ---- recvfrom / recvmsg ------------------------------------------------ */
+
+struct recv_call {
+	struct policy *p;
+	ino_t ino;
+	uint64_t addr, lenptr; /* recvfrom: src_addr, addrlen */
+	uint64_t msg;          /* recvmsg: msghdr */
+};
+
+static void recv_fix(struct sc_event *ev)
+{
+	struct recv_call *c = sc_state(ev);
+	struct sockaddr_storage src;
+	socklen_t len;
+	uint64_t addr = c->addr, lenptr = c->lenptr;
+	int32_t have;
+
+	if (sc_result(ev) < 0)
+		return;
+	if (c->msg) {
+		struct msghdr mh;
+		if (sc_read_mem(ev, c->msg, &mh, sizeof(mh)) < 0 || !mh.msg_name)
+			return;
+		addr = (uint64_t)(uintptr_t)mh.msg_name;
+		lenptr = c->msg + offsetof(struct msghdr, msg_namelen);
+	}
+	if (sc_read_mem(ev, lenptr, &have, sizeof(have)) < 0 || have <= 0 ||
+	    (size_t)have > sizeof(src))
+		return;
+	memset(&src, 0, sizeof(src));
+	if (sc_read_mem(ev, addr, &src, (size_t)have) < 0)
+		return;
+	len = (socklen_t)have;
+	if (!session_udp_fix_source(c->p->session, c->ino, &src, &len))
+		return;
+	/* The program's buffer held the relay's address, which has the same
+	 * length as the real one for the same family; write what fits. */
+	put_sockaddr(ev, addr, lenptr, &src, len);
+	if (sc_tracing(ev)) {
+		char a[SOCKADDR_STR_MAX];
+		sc_note(ev, SC_REMOTE, "%s(%d) from %s (via agent)", c->msg ? "recvmsg" : "recvfrom",
+			(int)sc_arg(ev, 0), sockaddr_str(&src, len, a, sizeof(a)));
+	}
+}
+
+static void recv_common(struct sc_event *ev, struct policy *p, bool is_msg)
+{
+	int fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
+	ino_t ino;
+
+	if (fd < 0) {
+		sc_continue(ev);
+		return;
+	}
+	ino = fd_ino(fd);
+	close(fd);
+	/* Only sockets with relayed UDP flows need the exit stop. */
+	if (!session_udp_has(p->session, ino)) {
+		sc_continue(ev);
+		return;
+	}
+	struct recv_call *c = xcalloc(1, sizeof(*c));
+	c->p = p;
+	c->ino = ino;
+	if (is_msg) {
+		c->msg = sc_arg(ev, 1);
+	} else {
+		c->addr = sc_arg(ev, 4);
+		c->lenptr = sc_arg(ev, 5);
+	}
+	sc_set_state(ev, c, free);
+	sc_continue_exit(ev, recv_fix);
+}
+
+void net_recvfrom(struct sc_event *ev, struct policy *p)
+{
+	recv_common(ev, p, false);
+}
+
+void net_recvmsg(struct sc_event *ev, struct policy *p)
+{
+	recv_common(ev, p, true);
+}

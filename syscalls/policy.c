@@ -1,0 +1,82 @@
+/* Dispatch from the table, and the filter lists derived from it. */
+#include "syscalls/internal.h"
+#include "common/util.h"
+
+#include <string.h>
+
+int policy_new(struct session *s, const struct policy_config *cfg, struct policy **ret)
+{
+	struct policy *p = xcalloc(1, sizeof(*p));
+
+	p->session = s;
+	p->cfg = *cfg;
+	*ret = p;
+	return 0;
+}
+
+void policy_free(struct policy *p)
+{
+	free(p);
+}
+
+size_t policy_max_rules(void)
+{
+	return sc_table_x86_64_size;
+}
+
+bool policy_wants(const struct policy *p, const struct sc_entry *e)
+{
+	if (e->handler == fs_open || e->handler == fs_openat || e->handler == fs_openat2)
+		return p->cfg.nfiles > 0;
+	if (e->handler == net_sendto || e->handler == net_sendmsg || e->handler == net_recvfrom ||
+	    e->handler == net_recvmsg)
+		return p->cfg.outgoing_udp;
+	if (e->handler == net_connect || e->handler == net_getpeername)
+		return p->cfg.outgoing_tcp || p->cfg.outgoing_udp;
+	return true;
+}
+
+size_t policy_traps(const struct policy *p, struct tracer_trap *out)
+{
+	size_t n = 0;
+
+	for (size_t nr = 0; nr < sc_table_x86_64_size; nr++) {
+		const struct sc_entry *e = &sc_table_x86_64[nr];
+		if (e->name && e->disp == SC_HANDLED && policy_wants(p, e))
+			out[n++] = (struct tracer_trap){ .nr = (int)nr, .arg_nonzero = e->arg_nonzero };
+	}
+	return n;
+}
+
+size_t policy_denies(const struct policy *p, struct tracer_deny *out)
+{
+	size_t n = 0;
+
+	for (size_t nr = 0; nr < sc_table_x86_64_size; nr++) {
+		const struct sc_entry *e = &sc_table_x86_64[nr];
+		if (e->name && e->disp == SC_DENY)
+			out[n++] = (struct tracer_deny){ .nr = (int)nr, .err = e->err };
+	}
+	return n;
+}
+
+void policy_on_syscall(struct sc_event *ev, void *data)
+{
+	struct policy *p = data;
+	long nr = sc_nr(ev);
+
+	if (nr < 0 || (size_t)nr >= sc_table_x86_64_size || !sc_table_x86_64[nr].handler) {
+		/* Only filter-routed syscalls arrive here; anything else is a
+		 * filter/table mismatch, and running it natively is safe. */
+		sc_continue(ev);
+		return;
+	}
+	sc_table_x86_64[nr].handler(ev, p);
+}
+
+const char *policy_syscall_name(long nr)
+{
+	if (nr < 0 || (size_t)nr >= sc_table_x86_64_size)
+		return NULL;
+	return sc_table_x86_64[nr].name;
+}

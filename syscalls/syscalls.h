@@ -1,0 +1,40 @@
+/* The policy: what each trapped syscall means for this run. Handlers are
+ * written against the backend-neutral sc_event (tracer/event.h) and the
+ * session; they never call ptrace. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "session/session.h"
+#include "tracer/event.h"
+#include "tracer/tracer.h"
+
+struct policy;
+
+/* A pod file served to the program from a local copy. */
+struct served_file {
+	const char *pod_path;   /* e.g. "/etc/resolv.conf" */
+	const char *local_path; /* the copy in the run's private cache */
+};
+
+struct policy_config {
+	bool outgoing_tcp;
+	bool outgoing_udp;
+	const struct served_file *files;
+	size_t nfiles;
+};
+
+int policy_new(struct session *s, const struct policy_config *cfg, struct policy **ret);
+void policy_free(struct policy *p);
+
+/* The filter's trap and deny lists for this config, into caller arrays of
+ * at least policy_max_rules() entries. */
+size_t policy_max_rules(void);
+size_t policy_traps(const struct policy *p, struct tracer_trap *out);
+size_t policy_denies(const struct policy *p, struct tracer_deny *out);
+
+/* tracer_config.on_syscall */
+void policy_on_syscall(struct sc_event *ev, void *policy);
+
+/* Name of a native syscall number for logs, or NULL. */
+const char *policy_syscall_name(long nr);

@@ -1,0 +1,37 @@
+/* The declarative per-arch syscall table (one row per syscall number). */
+#pragma once
+
+#include <stddef.h>
+#include "tracer/event.h"
+
+struct policy;
+
+enum sc_disposition {
+	SC_PASS,    /* never trapped: runs natively */
+	SC_HANDLED, /* trapped and given to the handler */
+	SC_DENY,    /* refused in the kernel by the filter with err */
+};
+
+typedef void (*sc_handler)(struct sc_event *ev, struct policy *p);
+
+struct sc_entry {
+	const char *name;
+	enum sc_disposition disp;
+	sc_handler handler;
+	int arg_nonzero; /* trap only when this argument is nonzero, or -1 */
+	int err;         /* for SC_DENY */
+};
+
+extern const struct sc_entry sc_table_x86_64[];
+extern const size_t sc_table_x86_64_size;
+
+/* The handlers, one file per family. */
+void net_connect(struct sc_event *ev, struct policy *p);
+void net_getpeername(struct sc_event *ev, struct policy *p);
+void net_sendto(struct sc_event *ev, struct policy *p);
+void net_sendmsg(struct sc_event *ev, struct policy *p);
+void net_recvfrom(struct sc_event *ev, struct policy *p);
+void net_recvmsg(struct sc_event *ev, struct policy *p);
+void fs_open(struct sc_event *ev, struct policy *p);
+void fs_openat(struct sc_event *ev, struct policy *p);
+void fs_openat2(struct sc_event *ev, struct policy *p);

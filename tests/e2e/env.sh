@@ -1,0 +1,68 @@
+#!/bin/bash
+# The pod's environment: fetched from the target, merged over the local one
+# (remote wins), PATH and HOME always stay local, -x / -s filter the remote
+# set. Checked with coreutils env (dynamic), a static C printer, a static Go
+# binary, and a child process that inherits the environment.
+. "$(dirname "$0")/lib.sh"
+require_pod
+require_tracer
+require_programs cenv go
+
+LOCAL_PATH=$PATH:/opt/mt-e2e-local-bin
+LOCAL_HOME=/root/mt-e2e-local-home
+# envrun ARGS...: traced, with a known local environment.
+envrun() {
+	PATH=$LOCAL_PATH HOME=$LOCAL_HOME MT_LOCAL_ONLY=local-42 DATABASE_URL=local-db traced "$@"
+}
+# expect_pod_env WHAT: the remote variables are all there.
+expect_pod_env() {
+	expect_out_has "MT_POD_MARKER=$POD_ENV_MARKER" "$1: pod marker"
+	expect_out_has "DATABASE_URL=$POD_DATABASE_URL" "$1: pod DATABASE_URL (remote wins over local)"
+	expect_out_has "KUBERNETES_SERVICE_HOST=10.96.0.1" "$1: pod KUBERNETES_SERVICE_HOST"
+	if ! baseline; then
+		expect_out_has "PATH=$LOCAL_PATH" "$1: PATH stays local"
+		expect_out_has "HOME=$LOCAL_HOME" "$1: HOME stays local"
+		expect_out_lacks "PATH=$POD_PATH" "$1: not the pod's PATH"
+		expect_out_has "MT_LOCAL_ONLY=local-42" "$1: local-only variables are kept"
+	fi
+}
+
+run envrun env
+expect_rc 0 "env under the tracer"
+expect_pod_env "env"
+run envrun "$MT_PROG_DIR/env_printer"
+expect_pod_env "static C env_printer"
+run envrun "$MT_PROG_DIR/go_client" env
+expect_pod_env "static Go"
+run envrun sh -c 'exec env'
+expect_pod_env "child of a traced shell"
+
+if ! baseline; then
+	run envrun -x MT_POD_MARKER -- env
+	expect_rc 0 "-x MT_POD_MARKER"
+	expect_out_match '^DATABASE_URL=' "-x keeps the other remote variables"
+	expect_eq "" "$(printf '%s\n' "$OUT" | grep '^MT_POD_MARKER=' || true)" "-x MT_POD_MARKER removes it"
+	run envrun -x 'MT_POD_MARKER;KUBERNETES_SERVICE_*' -- env
+	expect_eq "" "$(printf '%s\n' "$OUT" | grep -E '^(MT_POD_MARKER|KUBERNETES_SERVICE_HOST|KUBERNETES_SERVICE_PORT)=' || true)" \
+		"-x with a ';' list and a glob removes all of them"
+	expect_out_has "DATABASE_URL=$POD_DATABASE_URL" "-x list keeps DATABASE_URL"
+
+	run envrun -s 'DATABASE_*' -- env
+	expect_rc 0 "-s 'DATABASE_*'"
+	expect_out_has "DATABASE_URL=$POD_DATABASE_URL" "-s keeps DATABASE_URL"
+	expect_out_has "DATABASE_POOL_SIZE=5" "-s keeps DATABASE_POOL_SIZE"
+	expect_eq "" "$(printf '%s\n' "$OUT" | grep -E '^(MT_POD_MARKER|KUBERNETES_SERVICE_HOST)=' || true)" \
+		"-s drops the remote variables it does not include"
+	expect_out_has "MT_LOCAL_ONLY=local-42" "-s does not touch local variables"
+
+	run envrun --override-env-vars-include 'MT_POD_MARKER;PATH;HOME' -- "$MT_PROG_DIR/env_printer"
+	expect_out_has "MT_POD_MARKER=$POD_ENV_MARKER" "--override-env-vars-include (long form)"
+	expect_out_has "PATH=$LOCAL_PATH" "PATH stays local even when included"
+	expect_out_has "HOME=$LOCAL_HOME" "HOME stays local even when included"
+	expect_out_has "DATABASE_URL=local-db" "a remote variable not included leaves the local value"
+
+	run envrun --override-env-vars-exclude MT_POD_MARKER -- "$MT_PROG_DIR/go_client" env
+	expect_eq "" "$(printf '%s\n' "$OUT" | grep '^MT_POD_MARKER=' || true)" \
+		"--override-env-vars-exclude (long form), static Go"
+fi
+e2e_done

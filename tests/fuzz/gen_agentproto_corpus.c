@@ -1,0 +1,226 @@
+/* Writes the agentproto seed corpus: one valid frame of every type, a
+ * stream of several frames, and malformed ones (truncated, oversized,
+ * bad header bits, bad enum values, trailing bytes). Not run by the
+ * build; regenerate with
+ *   build/bin/gen_agentproto_corpus tests/fuzz/corpus/agentproto
+ * The output is deterministic, so regenerating gives the same files. */
+#include "agentproto/agentproto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *outdir;
+static uint8_t frame[AP_HEADER_SIZE + AP_MAX_PAYLOAD + 16];
+
+static void save(const char *name, const uint8_t *p, size_t len)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/%s", outdir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		abort();
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "gen: \"%s\": %s\n", path, strerror(errno));
+		exit(1);
+	}
+	if (write(fd, p, len) != (ssize_t)len) {
+		fprintf(stderr, "gen: \"%s\": short write\n", path);
+		exit(1);
+	}
+	close(fd);
+}
+
+/* Encode m into frame[] and save it; returns the frame length. */
+static size_t enc(const char *name, const struct ap_msg *m)
+{
+	ssize_t n = ap_encode(m, frame, sizeof(frame));
+	if (n < 0) {
+		fprintf(stderr, "gen: %s: encode failed (%zd)\n", name, n);
+		exit(1);
+	}
+	if (name)
+		save(name, frame, (size_t)n);
+	return (size_t)n;
+}
+
+static struct ap_bytes B(const char *s) {
+	return (struct ap_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+int main(int argc, char **argv)
+{
+	static uint8_t env[256];
+	static uint8_t stream[1024];
+	size_t off = 0, slen = 0, n;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
+		return 2;
+	}
+	outdir = argv[1];
+
+	struct ap_msg hello = {.type = AP_HELLO};
+	hello.u.hello.magic = AP_MAGIC;
+	hello.u.hello.version = AP_VERSION;
+	hello.u.hello.client_name = B("mirrord-trace 0.1.0");
+	n = enc("valid-hello", &hello);
+	memcpy(stream + slen, frame, n), slen += n;
+
+	struct ap_msg ok = {.type = AP_HELLO_OK};
+	ok.u.hello_ok.version = AP_VERSION;
+	ok.u.hello_ok.agent_version = B("0.1.0");
+	ok.u.hello_ok.mode = B("mirror");
+	enc("valid-hello-ok", &ok);
+
+	struct ap_msg err = {.type = AP_ERROR};
+	err.u.error.err = -EPROTO;
+	err.u.error.message = B("bad magic");
+	enc("valid-error", &err);
+
+	struct ap_msg envreq = {.type = AP_ENV_REQ, .id = 1};
+	n = enc("valid-env-req", &envreq);
+	memcpy(stream + slen, frame, n), slen += n;
+
+	if (ap_env_put(env, sizeof(env), &off, "PATH=/usr/bin:/bin", 18) < 0 ||
+	    ap_env_put(env, sizeof(env), &off, "HOME=/root", 10) < 0 ||
+	    ap_env_put(env, sizeof(env), &off, "", 0) < 0)
+		abort();
+	struct ap_msg envresp = {.type = AP_ENV_RESP, .id = 1};
+	envresp.u.env_resp.count = 3;
+	envresp.u.env_resp.entries = (struct ap_bytes){env, (uint32_t)off};
+	enc("valid-env-resp", &envresp);
+
+	struct ap_msg freq = {.type = AP_FILE_REQ, .id = 2};
+	freq.u.file_req.path = B("/etc/resolv.conf");
+	n = enc("valid-file-req", &freq);
+	memcpy(stream + slen, frame, n), slen += n;
+
+	struct ap_msg fresp = {.type = AP_FILE_RESP, .id = 2};
+	fresp.u.file_resp.content = B("nameserver 10.96.0.10\nsearch default.svc\n");
+	enc("valid-file-resp", &fresp);
+
+	struct ap_msg conn = {.type = AP_CONNECT, .id = 3};
+	conn.u.connect.stream = 1;
+	conn.u.connect.proto = AP_PROTO_TCP;
+	conn.u.connect.dst = (struct ap_addr){.family = 4, .port = 80, .addr = {10, 0, 0, 1}};
+	conn.u.connect.window = AP_DEFAULT_WINDOW;
+	n = enc("valid-connect-v4", &conn);
+	memcpy(stream + slen, frame, n), slen += n;
+	conn.u.connect.proto = AP_PROTO_UDP;
+	conn.u.connect.dst = (struct ap_addr){.family = 6, .port = 53, .addr = {[15] = 1}};
+	enc("valid-connect-v6", &conn);
+
+	struct ap_msg cresp = {.type = AP_CONNECT_RESP, .id = 3};
+	cresp.u.connect_resp.stream = 1;
+	cresp.u.connect_resp.local =
+	        (struct ap_addr){.family = 4, .port = 40000, .addr = {10, 244, 0, 5}};
+	enc("valid-connect-resp", &cresp);
+
+	struct ap_msg data = {.type = AP_DATA, .id = 1};
+	data.u.data.data = B("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+	n = enc("valid-data", &data);
+	memcpy(stream + slen, frame, n), slen += n;
+
+	struct ap_msg credit = {.type = AP_CREDIT, .id = 1};
+	credit.u.credit.bytes = 4096;
+	enc("valid-credit", &credit);
+
+	struct ap_msg cl = {.type = AP_CLOSE, .id = 1};
+	cl.u.close.how = AP_CLOSE_RESET;
+	cl.u.close.err = -ECONNRESET;
+	n = enc("valid-close", &cl);
+	memcpy(stream + slen, frame, n), slen += n;
+
+	struct ap_msg ping = {.type = AP_PING, .id = 9};
+	enc("valid-ping", &ping);
+	struct ap_msg pong = {.type = AP_PONG, .id = 9};
+	n = enc("valid-pong", &pong);
+	memcpy(stream + slen, frame, n), slen += n;
+
+	save("valid-stream", stream, slen);
+	save("truncated-stream", stream, slen - 3);
+
+	/* Malformed frames, starting from valid ones. */
+	n = enc(NULL, &hello);
+	save("truncated-hello-header", frame, 7);
+	save("truncated-hello-payload", frame, n - 1);
+	frame[5] = 1;
+	save("bad-flags", frame, n);
+	frame[5] = 0, frame[7] = 1;
+	save("bad-reserved", frame, n);
+	frame[7] = 0, frame[4] = 0xee;
+	save("bad-type", frame, n);
+
+	n = enc(NULL, &ping);
+	put32(frame, AP_MAX_PAYLOAD + 1);
+	save("oversized-payload", frame, n);
+	put32(frame, UINT32_MAX);
+	save("oversized-payload-max", frame, n);
+
+	n = enc(NULL, &data);
+	put32(frame, AP_MAX_DATA + 1);
+	save("oversized-data", frame, n);
+
+	n = enc(NULL, &freq);
+	put32(frame + AP_HEADER_SIZE, AP_MAX_PATH + 1);
+	save("oversized-path", frame, n);
+
+	n = enc(NULL, &envresp);
+	put32(frame + AP_HEADER_SIZE + 4, AP_MAX_ENV_COUNT + 1);
+	save("oversized-env-count", frame, n);
+	put32(frame + AP_HEADER_SIZE + 4, 4);
+	save("env-count-mismatch", frame, n);
+	/* First entry claims one byte over AP_MAX_STRING (count back to 3). */
+	put32(frame + AP_HEADER_SIZE + 4, 3);
+	put32(frame + AP_HEADER_SIZE + 8, AP_MAX_STRING + 1);
+	save("oversized-env-entry", frame, n);
+
+	n = enc(NULL, &hello);
+	frame[AP_HEADER_SIZE + 7] = 1;
+	save("bad-hello-reserved", frame, n);
+	put32(frame, 11);
+	save("short-hello", frame, AP_HEADER_SIZE + 11);
+
+	n = enc(NULL, &freq);
+	put32(frame + AP_HEADER_SIZE, 100);
+	save("path-past-payload", frame, n);
+
+	n = enc(NULL, &envresp);
+	put32(frame + AP_HEADER_SIZE + 8, 200);
+	save("env-entry-past-list", frame, n);
+
+	n = enc(NULL, &conn);
+	frame[AP_HEADER_SIZE + 5] = 4;
+	frame[AP_HEADER_SIZE + 8 + 15] = 1;
+	save("ipv4-nonzero-padding", frame, n);
+	frame[AP_HEADER_SIZE + 5] = 5;
+	save("bad-family", frame, n);
+	frame[AP_HEADER_SIZE + 5] = 6, frame[AP_HEADER_SIZE + 4] = 3;
+	save("bad-proto", frame, n);
+
+	n = enc(NULL, &cl);
+	frame[AP_HEADER_SIZE] = 2;
+	save("bad-close-how", frame, n);
+
+	n = enc(NULL, &err);
+	put32(frame, (uint32_t)(n - AP_HEADER_SIZE + 1));
+	frame[n] = 'x';
+	save("trailing-byte", frame, n + 1);
+
+	static const uint8_t garbage[] = "GET / HTTP/1.1\r\nHost: agent\r\n\r\n";
+	save("garbage-http", garbage, sizeof(garbage) - 1);
+	save("empty", garbage, 0);
+	return 0;
+}

@@ -1,0 +1,147 @@
+// go_client: a static Go (CGO_ENABLED=0) client for the e2e tests. Go's own
+// resolver and runtime threads, no libc; run under mirrord-trace it must see
+// the pod's DNS, network and environment.
+//
+//	go_client http HOST PORT PATH N   N goroutines GET http://HOST:PORT/PATH in
+//	                                  parallel; prints "i STATUS BODY" per request,
+//	                                  in index order, then "ok N" or exits 1
+//	go_client resolve NAME            the addresses of NAME, sorted, one a line
+//	go_client udp HOST PORT MSG       sends MSG to HOST:PORT over UDP, prints
+//	                                  "reply MSG from ADDR"
+//	go_client env                     the environment, sorted, one a line
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: go_client http HOST PORT PATH N | resolve NAME | udp HOST PORT MSG | env")
+	os.Exit(2)
+}
+
+func doHTTP(host, port, path string, n int) int {
+	client := &http.Client{
+		Timeout: 20 * time.Second,
+		// One fresh connection per request: each goroutine really dials.
+		Transport: &http.Transport{DisableKeepAlives: true},
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/" + strings.TrimPrefix(path, "/")
+	results := make([]string, n)
+	failed := 0
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			res := ""
+			resp, err := client.Get(url)
+			if err == nil {
+				var body []byte
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				res = fmt.Sprintf("%d %d %s", i, resp.StatusCode, strings.TrimSpace(string(body)))
+			}
+			if err != nil {
+				res = fmt.Sprintf("%d error %v", i, err)
+				mu.Lock()
+				failed++
+				mu.Unlock()
+			}
+			results[i] = res
+		}(i)
+	}
+	wg.Wait()
+	for _, r := range results {
+		fmt.Println(r)
+	}
+	if failed > 0 {
+		fmt.Printf("failed %d of %d\n", failed, n)
+		return 1
+	}
+	fmt.Printf("ok %d\n", n)
+	return 0
+}
+
+func doResolve(name string) int {
+	addrs, err := net.LookupHost(name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "resolve:", err)
+		return 1
+	}
+	sort.Strings(addrs)
+	for _, a := range addrs {
+		fmt.Println(a)
+	}
+	return 0
+}
+
+func doUDP(host, port, msg string) int {
+	conn, err := net.Dial("udp", net.JoinHostPort(host, port))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "udp dial:", err)
+		return 1
+	}
+	defer conn.Close()
+	buf := make([]byte, 2048)
+	// UDP may drop a datagram: retry a bounded number of times.
+	for try := 0; try < 5; try++ {
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			fmt.Fprintln(os.Stderr, "udp write:", err)
+			return 1
+		}
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := conn.Read(buf)
+		if err == nil {
+			fmt.Printf("reply %s from %s\n", buf[:n], conn.RemoteAddr())
+			return 0
+		}
+	}
+	fmt.Fprintln(os.Stderr, "udp: no reply")
+	return 1
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	switch os.Args[1] {
+	case "http":
+		if len(os.Args) != 6 {
+			usage()
+		}
+		n, err := strconv.Atoi(os.Args[5])
+		if err != nil || n < 1 || n > 1000 {
+			usage()
+		}
+		os.Exit(doHTTP(os.Args[2], os.Args[3], os.Args[4], n))
+	case "resolve":
+		if len(os.Args) != 3 {
+			usage()
+		}
+		os.Exit(doResolve(os.Args[2]))
+	case "udp":
+		if len(os.Args) != 5 {
+			usage()
+		}
+		os.Exit(doUDP(os.Args[2], os.Args[3], os.Args[4]))
+	case "env":
+		env := os.Environ()
+		sort.Strings(env)
+		for _, e := range env {
+			fmt.Println(e)
+		}
+	default:
+		usage()
+	}
+}

@@ -1,0 +1,162 @@
+/* Unit test of the seccomp filter builder: runs the generated cBPF program
+ * through a small interpreter for every syscall number, then installs it
+ * for real in a child (no tracer: RET_TRACE gives ENOSYS there). */
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tracer/filter.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                      \
+	do {                                                                                  \
+		if (!(cond)) {                                                                \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__);                           \
+			printf(__VA_ARGS__);                                                  \
+			printf("\n");                                                         \
+			failures++;                                                           \
+		}                                                                             \
+	} while (0)
+
+/* Classic BPF, the subset the builder emits. Sets *loaded_args when the
+ * path taken read an argument word. */
+static uint32_t run(const struct filter_prog *p, const struct seccomp_data *d, int *loaded_args)
+{
+	uint32_t a = 0;
+	size_t pc = 0;
+	uint8_t raw[sizeof(*d)];
+
+	memcpy(raw, d, sizeof(raw));
+	*loaded_args = 0;
+	while (pc < p->len) {
+		const struct sock_filter *i = &p->insns[pc];
+		switch (i->code) {
+		case BPF_LD | BPF_W | BPF_ABS:
+			if (i->k + 4 > sizeof(raw))
+				return 0xdead;
+			memcpy(&a, raw + i->k, 4);
+			if (i->k >= offsetof(struct seccomp_data, args))
+				*loaded_args = 1;
+			pc++;
+			break;
+		case BPF_JMP | BPF_JEQ | BPF_K:
+			pc += 1 + (a == i->k ? i->jt : i->jf);
+			break;
+		case BPF_JMP | BPF_JGE | BPF_K:
+			pc += 1 + (a >= i->k ? i->jt : i->jf);
+			break;
+		case BPF_JMP | BPF_JSET | BPF_K:
+			pc += 1 + ((a & i->k) ? i->jt : i->jf);
+			break;
+		case BPF_RET | BPF_K:
+			return i->k;
+		default:
+			return 0xbad;
+		}
+	}
+	return 0xfa11;
+}
+
+static uint32_t decide(const struct filter_prog *p, uint32_t arch, int nr, uint64_t a0, uint64_t a5,
+		       int *loaded)
+{
+	struct seccomp_data d = { .nr = nr, .arch = arch };
+
+	d.args[0] = a0;
+	d.args[5] = a5;
+	return run(p, &d, loaded);
+}
+
+int main(void)
+{
+	struct tracer_trap traps[80];
+	size_t n = 0;
+	struct tracer_deny denies[] = { { 435, ENOSYS }, { SYS_io_uring_setup, ENOSYS },
+					{ SYS_mincore, EPERM } };
+	struct filter_prog p;
+	int loaded;
+
+	/* 70 traps, odd ones conditional on args[5]: ~350 instructions. */
+	for (int nr = 300; nr < 370; nr++)
+		traps[n++] = (struct tracer_trap){ nr, nr % 2 ? 5 : -1 };
+	traps[n++] = (struct tracer_trap){ SYS_getppid, -1 };
+	traps[n++] = (struct tracer_trap){ SYS_getpgid, 0 };
+	struct tracer_config cfg = { .traps = traps, .ntraps = n, .denies = denies,
+				     .ndenies = sizeof(denies) / sizeof(denies[0]) };
+
+	CHECK(filter_build(&cfg, &p) == 0, "build");
+	printf("filter: %zu instructions for %zu traps\n", p.len, n);
+	CHECK(p.len > 256, "program shorter than an 8-bit jump");
+
+	for (int nr = 0; nr < 500; nr++) {
+		uint32_t r = decide(&p, AUDIT_ARCH_X86_64, nr, 0, 0, &loaded);
+		uint32_t want = SECCOMP_RET_ALLOW;
+		if (nr == 435 || nr == SYS_io_uring_setup)
+			want = SECCOMP_RET_ERRNO | ENOSYS;
+		else if (nr == SYS_mincore)
+			want = SECCOMP_RET_ERRNO | EPERM;
+		else if ((nr >= 300 && nr < 370 && nr % 2 == 0) || nr == SYS_getppid)
+			want = SECCOMP_RET_TRACE;
+		CHECK(r == want, "nr %d: %#x, want %#x", nr, r, want);
+		/* The constant-action cache needs ALLOW paths that look at
+		 * nr and arch only, except in trapped numbers' branches. */
+		int conditional = (nr >= 300 && nr < 370 && nr % 2) || nr == SYS_getpgid ||
+				  nr == SYS_clone;
+		CHECK(!loaded || conditional, "nr %d: untrapped path reads arguments", nr);
+		CHECK(decide(&p, AUDIT_ARCH_I386, nr, 0, 0, &loaded) == (SECCOMP_RET_ERRNO | ENOSYS),
+		      "i386 nr %d not ENOSYS", nr);
+	}
+	CHECK(decide(&p, AUDIT_ARCH_X86_64, 0x40000000 | 42, 0, 0, &loaded) ==
+		      (SECCOMP_RET_ERRNO | ENOSYS), "x32");
+	/* conditional traps: both words of the argument */
+	CHECK(decide(&p, AUDIT_ARCH_X86_64, 301, 0, 0, &loaded) == SECCOMP_RET_ALLOW, "301 zero");
+	CHECK(decide(&p, AUDIT_ARCH_X86_64, 301, 0, 1, &loaded) == SECCOMP_RET_TRACE, "301 lo");
+	CHECK(decide(&p, AUDIT_ARCH_X86_64, 301, 0, 1ull << 40, &loaded) == SECCOMP_RET_TRACE,
+	      "301 hi");
+	CHECK(decide(&p, AUDIT_ARCH_X86_64, SYS_getpgid, 0, 0, &loaded) == SECCOMP_RET_ALLOW,
+	      "getpgid(0)");
+	CHECK(decide(&p, AUDIT_ARCH_X86_64, SYS_getpgid, 1ull << 32, 0, &loaded) ==
+		      SECCOMP_RET_TRACE, "getpgid(hi)");
+	CHECK(decide(&p, AUDIT_ARCH_X86_64, SYS_clone, CLONE_VM, 0, &loaded) == SECCOMP_RET_ALLOW,
+	      "clone");
+	CHECK(decide(&p, AUDIT_ARCH_X86_64, SYS_clone, CLONE_VM | CLONE_UNTRACED, 0, &loaded) ==
+		      SECCOMP_RET_TRACE, "clone untraced");
+
+	/* Bad input */
+	struct tracer_trap bad = { 1, 6 };
+	struct tracer_config bcfg = { .traps = &bad, .ntraps = 1 };
+	struct filter_prog q;
+	CHECK(filter_build(&bcfg, &q) == -EINVAL, "arg index 6 accepted");
+
+	/* The kernel accepts it and applies it. */
+	pid_t c = fork();
+	if (c == 0) {
+		struct sock_fprog fp = { .len = (unsigned short)p.len, .filter = p.insns };
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
+			_exit(10);
+		if (syscall(SYS_getpid) != getpid())
+			_exit(11);
+		errno = 0;
+		if (syscall(SYS_getppid) != -1 || errno != ENOSYS) /* TRACE, no tracer */
+			_exit(12);
+		if (syscall(SYS_mincore, 0, 0, 0) != -1 || errno != EPERM)
+			_exit(13);
+		_exit(0);
+	}
+	int st = -1;
+	waitpid(c, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "installed filter: child status %#x", st);
+	printf("installed in the kernel: %s\n", st == 0 ? "ok" : "FAILED");
+	filter_free(&p);
+	printf("%s\n", failures ? "FAIL" : "PASS");
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,472 @@
+/* The ptrace backend of struct sc_event: tracee memory, fd duplication,
+ * scratch memory, argument rewriting and the settle/exit-stop lifecycle. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "tracer/internal.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9; older headers lack it */
+#endif
+
+#define PAGE 4096ul
+/* Kernel-internal restart codes, seen only at syscall-exit stops. */
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+
+static struct tev *to_tev(struct sc_event *ev)
+{
+	return (struct tev *)ev;
+}
+
+int ptrace_resume(struct tracer *t, pid_t tid, int request, int sig)
+{
+	if (ptrace((enum __ptrace_request)request, tid, NULL, (void *)(long)sig) < 0) {
+		/* ESRCH: killed while stopped; its exit status follows. */
+		if (errno != ESRCH)
+			log_warn("ptrace(%d) on %d: %s", request, tid, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* ---- memory ------------------------------------------------------------ */
+
+static int mm_memfd(struct tev *e)
+{
+	struct mm *mm = e->th->mm;
+
+	if (mm->memfd < 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)e->base.tid);
+		mm->memfd = open(path, O_RDWR | O_CLOEXEC);
+		if (mm->memfd < 0)
+			return -errno;
+	}
+	return mm->memfd;
+}
+
+static int be_read_mem(struct sc_event *ev, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+
+	if (len == 0)
+		return 0;
+	/* One remote element: process_vm_readv never splits an element, so
+	 * the read is all or nothing. */
+	n = process_vm_readv(ev->tid, &local, 1, &remote, 1, 0);
+	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+		int fd = mm_memfd(to_tev(ev));
+		if (fd < 0)
+			return fd;
+		n = pread(fd, buf, len, (off_t)addr);
+	}
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+/* Read up to cap bytes, one remote element per page, so that the bytes
+ * before an unmapped page are returned even if the range crosses it. */
+static ssize_t read_pages(pid_t tid, uint64_t addr, char *buf, size_t cap)
+{
+	enum { MAX_IOV = 16 };
+	size_t done = 0;
+
+	while (done < cap) {
+		struct iovec local = { buf + done, 0 }, remote[MAX_IOV];
+		unsigned n = 0;
+		uint64_t a = addr + done;
+		size_t want = 0;
+
+		while (n < MAX_IOV && done + want < cap) {
+			size_t chunk = PAGE - (a % PAGE);
+			if (chunk > cap - done - want)
+				chunk = cap - done - want;
+			remote[n++] = (struct iovec){ (void *)(uintptr_t)a, chunk };
+			a += chunk;
+			want += chunk;
+		}
+		local.iov_len = want;
+		ssize_t got = process_vm_readv(tid, &local, 1, remote, n, 0);
+		if (got <= 0)
+			return done > 0 ? (ssize_t)done : -EFAULT;
+		done += (size_t)got;
+		if ((size_t)got < want)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+static ssize_t be_read_str(struct sc_event *ev, uint64_t addr, char *buf, size_t cap)
+{
+	size_t done = 0;
+
+	if (cap == 0)
+		return -ENAMETOOLONG;
+	/* Most strings are short: read a page-bounded first piece, then the
+	 * rest only if no NUL turned up. */
+	while (done < cap) {
+		size_t want = cap - done;
+		if (want > 256 && done == 0)
+			want = 256;
+		ssize_t got = read_pages(ev->tid, addr + done, buf + done, want);
+		if (got < 0)
+			return -EFAULT;
+		char *nul = memchr(buf + done, '\0', (size_t)got);
+		if (nul)
+			return nul - buf;
+		done += (size_t)got;
+		if ((size_t)got < want)
+			return -EFAULT;
+	}
+	buf[cap - 1] = '\0';
+	return -ENAMETOOLONG;
+}
+
+static int be_write_mem(struct sc_event *ev, uint64_t addr, const void *buf, size_t len)
+{
+	int fd = mm_memfd(to_tev(ev));
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	/* /proc/<pid>/mem writes use FOLL_FORCE: they succeed on read-only
+	 * pages too, where process_vm_writev gets EFAULT (ptrace-notes §3.7). */
+	n = pwrite(fd, buf, len, (off_t)addr);
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static int be_dup_fd(struct sc_event *ev, int tracee_fd)
+{
+	struct thread *th = to_tev(ev)->th;
+	int fd;
+
+	if (th->pidfd < 0) {
+		/* A thread pidfd still works when the group leader is a
+		 * zombie; older kernels reject the flag with EINVAL. */
+		th->pidfd = (int)syscall(SYS_pidfd_open, th->tid, PIDFD_THREAD);
+		if (th->pidfd < 0)
+			th->pidfd = (int)syscall(SYS_pidfd_open, th->tgid, 0);
+		if (th->pidfd < 0)
+			return -errno;
+	}
+	/* The new fd is always O_CLOEXEC (pidfd_getfd(2)). */
+	fd = (int)syscall(SYS_pidfd_getfd, th->pidfd, tracee_fd, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+/* ---- scratch and arguments ------------------------------------------------ */
+
+static int be_scratch_put(struct sc_event *ev, const void *data, size_t len, uint64_t *ret_addr)
+{
+	struct tev *e = to_tev(ev);
+	struct mm *mm = e->th->mm;
+	size_t off;
+	int r;
+
+	if (e->th->state != TS_ENTRY && e->th->state != TS_PARKED)
+		return -EBUSY;
+	if (!mm->scratch)
+		return -ENOMEM;
+	if (e->slot < 0) {
+		for (unsigned i = 0; i < SCRATCH_SLOTS; i++) {
+			if (!(mm->slots_used & (1ull << i))) {
+				mm->slots_used |= 1ull << i;
+				e->slot = (int)i;
+				e->slot_mm = mm_ref(mm);
+				break;
+			}
+		}
+		if (e->slot < 0)
+			return -ENOSPC;
+	}
+	off = (e->slot_used + 15) & ~(size_t)15;
+	if (len > SCRATCH_SLOT_SIZE || off + len > SCRATCH_SLOT_SIZE)
+		return -E2BIG;
+	uint64_t addr = mm->scratch + (uint64_t)e->slot * SCRATCH_SLOT_SIZE + off;
+	r = be_write_mem(ev, addr, data, len);
+	if (r < 0)
+		return r;
+	e->slot_used = off + len;
+	*ret_addr = addr;
+	return 0;
+}
+
+static int be_set_arg(struct sc_event *ev, unsigned i, uint64_t value)
+{
+	struct tev *e = to_tev(ev);
+
+	if (e->th->state != TS_ENTRY && e->th->state != TS_PARKED)
+		return -EBUSY;
+	arch_set_arg(&e->regs, i, value);
+	e->new_args[i] = value;
+	e->args_changed |= 1u << i;
+	e->regs_dirty = true;
+	return 0;
+}
+
+/* Put the program's own argument values back into regs. */
+static void restore_args(struct tev *e, struct arch_regs *r)
+{
+	for (unsigned i = 0; i < 6; i++)
+		if (e->args_changed & (1u << i))
+			arch_set_arg(r, i, e->orig_args[i]);
+}
+
+static void be_set_result(struct sc_event *ev, long retval)
+{
+	struct tev *e = to_tev(ev);
+
+	/* Only inside the exit callback of a result not yet delivered. */
+	if (!e->in_exit || !e->result_final)
+		return;
+	arch_set_retval(&e->regs, retval);
+	e->regs_dirty = true;
+	ev->result = retval;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static void settle_exit(struct tev *e, sc_exit_fn fn)
+{
+	struct thread *th = e->th;
+
+	e->exit_fn = fn;
+	e->want_exit = true;
+	if ((e->regs_dirty && arch_set_regs(th->tid, &e->regs) < 0) ||
+	    ptrace_resume(e->t, th->tid, PTRACE_SYSCALL, 0) < 0) {
+		e->end_reason = "thread gone";
+		th->state = TS_RUNNING;
+		tev_complete(e);
+		return;
+	}
+	e->regs_dirty = false;
+	th->state = TS_AWAIT_EXIT;
+}
+
+static void be_settle(struct sc_event *ev, int how, long retval, sc_exit_fn fn)
+{
+	struct tev *e = to_tev(ev);
+	struct thread *th = e->th;
+	struct arch_regs r;
+
+	if (th->state != TS_ENTRY && th->state != TS_PARKED) {
+		log_warn("tid %d: syscall event settled twice (ignored)", th->tid);
+		return;
+	}
+	switch (how) {
+	case SC_SETTLE_PARK:
+		th->state = TS_PARKED;
+		return;
+	case SC_SETTLE_SKIP:
+		r = e->regs;
+		/* Skipped: the kernel never sees the edited arguments, and the
+		 * program must find its registers as it left them. */
+		restore_args(e, &r);
+		arch_skip(&r, retval);
+		if (arch_set_regs(th->tid, &r) == 0)
+			ptrace_resume(e->t, th->tid, PTRACE_CONT, 0);
+		else
+			e->end_reason = "thread gone";
+		ev->result = retval;
+		e->result_known = e->result_final = true;
+		th->state = TS_RUNNING;
+		tev_complete(e);
+		return;
+	case SC_SETTLE_CONTINUE:
+		/* Edited registers must be restored at the exit, and a scratch
+		 * slot must outlive the kernel's use of it: both need the exit
+		 * stop. Trace mode wants the result too. */
+		if (e->args_changed || e->slot >= 0 || ev->tracing) {
+			settle_exit(e, NULL);
+			return;
+		}
+		if ((e->regs_dirty && arch_set_regs(th->tid, &e->regs) < 0) ||
+		    ptrace_resume(e->t, th->tid, PTRACE_CONT, 0) < 0)
+			e->end_reason = "thread gone";
+		th->state = TS_RUNNING;
+		tev_complete(e);
+		return;
+	case SC_SETTLE_CONTINUE_EXIT:
+		settle_exit(e, fn);
+		return;
+	default:
+		log_warn("tid %d: unknown settle mode %d", th->tid, how);
+		return;
+	}
+}
+
+static const struct sc_backend ptrace_backend = {
+	.caps = SC_CAP_SET_ARGS | SC_CAP_EXIT_HOOK,
+	.read_mem = be_read_mem,
+	.read_str = be_read_str,
+	.write_mem = be_write_mem,
+	.dup_fd = be_dup_fd,
+	.scratch_put = be_scratch_put,
+	.set_arg = be_set_arg,
+	.settle = be_settle,
+	.set_result = be_set_result,
+};
+
+struct tev *tev_new(struct tracer *t, struct thread *th, const struct arch_regs *regs)
+{
+	struct tev *e = xcalloc(1, sizeof(*e));
+
+	e->base.be = &ptrace_backend;
+	e->base.nr = arch_nr(regs);
+	for (unsigned i = 0; i < 6; i++)
+		e->base.args[i] = e->orig_args[i] = arch_arg(regs, i);
+	e->base.tid = th->tid;
+	e->base.tgid = th->tgid;
+	e->base.tracing = t->cfg.trace;
+	e->base.decision = SC_LOCAL;
+	e->base.start_ns = now_ns();
+	e->t = t;
+	e->th = th;
+	e->regs = *regs;
+	e->slot = -1;
+	e->entry_ip = arch_ip(regs);
+	return e;
+}
+
+void tev_complete(struct tev *e)
+{
+	struct thread *th = e->th;
+
+	if (e->base.tracing)
+		diag_trace_line(e->t, e);
+	/* The destructor is where a policy cancels what a parked event was
+	 * waiting for; after it returns the event is gone (event.h). */
+	if (e->base.state_destroy)
+		e->base.state_destroy(e->base.state);
+	if (e->slot >= 0) {
+		e->slot_mm->slots_used &= ~(1ull << e->slot);
+		mm_unref(e->slot_mm);
+	}
+	if (th->ev == e)
+		th->ev = NULL;
+	th->restart_pending = false;
+	free(e->stack);
+	free(e);
+}
+
+static bool is_restart_code(long rv)
+{
+	return rv == -ERESTARTSYS || rv == -ERESTARTNOINTR || rv == -ERESTARTNOHAND ||
+	       rv == -ERESTART_RESTARTBLOCK;
+}
+
+void tev_on_exit_stop(struct tev *e)
+{
+	struct thread *th = e->th;
+	struct arch_regs r;
+	long rv;
+
+	if (arch_get_regs(th->tid, &r) < 0) {
+		e->end_reason = "thread gone";
+		th->state = TS_RUNNING;
+		tev_complete(e);
+		return;
+	}
+	rv = arch_retval(&r);
+	if (is_restart_code(rv)) {
+		/* Interrupted by a signal. Whether the kernel restarts the call
+		 * (SA_RESTART) or returns EINTR is decided after this stop, so
+		 * put the program's registers back now (the EINTR case returns
+		 * to user code) and keep the event: a restart re-enters through
+		 * the filter at the same site, and tev_try_restart() re-applies
+		 * the decision without asking the policy again. */
+		restore_args(e, &r);
+		if (e->args_changed && arch_set_regs(th->tid, &r) < 0) {
+			e->end_reason = "thread gone";
+			th->state = TS_RUNNING;
+			tev_complete(e);
+			return;
+		}
+		th->state = TS_RUNNING;
+		if (rv == -ERESTART_RESTARTBLOCK) {
+			/* Restarted through restart_syscall, which is not
+			 * trapped: its result never reaches us. */
+			e->end_reason = "restarted via restart_syscall";
+			tev_complete(e);
+		} else {
+			th->restart_pending = true;
+		}
+		ptrace_resume(e->t, th->tid, PTRACE_CONT, 0);
+		return;
+	}
+	restore_args(e, &r);
+	e->regs = r;
+	e->regs_dirty = e->args_changed != 0;
+	e->base.result = rv;
+	e->result_known = e->result_final = true;
+	if (e->exit_fn) {
+		e->in_exit = true;
+		e->exit_fn(&e->base);
+		e->in_exit = false;
+	}
+	if (e->regs_dirty && arch_set_regs(th->tid, &e->regs) < 0)
+		e->end_reason = "thread gone";
+	th->state = TS_RUNNING;
+	/* Resume after completing: the destructor and the trace line run
+	 * while the thread still sits at its exit. */
+	pid_t tid = th->tid;
+	struct tracer *t = e->t;
+	tev_complete(e);
+	ptrace_resume(t, tid, PTRACE_CONT, 0);
+}
+
+bool tev_try_restart(struct tev *e, const struct arch_regs *regs)
+{
+	struct thread *th = e->th;
+
+	/* The kernel rewinds ip to the syscall instruction and re-executes:
+	 * same number, same site. (A program that retries the same call at
+	 * the same site after EINTR looks identical, and is the same logical
+	 * call anyway.) */
+	if (arch_nr(regs) != e->base.nr || arch_ip(regs) != e->entry_ip)
+		return false;
+	e->regs = *regs;
+	for (unsigned i = 0; i < 6; i++)
+		if (e->args_changed & (1u << i))
+			arch_set_arg(&e->regs, i, e->new_args[i]);
+	e->restarts++;
+	th->restart_pending = false;
+	if ((e->args_changed && arch_set_regs(th->tid, &e->regs) < 0) ||
+	    ptrace_resume(e->t, th->tid, PTRACE_SYSCALL, 0) < 0) {
+		e->end_reason = "thread gone";
+		th->state = TS_RUNNING;
+		tev_complete(e);
+		return true;
+	}
+	e->regs_dirty = false;
+	th->state = TS_AWAIT_EXIT;
+	return true;
+}
+
+void tev_finish_interrupted(struct tev *e)
+{
+	/* The call returned EINTR (or was abandoned) instead of restarting;
+	 * the result was already delivered, so edits are ignored. */
+	e->base.result = -EINTR;
+	e->result_known = true;
+	e->result_final = false;
+	e->end_reason = "interrupted";
+	if (e->exit_fn) {
+		e->in_exit = true;
+		e->exit_fn(&e->base);
+		e->in_exit = false;
+	}
+	tev_complete(e);
+}
