@@ -32,6 +32,8 @@
 #define FAIL_FLUSH_MS 2000
 /* Longest message we put in an AP_ERROR. */
 #define ERROR_TEXT_MAX 512
+/* Longest piece of a peer's string we copy into a log line. */
+#define LOG_TEXT_MAX 256
 
 struct client {
 	struct agent *a;
@@ -143,6 +145,7 @@ int client_send(struct client *c, const struct ap_msg *m)
 	if (n < 0)
 		return (int)n;
 	c->out_len += (size_t)n;
+	log_trace("-> %s id=%u (%zd bytes)", ap_type_name(m->type), m->id, n);
 	if (!(c->events & EPOLLOUT))
 		client_update(c);
 	return 0;
@@ -214,6 +217,19 @@ void client_fail(struct client *c, int code, int err, const char *fmt, ...)
 	c->fail_timer = evloop_timer(c->a->loop, FAIL_FLUSH_MS, fail_flush_timeout, c);
 }
 
+/* A peer's string made safe for one log line: at most cap - 1 bytes,
+ * control and non-ASCII bytes shown as '?', so a hostile name cannot
+ * forge log lines or terminal escapes. */
+static const char *printable(const struct ap_bytes *b, char *buf, size_t cap)
+{
+	size_t n = b->len < cap - 1 ? b->len : cap - 1;
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = b->ptr[i] >= 0x20 && b->ptr[i] < 0x7f ? (char)b->ptr[i] : '?';
+	buf[n] = 0;
+	return buf;
+}
+
 static void reply_env(struct client *c, uint32_t id)
 {
 	/* err + count precede the entries in the payload. */
@@ -245,7 +261,7 @@ static void reply_env(struct client *c, uint32_t id)
 
 static void reply_file(struct client *c, uint32_t id, const struct ap_bytes *p)
 {
-	char path[AP_MAX_PATH + 1];
+	char path[AP_MAX_PATH + 1], text[LOG_TEXT_MAX];
 	_cleanup_free_ uint8_t *buf = NULL;
 	size_t len = 0;
 	int r = ap_bytes_to_str(p, path, sizeof(path));
@@ -253,8 +269,7 @@ static void reply_file(struct client *c, uint32_t id, const struct ap_bytes *p)
 	if (r >= 0)
 		r = target_read_file(&c->a->target, path, &buf, &len);
 	if (r < 0)
-		log_debug("FILE_REQ \"%.*s\": %s", (int)(p->len > 256 ? 256 : p->len),
-		          (const char *)p->ptr, strerror(-r));
+		log_debug("FILE_REQ \"%s\": %s", printable(p, text, sizeof(text)), strerror(-r));
 	struct ap_msg m = {
 	        .type = AP_FILE_RESP,
 	        .id = id,
@@ -268,6 +283,7 @@ static void reply_file(struct client *c, uint32_t id, const struct ap_bytes *p)
 static void handle_hello(struct client *c, const struct ap_msg *m)
 {
 	const char *mode = agent_mode_name(c->a->target.mode);
+	char text[LOG_TEXT_MAX];
 
 	if (m->type != AP_HELLO || m->u.hello.magic != AP_MAGIC) {
 		client_fail(c, AGENT_EXIT_FAIL, EPROTO,
@@ -298,15 +314,15 @@ static void handle_hello(struct client *c, const struct ap_msg *m)
 	c->hello_done = true;
 	evloop_timer_cancel(c->a->loop, c->hello_timer);
 	c->hello_timer = 0;
-	log_info("client \"%.*s\" connected (protocol %u)",
-	         (int)(m->u.hello.client_name.len > 128 ? 128 : m->u.hello.client_name.len),
-	         (const char *)m->u.hello.client_name.ptr, m->u.hello.version);
+	log_info("client \"%s\" connected (protocol %u)",
+	         printable(&m->u.hello.client_name, text, sizeof(text)), m->u.hello.version);
 }
 
 static void dispatch(struct client *c, const struct ap_msg *m)
 {
 	struct streams *s = c->a->streams;
 	const char *why = NULL;
+	char text[LOG_TEXT_MAX];
 	int r = 0;
 
 	if (!c->hello_done) {
@@ -342,9 +358,8 @@ static void dispatch(struct client *c, const struct ap_msg *m)
 		break;
 	case AP_ERROR:
 		/* The client gave up; its message says why. */
-		log_error("client reported an error: %s (\"%.*s\")", strerror(m->u.error.err),
-		          (int)(m->u.error.message.len > 256 ? 256 : m->u.error.message.len),
-		          (const char *)m->u.error.message.ptr);
+		log_error("client reported an error: %s (\"%s\")", strerror(m->u.error.err),
+		          printable(&m->u.error.message, text, sizeof(text)));
 		client_quit(c, AGENT_EXIT_FAIL);
 		break;
 	case AP_HELLO:

@@ -8,6 +8,8 @@
 #include "syscalls/syscalls.h"
 #include "tracer/tracer.h"
 
+#include <dirent.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -175,6 +177,45 @@ static int serve_pod_files(struct run *r, const char *dir, const struct exec_opt
 	return 0;
 }
 
+/* Socket inodes the traced processes hold, for the session's UDP sweep. */
+static size_t live_inodes(void *data, uint64_t **ret)
+{
+	struct run *r = data;
+	pid_t pids[1024];
+	size_t np = tracer_processes(r->tracer, pids, ARRAY_SIZE(pids)), n = 0, cap = 64;
+	uint64_t *inos = xmalloc(cap * sizeof(*inos));
+
+	for (size_t i = 0; i < np; i++) {
+		char dir[64], link[64 + NAME_MAX + 1], target[64];
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pids[i]);
+		d = opendir(dir);
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			uint64_t ino;
+			ssize_t len;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+			len = readlink(link, target, sizeof(target) - 1);
+			if (len < 9 || strncmp(target, "socket:[", 8) != 0)
+				continue;
+			target[len - 1] = 0; /* the closing bracket */
+			if (parse_u64(target + 8, UINT64_MAX, &ino) < 0)
+				continue;
+			if (n == cap)
+				inos = xrealloc(inos, (cap *= 2) * sizeof(*inos));
+			inos[n++] = ino;
+		}
+		closedir(d);
+	}
+	*ret = inos;
+	return n;
+}
+
 static int exit_like(int status)
 {
 	if (WIFEXITED(status))
@@ -235,6 +276,7 @@ int cmd_exec(int argc, char **argv)
 		goto out;
 	}
 	session_on_lost(r.session, on_agent_lost, &r);
+	session_set_liveness(r.session, live_inodes, &r);
 
 	e = session_fetch_env(r.session, &remote, &nremote);
 	if (e < 0) {

@@ -16,7 +16,9 @@
 #define WQ_MAX (8u * 1024 * 1024)
 /* Connect requests the agent has not answered within this time fail. */
 #define CONNECT_TIMEOUT_MS 60000
-#define UDP_IDLE_MS 60000
+/* A UDP flow idle this long is freed once its program socket is gone. */
+#define UDP_IDLE_MS 3000
+#define SWEEP_MS 5000
 #define MAX_STREAMS 8192
 #define DNS_MAX_NS 3
 
@@ -113,6 +115,8 @@ struct session {
 	struct dns_ns dns[DNS_MAX_NS];
 	size_t ndns;
 	int64_t sweep_timer;
+	size_t (*live)(void *data, uint64_t **ret_inodes);
+	void *live_data;
 
 	struct session_stats stats;
 };

@@ -745,3 +745,50 @@ void relays_reset_all(struct session *s)
 	}
 	free(all);
 }
+
+/* ---- freeing flows of closed program sockets -------------------------- */
+
+static void sweep(struct evloop *l, void *data)
+{
+	struct session *s = data;
+	uint64_t now = now_ns(), key, *live = NULL;
+	struct u64map alive = { 0 };
+	struct stream **idle;
+	size_t nidle = 0, nlive;
+	void *v;
+
+	s->sweep_timer = 0;
+	if (!s->alive)
+		return;
+	idle = xcalloc(s->streams.n + 1, sizeof(*idle));
+	for (size_t i = 0; u64map_next(&s->streams, &i, &key, &v);) {
+		struct stream *st = v;
+		if (st->type == SOCK_DGRAM && st->ino && !st->dns &&
+		    now - st->last_use_ns > UDP_IDLE_MS * 1000000ull)
+			idle[nidle++] = st;
+	}
+	if (nidle) {
+		nlive = s->live(s->live_data, &live);
+		for (size_t i = 0; i < nlive; i++)
+			u64map_put(&alive, live[i], &alive);
+		for (size_t i = 0; i < nidle; i++) {
+			if (u64map_get(&alive, idle[i]->ino))
+				continue;
+			send_close(s, idle[i], AP_CLOSE_RESET, 0);
+			stream_free(s, idle[i]);
+		}
+		u64map_free(&alive);
+		free(live);
+	}
+	free(idle);
+	s->sweep_timer = evloop_timer(l, SWEEP_MS, sweep, s);
+}
+
+void session_set_liveness(struct session *s, size_t (*live)(void *data, uint64_t **ret_inodes),
+			  void *data)
+{
+	s->live = live;
+	s->live_data = data;
+	if (!s->sweep_timer && s->loop)
+		s->sweep_timer = evloop_timer(s->loop, SWEEP_MS, sweep, s);
+}

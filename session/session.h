@@ -74,6 +74,13 @@ bool session_udp_has(struct session *s, ino_t ino);
 bool session_udp_fix_source(struct session *s, ino_t ino, struct sockaddr_storage *src,
 			    socklen_t *len);
 
+/* The program closes sockets without the supervisor seeing it. For UDP
+ * flows (a resolver's connect() probe opens one and closes it at once),
+ * the session periodically asks which socket inodes the program still
+ * holds and frees idle flows of the others. live fills a malloc'd array. */
+void session_set_liveness(struct session *s,
+			  size_t (*live)(void *data, uint64_t **ret_inodes), void *data);
+
 /* The original destination of a redirected socket, for getpeername(). */
 bool session_peer_of(struct session *s, ino_t ino, struct sockaddr_storage *ret, socklen_t *ret_len);
 

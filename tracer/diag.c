@@ -207,7 +207,7 @@ out:
 static void describe_addr(FILE *f, pid_t tid, uint64_t addr)
 {
 	char path[PATH_MAX], sym[SYM_MAX];
-	uint64_t fo, delta;
+	uint64_t fo = 0, delta = 0;
 
 	if (map_lookup(tid, addr, path, sizeof(path), &fo) < 0) {
 		fputs(" ??", f);

@@ -59,6 +59,10 @@ pid_t tracer_spawn(struct tracer *t, const char *path, char *const argv[], char 
  * that reach the supervisor). */
 void tracer_forward_signal(struct tracer *t, int sig);
 
+/* The thread-group ids of every traced process, up to cap; returns how
+ * many were stored. */
+size_t tracer_processes(const struct tracer *t, pid_t *out, size_t cap);
+
 /* Counters for benchmarks and tests. */
 struct tracer_stats {
 	uint64_t seccomp_stops;

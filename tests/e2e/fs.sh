@@ -1,21 +1,27 @@
 #!/bin/bash
-# Files: the pod's /etc/resolv.conf, /etc/hosts and /etc/hostname (remote by
-# default) and a file that exists only in the pod (/srv is not in the
-# local-by-default list).
+# Files: the pod's /etc/resolv.conf, /etc/hosts and /etc/hostname, the few
+# pod files served before general remote files exist (issue 6 adds those).
 . "$(dirname "$0")/lib.sh"
 require_pod
 require_tracer
 
 run traced cat /etc/resolv.conf
-expect_out_has "nameserver $DNS_IP" "/etc/resolv.conf is the pod's"
+expect_out_has "search $NS_DOMAIN svc.$CLUSTER_DOMAIN $CLUSTER_DOMAIN" "/etc/resolv.conf has the pod's search list"
+expect_out_has "options ndots:5" "/etc/resolv.conf has the pod's options"
+if baseline; then
+	expect_out_has "nameserver $DNS_IP" "/etc/resolv.conf is the pod's"
+else
+	# The nameserver line points at the local relay of the pod's nameserver.
+	expect_out_match "^nameserver 127\.0\.0\.[0-9]+\$" "/etc/resolv.conf names the local relay"
+fi
 run traced cat /etc/hosts
 expect_out_match "^${POD_HOSTS_IP}[[:space:]]+${POD_HOSTS_NAME}\$" "/etc/hosts is the pod's"
 run traced cat /etc/hostname
 expect_out_eq "$POD_HOSTNAME" "/etc/hostname is the pod's"
-run traced cat "$POD_FILE"
-expect_rc 0 "a file that only exists in the pod"
-expect_out_eq "$POD_FILE_CONTENT" "its content comes from the pod"
-if [ ! -e "$POD_FILE" ]; then
-	pass "(the file does not exist locally)"
+# Any other pod file stays remote-only until issue 6: the program sees its
+# local filesystem.
+if ! baseline; then
+	run traced cat "$POD_FILE"
+	expect_rc_nonzero "a file only the pod has is not served yet"
 fi
 e2e_done

@@ -1,0 +1,80 @@
+/* The x86-64 syscall table must name every syscall of <asm/unistd_64.h>,
+ * at its number, and nothing else: a syscall missing from the table would
+ * have no disposition. The header is parsed at run time, so a newer
+ * kernel header with new syscalls makes this test fail until the table
+ * gets rows for them. */
+#include "tests/unit/test.h"
+#include "syscalls/syscalls.h"
+#include "syscalls/table.h"
+
+#include <asm/unistd_64.h>
+#include <errno.h>
+
+#define UNISTD "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
+
+TEST(table_matches_header)
+{
+	FILE *f = fopen(UNISTD, "r");
+	char line[256], name[128];
+	long nr;
+	size_t seen = 0, named = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "#define __NR_%127s %ld", name, &nr) != 2)
+			continue;
+		CHECK(nr >= 0 && (size_t)nr < sc_table_x86_64_size);
+		if (!sc_table_x86_64[nr].name || strcmp(sc_table_x86_64[nr].name, name) != 0) {
+			fprintf(stderr, "syscall %ld: header says %s, table says %s\n", nr, name,
+				sc_table_x86_64[nr].name ? sc_table_x86_64[nr].name : "(none)");
+			CHECK(0);
+		}
+		seen++;
+	}
+	fclose(f);
+	for (size_t i = 0; i < sc_table_x86_64_size; i++)
+		named += sc_table_x86_64[i].name != NULL;
+	CHECK(seen > 300);
+	CHECK_EQ(named, seen);
+}
+
+TEST(dispositions_are_consistent)
+{
+	for (size_t i = 0; i < sc_table_x86_64_size; i++) {
+		const struct sc_entry *e = &sc_table_x86_64[i];
+		if (!e->name)
+			continue;
+		CHECK((e->disp == SC_HANDLED) == (e->handler != NULL));
+		CHECK(e->disp != SC_DENY || e->err > 0);
+		CHECK(e->arg_nonzero >= -1 && e->arg_nonzero < 6);
+	}
+	/* The escapes DESIGN.md names are denied in the kernel. */
+	CHECK_EQ(sc_table_x86_64[__NR_io_uring_setup].disp, SC_DENY);
+	CHECK_EQ(sc_table_x86_64[__NR_io_uring_setup].err, ENOSYS);
+	CHECK_EQ(sc_table_x86_64[__NR_clone3].disp, SC_DENY);
+	CHECK_EQ(sc_table_x86_64[__NR_connect].disp, SC_HANDLED);
+}
+
+TEST(filter_lists_follow_config)
+{
+	struct policy_config all = { .outgoing_tcp = true, .outgoing_udp = true, .nfiles = 1 };
+	struct policy_config none = { 0 };
+	struct policy *p;
+	struct tracer_trap traps[512];
+	struct tracer_deny denies[512];
+	size_t n_all, n_none;
+
+	CHECK(policy_max_rules() <= 512);
+	policy_new(NULL, &all, &p);
+	n_all = policy_traps(p, traps);
+	CHECK(policy_denies(p, denies) == 4);
+	policy_free(p);
+	policy_new(NULL, &none, &p);
+	n_none = policy_traps(p, traps);
+	policy_free(p);
+	/* With nothing remote, no syscall stops the program. */
+	CHECK_EQ(n_none, 0);
+	CHECK(n_all >= 9);
+}
+
+TEST_MAIN()
