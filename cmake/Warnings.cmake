@@ -16,3 +16,19 @@ if(MT_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# Test subjects (probe programs, static clients) are programs under test,
+# not our code: they must build with -static, which ASan cannot, and their
+# behaviour must not depend on our sanitizer runtime.
+function(mt_unsanitized target)
+  get_target_property(opts ${target} COMPILE_OPTIONS)
+  if(opts)
+    list(FILTER opts EXCLUDE REGEX "^-fsanitize|^-fno-sanitize-recover")
+    set_target_properties(${target} PROPERTIES COMPILE_OPTIONS "${opts}")
+  endif()
+  get_target_property(lopts ${target} LINK_OPTIONS)
+  if(lopts)
+    list(FILTER lopts EXCLUDE REGEX "^-fsanitize")
+    set_target_properties(${target} PROPERTIES LINK_OPTIONS "${lopts}")
+  endif()
+endfunction()

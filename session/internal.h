@@ -24,6 +24,11 @@
 
 enum stream_state { ST_CONNECTING, ST_OPEN };
 
+struct peer {
+	struct sockaddr_storage addr;
+	socklen_t len;
+};
+
 struct stream {
 	struct session *s;
 	uint32_t id;
@@ -104,7 +109,10 @@ struct session {
 	uint32_t next_id;
 	struct u64map streams; /* id -> stream */
 	struct u64map expect;  /* relay key -> stream */
-	struct u64map peers;   /* program socket inode -> stream (TCP) */
+	/* program socket inode -> struct peer (TCP). Kept after the stream
+	 * ends, while the program still holds the socket (the sweep frees
+	 * entries of closed sockets), so getpeername() stays truthful. */
+	struct u64map peers;
 	struct u64map udp;     /* program socket inode -> first UDP flow */
 
 	int relay4, relay6;

@@ -80,8 +80,6 @@ void stream_free(struct session *s, struct stream *st)
 	u64map_del(&s->streams, st->id);
 	if (st->expect_key && u64map_get(&s->expect, st->expect_key) == st)
 		u64map_del(&s->expect, st->expect_key);
-	if (st->type == SOCK_STREAM && st->ino && u64map_get(&s->peers, st->ino) == st)
-		u64map_del(&s->peers, st->ino);
 	if (st->type == SOCK_DGRAM && st->ino)
 		udp_unlink(s, st);
 	if (st->dns && st->dns->stream == st->id)
@@ -533,8 +531,14 @@ int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const st
 		return -EADDRINUSE;
 	u64map_put(&s->expect, st->expect_key, st);
 	if (fstat(sock_fd, &sb) == 0) {
+		struct peer *pe = u64map_get(&s->peers, sb.st_ino);
+		if (!pe) {
+			pe = xmalloc(sizeof(*pe));
+			u64map_put(&s->peers, sb.st_ino, pe);
+		}
+		memcpy(&pe->addr, dst, len);
+		pe->len = len;
 		st->ino = sb.st_ino;
-		u64map_put(&s->peers, st->ino, st);
 	}
 	memcpy(&st->dst, dst, len);
 	st->dstlen = len;
@@ -551,20 +555,59 @@ int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const st
 	return r;
 }
 
-bool session_peer_of(struct session *s, ino_t ino, struct sockaddr_storage *ret, socklen_t *ret_len)
+/* Is addr the address of one of our relays (the TCP listeners, or the UDP
+ * relay socket of a flow of ino)? */
+static bool is_relay_addr(struct session *s, ino_t ino, const struct sockaddr *addr, socklen_t len)
 {
-	struct stream *st = u64map_get(&s->peers, ino);
-
-	if (!st) {
-		/* UDP sockets connected through a relay. */
-		for (st = u64map_get(&s->udp, ino); st && !st->connected; st = st->ino_next)
-			;
-		if (!st)
-			return false;
+	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+		if (in->sin_addr.s_addr == s->relay4_addr.sin_addr.s_addr &&
+		    in->sin_port == s->relay4_addr.sin_port)
+			return true;
+	} else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+		if (s->relay6 >= 0 && in6->sin6_port == s->relay6_addr.sin6_port &&
+		    IN6_ARE_ADDR_EQUAL(&in6->sin6_addr, &s->relay6_addr.sin6_addr))
+			return true;
+		/* ::ffff:127.0.0.1 to the IPv4 relay, from a dual-stack socket */
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+		    in6->sin6_port == s->relay4_addr.sin_port &&
+		    memcmp(&in6->sin6_addr.s6_addr[12], &s->relay4_addr.sin_addr, 4) == 0)
+			return true;
 	}
-	memcpy(ret, &st->dst, st->dstlen);
-	*ret_len = st->dstlen;
-	return true;
+	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next) {
+		struct sockaddr_storage r;
+		socklen_t rl = sizeof(r);
+		if (st->fd >= 0 && getsockname(st->fd, (struct sockaddr *)&r, &rl) == 0 && rl == len &&
+		    memcmp(&r, addr, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool session_peer_of(struct session *s, ino_t ino, const struct sockaddr *kernel_peer,
+		     socklen_t kernel_len, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+	struct peer *pe;
+
+	/* The kernel's answer must still be our relay: after an AF_UNSPEC
+	 * disconnect and a connect elsewhere, the kernel is right. */
+	if (!is_relay_addr(s, ino, kernel_peer, kernel_len))
+		return false;
+	pe = u64map_get(&s->peers, ino);
+	if (pe) {
+		memcpy(ret, &pe->addr, pe->len);
+		*ret_len = pe->len;
+		return true;
+	}
+	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next) {
+		if (st->connected) {
+			memcpy(ret, &st->dst, st->dstlen);
+			*ret_len = st->dstlen;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ---- UDP --------------------------------------------------------------- */
@@ -767,7 +810,10 @@ static void sweep(struct evloop *l, void *data)
 		    now - st->last_use_ns > UDP_IDLE_MS * 1000000ull)
 			idle[nidle++] = st;
 	}
-	if (nidle) {
+	if ((nidle || s->peers.n) && s->live) {
+		uint64_t *dead;
+		size_t ndead = 0;
+
 		nlive = s->live(s->live_data, &live);
 		for (size_t i = 0; i < nlive; i++)
 			u64map_put(&alive, live[i], &alive);
@@ -777,6 +823,14 @@ static void sweep(struct evloop *l, void *data)
 			send_close(s, idle[i], AP_CLOSE_RESET, 0);
 			stream_free(s, idle[i]);
 		}
+		/* Collect first: deleting while iterating moves entries. */
+		dead = xcalloc(s->peers.n + 1, sizeof(*dead));
+		for (size_t i = 0; u64map_next(&s->peers, &i, &key, &v);)
+			if (!u64map_get(&alive, key))
+				dead[ndead++] = key;
+		for (size_t i = 0; i < ndead; i++)
+			free(u64map_del(&s->peers, dead[i]));
+		free(dead);
 		u64map_free(&alive);
 		free(live);
 	}

@@ -427,6 +427,12 @@ void session_free(struct session *s)
 	close(s->fd);
 	u64map_free(&s->streams);
 	u64map_free(&s->expect);
+	{
+		uint64_t key;
+		void *v;
+		for (size_t i = 0; u64map_next(&s->peers, &i, &key, &v);)
+			free(v);
+	}
 	u64map_free(&s->peers);
 	u64map_free(&s->udp);
 	free(s->rbuf);

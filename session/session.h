@@ -81,8 +81,11 @@ bool session_udp_fix_source(struct session *s, ino_t ino, struct sockaddr_storag
 void session_set_liveness(struct session *s,
 			  size_t (*live)(void *data, uint64_t **ret_inodes), void *data);
 
-/* The original destination of a redirected socket, for getpeername(). */
-bool session_peer_of(struct session *s, ino_t ino, struct sockaddr_storage *ret, socklen_t *ret_len);
+/* The original destination of a redirected socket, for getpeername():
+ * kernel_peer is what the kernel reports for the program's socket; only
+ * if that is still one of our relays is the socket ours. */
+bool session_peer_of(struct session *s, ino_t ino, const struct sockaddr *kernel_peer,
+		     socklen_t kernel_len, struct sockaddr_storage *ret, socklen_t *ret_len);
 
 /* ---- DNS -------------------------------------------------------------- */
 

@@ -28,6 +28,12 @@ static void rewrite_path(struct sc_event *ev, struct policy *p, unsigned arg, co
 	/* Relative paths and unreadable pointers are the kernel's business;
 	 * the served files are all absolute pod paths. */
 	if (n <= 0 || path[0] != '/' || !(f = served(p, path))) {
+		if (sc_tracing(ev)) {
+			if (n < 0)
+				sc_note(ev, SC_LOCAL, "%s(<unreadable path>)", what);
+			else
+				sc_note(ev, SC_LOCAL, "%s(\"%s\") not a pod file", what, path);
+		}
 		sc_continue(ev);
 		return;
 	}

@@ -119,6 +119,20 @@ static ino_t fd_ino(int fd)
 	return fstat(fd, &sb) == 0 ? sb.st_ino : 0;
 }
 
+/* The inode of the socket the program passed as argument 0, or 0 if it is
+ * not an fd we can duplicate (the kernel will report EBADF itself). */
+static ino_t arg_socket_ino(struct sc_event *ev)
+{
+	int fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
+	ino_t ino;
+
+	if (fd < 0)
+		return 0;
+	ino = fd_ino(fd);
+	close(fd);
+	return ino;
+}
+
 /* Per-call state of a parked call. */
 struct net_call {
 	struct policy *p;
@@ -208,6 +222,9 @@ void net_connect(struct sc_event *ev, struct policy *p)
 	int type, fd;
 
 	if (!read_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &dst, &dstlen)) {
+		if (sc_tracing(ev))
+			sc_note(ev, SC_LOCAL, "connect(%d, <not an IPv4/IPv6 address>)",
+				(int)sc_arg(ev, 0));
 		sc_continue(ev);
 		return;
 	}
@@ -293,23 +310,19 @@ static int put_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenptr,
 
 void net_getpeername(struct sc_event *ev, struct policy *p)
 {
-	struct sockaddr_storage peer;
-	socklen_t plen;
+	struct sockaddr_storage peer, real;
+	socklen_t plen, rl = sizeof(real);
 	int fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
-	ino_t ino;
+	bool known;
 
 	if (fd < 0) {
 		sc_continue(ev);
 		return;
 	}
-	ino = fd_ino(fd);
-	/* Only while the socket is still connected to our relay: after a
-	 * reconnect elsewhere the kernel's answer is the right one. */
-	struct sockaddr_storage real;
-	socklen_t rl = sizeof(real);
-	bool connected = getpeername(fd, (struct sockaddr *)&real, &rl) == 0;
+	known = getpeername(fd, (struct sockaddr *)&real, &rl) == 0 &&
+		session_peer_of(p->session, fd_ino(fd), (struct sockaddr *)&real, rl, &peer, &plen);
 	close(fd);
-	if (!connected || !session_peer_of(p->session, ino, &peer, &plen)) {
+	if (!known) {
 		sc_continue(ev);
 		return;
 	}
@@ -493,17 +506,10 @@ static void recv_fix(struct sc_event *ev)
 
 static void recv_common(struct sc_event *ev, struct policy *p, bool is_msg)
 {
-	int fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
-	ino_t ino;
+	ino_t ino = arg_socket_ino(ev);
 
-	if (fd < 0) {
-		sc_continue(ev);
-		return;
-	}
-	ino = fd_ino(fd);
-	close(fd);
 	/* Only sockets with relayed UDP flows need the exit stop. */
-	if (!session_udp_has(p->session, ino)) {
+	if (!ino || !session_udp_has(p->session, ino)) {
 		sc_continue(ev);
 		return;
 	}

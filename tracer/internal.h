@@ -81,6 +81,8 @@ struct thread {
 	struct tev *ev;            /* current event (any state but RUNNING), or
 				    * one awaiting a restart (state RUNNING) */
 	bool restart_pending;
+	bool announced;            /* the parent's clone/fork event was seen (or
+				    * not needed); false for adopted orphans */
 	struct arch_regs saved;    /* registers saved around an injection */
 	struct thread *next_waiter;
 	int pidfd;                 /* cached for sc_dup_fd, -1 */

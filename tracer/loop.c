@@ -279,6 +279,14 @@ static struct thread *adopt_orphan(struct tracer *t, pid_t tid)
 	return thread_new(t, tid, tgid, mm_for_fork(peer ? peer->mm : NULL, tid));
 }
 
+static struct thread *adopt_orphan_unannounced(struct tracer *t, pid_t tid)
+{
+	struct thread *th = adopt_orphan(t, tid);
+
+	th->announced = false;
+	return th;
+}
+
 static uint64_t clone_flags(struct tracer *t, struct thread *th, int event, bool *known)
 {
 	struct arch_regs r;
@@ -317,7 +325,10 @@ static void on_new_child(struct tracer *t, struct thread *th, int event)
 		pid_t child = (pid_t)msg;
 		uint64_t flags = clone_flags(t, th, event, &known);
 
-		if (!thread_find(t, child) && !ghost_take(t, child)) {
+		struct thread *c = thread_find(t, child);
+		if (c) {
+			c->announced = true; /* adopted at its first stop */
+		} else if (!ghost_take(t, child)) {
 			if (!known)
 				adopt_orphan(t, child);
 			else if (flags & CLONE_THREAD)
@@ -381,6 +392,9 @@ static void handle_status(struct tracer *t, pid_t pid, int st)
 	struct thread *th;
 	int event, sig;
 
+	log_trace("tid %d: wait status %#x (%s, %zu threads)", pid, st,
+		  thread_find(t, pid) ? "known" : "unknown", t->nthreads);
+
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
 		if (pid == t->first_pid && !t->first_exited) {
 			t->first_exited = true;
@@ -403,7 +417,7 @@ static void handle_status(struct tracer *t, pid_t pid, int st)
 	}
 	th = thread_find(t, pid);
 	if (!th)
-		th = adopt_orphan(t, pid);
+		th = adopt_orphan_unannounced(t, pid);
 
 	switch (event) {
 	case PTRACE_EVENT_SECCOMP:

@@ -45,6 +45,7 @@ struct thread *thread_new(struct tracer *t, pid_t tid, pid_t tgid, struct mm *mm
 	th->mm = mm;
 	th->state = TS_RUNNING;
 	th->pidfd = -1;
+	th->announced = true;
 	link_thread(t, th);
 	t->nthreads++;
 	return th;
@@ -63,6 +64,10 @@ void thread_free(struct tracer *t, struct thread *th)
 		return;
 	unlink_thread(t, th);
 	t->nthreads--;
+	/* Its parent's clone event may still be queued: remember the tid so
+	 * that the late event does not create a record for a dead thread. */
+	if (!th->announced)
+		ghost_add(t, th->tid);
 	if (th->mm) {
 		mm_remove_waiter(th->mm, th);
 		if (th->mm->injector == th)

@@ -206,15 +206,24 @@ static inline struct sockaddr_in6 sin6(const char *ip, int port)
 	return a;
 }
 
+/* A socket without timeouts: the kernel restarts its calls after an
+ * SA_RESTART handler (with SO_RCVTIMEO/SO_SNDTIMEO it returns EINTR). */
+static inline int sock_restartable(int family, int type)
+{
+	int fd = socket(family, type | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	return fd;
+}
+
 /* A socket with 5 s receive and send timeouts: every blocking call on it
  * is bounded. */
 static inline int sock(int family, int type)
 {
 	struct timeval tv = { IO_TIMEOUT_MS / 1000, 0 };
-	int fd = socket(family, type | SOCK_CLOEXEC, 0);
+	int fd = sock_restartable(family, type);
 
-	if (fd < 0)
-		die("socket: %s", strerror(errno));
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
 		die("setsockopt timeouts: %s", strerror(errno));

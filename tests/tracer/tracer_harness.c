@@ -324,6 +324,8 @@ int main(int argc, char **argv)
 			cfg.trace = cfg.trace_stacks = true;
 		else if (!strcmp(argv[i], "--many-traps"))
 			many = true;
+		else if (!strcmp(argv[i], "--debug"))
+			log_set_level(LOG_TRACE);
 		else if (!strcmp(argv[i], "--stats"))
 			h.stats = true;
 		else if (!strcmp(argv[i], "--expect") && i + 1 < argc)
