@@ -47,7 +47,7 @@ struct stream {
 	ino_t ino;            /* program socket, for getpeername(); 0 if none */
 	uint32_t send_credit; /* bytes we may still send to the agent */
 	uint8_t *out;         /* agent -> local bytes not yet written */
-	size_t out_len, out_off;
+	size_t out_len, out_off, out_cap;
 	uint32_t unacked;     /* written locally, not yet credited back */
 	bool local_eof;       /* local side sent EOF; we sent AP_CLOSE FIN */
 	bool remote_fin;      /* agent sent AP_CLOSE FIN */

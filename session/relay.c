@@ -175,8 +175,13 @@ static bool flush_out(struct session *s, struct stream *st)
 		st->unacked += (uint32_t)n;
 		s->stats.bytes_down += (uint64_t)n;
 	}
-	if (st->out_off == st->out_len)
-		st->out_off = st->out_len = 0;
+	if (st->out_off == st->out_len) {
+		/* Idle connections hold no buffer (1000 of them must fit in
+		 * a few MB). */
+		free(st->out);
+		st->out = NULL;
+		st->out_off = st->out_len = st->out_cap = 0;
+	}
 	/* Credit in batches: one CREDIT frame per write would double the
 	 * frame count of a bulk download. */
 	if (st->unacked >= AP_DEFAULT_WINDOW / 4 || (st->unacked && st->out_len == 0)) {
@@ -264,12 +269,19 @@ void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint
 		session_lost(s, "the agent overran the window of stream %u", st->id);
 		return;
 	}
-	if (!st->out)
-		st->out = xmalloc(AP_DEFAULT_WINDOW);
-	if (st->out_len + n > AP_DEFAULT_WINDOW) {
+	if (st->out_off && st->out_len + n > st->out_cap) {
 		memmove(st->out, st->out + st->out_off, st->out_len - st->out_off);
 		st->out_len -= st->out_off;
 		st->out_off = 0;
+	}
+	if (st->out_len + n > st->out_cap) {
+		/* Grow on demand: most connections never buffer much, and a
+		 * thousand idle ones must not cost a window each. */
+		size_t cap = st->out_cap ? st->out_cap : 16384;
+		while (cap < st->out_len + n)
+			cap *= 2;
+		st->out_cap = cap < AP_DEFAULT_WINDOW ? cap : AP_DEFAULT_WINDOW;
+		st->out = xrealloc(st->out, st->out_cap);
 	}
 	memcpy(st->out + st->out_len, p, n);
 	st->out_len += n;

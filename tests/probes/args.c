@@ -10,8 +10,8 @@
 #define PAGE 4096
 
 static struct pod pod;
-static char *page;  /* readable and writable */
-static char *guard; /* PROT_NONE, right after page */
+static char *page;   /* readable and writable */
+static char *guard;  /* PROT_NONE, right after page */
 static char *ropage; /* read-only */
 
 static void *at_end(size_t len)
@@ -45,7 +45,8 @@ static void peer(const char *what, uint64_t fdarg)
 	memset(&ss, 0, sizeof(ss));
 	r = raw_syscall(SYS_getpeername, fdarg, P(&ss), P(&len), 0, 0, 0);
 	if (r == 0)
-		say("%s: getpeername = 0 len=%u %s", what, (unsigned)len, sa_str(&ss, a, sizeof(a)));
+		say("%s: getpeername = 0 len=%u %s", what, (unsigned)len,
+		    sa_str(&ss, a, sizeof(a)));
 	else
 		say("%s: getpeername = %s", what, res(r));
 }
@@ -152,11 +153,11 @@ static void bad_args(void)
 	struct sockaddr_storage big;
 	int fd;
 
-#define BAD(label, family, sa, len)                                        \
-	do {                                                               \
-		fd = sock(family, SOCK_STREAM);                            \
-		say("%s: connect = %s", label, res(conn(fd, sa, len)));     \
-		close(fd);                                                 \
+#define BAD(label, family, sa, len)                                     \
+	do {                                                            \
+		fd = sock(family, SOCK_STREAM);                         \
+		say("%s: connect = %s", label, res(conn(fd, sa, len))); \
+		close(fd);                                              \
 	} while (0)
 
 	BAD("v4 addrlen 8", AF_INET, &a4, 8);
@@ -233,8 +234,7 @@ static void getpeername_edges(void)
 	memset(buf, 0xee, sizeof(buf));
 	len = 16;
 	r = raw_syscall(SYS_getpeername, (uint64_t)fd, P(ropage + 64), P(&len), 0, 0, 0);
-	say("getpeername read-only addr: = %s page=%s", res(r),
-	    hex(ropage + 64, 4, h, sizeof(h)));
+	say("getpeername read-only addr: = %s page=%s", res(r), hex(ropage + 64, 4, h, sizeof(h)));
 	close(fd);
 }
 

@@ -17,8 +17,18 @@ static char pidbuf[16];
 
 static void *exec_thread(void *unused)
 {
-	char *argv[] = { args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7],
-			 (char *)"child", pidbuf, (char *)CHILD_STATUS, NULL };
+	char *argv[] = {args[0],
+	                args[1],
+	                args[2],
+	                args[3],
+	                args[4],
+	                args[5],
+	                args[6],
+	                args[7],
+	                (char *)"child",
+	                pidbuf,
+	                (char *)CHILD_STATUS,
+	                NULL};
 	extern char **environ;
 
 	(void)unused;
@@ -57,7 +67,7 @@ int main(int argc, char **argv)
 		die("pthread_create");
 	/* The execve kills this thread; bounded in case it never happens. */
 	for (int i = 0; i < 100; i++) {
-		struct timespec ts = { 0, 100 * 1000000 };
+		struct timespec ts = {0, 100 * 1000000};
 		nanosleep(&ts, NULL);
 	}
 	say("parent: execve did not replace the process within 10 s");

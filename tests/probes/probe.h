@@ -41,7 +41,7 @@ struct pod {
  * given; returns the kernel's value (-errno on failure). */
 #if defined(__x86_64__)
 static inline long raw_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
-			       uint64_t a4, uint64_t a5)
+                               uint64_t a4, uint64_t a5)
 {
 	register uint64_t r10 __asm__("r10") = a3;
 	register uint64_t r8 __asm__("r8") = a4;
@@ -49,14 +49,14 @@ static inline long raw_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, u
 	long ret = nr;
 
 	__asm__ volatile("syscall"
-			 : "+a"(ret), "+D"(a0), "+S"(a1), "+d"(a2), "+r"(r10), "+r"(r8), "+r"(r9)
-			 :
-			 : "rcx", "r11", "memory");
+	                 : "+a"(ret), "+D"(a0), "+S"(a1), "+d"(a2), "+r"(r10), "+r"(r8), "+r"(r9)
+	                 :
+	                 : "rcx", "r11", "memory");
 	return ret;
 }
 #elif defined(__aarch64__)
 static inline long raw_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
-			       uint64_t a4, uint64_t a5)
+                               uint64_t a4, uint64_t a5)
 {
 	register uint64_t x8 __asm__("x8") = (uint64_t)nr;
 	register uint64_t x0 __asm__("x0") = a0;
@@ -67,9 +67,9 @@ static inline long raw_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, u
 	register uint64_t x5 __asm__("x5") = a5;
 
 	__asm__ volatile("svc #0"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-			 : "memory");
+	                 : "+r"(x0)
+	                 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+	                 : "memory");
 	return (long)x0;
 }
 #else
@@ -83,30 +83,54 @@ static inline const char *errno_name(long e)
 	static char other[24];
 
 	switch (e) {
-	case EINVAL: return "EINVAL";
-	case EFAULT: return "EFAULT";
-	case EBADF: return "EBADF";
-	case ENOTSOCK: return "ENOTSOCK";
-	case EINTR: return "EINTR";
-	case EAGAIN: return "EAGAIN";
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ECONNRESET: return "ECONNRESET";
-	case EINPROGRESS: return "EINPROGRESS";
-	case EALREADY: return "EALREADY";
-	case EISCONN: return "EISCONN";
-	case ENOTCONN: return "ENOTCONN";
-	case ENETUNREACH: return "ENETUNREACH";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case EAFNOSUPPORT: return "EAFNOSUPPORT";
-	case EADDRINUSE: return "EADDRINUSE";
-	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-	case EDESTADDRREQ: return "EDESTADDRREQ";
-	case EMSGSIZE: return "EMSGSIZE";
-	case EPIPE: return "EPIPE";
-	case EPERM: return "EPERM";
-	case EACCES: return "EACCES";
-	case ENOENT: return "ENOENT";
+	case EINVAL:
+		return "EINVAL";
+	case EFAULT:
+		return "EFAULT";
+	case EBADF:
+		return "EBADF";
+	case ENOTSOCK:
+		return "ENOTSOCK";
+	case EINTR:
+		return "EINTR";
+	case EAGAIN:
+		return "EAGAIN";
+	case ECONNREFUSED:
+		return "ECONNREFUSED";
+	case ECONNRESET:
+		return "ECONNRESET";
+	case EINPROGRESS:
+		return "EINPROGRESS";
+	case EALREADY:
+		return "EALREADY";
+	case EISCONN:
+		return "EISCONN";
+	case ENOTCONN:
+		return "ENOTCONN";
+	case ENETUNREACH:
+		return "ENETUNREACH";
+	case EHOSTUNREACH:
+		return "EHOSTUNREACH";
+	case ETIMEDOUT:
+		return "ETIMEDOUT";
+	case EAFNOSUPPORT:
+		return "EAFNOSUPPORT";
+	case EADDRINUSE:
+		return "EADDRINUSE";
+	case EADDRNOTAVAIL:
+		return "EADDRNOTAVAIL";
+	case EDESTADDRREQ:
+		return "EDESTADDRREQ";
+	case EMSGSIZE:
+		return "EMSGSIZE";
+	case EPIPE:
+		return "EPIPE";
+	case EPERM:
+		return "EPERM";
+	case EACCES:
+		return "EACCES";
+	case ENOENT:
+		return "ENOENT";
 	default:
 		snprintf(other, sizeof(other), "errno %ld", e);
 		return other;
@@ -221,7 +245,7 @@ static inline int sock_restartable(int family, int type)
  * is bounded. */
 static inline int sock(int family, int type)
 {
-	struct timeval tv = { IO_TIMEOUT_MS / 1000, 0 };
+	struct timeval tv = {IO_TIMEOUT_MS / 1000, 0};
 	int fd = sock_restartable(family, type);
 
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
@@ -278,8 +302,8 @@ static inline const char *http_get(int fd)
 		return buf;
 	}
 	while (have < sizeof(buf) - 1) {
-		r = raw_syscall(SYS_recvfrom, (uint64_t)fd, P(buf + have), sizeof(buf) - 1 - have, 0,
-				0, 0);
+		r = raw_syscall(SYS_recvfrom, (uint64_t)fd, P(buf + have), sizeof(buf) - 1 - have,
+		                0, 0, 0);
 		if (r == -EINTR)
 			continue;
 		if (r < 0) {
@@ -304,7 +328,7 @@ static inline const char *http_get(int fd)
 /* wait_writable: poll for POLLOUT (bounded), then SO_ERROR as "0"/"ENAME". */
 static inline const char *so_error_after_poll(int fd)
 {
-	struct pollfd pfd = { fd, POLLOUT, 0 };
+	struct pollfd pfd = {fd, POLLOUT, 0};
 	int err = 0;
 	socklen_t l = sizeof(err);
 	int n;

@@ -37,7 +37,7 @@ static void handle_alarm(int flags)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -46,8 +46,8 @@ static void sleep_ms(long ms)
 /* The helper: wait until the blocked thread sleeps in the kernel, signal
  * it, then make its data arrive. */
 struct helper {
-	pid_t tid;   /* the thread blocked in recvfrom */
-	int fd;      /* where to send */
+	pid_t tid; /* the thread blocked in recvfrom */
+	int fd;    /* where to send */
 	const void *msg;
 	size_t len;
 	const struct sockaddr *to; /* sendto address, or NULL for send */
@@ -87,16 +87,16 @@ static void *helper_main(void *arg)
 	syscall(SYS_tgkill, getpid(), h->tid, SIGALRM);
 	sleep_ms(200);
 	raw_syscall(SYS_sendto, (uint64_t)h->fd, P(h->msg), h->len, MSG_NOSIGNAL, P(h->to),
-		    h->to ? h->tolen : 0);
+	            h->to ? h->tolen : 0);
 	return NULL;
 }
 
 /* recvfrom on fd while the helper signals and then sends; prints what the
  * first recvfrom returned, and with EINTR what a second one gets. */
 static void interrupted_recv(const char *what, int fd, int restart, const void *msg, size_t len,
-			     const struct sockaddr *to, socklen_t tolen, int want_src)
+                             const struct sockaddr *to, socklen_t tolen, int want_src)
 {
-	struct helper h = { (pid_t)syscall(SYS_gettid), fd, msg, len, to, tolen, 0 };
+	struct helper h = {(pid_t)syscall(SYS_gettid), fd, msg, len, to, tolen, 0};
 	char buf[256], a[80];
 	struct sockaddr_storage src;
 	socklen_t srclen = sizeof(src);
@@ -109,13 +109,13 @@ static void interrupted_recv(const char *what, int fd, int restart, const void *
 		die("pthread_create");
 	memset(&src, 0, sizeof(src));
 	r = raw_syscall(SYS_recvfrom, (uint64_t)fd, P(buf), sizeof(buf) - 1, 0,
-			want_src ? P(&src) : 0, want_src ? P(&srclen) : 0);
+	                want_src ? P(&src) : 0, want_src ? P(&srclen) : 0);
 	char first[40];
 	snprintf(first, sizeof(first), "%s", r > 0 ? "data" : res(r));
 	if (r == -EINTR) {
 		srclen = sizeof(src);
 		r = raw_syscall(SYS_recvfrom, (uint64_t)fd, P(buf), sizeof(buf) - 1, 0,
-				want_src ? P(&src) : 0, want_src ? P(&srclen) : 0);
+		                want_src ? P(&src) : 0, want_src ? P(&srclen) : 0);
 	}
 	pthread_join(t, NULL);
 	/* Only the start of the data is stable (an HTTP status line). */
@@ -127,9 +127,8 @@ static void interrupted_recv(const char *what, int fd, int restart, const void *
 	}
 	say("%s %s: first recvfrom = %s, got %s '%s'%s%s, handler ran %d time(s)%s", what,
 	    restart ? "SA_RESTART" : "no SA_RESTART", first, r > 0 ? "data" : res(r),
-	    r > 0 ? buf : "", want_src ? " from " : "",
-	    want_src ? sa_str(&src, a, sizeof(a)) : "", (int)alarms,
-	    h.slept ? "" : " (never saw the thread sleep)");
+	    r > 0 ? buf : "", want_src ? " from " : "", want_src ? sa_str(&src, a, sizeof(a)) : "",
+	    (int)alarms, h.slept ? "" : " (never saw the thread sleep)");
 	signal(SIGALRM, SIG_IGN);
 }
 
@@ -170,7 +169,7 @@ static void recv_cases(int restart)
 		r = raw_syscall(SYS_recvfrom, (uint64_t)fd, P(buf), sizeof(buf), 0, 0, 0);
 	if (r == 6)
 		interrupted_recv("udp recvfrom", fd, restart, "ping-u", 6, (struct sockaddr *)&u4,
-				 sizeof(u4), 1);
+		                 sizeof(u4), 1);
 	else
 		say("udp recvfrom: first round trip = %s", res(r));
 	close(fd);
@@ -180,7 +179,7 @@ static void recv_cases(int restart)
 static void connects_under_timer(void)
 {
 	struct sockaddr_in h4 = sin4(pod.http_ip, pod.http_port);
-	struct itimerval it = { { 0, 1000 }, { 0, 1000 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct itimerval it = {{0, 1000}, {0, 1000}}, off = {{0, 0}, {0, 0}};
 	int ok = 0, bodies = 0;
 	char first_err[120] = "";
 
@@ -197,7 +196,8 @@ static void connects_under_timer(void)
 			if (strcmp(body, "hello from the pod") == 0)
 				bodies++;
 			else if (!first_err[0])
-				snprintf(first_err, sizeof(first_err), " (#%d body %.60s)", i, body);
+				snprintf(first_err, sizeof(first_err), " (#%d body %.60s)", i,
+				         body);
 		} else if (!first_err[0]) {
 			snprintf(first_err, sizeof(first_err), " (#%d connect %s)", i, res(r));
 		}

@@ -16,7 +16,7 @@ static char *page; /* the page before a PROT_NONE one */
 /* recvfrom with a source buffer of srccap bytes (sentinel 0xee around it):
  * prints the payload, the returned length and the bytes. */
 static void recv_src_after(const char *what, uint64_t fdarg, uint64_t flags, socklen_t srccap,
-			   const void *after, size_t afterlen)
+                           const void *after, size_t afterlen)
 {
 	unsigned char src[64];
 	socklen_t len = srccap;
@@ -32,8 +32,8 @@ static void recv_src_after(const char *what, uint64_t fdarg, uint64_t flags, soc
 	}
 	buf[r] = '\0';
 	if (srccap >= sizeof(struct sockaddr_in))
-		say("%s: recvfrom = %ld '%s' from %s len=%u", what, r, buf, sa_str(src, a, sizeof(a)),
-		    (unsigned)len);
+		say("%s: recvfrom = %ld '%s' from %s len=%u", what, r, buf,
+		    sa_str(src, a, sizeof(a)), (unsigned)len);
 	else
 		say("%s: recvfrom = %ld '%s' len=%u bytes=%s", what, r, buf, (unsigned)len,
 		    hex(src, 16, h, sizeof(h)));
@@ -45,7 +45,7 @@ static void recv_src(const char *what, uint64_t fdarg, uint64_t flags, socklen_t
 }
 
 static void send_to(const char *what, uint64_t fdarg, const char *msg, uint64_t flags,
-		    const void *sa, uint64_t salen)
+                    const void *sa, uint64_t salen)
 {
 	long r = raw_syscall(SYS_sendto, fdarg, P(msg), strlen(msg), flags, P(sa), salen);
 
@@ -83,8 +83,8 @@ static void datagrams(const char *v, int family, const void *sa, socklen_t salen
 	 * the rest of a loopback sockaddr (127.0.0.1 / ::1, zeros): the
 	 * kernel still writes 4 bytes, never past the length it was given. */
 	{
-		static const unsigned char lo4[12] = { 127, 0, 0, 1 };
-		static const unsigned char lo6[24] = { [19] = 1 };
+		static const unsigned char lo4[12] = {127, 0, 0, 1};
+		static const unsigned char lo6[24] = {[19] = 1};
 		snprintf(what, sizeof(what), "%s short src, loopback after", v);
 		send_to(what, (uint64_t)fd, "hello-short2", 0, sa, salen);
 		if (family == AF_INET)
@@ -99,7 +99,7 @@ static void datagrams(const char *v, int family, const void *sa, socklen_t salen
 	{
 		char out[] = "hello-sendmsg", in[64], a[80];
 		struct sockaddr_storage src;
-		struct iovec iov[2] = { { out, 6 }, { out + 6, sizeof(out) - 1 - 6 } };
+		struct iovec iov[2] = {{out, 6}, {out + 6, sizeof(out) - 1 - 6}};
 		struct msghdr mh;
 		long r;
 
@@ -111,7 +111,7 @@ static void datagrams(const char *v, int family, const void *sa, socklen_t salen
 		r = raw_syscall(SYS_sendmsg, HI_FD | (uint64_t)fd, P(&mh), HI_LEN, 0, 0, 0);
 		say("%s sendmsg: sendmsg = %s", v, res(r));
 
-		struct iovec riov = { in, sizeof(in) - 1 };
+		struct iovec riov = {in, sizeof(in) - 1};
 		memset(&mh, 0, sizeof(mh));
 		memset(&src, 0, sizeof(src));
 		mh.msg_name = &src;
