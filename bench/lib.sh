@@ -176,10 +176,12 @@ run_proxy() {
 agent_start() {
 	bench_bg "$BT/agent.out" ip netns exec "$WORKSTATION_NETNS" "$MT_AGENT" --listen 127.0.0.1:0 \
 		targeted --pid "$TARGET_PID"
-	AGENT_PID=$BG_PID # ip netns exec execs: this is the agent itself
+	AGENT_PID=$BG_PID # ip netns exec execs: this is the agent itself (checked below)
 	bench_wait_line "$BT/agent.out" '^agent ready' 10 || bench_die "agent not ready: $(cat "$BT/agent.out")"
 	AGENT_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$BT/agent.out" | head -n 1)
 	[ -n "$AGENT_PORT" ] || bench_die "agent printed no port: $(cat "$BT/agent.out")"
+	[ "$(cat "/proc/$AGENT_PID/comm" 2>/dev/null)" = mirrord-trace-a ] ||
+		bench_die "pid $AGENT_PID is not the agent (memory samples would be wrong)"
 }
 
 # agent_stop: the agent exits by itself when its client is gone; make sure.

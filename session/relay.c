@@ -748,21 +748,32 @@ bool session_udp_has(struct session *s, ino_t ino)
 	return u64map_get(&s->udp, ino) != NULL;
 }
 
-bool session_udp_fix_source(struct session *s, ino_t ino, struct sockaddr_storage *src,
-			    socklen_t *len)
+bool session_udp_fix_source(struct session *s, ino_t ino, const void *seen, size_t seen_len,
+			    socklen_t full, struct sockaddr_storage *ret, socklen_t *ret_len)
 {
+	struct stream *match = NULL;
+	size_t nflows = 0;
+
 	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next) {
 		struct sockaddr_storage relay;
 		socklen_t rl = sizeof(relay);
 		if (st->fd < 0 || getsockname(st->fd, (struct sockaddr *)&relay, &rl) < 0)
 			continue;
-		if (same_addr(&relay, rl, (struct sockaddr *)src, *len)) {
-			memcpy(src, &st->dst, st->dstlen);
-			*len = st->dstlen;
-			return true;
-		}
+		nflows++;
+		if (rl != full)
+			continue;
+		/* Family and port come first: 4 seen bytes already single out
+		 * one relay. With fewer, only a socket with one flow is sure. */
+		if (seen_len >= 4 && memcmp(&relay, seen, seen_len < rl ? seen_len : rl) == 0)
+			match = st;
+		else if (seen_len < 4 && !match)
+			match = st;
 	}
-	return false;
+	if (!match || (seen_len < 4 && nflows != 1))
+		return false;
+	memcpy(ret, &match->dst, match->dstlen);
+	*ret_len = match->dstlen;
+	return true;
 }
 
 /* ---- whole-session operations ----------------------------------------- */

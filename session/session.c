@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #define RBUF_SIZE (AP_HEADER_SIZE + AP_MAX_PAYLOAD)
@@ -324,6 +326,11 @@ int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, i
 	}
 	s->alive = true;
 	s->rbuf = xmalloc(RBUF_SIZE);
+	/* Frames are small and latency-bound (a connect waits for one round
+	 * trip): Nagle would hold a CONNECT behind unacknowledged data for up
+	 * to 40 ms. */
+	int one = 1;
+	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	r = connect_timeout(s->fd, addr, len, timeout_ms);
 	if (r < 0) {
 		*ret_why = xasprintf("cannot reach the agent at %s: %s; is it running, and is "

@@ -68,11 +68,11 @@ ssize_t session_udp_send(struct session *s, uint32_t stream, int sock_fd, const 
 			 size_t len, int flags);
 /* Whether the program socket ino has relayed UDP flows. */
 bool session_udp_has(struct session *s, ino_t ino);
-/* If src (as received by the program on socket ino) is one of our relay
- * addresses, rewrite it to the real remote address. Returns true if
- * rewritten; *len is updated. */
-bool session_udp_fix_source(struct session *s, ino_t ino, struct sockaddr_storage *src,
-			    socklen_t *len);
+/* The program's socket ino received a datagram whose source address is
+ * `full` bytes long, of which it saw the first seen_len (its buffer may be
+ * short). If that is one of our relays, return the real remote address. */
+bool session_udp_fix_source(struct session *s, ino_t ino, const void *seen, size_t seen_len,
+			    socklen_t full, struct sockaddr_storage *ret, socklen_t *ret_len);
 
 /* The program closes sockets without the supervisor seeing it. For UDP
  * flows (a resolver's connect() probe opens one and closes it at once),

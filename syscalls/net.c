@@ -38,27 +38,88 @@ static const char *errname(int e)
 	}
 }
 
-/* Read the sockaddr argument; false if the kernel should judge it. */
+/* Read the sockaddr argument as the kernel would and return it in a
+ * canonical form: only the fields the kernel uses (an IPv4 sin_zero, an
+ * IPv6 flow label, a scope id on a global address are dropped), so what
+ * getpeername() later reports is what the kernel would have stored.
+ * False when the kernel should judge the call itself (bad pointer, bad
+ * length, another family): it then fails exactly as it would natively. */
 static bool read_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenarg,
 			  struct sockaddr_storage *ret, socklen_t *ret_len)
 {
 	/* socklen_t is 32 bits: whatever sits in the upper half of the
 	 * register is not part of the value (the kernel ignores it too). */
 	uint32_t len = (uint32_t)lenarg;
+	struct sockaddr_storage raw;
 
-	if (!ptr || len < sizeof(sa_family_t) || len > sizeof(*ret))
+	if (!ptr || len < sizeof(sa_family_t) || len > sizeof(raw))
+		return false;
+	memset(&raw, 0, sizeof(raw));
+	if (sc_read_mem(ev, ptr, &raw, len) < 0)
 		return false;
 	memset(ret, 0, sizeof(*ret));
-	if (sc_read_mem(ev, ptr, ret, len) < 0)
+	if (raw.ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&raw;
+		struct sockaddr_in *out = (struct sockaddr_in *)ret;
+		out->sin_family = AF_INET;
+		out->sin_port = in->sin_port;
+		out->sin_addr = in->sin_addr;
+		*ret_len = sizeof(*out);
+		return true;
+	}
+	/* The kernel takes 24 bytes (SIN6_LEN_RFC2133, no scope id) too. */
+	if (raw.ss_family == AF_INET6 && len >= 24) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&raw;
+		struct sockaddr_in6 *out = (struct sockaddr_in6 *)ret;
+		out->sin6_family = AF_INET6;
+		out->sin6_port = in6->sin6_port;
+		out->sin6_addr = in6->sin6_addr;
+		if (len >= sizeof(*in6) && (IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) ||
+					    IN6_IS_ADDR_MC_LINKLOCAL(&in6->sin6_addr)))
+			out->sin6_scope_id = in6->sin6_scope_id;
+		*ret_len = sizeof(*out);
+		return true;
+	}
+	return false;
+}
+
+/* The family a socket was created with. */
+static int sock_domain(int fd)
+{
+	int d = 0;
+	socklen_t l = sizeof(d);
+
+	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &d, &l) < 0 ? -errno : d;
+}
+
+/* Check the destination against the socket's family as the kernel does.
+ * An IPv4 address on an IPv6 socket is connected as ::ffff:a.b.c.d (the
+ * kernel does that for dual-stack sockets); everything else that does not
+ * match is left to the kernel, which refuses it. */
+static bool family_fits(int fd, int type, uint32_t rawlen, struct sockaddr_storage *dst,
+			socklen_t *dstlen)
+{
+	int domain = sock_domain(fd), v6only = 0;
+	socklen_t l = sizeof(v6only);
+
+	if (domain == dst->ss_family)
+		return true;
+	if (domain != AF_INET6 || dst->ss_family != AF_INET)
+		return false; /* e.g. IPv6 address on an IPv4 socket: EAFNOSUPPORT */
+	if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l) == 0 && v6only)
 		return false;
-	if (ret->ss_family == AF_INET && len < sizeof(struct sockaddr_in))
+	/* TCP checks the IPv6 length first (EINVAL below 24 bytes). */
+	if (type == SOCK_STREAM && rawlen < 24)
 		return false;
-	if (ret->ss_family == AF_INET6 && len < sizeof(struct sockaddr_in6))
-		return false;
-	if (ret->ss_family != AF_INET && ret->ss_family != AF_INET6)
-		return false;
-	*ret_len = ret->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-					     : sizeof(struct sockaddr_in6);
+	struct sockaddr_in in = *(struct sockaddr_in *)dst;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)dst;
+	memset(dst, 0, sizeof(*dst));
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = in.sin_port;
+	in6->sin6_addr.s6_addr[10] = 0xff;
+	in6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&in6->sin6_addr.s6_addr[12], &in.sin_addr, 4);
+	*dstlen = sizeof(*in6);
 	return true;
 }
 
@@ -223,7 +284,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 
 	if (!read_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &dst, &dstlen)) {
 		if (sc_tracing(ev))
-			sc_note(ev, SC_LOCAL, "connect(%d, <not an IPv4/IPv6 address>)",
+			sc_note(ev, SC_LOCAL, "connect(%d, <no IPv4/IPv6 address, or invalid>)",
 				(int)sc_arg(ev, 0));
 		sc_continue(ev);
 		return;
@@ -245,6 +306,12 @@ void net_connect(struct sc_event *ev, struct policy *p)
 	    (type == SOCK_DGRAM && !p->cfg.outgoing_udp)) {
 		close(fd);
 		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, "(outgoing disabled for this type)");
+		sc_continue(ev);
+		return;
+	}
+	if (!family_fits(fd, type, (uint32_t)sc_arg(ev, 2), &dst, &dstlen)) {
+		close(fd);
+		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, "(family mismatch: the kernel's call)");
 		sc_continue(ev);
 		return;
 	}
@@ -387,7 +454,7 @@ static void send_ready(void *data, int err, uint32_t stream)
 	sc_skip(c->ev, r);
 }
 
-static void udp_send(struct sc_event *ev, struct policy *p, const struct sockaddr_storage *dst,
+static void udp_send(struct sc_event *ev, struct policy *p, struct sockaddr_storage dst,
 		     socklen_t dstlen, uint64_t buf, uint64_t len, uint64_t msg, int flags)
 {
 	const char *what = msg ? "sendmsg" : "sendto";
@@ -401,27 +468,28 @@ static void udp_send(struct sc_event *ev, struct policy *p, const struct sockadd
 		sc_continue(ev);
 		return;
 	}
-	if (sock_type(fd) != SOCK_DGRAM || !p->cfg.outgoing_udp) {
+	if (sock_type(fd) != SOCK_DGRAM || !p->cfg.outgoing_udp ||
+	    !family_fits(fd, SOCK_DGRAM, sizeof(struct sockaddr_in6), &dst, &dstlen)) {
 		/* TCP ignores the address (TCP Fast Open is not handled). */
 		close(fd);
 		sc_continue(ev);
 		return;
 	}
 	struct net_call *c = net_call_new(ev, p, fd);
-	memcpy(&c->dst, dst, dstlen);
+	memcpy(&c->dst, &dst, dstlen);
 	c->dstlen = dstlen;
 	c->buf = buf;
 	c->len = len;
 	c->msg = msg;
 	c->is_sendmsg = msg != 0;
 	c->flags = flags;
-	note_addr(ev, SC_REMOTE, what, dst, dstlen, "udp via agent");
-	if (session_udp_stream(p->session, fd_ino(fd), (const struct sockaddr *)dst, dstlen,
+	note_addr(ev, SC_REMOTE, what, &dst, dstlen, "udp via agent");
+	if (session_udp_stream(p->session, fd_ino(fd), (const struct sockaddr *)&dst, dstlen,
 			       &stream) == 0) {
 		send_ready(c, 0, stream);
 		return;
 	}
-	alen = agent_dst(dst, dstlen, &adst);
+	alen = agent_dst(&dst, dstlen, &adst);
 	c->req = session_connect(p->session, SOCK_DGRAM, (struct sockaddr *)&adst, alen, send_ready, c);
 	if (c->req < 0) {
 		long e = c->req;
@@ -441,7 +509,7 @@ void net_sendto(struct sc_event *ev, struct policy *p)
 		sc_continue(ev);
 		return;
 	}
-	udp_send(ev, p, &dst, dstlen, sc_arg(ev, 1), sc_arg(ev, 2), 0, (int)sc_arg(ev, 3));
+	udp_send(ev, p, dst, dstlen, sc_arg(ev, 1), sc_arg(ev, 2), 0, (int)sc_arg(ev, 3));
 }
 
 void net_sendmsg(struct sc_event *ev, struct policy *p)
@@ -456,7 +524,7 @@ void net_sendmsg(struct sc_event *ev, struct policy *p)
 		sc_continue(ev);
 		return;
 	}
-	udp_send(ev, p, &dst, dstlen, 0, 0, sc_arg(ev, 1), (int)sc_arg(ev, 2));
+	udp_send(ev, p, dst, dstlen, 0, 0, sc_arg(ev, 1), (int)sc_arg(ev, 2));
 }
 
 /* ---- recvfrom / recvmsg ------------------------------------------------ */
@@ -464,65 +532,78 @@ void net_sendmsg(struct sc_event *ev, struct policy *p)
 struct recv_call {
 	struct policy *p;
 	ino_t ino;
-	uint64_t addr, lenptr; /* recvfrom: src_addr, addrlen */
-	uint64_t msg;          /* recvmsg: msghdr */
+	uint64_t addr, lenptr; /* where the source address and its length go */
+	int32_t cap;           /* the program's buffer size, read at entry */
+	bool is_msg;
 };
 
+/* At exit: if the datagram came from one of our relays, put the real
+ * remote address where the kernel put the relay's. The kernel wrote
+ * min(cap, full) bytes and stored the full length; we do the same, with
+ * the buffer size the program gave at entry (never the stored length, or a
+ * short buffer would be overrun). */
 static void recv_fix(struct sc_event *ev)
 {
 	struct recv_call *c = sc_state(ev);
-	struct sockaddr_storage src;
-	socklen_t len;
-	uint64_t addr = c->addr, lenptr = c->lenptr;
-	int32_t have;
+	struct sockaddr_storage seen, real;
+	socklen_t reallen;
+	int32_t full;
+	size_t n;
 
-	if (sc_result(ev) < 0)
+	if (sc_result(ev) < 0 || c->cap < 0 || !c->addr)
 		return;
-	if (c->msg) {
-		struct msghdr mh;
-		if (sc_read_mem(ev, c->msg, &mh, sizeof(mh)) < 0 || !mh.msg_name)
-			return;
-		addr = (uint64_t)(uintptr_t)mh.msg_name;
-		lenptr = c->msg + offsetof(struct msghdr, msg_namelen);
-	}
-	if (sc_read_mem(ev, lenptr, &have, sizeof(have)) < 0 || have <= 0 ||
-	    (size_t)have > sizeof(src))
+	if (sc_read_mem(ev, c->lenptr, &full, sizeof(full)) < 0 || full <= 0 ||
+	    (size_t)full > sizeof(seen))
 		return;
-	memset(&src, 0, sizeof(src));
-	if (sc_read_mem(ev, addr, &src, (size_t)have) < 0)
+	n = (size_t)(c->cap < full ? c->cap : full);
+	memset(&seen, 0, sizeof(seen));
+	if (n && sc_read_mem(ev, c->addr, &seen, n) < 0)
 		return;
-	len = (socklen_t)have;
-	if (!session_udp_fix_source(c->p->session, c->ino, &src, &len))
+	if (!session_udp_fix_source(c->p->session, c->ino, &seen, n, (socklen_t)full, &real,
+				    &reallen))
 		return;
-	/* The program's buffer held the relay's address, which has the same
-	 * length as the real one for the same family; write what fits. */
-	put_sockaddr(ev, addr, lenptr, &src, len);
+	n = (size_t)c->cap < reallen ? (size_t)c->cap : reallen;
+	if (n)
+		sc_write_mem(ev, c->addr, &real, n);
+	int32_t rl = (int32_t)reallen;
+	sc_write_mem(ev, c->lenptr, &rl, sizeof(rl));
 	if (sc_tracing(ev)) {
 		char a[SOCKADDR_STR_MAX];
-		sc_note(ev, SC_REMOTE, "%s(%d) from %s (via agent)", c->msg ? "recvmsg" : "recvfrom",
-			(int)sc_arg(ev, 0), sockaddr_str(&src, len, a, sizeof(a)));
+		sc_note(ev, SC_REMOTE, "%s(%d) from %s (via agent)", c->is_msg ? "recvmsg" : "recvfrom",
+			(int)sc_arg(ev, 0), sockaddr_str(&real, reallen, a, sizeof(a)));
 	}
 }
 
 static void recv_common(struct sc_event *ev, struct policy *p, bool is_msg)
 {
 	ino_t ino = arg_socket_ino(ev);
+	struct recv_call c = { .p = p, .ino = ino, .is_msg = is_msg };
 
 	/* Only sockets with relayed UDP flows need the exit stop. */
 	if (!ino || !session_udp_has(p->session, ino)) {
 		sc_continue(ev);
 		return;
 	}
-	struct recv_call *c = xcalloc(1, sizeof(*c));
-	c->p = p;
-	c->ino = ino;
 	if (is_msg) {
-		c->msg = sc_arg(ev, 1);
+		struct msghdr mh;
+		if (sc_read_mem(ev, sc_arg(ev, 1), &mh, sizeof(mh)) < 0 || !mh.msg_name) {
+			sc_continue(ev);
+			return;
+		}
+		c.addr = (uint64_t)(uintptr_t)mh.msg_name;
+		c.lenptr = sc_arg(ev, 1) + offsetof(struct msghdr, msg_namelen);
+		c.cap = (int32_t)mh.msg_namelen;
 	} else {
-		c->addr = sc_arg(ev, 4);
-		c->lenptr = sc_arg(ev, 5);
+		c.addr = sc_arg(ev, 4);
+		c.lenptr = sc_arg(ev, 5);
+		if (!c.lenptr || sc_read_mem(ev, c.lenptr, &c.cap, sizeof(c.cap)) < 0) {
+			sc_continue(ev);
+			return;
+		}
 	}
-	sc_set_state(ev, c, free);
+	struct recv_call *pc = xmalloc(sizeof(*pc));
+	*pc = c;
+	sc_set_state(ev, pc, free);
 	sc_continue_exit(ev, recv_fix);
 }
 

@@ -136,14 +136,23 @@ static ssize_t be_read_str(struct sc_event *ev, uint64_t addr, char *buf, size_t
 
 static int be_write_mem(struct sc_event *ev, uint64_t addr, const void *buf, size_t len)
 {
-	int fd = mm_memfd(to_tev(ev));
+	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
 	ssize_t n;
 
-	if (fd < 0)
-		return fd;
-	/* /proc/<pid>/mem writes use FOLL_FORCE: they succeed on read-only
-	 * pages too, where process_vm_writev gets EFAULT (ptrace-notes §3.7). */
-	n = pwrite(fd, buf, len, (off_t)addr);
+	if (len == 0)
+		return 0;
+	/* Handlers write what the kernel would have written (a stat, a
+	 * sockaddr), so the write must fail where copy_to_user fails: on a
+	 * read-only page process_vm_writev gets EFAULT, while /proc/<pid>/mem
+	 * (FOLL_FORCE) would silently write through it (ptrace-notes §3.7).
+	 * One element: all or nothing. */
+	n = process_vm_writev(ev->tid, &local, 1, &remote, 1, 0);
+	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+		int fd = mm_memfd(to_tev(ev));
+		if (fd < 0)
+			return fd;
+		n = pwrite(fd, buf, len, (off_t)addr);
+	}
 	return n == (ssize_t)len ? 0 : -EFAULT;
 }
 

@@ -74,6 +74,9 @@ int sc_read_mem(struct sc_event *ev, uint64_t addr, void *buf, size_t len);
 /* Read a NUL-terminated string: returns its length, -EFAULT, or
  * -ENAMETOOLONG if no NUL within cap - 1 bytes. Safe up to a guard page. */
 ssize_t sc_read_str(struct sc_event *ev, uint64_t addr, char *buf, size_t cap);
+/* Write as the kernel's copy_to_user would: -EFAULT (and nothing written)
+ * if any byte lies in a page the program cannot write (unmapped or
+ * read-only). */
 int sc_write_mem(struct sc_event *ev, uint64_t addr, const void *buf, size_t len);
 
 /* A supervisor-owned duplicate of the tracee's fd (same open file

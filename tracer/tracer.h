@@ -37,7 +37,12 @@ struct tracer_config {
 	/* Called at each trapped syscall entry. Must settle or park ev. */
 	void (*on_syscall)(struct sc_event *ev, void *data);
 	/* Called when the last tracee is gone, with the wait status of the
-	 * first program (as from waitpid). */
+	 * first program (as from waitpid). If the program exits while
+	 * children it started are still running (a daemon, a double fork),
+	 * the engine keeps tracing them and calls on_done only when they are
+	 * gone too: a traced child cannot be let go (without its tracer every
+	 * trapped syscall fails with ENOSYS). The callback may free the
+	 * tracer. */
 	void (*on_done)(int wait_status, void *data);
 	void *data;
 
@@ -45,6 +50,11 @@ struct tracer_config {
 	bool trace_stacks; /* add the calling thread's stack and syscall site */
 };
 
+/* Builds the filter (-EINVAL for a bad trap/deny entry), blocks SIGCHLD
+ * and watches it through a signalfd on l. The loop reaps with
+ * waitpid(-1, __WALL): the supervisor must not rely on waiting for other
+ * children of its own while a tracer exists (use a pidfd and waitid
+ * P_PIDFD, or finish them before tracer_new). */
 int tracer_new(struct evloop *l, const struct tracer_config *cfg, struct tracer **ret);
 /* Kills (SIGKILL) every tracee still alive and frees everything. */
 void tracer_free(struct tracer *t);
@@ -56,7 +66,8 @@ void tracer_free(struct tracer *t);
 pid_t tracer_spawn(struct tracer *t, const char *path, char *const argv[], char *const envp[]);
 
 /* Forward a signal to the first program (used for SIGINT/SIGTERM/SIGHUP
- * that reach the supervisor). */
+ * that reach the supervisor); once it has exited, to every remaining
+ * traced process. */
 void tracer_forward_signal(struct tracer *t, int sig);
 
 /* The thread-group ids of every traced process, up to cap; returns how

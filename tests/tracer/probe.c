@@ -348,6 +348,24 @@ static int mode_after_exec(const char *oldpid)
 	return failures ? 1 : 0;
 }
 
+/* exit_group while another thread is parked: the parked event dies with
+ * its thread and the policy's destructor runs. */
+static void *park_forever(void *arg)
+{
+	raw0(SYS_getsid);
+	return arg;
+}
+
+static int mode_park_exit(void)
+{
+	pthread_t th;
+
+	pthread_create(&th, NULL, park_forever, NULL);
+	usleep(50000);
+	printf("park-exit: exiting with a parked thread\n");
+	exit(6);
+}
+
 /* fork + vfork + threads + exec chain. */
 static void *spin_thread(void *arg)
 {
@@ -439,6 +457,25 @@ static int mode_sleeper(const char *pidfile)
 	return 0;
 }
 
+/* Daemon: the program exits at once, a child it left behind finishes 300 ms
+ * later; the tracer waits for it before it reports the program's status. */
+static int mode_daemon(const char *file)
+{
+	pid_t c = fork();
+
+	if (c == 0) {
+		setsid();
+		usleep(300000);
+		FILE *f = fopen(file, "w");
+		if (f) {
+			fprintf(f, "daemon-done %ld\n", raw0(SYS_getppid));
+			fclose(f);
+		}
+		_exit(0);
+	}
+	return 5;
+}
+
 /* ns per call of an untrapped and a trapped syscall. */
 static int mode_bench(const char *count)
 {
@@ -481,6 +518,8 @@ int main(int argc, char **argv)
 		return mode_exec_thread();
 	if (!strcmp(mode, "after-exec") && argc > 2)
 		return mode_after_exec(argv[2]);
+	if (!strcmp(mode, "park-exit"))
+		return mode_park_exit();
 	if (!strcmp(mode, "chain"))
 		return mode_chain();
 	if (!strcmp(mode, "leaf"))
@@ -495,6 +534,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "sleeper") && argc > 2)
 		return mode_sleeper(argv[2]);
+	if (!strcmp(mode, "daemon") && argc > 2)
+		return mode_daemon(argv[2]);
 	if (!strcmp(mode, "bench"))
 		return mode_bench(argc > 2 ? argv[2] : "1000000");
 	fprintf(stderr, "probe: unknown mode '%s'\n", mode);

@@ -3,6 +3,7 @@
 #   run.sh status WANT -- cmd...      exit status of cmd must be WANT
 #   run.sh jobctl HARNESS PROBE       SIGSTOP/SIGCONT stop and resume the program
 #   run.sh killtracer HARNESS PROBE   SIGKILL of the tracer kills the program
+#   run.sh daemon HARNESS PROBE       the tracer waits for a daemonised child
 # Every wait is bounded.
 set -u
 mode=$1; shift
@@ -63,6 +64,14 @@ killtracer)
 		sleep 0.1
 	done
 	echo "program gone after tracer SIGKILL (state '${st:-reaped}')"
+	;;
+daemon)
+	harness=$1 probe=$2
+	timeout -k 5 60 "$harness" -- "$probe" daemon "$dir/done"; rc=$?
+	echo "harness status $rc; daemon file: $(cat "$dir/done" 2>/dev/null)"
+	[ "$rc" -eq 5 ] || fail "status $rc, want 5"
+	grep -q "daemon-done 4242" "$dir/done" 2>/dev/null ||
+		fail "harness returned before the daemon finished"
 	;;
 *)
 	fail "unknown mode $mode"
