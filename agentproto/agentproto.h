@@ -22,11 +22,11 @@
 #define AP_VERSION 1
 #define AP_HEADER_SIZE 12
 /* Hard limits; the decoder rejects anything larger before using it. */
-#define AP_MAX_PAYLOAD (1u << 20)  /* 1 MiB: env dumps and small files */
-#define AP_MAX_DATA (64u * 1024)   /* one DATA frame */
+#define AP_MAX_PAYLOAD (1u << 20) /* 1 MiB: env dumps and small files */
+#define AP_MAX_DATA (64u * 1024)  /* one DATA frame */
 #define AP_MAX_PATH 4096
 #define AP_MAX_ENV_COUNT 4096
-#define AP_MAX_STRING 65536        /* one env entry, one message text */
+#define AP_MAX_STRING 65536 /* one env entry, one message text */
 #define AP_MAX_FILE (AP_MAX_PAYLOAD - 64)
 /* Stream ids opened by the agent (incoming traffic, later) have this bit. */
 #define AP_STREAM_AGENT_BIT 0x80000000u
@@ -36,20 +36,20 @@
  * that cannot keep up drops datagrams, as UDP does. */
 
 enum ap_type {
-	AP_HELLO = 1,      /* c->a  u32 magic, u16 version, u16 reserved, str client_name */
-	AP_HELLO_OK = 2,   /* a->c  u16 version, u16 reserved, str agent_version, str mode */
-	AP_ERROR = 3,      /* either: i32 errno, str message (fatal; peer closes) */
-	AP_ENV_REQ = 4,    /* c->a  id=req; no payload */
-	AP_ENV_RESP = 5,   /* a->c  id=req; i32 err, u32 count, count x str "K=V" */
-	AP_FILE_REQ = 6,   /* c->a  id=req; str path (absolute, in the target's root) */
-	AP_FILE_RESP = 7,  /* a->c  id=req; i32 err, blob content (<= AP_MAX_FILE) */
-	AP_CONNECT = 8,    /* c->a  id=req; u32 stream, u8 proto, addr dst, u32 window */
+	AP_HELLO = 1,        /* c->a  u32 magic, u16 version, u16 reserved, str client_name */
+	AP_HELLO_OK = 2,     /* a->c  u16 version, u16 reserved, str agent_version, str mode */
+	AP_ERROR = 3,        /* either: i32 errno, str message (fatal; peer closes) */
+	AP_ENV_REQ = 4,      /* c->a  id=req; no payload */
+	AP_ENV_RESP = 5,     /* a->c  id=req; i32 err, u32 count, count x str "K=V" */
+	AP_FILE_REQ = 6,     /* c->a  id=req; str path (absolute, in the target's root) */
+	AP_FILE_RESP = 7,    /* a->c  id=req; i32 err, blob content (<= AP_MAX_FILE) */
+	AP_CONNECT = 8,      /* c->a  id=req; u32 stream, u8 proto, addr dst, u32 window */
 	AP_CONNECT_RESP = 9, /* a->c id=req; i32 err, u32 stream, addr local (agent side) */
-	AP_DATA = 10,      /* both  id=stream; raw bytes (<= AP_MAX_DATA); for UDP one datagram */
-	AP_CREDIT = 11,    /* both  id=stream; u32 bytes the receiver consumed */
-	AP_CLOSE = 12,     /* both  id=stream; u8 how (enum ap_close), i32 err */
-	AP_PING = 13,      /* both  id=seq; no payload */
-	AP_PONG = 14,      /* both  id=seq; no payload */
+	AP_DATA = 10,        /* both  id=stream; raw bytes (<= AP_MAX_DATA); for UDP one datagram */
+	AP_CREDIT = 11,      /* both  id=stream; u32 bytes the receiver consumed */
+	AP_CLOSE = 12,       /* both  id=stream; u8 how (enum ap_close), i32 err */
+	AP_PING = 13,        /* both  id=seq; no payload */
+	AP_PONG = 14,        /* both  id=seq; no payload */
 };
 
 enum ap_proto { AP_PROTO_TCP = 1, AP_PROTO_UDP = 2 };

@@ -50,7 +50,8 @@ static char *find_program(const char *name)
 	for (const char *p = path; p;) {
 		const char *end = strchr(p, ':');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
-		char *cand = len ? xasprintf("%.*s/%s", (int)len, p, name) : xasprintf("./%s", name);
+		char *cand =
+		        len ? xasprintf("%.*s/%s", (int)len, p, name) : xasprintf("./%s", name);
 		if (stat(cand, &sb) == 0 && S_ISREG(sb.st_mode) && access(cand, X_OK) == 0)
 			return cand;
 		free(cand);
@@ -90,7 +91,8 @@ static void on_agent_lost(void *data, const char *why)
 
 	r->agent_lost = true;
 	log_error("lost the connection to the agent: %s; the program's remote connections were "
-		  "reset", why);
+	          "reset",
+	          why);
 	r->lost_timer = evloop_timer(r->loop, LOST_GRACE_MS, lost_grace_over, r);
 }
 
@@ -132,10 +134,10 @@ static int setup_signals(struct run *r)
 
 /* Copy the pod files the program reads into the run directory. */
 static int serve_pod_files(struct run *r, const char *dir, const struct exec_options *o,
-			   struct served_file *files, size_t *nfiles)
+                           struct served_file *files, size_t *nfiles)
 {
-	static const char *const paths[] = { "/etc/resolv.conf", "/etc/hosts", "/etc/hostname" };
-	static const char *const names[] = { "resolv.conf", "hosts", "hostname" };
+	static const char *const paths[] = {"/etc/resolv.conf", "/etc/hosts", "/etc/hostname"};
+	static const char *const names[] = {"resolv.conf", "hosts", "hostname"};
 	size_t n = 0;
 
 	if (!o->remote_dns)
@@ -222,7 +224,7 @@ static int exit_like(int status)
 		return WEXITSTATUS(status);
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
-		struct rlimit nocore = { 0, 0 };
+		struct rlimit nocore = {0, 0};
 		sigset_t set;
 
 		/* Die the same way, so shells and CI see the signal. The
@@ -241,7 +243,7 @@ static int exit_like(int status)
 int cmd_exec(int argc, char **argv)
 {
 	struct exec_options o;
-	struct run r = { .sigfd = -1 };
+	struct run r = {.sigfd = -1};
 	struct sockaddr_storage agent;
 	unsigned agentlen;
 	_cleanup_free_ char *program = NULL, *why = NULL, *dir = NULL;
@@ -256,7 +258,8 @@ int cmd_exec(int argc, char **argv)
 	log_set_level(o.log_level);
 	if (parse_hostport(o.agent_addr, &agent, &agentlen) < 0) {
 		log_error("--agent-addr \"%s\" is not HOST:PORT with a numeric IPv4 or [IPv6] "
-			  "address and a port 1-65535", o.agent_addr);
+		          "address and a port 1-65535",
+		          o.agent_addr);
 		return 2;
 	}
 	program = find_program(o.argv[0]);
@@ -270,7 +273,7 @@ int cmd_exec(int argc, char **argv)
 		return 1;
 	}
 	e = session_open(r.loop, (struct sockaddr *)&agent, agentlen, o.connect_timeout_ms,
-			 &r.session, &why);
+	                 &r.session, &why);
 	if (e < 0) {
 		log_error("%s", why);
 		goto out;
@@ -283,7 +286,7 @@ int cmd_exec(int argc, char **argv)
 		log_error("cannot fetch the target's environment: %s", strerror(-e));
 		goto out;
 	}
-	struct env_filter ef = { .include = o.env_include, .exclude = o.env_exclude };
+	struct env_filter ef = {.include = o.env_include, .exclude = o.env_exclude};
 	env = env_merge(environ, remote, nremote, &ef);
 
 	e = rundir_create(&dir);
@@ -295,24 +298,24 @@ int cmd_exec(int argc, char **argv)
 		goto out;
 
 	struct policy_config pc = {
-		.outgoing_tcp = o.outgoing_tcp,
-		.outgoing_udp = o.outgoing_udp,
-		.files = files,
-		.nfiles = nfiles,
+	        .outgoing_tcp = o.outgoing_tcp,
+	        .outgoing_udp = o.outgoing_udp,
+	        .files = files,
+	        .nfiles = nfiles,
 	};
 	policy_new(r.session, &pc, &r.policy);
 	struct tracer_trap *traps = xcalloc(policy_max_rules(), sizeof(*traps));
 	struct tracer_deny *denies = xcalloc(policy_max_rules(), sizeof(*denies));
 	struct tracer_config tc = {
-		.traps = traps,
-		.ntraps = policy_traps(r.policy, traps),
-		.denies = denies,
-		.ndenies = policy_denies(r.policy, denies),
-		.on_syscall = on_syscall,
-		.on_done = on_done,
-		.data = &r,
-		.trace = o.trace,
-		.trace_stacks = o.trace_stacks,
+	        .traps = traps,
+	        .ntraps = policy_traps(r.policy, traps),
+	        .denies = denies,
+	        .ndenies = policy_denies(r.policy, denies),
+	        .on_syscall = on_syscall,
+	        .on_done = on_done,
+	        .data = &r,
+	        .trace = o.trace,
+	        .trace_stacks = o.trace_stacks,
 	};
 	e = tracer_new(r.loop, &tc, &r.tracer);
 	if (e < 0) {

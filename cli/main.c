@@ -18,9 +18,9 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{ "exec", cmd_exec, "run PROGRAM with the pod's environment and network" },
-	{ "version", cmd_version, "print the version" },
-	{ "help", cmd_help, "show this help" },
+        {"exec", cmd_exec, "run PROGRAM with the pod's environment and network"},
+        {"version", cmd_version, "print the version"},
+        {"help", cmd_help, "show this help"},
 };
 
 static int cmd_help(int argc, char **argv)
@@ -37,7 +37,8 @@ int main(int argc, char **argv)
 {
 	log_init("mirrord-trace", LOG_WARN);
 	if (argc < 2) {
-		log_error("no program given; usage: mirrord-trace [exec] [OPTIONS] -- PROGRAM [ARGS...]");
+		log_error("no program given; usage: mirrord-trace [exec] [OPTIONS] -- PROGRAM "
+		          "[ARGS...]");
 		return 2;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)

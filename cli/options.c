@@ -21,19 +21,19 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{ "agent-addr", required_argument, NULL, OPT_AGENT_ADDR },
-	{ "override-env-vars-include", required_argument, NULL, 's' },
-	{ "override-env-vars-exclude", required_argument, NULL, 'x' },
-	{ "no-outgoing", no_argument, NULL, OPT_NO_OUTGOING },
-	{ "no-tcp-outgoing", no_argument, NULL, OPT_NO_TCP_OUTGOING },
-	{ "no-udp-outgoing", no_argument, NULL, OPT_NO_UDP_OUTGOING },
-	{ "no-remote-dns", no_argument, NULL, OPT_NO_REMOTE_DNS },
-	{ "trace", no_argument, NULL, OPT_TRACE },
-	{ "trace-stacks", no_argument, NULL, OPT_TRACE_STACKS },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "agent-connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+        {"agent-addr", required_argument, NULL, OPT_AGENT_ADDR},
+        {"override-env-vars-include", required_argument, NULL, 's'},
+        {"override-env-vars-exclude", required_argument, NULL, 'x'},
+        {"no-outgoing", no_argument, NULL, OPT_NO_OUTGOING},
+        {"no-tcp-outgoing", no_argument, NULL, OPT_NO_TCP_OUTGOING},
+        {"no-udp-outgoing", no_argument, NULL, OPT_NO_UDP_OUTGOING},
+        {"no-remote-dns", no_argument, NULL, OPT_NO_REMOTE_DNS},
+        {"trace", no_argument, NULL, OPT_TRACE},
+        {"trace-stacks", no_argument, NULL, OPT_TRACE_STACKS},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"agent-connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
 };
 
 static void usage(void)
@@ -50,12 +50,17 @@ static void usage(void)
 	       "                               take all pod variables but these\n"
 	       "                               (env MIRRORD_OVERRIDE_ENV_VARS_EXCLUDE)\n"
 	       "      --no-outgoing            keep all outgoing traffic local\n"
-	       "      --no-tcp-outgoing        keep outgoing TCP local (env MIRRORD_TCP_OUTGOING=false)\n"
-	       "      --no-udp-outgoing        keep outgoing UDP local (env MIRRORD_UDP_OUTGOING=false)\n"
-	       "      --no-remote-dns          resolve names locally (env MIRRORD_REMOTE_DNS=false)\n"
-	       "      --trace                  log every intercepted syscall: decision, result, time\n"
+	       "      --no-tcp-outgoing        keep outgoing TCP local (env "
+	       "MIRRORD_TCP_OUTGOING=false)\n"
+	       "      --no-udp-outgoing        keep outgoing UDP local (env "
+	       "MIRRORD_UDP_OUTGOING=false)\n"
+	       "      --no-remote-dns          resolve names locally (env "
+	       "MIRRORD_REMOTE_DNS=false)\n"
+	       "      --trace                  log every intercepted syscall: decision, result, "
+	       "time\n"
 	       "                               (env MIRRORD_TRACE_LOG=trace)\n"
-	       "      --trace-stacks           with --trace, add the caller's stack and syscall site\n"
+	       "      --trace-stacks           with --trace, add the caller's stack and syscall "
+	       "site\n"
 	       "      --log-level LEVEL        error, warn, info, debug or trace\n"
 	       "      --agent-connect-timeout SECS\n"
 	       "                               how long to wait for the agent (default 10)\n"
@@ -88,11 +93,11 @@ int exec_parse(int argc, char **argv, struct exec_options *o)
 	int c;
 
 	*o = (struct exec_options){
-		.outgoing_tcp = true,
-		.outgoing_udp = true,
-		.remote_dns = true,
-		.log_level = LOG_WARN,
-		.connect_timeout_ms = 10000,
+	        .outgoing_tcp = true,
+	        .outgoing_udp = true,
+	        .remote_dns = true,
+	        .log_level = LOG_WARN,
+	        .connect_timeout_ms = 10000,
 	};
 	/* Environment first; flags below override it. */
 	o->agent_addr = env_str("MIRRORD_TRACE_AGENT_ADDR");
@@ -106,7 +111,8 @@ int exec_parse(int argc, char **argv, struct exec_options *o)
 	if (v) {
 		if (log_parse_level(v, &o->log_level) < 0) {
 			log_error("MIRRORD_TRACE_LOG=\"%s\" is not a level; use error, warn, info, "
-				  "debug or trace", v);
+			          "debug or trace",
+			          v);
 			return -EINVAL;
 		}
 		if (o->log_level == LOG_TRACE)
@@ -147,15 +153,19 @@ int exec_parse(int argc, char **argv, struct exec_options *o)
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_parse_level(optarg, &o->log_level) < 0) {
-				log_error("--log-level \"%s\" is not a level; use error, warn, info, "
-					  "debug or trace", optarg);
+				log_error(
+				        "--log-level \"%s\" is not a level; use error, warn, info, "
+				        "debug or trace",
+				        optarg);
 				return -EINVAL;
 			}
 			break;
 		case OPT_CONNECT_TIMEOUT:
 			if (parse_int(optarg, 1, 3600, &secs) < 0) {
-				log_error("--agent-connect-timeout \"%s\" is not a number of seconds "
-					  "between 1 and 3600", optarg);
+				log_error(
+				        "--agent-connect-timeout \"%s\" is not a number of seconds "
+				        "between 1 and 3600",
+				        optarg);
 				return -EINVAL;
 			}
 			o->connect_timeout_ms = (int)secs * 1000;
@@ -165,30 +175,33 @@ int exec_parse(int argc, char **argv, struct exec_options *o)
 			return 1;
 		case ':':
 			log_error("option \"%s\" needs a value; see mirrord-trace exec --help",
-				  argv[optind - 1]);
+			          argv[optind - 1]);
 			return -EINVAL;
 		case '?':
 		default:
 			if (optopt && optopt < 0x100)
-				log_error("unknown option \"-%c\"; see mirrord-trace exec --help", optopt);
+				log_error("unknown option \"-%c\"; see mirrord-trace exec --help",
+				          optopt);
 			else
 				log_error("unknown option \"%s\"; see mirrord-trace exec --help",
-					  argv[optind - 1]);
+				          argv[optind - 1]);
 			return -EINVAL;
 		}
 	}
 	if (optind >= argc) {
-		log_error("no program given; usage: mirrord-trace [exec] [OPTIONS] -- PROGRAM [ARGS...]");
+		log_error("no program given; usage: mirrord-trace [exec] [OPTIONS] -- PROGRAM "
+		          "[ARGS...]");
 		return -EINVAL;
 	}
 	if (o->env_include && o->env_exclude) {
-		log_error("-s/--override-env-vars-include and -x/--override-env-vars-exclude cannot "
-			  "be used together; keep one of them");
+		log_error(
+		        "-s/--override-env-vars-include and -x/--override-env-vars-exclude cannot "
+		        "be used together; keep one of them");
 		return -EINVAL;
 	}
 	if (!o->agent_addr) {
 		log_error("no agent to talk to; pass --agent-addr HOST:PORT of a running "
-			  "mirrord-trace-agent");
+		          "mirrord-trace-agent");
 		return -EINVAL;
 	}
 	o->argv = argv + optind;

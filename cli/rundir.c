@@ -64,7 +64,8 @@ static void prune_stale(const char *base)
 		if (!dash)
 			continue;
 		*dash = 0;
-		if (parse_u64(num, INT32_MAX, &pid) < 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		if (parse_u64(num, INT32_MAX, &pid) < 0 || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
 		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == getuid())
@@ -95,7 +96,8 @@ int rundir_create(char **ret_path)
 int rundir_write(const char *dir, const char *name, const char *data, size_t len, char **ret_path)
 {
 	char *path = xasprintf("%s/%s", dir, name);
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	_cleanup_close_ int fd =
+	        open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	int r;
 
 	if (fd < 0) {

@@ -62,7 +62,7 @@ void evloop_free(struct evloop *l)
 
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_fd_cb cb, void *data)
 {
-	struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)fd };
+	struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)fd};
 
 	if (fd < 0)
 		return -EBADF;
@@ -74,13 +74,13 @@ int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_fd_cb cb, void 
 	}
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
-	l->w[fd] = (struct watch){ .cb = cb, .data = data, .gen = ++l->gen, .live = true };
+	l->w[fd] = (struct watch){.cb = cb, .data = data, .gen = ++l->gen, .live = true};
 	return 0;
 }
 
 int evloop_mod(struct evloop *l, int fd, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)fd };
+	struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)fd};
 
 	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
 		return -errno;
@@ -102,10 +102,10 @@ int64_t evloop_timer(struct evloop *l, uint64_t ms, evloop_timer_cb cb, void *da
 		l->t = xrealloc(l->t, l->capt * sizeof(*l->t));
 	}
 	l->t[l->nt++] = (struct timer){
-		.id = ++l->next_timer_id,
-		.due_ns = now_ns() + ms * 1000000ull,
-		.cb = cb,
-		.data = data,
+	        .id = ++l->next_timer_id,
+	        .due_ns = now_ns() + ms * 1000000ull,
+	        .cb = cb,
+	        .data = data,
 	};
 	return l->next_timer_id;
 }

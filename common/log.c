@@ -26,7 +26,7 @@ enum log_level log_get_level(void)
 
 int log_parse_level(const char *s, enum log_level *ret)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug", "trace" };
+	static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		if (strcasecmp(s, names[i]) == 0) {
@@ -39,7 +39,7 @@ int log_parse_level(const char *s, enum log_level *ret)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const char *const tags[] = { "error: ", "warning: ", "", "debug: ", "trace: " };
+	static const char *const tags[] = {"error: ", "warning: ", "", "debug: ", "trace: "};
 	char line[4096];
 	va_list ap;
 	int n;

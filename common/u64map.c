@@ -26,7 +26,7 @@ void *u64map_get(const struct u64map *m, uint64_t key)
 
 static void grow(struct u64map *m)
 {
-	struct u64map nm = { .cap = m->cap ? m->cap * 2 : 16 };
+	struct u64map nm = {.cap = m->cap ? m->cap * 2 : 16};
 
 	nm.keys = xcalloc(nm.cap, sizeof(uint64_t));
 	nm.vals = xcalloc(nm.cap, sizeof(void *));

@@ -26,9 +26,9 @@ static void dns_upstream_open(struct dns_ns *d);
 
 static void dns_send_upstream(struct dns_ns *d, const uint8_t *p, size_t n)
 {
-	struct ap_msg m = { .type = AP_DATA, .id = d->stream };
+	struct ap_msg m = {.type = AP_DATA, .id = d->stream};
 
-	m.u.data.data = (struct ap_bytes){ p, (uint32_t)n };
+	m.u.data.data = (struct ap_bytes){p, (uint32_t)n};
 	session_send(d->s, &m);
 }
 
@@ -58,8 +58,8 @@ static void dns_upstream_open(struct dns_ns *d)
 {
 	if (d->stream || d->req > 0 || !d->s->alive)
 		return;
-	int64_t r = session_connect(d->s, SOCK_DGRAM, (struct sockaddr *)&d->upstream, d->upstreamlen,
-				    dns_upstream_ready, d);
+	int64_t r = session_connect(d->s, SOCK_DGRAM, (struct sockaddr *)&d->upstream,
+	                            d->upstreamlen, dns_upstream_ready, d);
 	d->req = r > 0 ? r : 0;
 }
 
@@ -71,7 +71,8 @@ static void dns_udp_query(struct evloop *l, int fd, uint32_t events, void *data)
 	for (int i = 0; i < 16; i++) {
 		struct sockaddr_in c;
 		socklen_t cl = sizeof(c);
-		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&c, &cl);
+		ssize_t n =
+		        recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&c, &cl);
 		if (n < 0)
 			return;
 		if (n < DNS_HEADER || cl != sizeof(c) || c.sin_family != AF_INET)
@@ -157,7 +158,7 @@ static void dns_tcp_accept(struct evloop *l, int fd, uint32_t events, void *data
 	t->s = s;
 	t->fd = c;
 	if (session_connect(s, SOCK_STREAM, (struct sockaddr *)&d->upstream, d->upstreamlen,
-			    dns_tcp_connected, t) < 0) {
+	                    dns_tcp_connected, t) < 0) {
 		close(c);
 		free(t);
 	}
@@ -165,7 +166,7 @@ static void dns_tcp_accept(struct evloop *l, int fd, uint32_t events, void *data
 
 /* Parse "nameserver ADDR" lines. Returns the number found (<= max). */
 static size_t parse_nameservers(const char *conf, struct sockaddr_storage *out, socklen_t *outlen,
-				size_t max)
+                                size_t max)
 {
 	size_t n = 0;
 	const char *line = conf;

@@ -9,16 +9,46 @@
  * (mirrord-behaviour.md §1.5): they describe the pod's own toolchain and
  * home, and copying them breaks the local program's runtime. */
 static const char *const always_excluded[] = {
-	"BUNDLER_ORIG_BUNDLER_ORIG_MANPATH", "BUNDLER_ORIG_BUNDLER_VERSION",
-	"BUNDLER_ORIG_BUNDLE_BIN_PATH", "BUNDLER_ORIG_BUNDLE_GEMFILE", "BUNDLER_ORIG_GEM_HOME",
-	"BUNDLER_ORIG_GEM_PATH", "BUNDLER_ORIG_MANPATH", "BUNDLER_ORIG_PATH",
-	"BUNDLER_ORIG_RB_USER_INSTALL", "BUNDLER_ORIG_RUBYLIB", "BUNDLER_ORIG_RUBYOPT",
-	"BUNDLER_VERSION", "BUNDLE_APP_CONFIG", "BUNDLE_BIN_PATH", "BUNDLE_FORCE_RUBY_PLATFORM",
-	"BUNDLE_GEMFILE", "BUNDLE_GEM_PATH", "BUNDLE_PATH", "BUNDLE_WITHOUT", "CATALINA_HOME",
-	"CLASSPATH", "DOTNET_EnableDiagnostics", "DOTNET_STARTUP_HOOKS", "GEM_HOME", "GEM_PATH",
-	"GOPATH", "GOMODCACHE", "HOME", "HOMEPATH", "JAVA_EXE", "JAVA_HOME", "JAVA_TOOL_OPTIONS",
-	"PATH", "PWD", "PYTHONPATH", "RUBYLIB", "RUBYOPT", "MIRRORD_LOG", "RUST_LOG",
-	"_JAVA_OPTIONS",
+        "BUNDLER_ORIG_BUNDLER_ORIG_MANPATH",
+        "BUNDLER_ORIG_BUNDLER_VERSION",
+        "BUNDLER_ORIG_BUNDLE_BIN_PATH",
+        "BUNDLER_ORIG_BUNDLE_GEMFILE",
+        "BUNDLER_ORIG_GEM_HOME",
+        "BUNDLER_ORIG_GEM_PATH",
+        "BUNDLER_ORIG_MANPATH",
+        "BUNDLER_ORIG_PATH",
+        "BUNDLER_ORIG_RB_USER_INSTALL",
+        "BUNDLER_ORIG_RUBYLIB",
+        "BUNDLER_ORIG_RUBYOPT",
+        "BUNDLER_VERSION",
+        "BUNDLE_APP_CONFIG",
+        "BUNDLE_BIN_PATH",
+        "BUNDLE_FORCE_RUBY_PLATFORM",
+        "BUNDLE_GEMFILE",
+        "BUNDLE_GEM_PATH",
+        "BUNDLE_PATH",
+        "BUNDLE_WITHOUT",
+        "CATALINA_HOME",
+        "CLASSPATH",
+        "DOTNET_EnableDiagnostics",
+        "DOTNET_STARTUP_HOOKS",
+        "GEM_HOME",
+        "GEM_PATH",
+        "GOPATH",
+        "GOMODCACHE",
+        "HOME",
+        "HOMEPATH",
+        "JAVA_EXE",
+        "JAVA_HOME",
+        "JAVA_TOOL_OPTIONS",
+        "PATH",
+        "PWD",
+        "PYTHONPATH",
+        "RUBYLIB",
+        "RUBYOPT",
+        "MIRRORD_LOG",
+        "RUST_LOG",
+        "_JAVA_OPTIONS",
 };
 
 bool env_always_excluded(const char *name)
@@ -101,7 +131,7 @@ static bool remote_wanted(const char *entry, const struct env_filter *f)
 }
 
 char **env_merge(char *const *local, char *const *remote, size_t nremote,
-		 const struct env_filter *f)
+                 const struct env_filter *f)
 {
 	size_t nlocal = 0, n = 0;
 	char **out;

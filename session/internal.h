@@ -48,17 +48,17 @@ struct stream {
 	uint32_t send_credit; /* bytes we may still send to the agent */
 	uint8_t *out;         /* agent -> local bytes not yet written */
 	size_t out_len, out_off, out_cap;
-	uint32_t unacked;     /* written locally, not yet credited back */
-	bool local_eof;       /* local side sent EOF; we sent AP_CLOSE FIN */
-	bool remote_fin;      /* agent sent AP_CLOSE FIN */
-	bool shut_wr;         /* shutdown(SHUT_WR) done on fd */
-	uint32_t events;      /* current epoll interest, ~0 if not watched */
+	uint32_t unacked; /* written locally, not yet credited back */
+	bool local_eof;   /* local side sent EOF; we sent AP_CLOSE FIN */
+	bool remote_fin;  /* agent sent AP_CLOSE FIN */
+	bool shut_wr;     /* shutdown(SHUT_WR) done on fd */
+	uint32_t events;  /* current epoll interest, ~0 if not watched */
 
 	/* UDP */
 	struct sockaddr_storage prog; /* the program socket's address */
 	socklen_t proglen;
 	bool prog_known;
-	bool connected;       /* the program connect()ed its socket to us */
+	bool connected; /* the program connect()ed its socket to us */
 	uint64_t last_use_ns;
 	struct stream *ino_next; /* other UDP flows of the same program socket */
 	/* DNS: the local relay this upstream stream serves, or NULL */
@@ -71,8 +71,8 @@ struct stream {
 /* One outstanding query: who asked, and the id it used. */
 struct dns_query {
 	struct sockaddr_in client;
-	uint16_t wire_id;  /* the id we put on the wire */
-	uint16_t orig_id;  /* the client's id, restored in the reply */
+	uint16_t wire_id; /* the id we put on the wire */
+	uint16_t orig_id; /* the client's id, restored in the reply */
 	uint64_t sent_ns;
 	bool used;
 };
@@ -80,8 +80,8 @@ struct dns_query {
 struct dns_ns {
 	struct session *s;
 	int udp_fd, tcp_fd;
-	int64_t req;        /* pending open of the upstream stream, or 0 */
-	uint32_t stream;    /* the upstream UDP stream, 0 if not open */
+	int64_t req;     /* pending open of the upstream stream, or 0 */
+	uint32_t stream; /* the upstream UDP stream, 0 if not open */
 	struct dns_query q[DNS_SLOTS];
 	uint16_t next_slot, gen;
 	uint8_t *queue[DNS_QUEUE_MAX]; /* queries waiting for the stream */
@@ -113,7 +113,7 @@ struct session {
 	 * ends, while the program still holds the socket (the sweep frees
 	 * entries of closed sockets), so getpeername() stays truthful. */
 	struct u64map peers;
-	struct u64map udp;     /* program socket inode -> first UDP flow */
+	struct u64map udp; /* program socket inode -> first UDP flow */
 
 	int relay4, relay6;
 	int refuser4, refuser6; /* bound, never listening: connects get RST */

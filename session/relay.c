@@ -102,7 +102,7 @@ static bool stream_live(struct session *s, struct stream *st, uint32_t id)
 
 static void send_close(struct session *s, struct stream *st, uint8_t how, int err)
 {
-	struct ap_msg m = { .type = AP_CLOSE, .id = st->id };
+	struct ap_msg m = {.type = AP_CLOSE, .id = st->id};
 
 	m.u.close.how = how;
 	m.u.close.err = err;
@@ -112,7 +112,7 @@ static void send_close(struct session *s, struct stream *st, uint8_t how, int er
 /* Abort the local side so the program sees ECONNRESET, not a clean EOF. */
 static void reset_local(struct stream *st)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 	if (st->fd >= 0 && st->type == SOCK_STREAM)
 		setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -139,7 +139,8 @@ void stream_update(struct session *s, struct stream *st)
 	if (ev == st->events)
 		return;
 	if (st->events == ~0u) {
-		if (evloop_add(s->loop, st->fd, ev, st->type == SOCK_STREAM ? tcp_io : udp_io, st) < 0)
+		if (evloop_add(s->loop, st->fd, ev, st->type == SOCK_STREAM ? tcp_io : udp_io, st) <
+		    0)
 			return;
 	} else {
 		evloop_mod(s->loop, st->fd, ev);
@@ -160,7 +161,7 @@ static bool flush_out(struct session *s, struct stream *st)
 {
 	while (st->out_off < st->out_len) {
 		ssize_t n = send(st->fd, st->out + st->out_off, st->out_len - st->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -185,7 +186,7 @@ static bool flush_out(struct session *s, struct stream *st)
 	/* Credit in batches: one CREDIT frame per write would double the
 	 * frame count of a bulk download. */
 	if (st->unacked >= AP_DEFAULT_WINDOW / 4 || (st->unacked && st->out_len == 0)) {
-		struct ap_msg m = { .type = AP_CREDIT, .id = st->id };
+		struct ap_msg m = {.type = AP_CREDIT, .id = st->id};
 		m.u.credit.bytes = st->unacked;
 		st->unacked = 0;
 		session_send(s, &m);
@@ -212,8 +213,8 @@ static void tcp_io(struct evloop *l, int fd, uint32_t events, void *data)
 		size_t want = st->send_credit < sizeof(buf) ? st->send_credit : sizeof(buf);
 		ssize_t n = recv(fd, buf, want, MSG_DONTWAIT);
 		if (n > 0) {
-			struct ap_msg m = { .type = AP_DATA, .id = st->id };
-			m.u.data.data = (struct ap_bytes){ buf, (uint32_t)n };
+			struct ap_msg m = {.type = AP_DATA, .id = st->id};
+			m.u.data.data = (struct ap_bytes){buf, (uint32_t)n};
 			st->send_credit -= (uint32_t)n;
 			s->stats.bytes_up += (uint64_t)n;
 			session_send(s, &m);
@@ -241,8 +242,8 @@ static void udp_io(struct evloop *l, int fd, uint32_t events, void *data)
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0)
 			return;
-		struct ap_msg m = { .type = AP_DATA, .id = st->id };
-		m.u.data.data = (struct ap_bytes){ buf, (uint32_t)n };
+		struct ap_msg m = {.type = AP_DATA, .id = st->id};
+		m.u.data.data = (struct ap_bytes){buf, (uint32_t)n};
 		st->last_use_ns = now_ns();
 		s->stats.bytes_up += (uint64_t)n;
 		if (session_send(s, &m) < 0 || s->wq_paused)
@@ -260,7 +261,8 @@ void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint
 		/* One datagram for the program; a full socket buffer drops it,
 		 * as UDP would. */
 		if (st->fd >= 0 && st->prog_known)
-			sendto(st->fd, p, n, MSG_DONTWAIT, (struct sockaddr *)&st->prog, st->proglen);
+			sendto(st->fd, p, n, MSG_DONTWAIT, (struct sockaddr *)&st->prog,
+			       st->proglen);
 		st->last_use_ns = now_ns();
 		s->stats.bytes_down += n;
 		return;
@@ -296,7 +298,8 @@ void stream_on_credit(struct session *s, struct stream *st, uint32_t n)
 	if (st->type == SOCK_DGRAM)
 		return;
 	if ((uint64_t)st->send_credit + n > AP_DEFAULT_WINDOW) {
-		session_lost(s, "the agent granted more credit than the window on stream %u", st->id);
+		session_lost(s, "the agent granted more credit than the window on stream %u",
+		             st->id);
 		return;
 	}
 	st->send_credit += n;
@@ -357,7 +360,7 @@ static void relay_accept(struct evloop *l, int fd, uint32_t events, void *data)
 		struct stream *st = u64map_get(&s->expect, key);
 		if (!st || st->fd >= 0) {
 			/* Not one of ours: refuse without a byte. */
-			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+			struct linger lg = {.l_onoff = 1, .l_linger = 0};
 			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			close(c);
 			continue;
@@ -466,7 +469,7 @@ int relay_watch(struct session *s)
 }
 
 static int loopback_for(struct session *s, int family, bool v6only, struct sockaddr_storage *ret,
-			socklen_t *ret_len, bool relay)
+                        socklen_t *ret_len, bool relay)
 {
 	memset(ret, 0, sizeof(*ret));
 	if (family == AF_INET) {
@@ -499,7 +502,7 @@ static int loopback_for(struct session *s, int family, bool v6only, struct socka
 }
 
 int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
-		       socklen_t len)
+                       socklen_t len)
 {
 	struct stream *st = u64map_get(&s->streams, stream);
 	struct sockaddr_storage self, relay;
@@ -590,15 +593,15 @@ static bool is_relay_addr(struct session *s, ino_t ino, const struct sockaddr *a
 	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next) {
 		struct sockaddr_storage r;
 		socklen_t rl = sizeof(r);
-		if (st->fd >= 0 && getsockname(st->fd, (struct sockaddr *)&r, &rl) == 0 && rl == len &&
-		    memcmp(&r, addr, len) == 0)
+		if (st->fd >= 0 && getsockname(st->fd, (struct sockaddr *)&r, &rl) == 0 &&
+		    rl == len && memcmp(&r, addr, len) == 0)
 			return true;
 	}
 	return false;
 }
 
 bool session_peer_of(struct session *s, ino_t ino, const struct sockaddr *kernel_peer,
-		     socklen_t kernel_len, struct sockaddr_storage *ret, socklen_t *ret_len)
+                     socklen_t kernel_len, struct sockaddr_storage *ret, socklen_t *ret_len)
 {
 	struct peer *pe;
 
@@ -625,13 +628,13 @@ bool session_peer_of(struct session *s, ino_t ino, const struct sockaddr *kernel
 /* ---- UDP --------------------------------------------------------------- */
 
 static bool same_addr(const struct sockaddr_storage *a, socklen_t al, const struct sockaddr *b,
-		      socklen_t bl)
+                      socklen_t bl)
 {
 	return al == bl && memcmp(a, b, al) == 0;
 }
 
 int session_udp_stream(struct session *s, ino_t ino, const struct sockaddr *dst, socklen_t len,
-		       uint32_t *ret_stream)
+                       uint32_t *ret_stream)
 {
 	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next) {
 		if (st->state == ST_OPEN && same_addr(&st->dst, st->dstlen, dst, len)) {
@@ -643,7 +646,7 @@ int session_udp_stream(struct session *s, ino_t ino, const struct sockaddr *dst,
 }
 
 int session_attach_udp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
-		       socklen_t len, bool connect_it)
+                       socklen_t len, bool connect_it)
 {
 	struct stream *st = u64map_get(&s->streams, stream);
 	struct sockaddr_storage self, relay;
@@ -693,9 +696,9 @@ int session_attach_udp(struct session *s, uint32_t stream, int sock_fd, const st
 	} else if (sa_port(&self) == 0) {
 		/* sendto() would autobind to the wildcard address; do the
 		 * same, so the relay learns the program's port up front. */
-		struct sockaddr_storage any = { .ss_family = self.ss_family };
+		struct sockaddr_storage any = {.ss_family = self.ss_family};
 		socklen_t anylen = self.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							     : sizeof(struct sockaddr_in);
+		                                              : sizeof(struct sockaddr_in);
 		if (bind(sock_fd, (struct sockaddr *)&any, anylen) < 0)
 			return -errno;
 	}
@@ -726,7 +729,7 @@ int session_attach_udp(struct session *s, uint32_t stream, int sock_fd, const st
 }
 
 ssize_t session_udp_send(struct session *s, uint32_t stream, int sock_fd, const void *buf,
-			 size_t len, int flags)
+                         size_t len, int flags)
 {
 	struct stream *st = u64map_get(&s->streams, stream);
 	struct sockaddr_storage relay;
@@ -738,7 +741,8 @@ ssize_t session_udp_send(struct session *s, uint32_t stream, int sock_fd, const 
 		return -errno;
 	/* Sent from the program's own socket, so its source address, its
 	 * socket options and its errors are the program's. */
-	ssize_t n = sendto(sock_fd, buf, len, flags | MSG_NOSIGNAL, (struct sockaddr *)&relay, relaylen);
+	ssize_t n = sendto(sock_fd, buf, len, flags | MSG_NOSIGNAL, (struct sockaddr *)&relay,
+	                   relaylen);
 	st->last_use_ns = now_ns();
 	return n < 0 ? -errno : n;
 }
@@ -749,7 +753,7 @@ bool session_udp_has(struct session *s, ino_t ino)
 }
 
 bool session_udp_fix_source(struct session *s, ino_t ino, const void *seen, size_t seen_len,
-			    socklen_t full, struct sockaddr_storage *ret, socklen_t *ret_len)
+                            socklen_t full, struct sockaddr_storage *ret, socklen_t *ret_len)
 {
 	struct stream *match = NULL;
 	size_t nflows = 0;
@@ -818,7 +822,7 @@ static void sweep(struct evloop *l, void *data)
 {
 	struct session *s = data;
 	uint64_t now = now_ns(), key, *live = NULL;
-	struct u64map alive = { 0 };
+	struct u64map alive = {0};
 	struct stream **idle;
 	size_t nidle = 0, nlive;
 	void *v;
@@ -862,7 +866,7 @@ static void sweep(struct evloop *l, void *data)
 }
 
 void session_set_liveness(struct session *s, size_t (*live)(void *data, uint64_t **ret_inodes),
-			  void *data)
+                          void *data)
 {
 	s->live = live;
 	s->live_data = data;

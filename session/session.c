@@ -125,7 +125,7 @@ static void dispatch(struct session *s, const struct ap_msg *m)
 			stream_on_close(s, st, m->u.close.how, m->u.close.err);
 		return;
 	case AP_PING: {
-		struct ap_msg pong = { .type = AP_PONG, .id = m->id };
+		struct ap_msg pong = {.type = AP_PONG, .id = m->id};
 		session_send(s, &pong);
 		return;
 	}
@@ -182,7 +182,8 @@ static void pump(struct session *s)
 		if (used == 0)
 			break;
 		if (used < 0) {
-			session_lost(s, "the agent sent a malformed frame (%s)", strerror((int)-used));
+			session_lost(s, "the agent sent a malformed frame (%s)",
+			             strerror((int)-used));
 			return;
 		}
 		off += (size_t)used;
@@ -226,7 +227,7 @@ static void on_agent_io(struct evloop *l, int fd, uint32_t events, void *data)
  * stays in rbuf until the caller calls consume_front(). Returns the
  * frame's length in rbuf, or -errno. */
 static ssize_t sync_wait(struct session *s, int type, uint32_t id, int timeout_ms,
-			 struct ap_msg *ret)
+                         struct ap_msg *ret)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
@@ -246,7 +247,7 @@ static ssize_t sync_wait(struct session *s, int type, uint32_t id, int timeout_m
 			ssize_t used = ap_decode(s->rbuf, s->rlen, &m);
 			if (used < 0) {
 				session_lost(s, "the agent sent a malformed frame (%s)",
-					     strerror((int)-used));
+				             strerror((int)-used));
 				return used;
 			}
 			if (used > 0) {
@@ -262,7 +263,8 @@ static ssize_t sync_wait(struct session *s, int type, uint32_t id, int timeout_m
 		uint64_t now = now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		struct pollfd p = { .fd = s->fd, .events = POLLIN | (s->wq_off < s->wq_len ? POLLOUT : 0) };
+		struct pollfd p = {.fd = s->fd,
+		                   .events = POLLIN | (s->wq_off < s->wq_len ? POLLOUT : 0)};
 		r = poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1);
 		if (r < 0 && errno != EINTR)
 			return -errno;
@@ -291,7 +293,7 @@ static int connect_timeout(int fd, const struct sockaddr *addr, socklen_t len, i
 		return 0;
 	if (errno != EINPROGRESS)
 		return -errno;
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
 	int r = poll(&p, 1, timeout_ms);
 	if (r == 0)
 		return -ETIMEDOUT;
@@ -305,7 +307,7 @@ static int connect_timeout(int fd, const struct sockaddr *addr, socklen_t len, i
 }
 
 int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, int timeout_ms,
-		 struct session **ret, char **ret_why)
+                 struct session **ret, char **ret_why)
 {
 	char where[SOCKADDR_STR_MAX], text[512];
 	struct session *s;
@@ -334,14 +336,16 @@ int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, i
 	r = connect_timeout(s->fd, addr, len, timeout_ms);
 	if (r < 0) {
 		*ret_why = xasprintf("cannot reach the agent at %s: %s; is it running, and is "
-				     "--agent-addr right?", where, strerror(-r));
+		                     "--agent-addr right?",
+		                     where, strerror(-r));
 		goto fail;
 	}
 
-	m = (struct ap_msg){ .type = AP_HELLO };
+	m = (struct ap_msg){.type = AP_HELLO};
 	m.u.hello.magic = AP_MAGIC;
 	m.u.hello.version = AP_VERSION;
-	m.u.hello.client_name = (struct ap_bytes){ (const uint8_t *)CLIENT_NAME, sizeof(CLIENT_NAME) - 1 };
+	m.u.hello.client_name =
+	        (struct ap_bytes){(const uint8_t *)CLIENT_NAME, sizeof(CLIENT_NAME) - 1};
 	r = session_send(s, &m);
 	if (r < 0)
 		goto fail_why;
@@ -349,17 +353,19 @@ int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, i
 	if (used == -ETIMEDOUT) {
 		r = -ETIMEDOUT;
 		*ret_why = xasprintf("the peer at %s did not answer the mirrord-trace handshake "
-				     "within %d ms; is it a mirrord-trace agent?", where, timeout_ms);
+		                     "within %d ms; is it a mirrord-trace agent?",
+		                     where, timeout_ms);
 		goto fail;
 	}
 	if (used < 0) {
 		r = (int)used;
 		if (r == -EBADMSG || r == -EMSGSIZE || r == -EPROTO)
 			*ret_why = xasprintf("the peer at %s is not a mirrord-trace agent (bad "
-					     "handshake); check --agent-addr", where);
+			                     "handshake); check --agent-addr",
+			                     where);
 		else
 			*ret_why = xasprintf("handshake with the agent at %s failed: %s", where,
-					     s->lost_why ? s->lost_why : strerror(-r));
+			                     s->lost_why ? s->lost_why : strerror(-r));
 		goto fail;
 	}
 	if (m.type == AP_ERROR) {
@@ -370,9 +376,10 @@ int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, i
 		goto fail;
 	}
 	if (m.u.hello_ok.version != AP_VERSION) {
-		*ret_why = xasprintf("the agent at %s speaks protocol version %u, this mirrord-trace "
-				     "speaks %u; use matching versions", where, m.u.hello_ok.version,
-				     AP_VERSION);
+		*ret_why =
+		        xasprintf("the agent at %s speaks protocol version %u, this mirrord-trace "
+		                  "speaks %u; use matching versions",
+		                  where, m.u.hello_ok.version, AP_VERSION);
 		r = -EPROTO;
 		goto fail;
 	}
@@ -463,7 +470,7 @@ bool session_alive(const struct session *s)
 
 int session_fetch_env(struct session *s, char ***ret_env, size_t *ret_n)
 {
-	struct ap_msg m = { .type = AP_ENV_REQ, .id = s->next_id++ };
+	struct ap_msg m = {.type = AP_ENV_REQ, .id = s->next_id++};
 	uint32_t id = m.id;
 	ssize_t used;
 	int r;
@@ -499,12 +506,12 @@ int session_fetch_env(struct session *s, char ***ret_env, size_t *ret_n)
 
 int session_fetch_file(struct session *s, const char *path, char **ret_data, size_t *ret_len)
 {
-	struct ap_msg m = { .type = AP_FILE_REQ, .id = s->next_id++ };
+	struct ap_msg m = {.type = AP_FILE_REQ, .id = s->next_id++};
 	uint32_t id = m.id;
 	ssize_t used;
 	int r;
 
-	m.u.file_req.path = (struct ap_bytes){ (const uint8_t *)path, (uint32_t)strlen(path) };
+	m.u.file_req.path = (struct ap_bytes){(const uint8_t *)path, (uint32_t)strlen(path)};
 	r = session_send(s, &m);
 	if (r < 0)
 		return r;
@@ -543,9 +550,9 @@ static void connect_timed_out(struct evloop *l, void *data)
 }
 
 int64_t session_connect(struct session *s, int type, const struct sockaddr *dst, socklen_t len,
-			session_open_cb cb, void *data)
+                        session_open_cb cb, void *data)
 {
-	struct ap_msg m = { .type = AP_CONNECT };
+	struct ap_msg m = {.type = AP_CONNECT};
 	struct stream *st;
 	int r;
 
@@ -584,7 +591,7 @@ void session_cancel(struct session *s, int64_t req)
 	st->cb = NULL;
 	if (st->state == ST_OPEN) {
 		/* The program never got this connection: abort it remotely. */
-		struct ap_msg m = { .type = AP_CLOSE, .id = st->id };
+		struct ap_msg m = {.type = AP_CLOSE, .id = st->id};
 		m.u.close.how = AP_CLOSE_RESET;
 		session_send(s, &m);
 		stream_free(s, st);

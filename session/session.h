@@ -18,7 +18,7 @@ struct session;
  * connection to the loop. Blocking, bounded by timeout_ms. On failure
  * returns -errno and sets *ret_why to a one-line explanation (malloc'd). */
 int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, int timeout_ms,
-		 struct session **ret, char **ret_why);
+                 struct session **ret, char **ret_why);
 void session_free(struct session *s);
 
 /* Called once when the agent connection is lost (EOF, error, AP_ERROR).
@@ -40,7 +40,7 @@ typedef void (*session_open_cb)(void *data, int err, uint32_t stream);
 /* Ask the agent to connect to dst (TCP or UDP) from the target's network
  * namespace. Returns a request id > 0 (for session_cancel) or -errno. */
 int64_t session_connect(struct session *s, int type /* SOCK_STREAM or SOCK_DGRAM */,
-			const struct sockaddr *dst, socklen_t len, session_open_cb cb, void *data);
+                        const struct sockaddr *dst, socklen_t len, session_open_cb cb, void *data);
 /* The callback of that request will not run; a stream it opened is closed. */
 void session_cancel(struct session *s, int64_t req);
 
@@ -48,8 +48,8 @@ void session_cancel(struct session *s, int64_t req);
  * taken over) to an open TCP stream: bind it to loopback if unbound,
  * connect it to the relay listener, and remember dst as its peer. Returns
  * what connect() returned for the program: 0, -EINPROGRESS or -errno. */
-int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd,
-		       const struct sockaddr *dst, socklen_t len);
+int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
+                       socklen_t len);
 
 /* Make the program's TCP socket fail the way a refused connect does,
  * with the kernel's own timing: a non-blocking socket gets -EINPROGRESS
@@ -60,32 +60,32 @@ int session_refuse(struct session *s, int sock_fd);
  * agent stream on first use through session_connect(SOCK_DGRAM) by the
  * caller. attach connects sock_fd to the relay (for connect()), send
  * sends one datagram from sock_fd through it (for sendto()/sendmsg()). */
-int session_attach_udp(struct session *s, uint32_t stream, int sock_fd,
-		       const struct sockaddr *dst, socklen_t len, bool connect_it);
+int session_attach_udp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
+                       socklen_t len, bool connect_it);
 int session_udp_stream(struct session *s, ino_t ino, const struct sockaddr *dst, socklen_t len,
-		       uint32_t *ret_stream);
+                       uint32_t *ret_stream);
 ssize_t session_udp_send(struct session *s, uint32_t stream, int sock_fd, const void *buf,
-			 size_t len, int flags);
+                         size_t len, int flags);
 /* Whether the program socket ino has relayed UDP flows. */
 bool session_udp_has(struct session *s, ino_t ino);
 /* The program's socket ino received a datagram whose source address is
  * `full` bytes long, of which it saw the first seen_len (its buffer may be
  * short). If that is one of our relays, return the real remote address. */
 bool session_udp_fix_source(struct session *s, ino_t ino, const void *seen, size_t seen_len,
-			    socklen_t full, struct sockaddr_storage *ret, socklen_t *ret_len);
+                            socklen_t full, struct sockaddr_storage *ret, socklen_t *ret_len);
 
 /* The program closes sockets without the supervisor seeing it. For UDP
  * flows (a resolver's connect() probe opens one and closes it at once),
  * the session periodically asks which socket inodes the program still
  * holds and frees idle flows of the others. live fills a malloc'd array. */
-void session_set_liveness(struct session *s,
-			  size_t (*live)(void *data, uint64_t **ret_inodes), void *data);
+void session_set_liveness(struct session *s, size_t (*live)(void *data, uint64_t **ret_inodes),
+                          void *data);
 
 /* The original destination of a redirected socket, for getpeername():
  * kernel_peer is what the kernel reports for the program's socket; only
  * if that is still one of our relays is the socket ours. */
 bool session_peer_of(struct session *s, ino_t ino, const struct sockaddr *kernel_peer,
-		     socklen_t kernel_len, struct sockaddr_storage *ret, socklen_t *ret_len);
+                     socklen_t kernel_len, struct sockaddr_storage *ret, socklen_t *ret_len);
 
 /* ---- DNS -------------------------------------------------------------- */
 
@@ -105,7 +105,7 @@ struct env_filter {
  * pass the filter and mirrord's always-excluded list, replacing local
  * values of the same name. Returns a NULL-terminated malloc'd array. */
 char **env_merge(char *const *local, char *const *remote, size_t nremote,
-		 const struct env_filter *f);
+                 const struct env_filter *f);
 bool env_pattern_match(const char *patterns, const char *name);
 bool env_always_excluded(const char *name);
 

@@ -41,7 +41,8 @@ static void rewrite_path(struct sc_event *ev, struct policy *p, unsigned arg, co
 	    sc_set_arg(ev, arg, addr) < 0) {
 		/* Without a rewrite the program reads its local file: say so. */
 		if (sc_tracing(ev))
-			sc_note(ev, SC_LOCAL, "%s(\"%s\") (cannot rewrite: local file)", what, path);
+			sc_note(ev, SC_LOCAL, "%s(\"%s\") (cannot rewrite: local file)", what,
+			        path);
 		sc_continue(ev);
 		return;
 	}

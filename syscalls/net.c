@@ -28,13 +28,20 @@
 static const char *errname(int e)
 {
 	switch (e) {
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ENETUNREACH: return "ENETUNREACH";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case ECONNRESET: return "ECONNRESET";
-	case EINPROGRESS: return "EINPROGRESS";
-	default: return strerror(e);
+	case ECONNREFUSED:
+		return "ECONNREFUSED";
+	case ENETUNREACH:
+		return "ENETUNREACH";
+	case EHOSTUNREACH:
+		return "EHOSTUNREACH";
+	case ETIMEDOUT:
+		return "ETIMEDOUT";
+	case ECONNRESET:
+		return "ECONNRESET";
+	case EINPROGRESS:
+		return "EINPROGRESS";
+	default:
+		return strerror(e);
 	}
 }
 
@@ -45,7 +52,7 @@ static const char *errname(int e)
  * False when the kernel should judge the call itself (bad pointer, bad
  * length, another family): it then fails exactly as it would natively. */
 static bool read_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenarg,
-			  struct sockaddr_storage *ret, socklen_t *ret_len)
+                          struct sockaddr_storage *ret, socklen_t *ret_len)
 {
 	/* socklen_t is 32 bits: whatever sits in the upper half of the
 	 * register is not part of the value (the kernel ignores it too). */
@@ -75,7 +82,7 @@ static bool read_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenarg,
 		out->sin6_port = in6->sin6_port;
 		out->sin6_addr = in6->sin6_addr;
 		if (len >= sizeof(*in6) && (IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) ||
-					    IN6_IS_ADDR_MC_LINKLOCAL(&in6->sin6_addr)))
+		                            IN6_IS_ADDR_MC_LINKLOCAL(&in6->sin6_addr)))
 			out->sin6_scope_id = in6->sin6_scope_id;
 		*ret_len = sizeof(*out);
 		return true;
@@ -97,7 +104,7 @@ static int sock_domain(int fd)
  * kernel does that for dual-stack sockets); everything else that does not
  * match is left to the kernel, which refuses it. */
 static bool family_fits(int fd, int type, uint32_t rawlen, struct sockaddr_storage *dst,
-			socklen_t *dstlen)
+                        socklen_t *dstlen)
 {
 	int domain = sock_domain(fd), v6only = 0;
 	socklen_t l = sizeof(v6only);
@@ -147,7 +154,7 @@ static bool is_local(const struct sockaddr_storage *ss)
 
 /* The agent gets v4-mapped destinations as plain IPv4. */
 static socklen_t agent_dst(const struct sockaddr_storage *ss, socklen_t len,
-			   struct sockaddr_storage *ret)
+                           struct sockaddr_storage *ret)
 {
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
 
@@ -234,14 +241,15 @@ static struct net_call *net_call_new(struct sc_event *ev, struct policy *p, int 
 }
 
 static void note_addr(struct sc_event *ev, enum sc_decision d, const char *what,
-		      const struct sockaddr_storage *ss, socklen_t len, const char *why)
+                      const struct sockaddr_storage *ss, socklen_t len, const char *why)
 {
 	char a[SOCKADDR_STR_MAX];
 
 	if (!sc_tracing(ev))
 		return;
 	sockaddr_str(ss, len, a, sizeof(a));
-	sc_note(ev, d, "%s(%d, %s)%s%s", what, (int)sc_arg(ev, 0), a, why ? " " : "", why ? why : "");
+	sc_note(ev, d, "%s(%d, %s)%s%s", what, (int)sc_arg(ev, 0), a, why ? " " : "",
+	        why ? why : "");
 }
 
 /* ---- connect ---------------------------------------------------------- */
@@ -269,10 +277,10 @@ static void connect_done(void *data, int err, uint32_t stream)
 	}
 	if (sock_type(c->fd) == SOCK_DGRAM)
 		r = session_attach_udp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst,
-				       c->dstlen, true);
+		                       c->dstlen, true);
 	else
 		r = session_attach_tcp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst,
-				       c->dstlen);
+		                       c->dstlen);
 	sc_skip(ev, r);
 }
 
@@ -285,7 +293,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 	if (!read_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &dst, &dstlen)) {
 		if (sc_tracing(ev))
 			sc_note(ev, SC_LOCAL, "connect(%d, <no IPv4/IPv6 address, or invalid>)",
-				(int)sc_arg(ev, 0));
+			        (int)sc_arg(ev, 0));
 		sc_continue(ev);
 		return;
 	}
@@ -305,13 +313,15 @@ void net_connect(struct sc_event *ev, struct policy *p)
 	    (type == SOCK_STREAM && !p->cfg.outgoing_tcp) ||
 	    (type == SOCK_DGRAM && !p->cfg.outgoing_udp)) {
 		close(fd);
-		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, "(outgoing disabled for this type)");
+		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen,
+		          "(outgoing disabled for this type)");
 		sc_continue(ev);
 		return;
 	}
 	if (!family_fits(fd, type, (uint32_t)sc_arg(ev, 2), &dst, &dstlen)) {
 		close(fd);
-		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, "(family mismatch: the kernel's call)");
+		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen,
+		          "(family mismatch: the kernel's call)");
 		sc_continue(ev);
 		return;
 	}
@@ -321,7 +331,8 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		 * answer: EISCONN / EALREADY, as it would be natively. */
 		struct tcp_info ti;
 		socklen_t til = sizeof(ti);
-		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &til) == 0 && ti.tcpi_state != TCP_CLOSE) {
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &til) == 0 &&
+		    ti.tcpi_state != TCP_CLOSE) {
 			close(fd);
 			sc_continue(ev);
 			return;
@@ -333,7 +344,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 	if (type == SOCK_DGRAM) {
 		uint32_t stream;
 		if (session_udp_stream(p->session, fd_ino(fd), (struct sockaddr *)&dst, dstlen,
-				       &stream) == 0) {
+		                       &stream) == 0) {
 			note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "udp via agent");
 			connect_done(c, 0, stream);
 			return;
@@ -349,7 +360,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		return;
 	}
 	note_addr(ev, SC_REMOTE, "connect", &dst, dstlen,
-		  type == SOCK_DGRAM ? "udp via agent" : "via agent");
+	          type == SOCK_DGRAM ? "udp via agent" : "via agent");
 	sc_park(ev);
 }
 
@@ -359,7 +370,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
  * kernel's semantics: truncate to the caller's buffer, but store the full
  * length. Returns 0 or -EFAULT / -EINVAL. */
 static int put_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenptr,
-			const struct sockaddr_storage *ss, socklen_t len)
+                        const struct sockaddr_storage *ss, socklen_t len)
 {
 	int32_t have;
 
@@ -387,7 +398,7 @@ void net_getpeername(struct sc_event *ev, struct policy *p)
 		return;
 	}
 	known = getpeername(fd, (struct sockaddr *)&real, &rl) == 0 &&
-		session_peer_of(p->session, fd_ino(fd), (struct sockaddr *)&real, rl, &peer, &plen);
+	        session_peer_of(p->session, fd_ino(fd), (struct sockaddr *)&real, rl, &peer, &plen);
 	close(fd);
 	if (!known) {
 		sc_continue(ev);
@@ -424,12 +435,12 @@ static long send_datagram(struct net_call *c, uint32_t stream)
 		for (size_t i = 0; i < mh.msg_iovlen; i++) {
 			struct iovec iov;
 			if (sc_read_mem(ev, (uint64_t)(uintptr_t)mh.msg_iov + i * sizeof(iov), &iov,
-					sizeof(iov)) < 0)
+			                sizeof(iov)) < 0)
 				return -EFAULT;
 			if (iov.iov_len > UDP_MAX - len)
 				return -EMSGSIZE;
 			if (iov.iov_len && sc_read_mem(ev, (uint64_t)(uintptr_t)iov.iov_base,
-						       buf + len, iov.iov_len) < 0)
+			                               buf + len, iov.iov_len) < 0)
 				return -EFAULT;
 			len += iov.iov_len;
 		}
@@ -448,14 +459,14 @@ static void send_ready(void *data, int err, uint32_t stream)
 		return;
 	}
 	r = session_attach_udp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst, c->dstlen,
-			       false);
+	                       false);
 	if (r == 0)
 		r = send_datagram(c, stream);
 	sc_skip(c->ev, r);
 }
 
 static void udp_send(struct sc_event *ev, struct policy *p, struct sockaddr_storage dst,
-		     socklen_t dstlen, uint64_t buf, uint64_t len, uint64_t msg, int flags)
+                     socklen_t dstlen, uint64_t buf, uint64_t len, uint64_t msg, int flags)
 {
 	const char *what = msg ? "sendmsg" : "sendto";
 	struct sockaddr_storage adst;
@@ -485,12 +496,13 @@ static void udp_send(struct sc_event *ev, struct policy *p, struct sockaddr_stor
 	c->flags = flags;
 	note_addr(ev, SC_REMOTE, what, &dst, dstlen, "udp via agent");
 	if (session_udp_stream(p->session, fd_ino(fd), (const struct sockaddr *)&dst, dstlen,
-			       &stream) == 0) {
+	                       &stream) == 0) {
 		send_ready(c, 0, stream);
 		return;
 	}
 	alen = agent_dst(&dst, dstlen, &adst);
-	c->req = session_connect(p->session, SOCK_DGRAM, (struct sockaddr *)&adst, alen, send_ready, c);
+	c->req = session_connect(p->session, SOCK_DGRAM, (struct sockaddr *)&adst, alen, send_ready,
+	                         c);
 	if (c->req < 0) {
 		long e = c->req;
 		c->req = 0;
@@ -560,7 +572,7 @@ static void recv_fix(struct sc_event *ev)
 	if (n && sc_read_mem(ev, c->addr, &seen, n) < 0)
 		return;
 	if (!session_udp_fix_source(c->p->session, c->ino, &seen, n, (socklen_t)full, &real,
-				    &reallen))
+	                            &reallen))
 		return;
 	n = (size_t)c->cap < reallen ? (size_t)c->cap : reallen;
 	if (n)
@@ -569,15 +581,16 @@ static void recv_fix(struct sc_event *ev)
 	sc_write_mem(ev, c->lenptr, &rl, sizeof(rl));
 	if (sc_tracing(ev)) {
 		char a[SOCKADDR_STR_MAX];
-		sc_note(ev, SC_REMOTE, "%s(%d) from %s (via agent)", c->is_msg ? "recvmsg" : "recvfrom",
-			(int)sc_arg(ev, 0), sockaddr_str(&real, reallen, a, sizeof(a)));
+		sc_note(ev, SC_REMOTE, "%s(%d) from %s (via agent)",
+		        c->is_msg ? "recvmsg" : "recvfrom", (int)sc_arg(ev, 0),
+		        sockaddr_str(&real, reallen, a, sizeof(a)));
 	}
 }
 
 static void recv_common(struct sc_event *ev, struct policy *p, bool is_msg)
 {
 	ino_t ino = arg_socket_ino(ev);
-	struct recv_call c = { .p = p, .ino = ino, .is_msg = is_msg };
+	struct recv_call c = {.p = p, .ino = ino, .is_msg = is_msg};
 
 	/* Only sockets with relayed UDP flows need the exit stop. */
 	if (!ino || !session_udp_has(p->session, ino)) {

@@ -59,7 +59,7 @@ static int mm_memfd(struct tev *e)
 
 static int be_read_mem(struct sc_event *ev, uint64_t addr, void *buf, size_t len)
 {
-	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	struct iovec local = {buf, len}, remote = {(void *)(uintptr_t)addr, len};
 	ssize_t n;
 
 	if (len == 0)
@@ -84,7 +84,7 @@ static ssize_t read_pages(pid_t tid, uint64_t addr, char *buf, size_t cap)
 	size_t done = 0;
 
 	while (done < cap) {
-		struct iovec local = { buf + done, 0 }, remote[MAX_IOV];
+		struct iovec local = {buf + done, 0}, remote[MAX_IOV];
 		unsigned n = 0;
 		uint64_t a = addr + done;
 		size_t want = 0;
@@ -93,7 +93,7 @@ static ssize_t read_pages(pid_t tid, uint64_t addr, char *buf, size_t cap)
 			size_t chunk = PAGE - (a % PAGE);
 			if (chunk > cap - done - want)
 				chunk = cap - done - want;
-			remote[n++] = (struct iovec){ (void *)(uintptr_t)a, chunk };
+			remote[n++] = (struct iovec){(void *)(uintptr_t)a, chunk};
 			a += chunk;
 			want += chunk;
 		}
@@ -136,7 +136,7 @@ static ssize_t be_read_str(struct sc_event *ev, uint64_t addr, char *buf, size_t
 
 static int be_write_mem(struct sc_event *ev, uint64_t addr, const void *buf, size_t len)
 {
-	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	struct iovec local = {(void *)buf, len}, remote = {(void *)(uintptr_t)addr, len};
 	ssize_t n;
 
 	if (len == 0)
@@ -317,15 +317,15 @@ static void be_settle(struct sc_event *ev, int how, long retval, sc_exit_fn fn)
 }
 
 static const struct sc_backend ptrace_backend = {
-	.caps = SC_CAP_SET_ARGS | SC_CAP_EXIT_HOOK,
-	.read_mem = be_read_mem,
-	.read_str = be_read_str,
-	.write_mem = be_write_mem,
-	.dup_fd = be_dup_fd,
-	.scratch_put = be_scratch_put,
-	.set_arg = be_set_arg,
-	.settle = be_settle,
-	.set_result = be_set_result,
+        .caps = SC_CAP_SET_ARGS | SC_CAP_EXIT_HOOK,
+        .read_mem = be_read_mem,
+        .read_str = be_read_str,
+        .write_mem = be_write_mem,
+        .dup_fd = be_dup_fd,
+        .scratch_put = be_scratch_put,
+        .set_arg = be_set_arg,
+        .settle = be_settle,
+        .set_result = be_set_result,
 };
 
 struct tev *tev_new(struct tracer *t, struct thread *th, const struct arch_regs *regs)

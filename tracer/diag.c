@@ -25,10 +25,14 @@
 static const char *decision_name(enum sc_decision d)
 {
 	switch (d) {
-	case SC_LOCAL: return "local";
-	case SC_REMOTE: return "remote";
-	case SC_DENIED: return "denied";
-	case SC_EMULATED: return "emulated";
+	case SC_LOCAL:
+		return "local";
+	case SC_REMOTE:
+		return "remote";
+	case SC_DENIED:
+		return "denied";
+	case SC_EMULATED:
+		return "emulated";
 	}
 	return "?";
 }
@@ -79,8 +83,8 @@ void diag_trace_line(struct tracer *t, struct tev *e)
 	if (!f)
 		return;
 	fprintf(f, "[pid %d] %s -> %s: %s (%.2f ms)%s\n", (int)e->base.tid, head,
-		decision_name(e->base.noted ? e->base.decision : SC_LOCAL), res,
-		(double)(now_ns() - e->base.start_ns) / 1e6, extra);
+	        decision_name(e->base.noted ? e->base.decision : SC_LOCAL), res,
+	        (double)(now_ns() - e->base.start_ns) / 1e6, extra);
 	if (e->stack)
 		fputs(e->stack, f);
 	fclose(f);
@@ -168,13 +172,14 @@ static int elf_symbolize(const char *path, uint64_t fo, char *out, size_t cap, u
 		for (unsigned i = 0; i < eh.e_shnum; i++) {
 			Elf64_Shdr sh, strh;
 			memcpy(&sh, m + eh.e_shoff + i * sizeof(sh), sizeof(sh));
-			if (sh.sh_type != want || sh.sh_link >= eh.e_shnum ||
-			    sh.sh_offset > size || sh.sh_size > size - sh.sh_offset)
+			if (sh.sh_type != want || sh.sh_link >= eh.e_shnum || sh.sh_offset > size ||
+			    sh.sh_size > size - sh.sh_offset)
 				continue;
 			memcpy(&strh, m + eh.e_shoff + sh.sh_link * sizeof(strh), sizeof(strh));
 			if (strh.sh_offset > size || strh.sh_size > size - strh.sh_offset)
 				continue;
-			for (uint64_t o = 0; o + sizeof(Elf64_Sym) <= sh.sh_size; o += sizeof(Elf64_Sym)) {
+			for (uint64_t o = 0; o + sizeof(Elf64_Sym) <= sh.sh_size;
+			     o += sizeof(Elf64_Sym)) {
 				Elf64_Sym s;
 				memcpy(&s, m + sh.sh_offset + o, sizeof(s));
 				if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_value > va ||
@@ -191,8 +196,8 @@ static int elf_symbolize(const char *path, uint64_t fo, char *out, size_t cap, u
 			if (best_delta != UINT64_MAX) {
 				const char *name = (const char *)m + strh.sh_offset + best;
 				size_t maxlen = strh.sh_size - best;
-				snprintf(out, cap, "%.*s", (int)strnlen(name, maxlen < cap ? maxlen : cap - 1),
-					 name);
+				snprintf(out, cap, "%.*s",
+				         (int)strnlen(name, maxlen < cap ? maxlen : cap - 1), name);
 				*ret_delta = best_delta;
 				r = 0;
 				goto out;
@@ -271,7 +276,7 @@ static void unwind_fp(FILE *f, pid_t tid, const struct arch_regs *regs)
 	fputc('\n', f);
 	for (unsigned n = 1; n < MAX_FRAMES; n++) {
 		uint64_t pair[2];
-		struct iovec l = { pair, sizeof(pair) }, r = { (void *)(uintptr_t)fp, sizeof(pair) };
+		struct iovec l = {pair, sizeof(pair)}, r = {(void *)(uintptr_t)fp, sizeof(pair)};
 		/* A frame pointer lies above sp, grows upwards, is aligned. */
 		if (fp < sp || fp & 7 || fp - sp > (64u << 20))
 			break;
@@ -291,7 +296,7 @@ static void disasm_site(struct tracer *t, FILE *f, pid_t tid, uint64_t ip)
 {
 	uint8_t code[16];
 	uint64_t at = ip - arch_syscall_insn_len;
-	struct iovec l = { code, sizeof(code) }, r = { (void *)(uintptr_t)at, sizeof(code) };
+	struct iovec l = {code, sizeof(code)}, r = {(void *)(uintptr_t)at, sizeof(code)};
 	cs_insn *insn;
 	size_t n;
 
@@ -307,8 +312,8 @@ static void disasm_site(struct tracer *t, FILE *f, pid_t tid, uint64_t ip)
 	n = cs_disasm((csh)t->cs_handle, code, sizeof(code), at, 2, &insn);
 	fprintf(f, "    site 0x%" PRIx64 ":", at);
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%s %s%s%s", i ? " ;" : "", insn[i].mnemonic, insn[i].op_str[0] ? " " : "",
-			insn[i].op_str);
+		fprintf(f, "%s %s%s%s", i ? " ;" : "", insn[i].mnemonic,
+		        insn[i].op_str[0] ? " " : "", insn[i].op_str);
 	fputc('\n', f);
 	if (n)
 		cs_free(insn, n);

@@ -4,11 +4,26 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-long sc_nr(const struct sc_event *ev) { return ev->nr; }
-uint64_t sc_arg(const struct sc_event *ev, unsigned i) { return i < 6 ? ev->args[i] : 0; }
-pid_t sc_tid(const struct sc_event *ev) { return ev->tid; }
-pid_t sc_tgid(const struct sc_event *ev) { return ev->tgid; }
-unsigned sc_caps(const struct sc_event *ev) { return ev->be->caps; }
+long sc_nr(const struct sc_event *ev)
+{
+	return ev->nr;
+}
+uint64_t sc_arg(const struct sc_event *ev, unsigned i)
+{
+	return i < 6 ? ev->args[i] : 0;
+}
+pid_t sc_tid(const struct sc_event *ev)
+{
+	return ev->tid;
+}
+pid_t sc_tgid(const struct sc_event *ev)
+{
+	return ev->tgid;
+}
+unsigned sc_caps(const struct sc_event *ev)
+{
+	return ev->be->caps;
+}
 
 int sc_read_mem(struct sc_event *ev, uint64_t addr, void *buf, size_t len)
 {
@@ -64,7 +79,10 @@ void sc_park(struct sc_event *ev)
 	ev->be->settle(ev, SC_SETTLE_PARK, 0, NULL);
 }
 
-long sc_result(const struct sc_event *ev) { return ev->result; }
+long sc_result(const struct sc_event *ev)
+{
+	return ev->result;
+}
 
 void sc_set_result(struct sc_event *ev, long retval)
 {
@@ -77,9 +95,15 @@ void sc_set_state(struct sc_event *ev, void *state, void (*destroy)(void *))
 	ev->state_destroy = destroy;
 }
 
-void *sc_state(const struct sc_event *ev) { return ev->state; }
+void *sc_state(const struct sc_event *ev)
+{
+	return ev->state;
+}
 
-bool sc_tracing(const struct sc_event *ev) { return ev->tracing; }
+bool sc_tracing(const struct sc_event *ev)
+{
+	return ev->tracing;
+}
 
 void sc_note(struct sc_event *ev, enum sc_decision d, const char *fmt, ...)
 {

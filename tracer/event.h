@@ -55,8 +55,8 @@ enum sc_decision {
 };
 
 /* Backend capabilities; a handler that needs a missing one degrades. */
-#define SC_CAP_SET_ARGS (1u << 0)   /* sc_set_arg() works */
-#define SC_CAP_EXIT_HOOK (1u << 1)  /* sc_continue_exit() works */
+#define SC_CAP_SET_ARGS (1u << 0)  /* sc_set_arg() works */
+#define SC_CAP_EXIT_HOOK (1u << 1) /* sc_continue_exit() works */
 
 /* Identity and arguments. nr is the native (x86-64 / aarch64) number.
  * sc_arg() is the full 64-bit register as the program passed it (also after
@@ -140,7 +140,7 @@ struct sc_event {
 	long nr;
 	uint64_t args[6];
 	pid_t tid, tgid;
-	long result;           /* valid in the exit callback */
+	long result; /* valid in the exit callback */
 	void *state;
 	void (*state_destroy)(void *);
 	bool tracing;

@@ -15,7 +15,7 @@
 #define OFF_ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
 #define OFF_ARG_HI(i) (OFF_ARG_LO(i) + 4)
 
-#define RET_ERRNO(e) (SECCOMP_RET_ERRNO | ((unsigned)(e) & SECCOMP_RET_DATA))
+#define RET_ERRNO(e) (SECCOMP_RET_ERRNO | ((unsigned)(e)&SECCOMP_RET_DATA))
 
 struct builder {
 	struct sock_filter *p;
@@ -52,7 +52,7 @@ static bool trapped(const struct tracer_config *cfg, long nr)
 
 int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 {
-	struct builder b = { 0 };
+	struct builder b = {0};
 	/* A trapped clone shadows the CLONE_UNTRACED check: make it
 	 * unconditional so the engine sees every clone and can strip the
 	 * flag before the policy runs. */

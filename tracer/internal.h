@@ -55,38 +55,38 @@ struct tev {
 	struct sc_event base; /* first: the sc_*() dispatchers cast to it */
 	struct tracer *t;
 	struct thread *th;
-	struct arch_regs regs;   /* registers at entry (with our edits) */
+	struct arch_regs regs; /* registers at entry (with our edits) */
 	bool regs_dirty;
-	uint64_t orig_args[6];   /* as the program passed them */
-	uint64_t new_args[6];    /* as sc_set_arg() set them */
-	unsigned args_changed;   /* bitmap of sc_set_arg() indices */
-	int slot;                /* scratch slot or -1 */
-	size_t slot_used;        /* bump offset in the slot */
-	struct mm *slot_mm;      /* the mm the slot belongs to (ref held) */
+	uint64_t orig_args[6]; /* as the program passed them */
+	uint64_t new_args[6];  /* as sc_set_arg() set them */
+	unsigned args_changed; /* bitmap of sc_set_arg() indices */
+	int slot;              /* scratch slot or -1 */
+	size_t slot_used;      /* bump offset in the slot */
+	struct mm *slot_mm;    /* the mm the slot belongs to (ref held) */
 	sc_exit_fn exit_fn;
-	bool want_exit;          /* resumed with PTRACE_SYSCALL */
-	bool in_exit;            /* the exit callback is running */
+	bool want_exit; /* resumed with PTRACE_SYSCALL */
+	bool in_exit;   /* the exit callback is running */
 	bool result_known;
-	bool result_final;       /* false: result already delivered, edits ignored */
-	unsigned restarts;       /* -ERESTART* re-entries absorbed */
+	bool result_final; /* false: result already delivered, edits ignored */
+	unsigned restarts; /* -ERESTART* re-entries absorbed */
 	uint64_t entry_ip;
-	const char *end_reason;  /* e.g. "thread died", for the trace line */
-	char *stack;             /* trace_stacks text, or NULL */
+	const char *end_reason; /* e.g. "thread died", for the trace line */
+	char *stack;            /* trace_stacks text, or NULL */
 };
 
 struct thread {
 	pid_t tid, tgid;
 	struct mm *mm;
 	enum thread_state state;
-	struct tev *ev;            /* current event (any state but RUNNING), or
+	struct tev *ev; /* current event (any state but RUNNING), or
 				    * one awaiting a restart (state RUNNING) */
 	bool restart_pending;
-	bool announced;            /* the parent's clone/fork event was seen (or
+	bool announced;         /* the parent's clone/fork event was seen (or
 				    * not needed); false for adopted orphans */
-	struct arch_regs saved;    /* registers saved around an injection */
+	struct arch_regs saved; /* registers saved around an injection */
 	struct thread *next_waiter;
-	int pidfd;                 /* cached for sc_dup_fd, -1 */
-	struct thread *hnext;      /* hash chain */
+	int pidfd;            /* cached for sc_dup_fd, -1 */
+	struct thread *hnext; /* hash chain */
 };
 
 #define THREAD_BUCKETS 1024u
@@ -98,7 +98,7 @@ struct tracer {
 	struct tracer_trap *traps;
 	struct tracer_deny *denies;
 	struct filter_prog filter;
-	int sfd;                  /* signalfd(SIGCHLD) */
+	int sfd; /* signalfd(SIGCHLD) */
 	sigset_t old_mask;
 	bool restore_mask;
 
@@ -114,8 +114,8 @@ struct tracer {
 	int first_status;
 	struct tracer_stats stats;
 
-	void *unw_as;             /* libunwind address space (diag.c) */
-	size_t cs_handle;         /* capstone handle (diag.c), 0 = none */
+	void *unw_as;     /* libunwind address space (diag.c) */
+	size_t cs_handle; /* capstone handle (diag.c), 0 = none */
 	bool cs_open;
 };
 

@@ -37,7 +37,7 @@ static bool policy_traps(const struct tracer *t, long nr)
 static void start_injection(struct tracer *t, struct thread *th, const struct arch_regs *regs)
 {
 	struct arch_regs r = *regs;
-	static const uint64_t args[6] = { 0, SCRATCH_SIZE, PROT_RW, MAP_SCRATCH, (uint64_t)-1, 0 };
+	static const uint64_t args[6] = {0, SCRATCH_SIZE, PROT_RW, MAP_SCRATCH, (uint64_t)-1, 0};
 
 	/* Turn this seccomp stop into mmap(...), run it to its exit stop, then
 	 * rewind so the program's own syscall re-executes and traps again. */
@@ -90,7 +90,7 @@ void loop_dispatch_entry(struct tracer *t, struct thread *th, const struct arch_
 	t->cfg.on_syscall(&e->base, t->cfg.data);
 	if (th->state == TS_ENTRY) {
 		log_warn("policy left %s (tid %d) unsettled; continuing it",
-			 arch_syscall_name(arch_nr(regs)) ?: "syscall", th->tid);
+		         arch_syscall_name(arch_nr(regs)) ?: "syscall", th->tid);
 		sc_continue(&e->base);
 	}
 }
@@ -119,7 +119,7 @@ static void handle_entry(struct tracer *t, struct thread *th, struct arch_regs *
 		 * policy wants clone). The child must stay traced: without a
 		 * tracer, RET_TRACE gives it ENOSYS. */
 		arch_set_arg(regs, arch_clone_flags_arg,
-			     arch_arg(regs, arch_clone_flags_arg) & ~(uint64_t)CLONE_UNTRACED);
+		             arch_arg(regs, arch_clone_flags_arg) & ~(uint64_t)CLONE_UNTRACED);
 		if (arch_set_regs(th->tid, regs) < 0)
 			return;
 		if (!policy_traps(t, arch_nr_clone)) {
@@ -211,7 +211,7 @@ static struct mm *mm_for_fork(struct mm *parent, pid_t child)
 {
 	struct mm *mm = mm_new();
 	char c;
-	struct iovec l = { &c, 1 }, r = { NULL, 1 };
+	struct iovec l = {&c, 1}, r = {NULL, 1};
 
 	if (parent && parent->scratch && !parent->injector) {
 		r.iov_base = (void *)(uintptr_t)parent->scratch;
@@ -304,8 +304,8 @@ static uint64_t clone_flags(struct tracer *t, struct thread *th, int event, bool
 			return CLONE_VM | CLONE_VFORK;
 		if (nr == arch_nr_clone3) {
 			uint64_t flags; /* struct clone_args starts with flags */
-			struct iovec l = { &flags, 8 };
-			struct iovec rem = { (void *)(uintptr_t)arch_arg(&r, 0), 8 };
+			struct iovec l = {&flags, 8};
+			struct iovec rem = {(void *)(uintptr_t)arch_arg(&r, 0), 8};
 			if (process_vm_readv(th->tid, &l, 1, &rem, 1, 0) == 8)
 				return flags;
 		}
@@ -393,7 +393,7 @@ static void handle_status(struct tracer *t, pid_t pid, int st)
 	int event, sig;
 
 	log_trace("tid %d: wait status %#x (%s, %zu threads)", pid, st,
-		  thread_find(t, pid) ? "known" : "unknown", t->nthreads);
+	          thread_find(t, pid) ? "known" : "unknown", t->nthreads);
 
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
 		if (pid == t->first_pid && !t->first_exited) {

@@ -17,9 +17,9 @@
 #include "common/util.h"
 #include "tracer/internal.h"
 
-#define PTRACE_OPTIONS                                                                        \
-	(PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |                   \
-	 PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)
+#define PTRACE_OPTIONS                                                                            \
+	(PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
+	 PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)
 
 int tracer_new(struct evloop *l, const struct tracer_config *cfg, struct tracer **ret)
 {
@@ -108,10 +108,10 @@ void tracer_free(struct tracer *t)
 
 /* In the child, between fork and execve: async-signal-safe calls only. */
 static _Noreturn void child_run(const struct tracer *t, int go_fd, int err_fd, const char *path,
-				char *const argv[], char *const envp[])
+                                char *const argv[], char *const envp[])
 {
-	struct sock_fprog prog = { .len = (unsigned short)t->filter.len, .filter = t->filter.insns };
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct sock_fprog prog = {.len = (unsigned short)t->filter.len, .filter = t->filter.insns};
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigset_t none;
 	char c = 0;
 	ssize_t n;

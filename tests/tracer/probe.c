@@ -27,14 +27,14 @@
 static int failures;
 static const char *self_exe = "/proc/self/exe";
 
-#define CHECK(cond, ...)                                                                      \
-	do {                                                                                  \
-		if (!(cond)) {                                                                \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);                           \
-			printf(__VA_ARGS__);                                                  \
-			printf("\n");                                                         \
-			failures++;                                                           \
-		}                                                                             \
+#define CHECK(cond, ...)                                            \
+	do {                                                        \
+		if (!(cond)) {                                      \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+			printf(__VA_ARGS__);                        \
+			printf("\n");                               \
+			failures++;                                 \
+		}                                                   \
 	} while (0)
 
 static uint64_t now_ms(void)
@@ -52,7 +52,7 @@ struct regs_after {
 };
 
 static long raw_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-			uint64_t a5, struct regs_after *after)
+                        uint64_t a5, struct regs_after *after)
 {
 	register uint64_t r10 __asm__("r10") = a3;
 	register uint64_t r8 __asm__("r8") = a4;
@@ -60,9 +60,9 @@ static long raw_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t
 	long ret = nr;
 
 	__asm__ volatile("syscall"
-			 : "+a"(ret), "+D"(a0), "+S"(a1), "+d"(a2), "+r"(r10), "+r"(r8), "+r"(r9)
-			 :
-			 : "rcx", "r11", "memory");
+	                 : "+a"(ret), "+D"(a0), "+S"(a1), "+d"(a2), "+r"(r10), "+r"(r8), "+r"(r9)
+	                 :
+	                 : "rcx", "r11", "memory");
 	if (after) {
 		after->a[0] = a0;
 		after->a[1] = a1;
@@ -94,7 +94,7 @@ static void check_rewrite(const char *path, const char *what)
 	struct regs_after after;
 	char buf[64] = "";
 	long fd = raw_syscall(SYS_openat, (uint64_t)AT_FDCWD, (uint64_t)(uintptr_t)path, O_RDONLY,
-			      0x1234, 0, 0, &after);
+	                      0x1234, 0, 0, &after);
 
 	CHECK(fd >= 0, "%s: openat -> %ld", what, fd);
 	CHECK(after.a[1] == (uint64_t)(uintptr_t)path, "%s: rsi not restored: %#lx vs %p", what,
@@ -196,7 +196,7 @@ static int mode_basic(void)
 		raw_syscall(SYS_exit_group, raw0(SYS_getppid) == 4242 ? 0 : 1, 0, 0, 0, 0, 0, NULL);
 	int st = -1;
 	CHECK(child > 0 && waitpid((pid_t)child, &st, 0) == child && WIFEXITED(st) &&
-		      WEXITSTATUS(st) == 0,
+	              WEXITSTATUS(st) == 0,
 	      "CLONE_UNTRACED child status %#x", st);
 	printf("clone(CLONE_UNTRACED) child traced: %s\n", st == 0 ? "yes" : "no");
 	return failures ? 1 : 0;
@@ -205,7 +205,8 @@ static int mode_basic(void)
 static int mode_rewrite(void)
 {
 	long pg = sysconf(_SC_PAGESIZE);
-	char *m = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *m = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	               -1, 0);
 
 	check_rewrite(PROBE_PATH, "plain");
 	/* The path's NUL is the last byte before a PROT_NONE page. */
@@ -214,17 +215,18 @@ static int mode_rewrite(void)
 	memcpy(p, PROBE_PATH, sizeof(PROBE_PATH));
 	check_rewrite(p, "guard-page");
 	/* A pointer into the guard page: the policy lets the kernel fail. */
-	long r = raw_syscall(SYS_openat, (uint64_t)AT_FDCWD, (uint64_t)(uintptr_t)(m + pg), O_RDONLY,
-			     0, 0, 0, NULL);
+	long r = raw_syscall(SYS_openat, (uint64_t)AT_FDCWD, (uint64_t)(uintptr_t)(m + pg),
+	                     O_RDONLY, 0, 0, 0, NULL);
 	CHECK(r == -EFAULT, "openat(bad pointer)=%ld", r);
 	printf("openat(guard page pointer)=%ld\n", r);
 	/* A sockaddr ending right at the guard page. */
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9),
-				   .sin_addr.s_addr = htonl(0x0a630001) };
+	struct sockaddr_in sin = {
+	        .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(0x0a630001)};
 	struct sockaddr_in *sp = (struct sockaddr_in *)(m + pg - sizeof(sin));
 	memcpy(sp, &sin, sizeof(sin));
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	r = raw_syscall(SYS_connect, (uint64_t)s, (uint64_t)(uintptr_t)sp, sizeof(sin), 0, 0, 0, NULL);
+	r = raw_syscall(SYS_connect, (uint64_t)s, (uint64_t)(uintptr_t)sp, sizeof(sin), 0, 0, 0,
+	                NULL);
 	CHECK(r == -ECONNREFUSED, "connect(10.99.0.1:9)=%ld", r);
 	printf("connect(10.99.0.1:9, sockaddr before guard page)=%ld\n", r);
 	close(s);
@@ -290,8 +292,8 @@ static void on_alarm(int sig)
 static int mode_restart(void)
 {
 	int p[2];
-	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
-	struct itimerval it = { { 0, 20000 }, { 0, 20000 } };
+	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
+	struct itimerval it = {{0, 20000}, {0, 20000}};
 	char c = 0;
 
 	if (pipe(p) < 0 || dup2(p[0], 100) < 0)
@@ -305,7 +307,7 @@ static int mode_restart(void)
 	sigaction(SIGALRM, &sa, NULL);
 	setitimer(ITIMER_REAL, &it, NULL);
 	long r = raw_syscall(SYS_read, 100, (uint64_t)(uintptr_t)&c, 1, 0, 0, 0, NULL);
-	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	struct itimerval off = {{0, 0}, {0, 0}};
 	setitimer(ITIMER_REAL, &off, NULL);
 	waitpid(w, NULL, 0);
 	CHECK(r == 1 && c == 'x', "read=%ld", r);
@@ -321,7 +323,7 @@ static void *exec_thread(void *arg)
 	usleep(50000);
 	snprintf(pidbuf, sizeof(pidbuf), "%d", getpid());
 	char a0[] = "probe", a1[] = "after-exec";
-	char *av[] = { a0, a1, pidbuf, NULL };
+	char *av[] = {a0, a1, pidbuf, NULL};
 	execv(self_exe, av);
 	return arg;
 }
@@ -401,11 +403,12 @@ static int mode_chain(void)
 		pid_t v = vfork();
 		if (v == 0) {
 			long fd = raw_syscall(SYS_openat, (uint64_t)AT_FDCWD,
-					      (uint64_t)(uintptr_t)PROBE_PATH, O_RDONLY, 0, 0, 0, NULL);
+			                      (uint64_t)(uintptr_t)PROBE_PATH, O_RDONLY, 0, 0, 0,
+			                      NULL);
 			if (fd < 0 || raw0(SYS_getppid) != 4242)
 				_exit(21);
 			static char a0[] = "probe", a1[] = "leaf";
-			char *av[] = { a0, a1, NULL };
+			char *av[] = {a0, a1, NULL};
 			execv(self_exe, av);
 			_exit(22);
 		}
@@ -486,13 +489,15 @@ static int mode_bench(const char *count)
 	for (long i = 0; i < n; i++)
 		raw0(SYS_getpid);
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	double untrapped = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)n;
+	double untrapped =
+	        ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)n;
 	long m = n / 50 ? n / 50 : 1;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (long i = 0; i < m; i++)
 		raw0(SYS_getppid);
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	double trapped = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)m;
+	double trapped =
+	        ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)m;
 	printf("bench: getpid %.0f ns/call (%ld calls), getppid %.0f ns/call (%ld calls)\n",
 	       untrapped, n, trapped, m);
 	return 0;

@@ -16,14 +16,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                      \
-	do {                                                                                  \
-		if (!(cond)) {                                                                \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);                           \
-			printf(__VA_ARGS__);                                                  \
-			printf("\n");                                                         \
-			failures++;                                                           \
-		}                                                                             \
+#define CHECK(cond, ...)                                            \
+	do {                                                        \
+		if (!(cond)) {                                      \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+			printf(__VA_ARGS__);                        \
+			printf("\n");                               \
+			failures++;                                 \
+		}                                                   \
 	} while (0)
 
 /* Classic BPF, the subset the builder emits. Sets *loaded_args when the
@@ -66,9 +66,9 @@ static uint32_t run(const struct filter_prog *p, const struct seccomp_data *d, i
 }
 
 static uint32_t decide(const struct filter_prog *p, uint32_t arch, int nr, uint64_t a0, uint64_t a5,
-		       int *loaded)
+                       int *loaded)
 {
-	struct seccomp_data d = { .nr = nr, .arch = arch };
+	struct seccomp_data d = {.nr = nr, .arch = arch};
 
 	d.args[0] = a0;
 	d.args[5] = a5;
@@ -79,18 +79,20 @@ int main(void)
 {
 	struct tracer_trap traps[80];
 	size_t n = 0;
-	struct tracer_deny denies[] = { { 435, ENOSYS }, { SYS_io_uring_setup, ENOSYS },
-					{ SYS_mincore, EPERM } };
+	struct tracer_deny denies[] = {
+	        {435, ENOSYS}, {SYS_io_uring_setup, ENOSYS}, {SYS_mincore, EPERM}};
 	struct filter_prog p;
 	int loaded;
 
 	/* 70 traps, odd ones conditional on args[5]: ~350 instructions. */
 	for (int nr = 300; nr < 370; nr++)
-		traps[n++] = (struct tracer_trap){ nr, nr % 2 ? 5 : -1 };
-	traps[n++] = (struct tracer_trap){ SYS_getppid, -1 };
-	traps[n++] = (struct tracer_trap){ SYS_getpgid, 0 };
-	struct tracer_config cfg = { .traps = traps, .ntraps = n, .denies = denies,
-				     .ndenies = sizeof(denies) / sizeof(denies[0]) };
+		traps[n++] = (struct tracer_trap){nr, nr % 2 ? 5 : -1};
+	traps[n++] = (struct tracer_trap){SYS_getppid, -1};
+	traps[n++] = (struct tracer_trap){SYS_getpgid, 0};
+	struct tracer_config cfg = {.traps = traps,
+	                            .ntraps = n,
+	                            .denies = denies,
+	                            .ndenies = sizeof(denies) / sizeof(denies[0])};
 
 	CHECK(filter_build(&cfg, &p) == 0, "build");
 	printf("filter: %zu instructions for %zu traps\n", p.len, n);
@@ -108,14 +110,16 @@ int main(void)
 		CHECK(r == want, "nr %d: %#x, want %#x", nr, r, want);
 		/* The constant-action cache needs ALLOW paths that look at
 		 * nr and arch only, except in trapped numbers' branches. */
-		int conditional = (nr >= 300 && nr < 370 && nr % 2) || nr == SYS_getpgid ||
-				  nr == SYS_clone;
+		int conditional =
+		        (nr >= 300 && nr < 370 && nr % 2) || nr == SYS_getpgid || nr == SYS_clone;
 		CHECK(!loaded || conditional, "nr %d: untrapped path reads arguments", nr);
-		CHECK(decide(&p, AUDIT_ARCH_I386, nr, 0, 0, &loaded) == (SECCOMP_RET_ERRNO | ENOSYS),
+		CHECK(decide(&p, AUDIT_ARCH_I386, nr, 0, 0, &loaded) ==
+		              (SECCOMP_RET_ERRNO | ENOSYS),
 		      "i386 nr %d not ENOSYS", nr);
 	}
 	CHECK(decide(&p, AUDIT_ARCH_X86_64, 0x40000000 | 42, 0, 0, &loaded) ==
-		      (SECCOMP_RET_ERRNO | ENOSYS), "x32");
+	              (SECCOMP_RET_ERRNO | ENOSYS),
+	      "x32");
 	/* conditional traps: both words of the argument */
 	CHECK(decide(&p, AUDIT_ARCH_X86_64, 301, 0, 0, &loaded) == SECCOMP_RET_ALLOW, "301 zero");
 	CHECK(decide(&p, AUDIT_ARCH_X86_64, 301, 0, 1, &loaded) == SECCOMP_RET_TRACE, "301 lo");
@@ -124,22 +128,24 @@ int main(void)
 	CHECK(decide(&p, AUDIT_ARCH_X86_64, SYS_getpgid, 0, 0, &loaded) == SECCOMP_RET_ALLOW,
 	      "getpgid(0)");
 	CHECK(decide(&p, AUDIT_ARCH_X86_64, SYS_getpgid, 1ull << 32, 0, &loaded) ==
-		      SECCOMP_RET_TRACE, "getpgid(hi)");
+	              SECCOMP_RET_TRACE,
+	      "getpgid(hi)");
 	CHECK(decide(&p, AUDIT_ARCH_X86_64, SYS_clone, CLONE_VM, 0, &loaded) == SECCOMP_RET_ALLOW,
 	      "clone");
 	CHECK(decide(&p, AUDIT_ARCH_X86_64, SYS_clone, CLONE_VM | CLONE_UNTRACED, 0, &loaded) ==
-		      SECCOMP_RET_TRACE, "clone untraced");
+	              SECCOMP_RET_TRACE,
+	      "clone untraced");
 
 	/* Bad input */
-	struct tracer_trap bad = { 1, 6 };
-	struct tracer_config bcfg = { .traps = &bad, .ntraps = 1 };
+	struct tracer_trap bad = {1, 6};
+	struct tracer_config bcfg = {.traps = &bad, .ntraps = 1};
 	struct filter_prog q;
 	CHECK(filter_build(&bcfg, &q) == -EINVAL, "arg index 6 accepted");
 
 	/* The kernel accepts it and applies it. */
 	pid_t c = fork();
 	if (c == 0) {
-		struct sock_fprog fp = { .len = (unsigned short)p.len, .filter = p.insns };
+		struct sock_fprog fp = {.len = (unsigned short)p.len, .filter = p.insns};
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
 			_exit(10);

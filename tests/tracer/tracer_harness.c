@@ -129,8 +129,7 @@ static void handle_connect(struct sc_event *ev)
 	struct sockaddr_in sin;
 	uint64_t len = sc_arg(ev, 2);
 
-	if ((uint32_t)len < sizeof(sin) ||
-	    sc_read_mem(ev, sc_arg(ev, 1), &sin, sizeof(sin)) < 0 ||
+	if ((uint32_t)len < sizeof(sin) || sc_read_mem(ev, sc_arg(ev, 1), &sin, sizeof(sin)) < 0 ||
 	    sin.sin_family != AF_INET || sin.sin_addr.s_addr != htonl(0x0a630001) ||
 	    sin.sin_port != htons(9)) {
 		sc_continue(ev);
@@ -229,10 +228,14 @@ static void on_syscall(struct sc_event *ev, void *data)
 
 static long counter(const char *key)
 {
-	if (!strcmp(key, "read100_entries")) return h.read100_entries;
-	if (!strcmp(key, "read100_exits")) return h.read100_exits;
-	if (!strcmp(key, "park_destroyed")) return h.park_destroyed;
-	if (!strcmp(key, "park_settled")) return h.park_settled;
+	if (!strcmp(key, "read100_entries"))
+		return h.read100_entries;
+	if (!strcmp(key, "read100_exits"))
+		return h.read100_exits;
+	if (!strcmp(key, "park_destroyed"))
+		return h.park_destroyed;
+	if (!strcmp(key, "park_settled"))
+		return h.park_settled;
 	return -1;
 }
 
@@ -244,12 +247,14 @@ static void on_done(int status, void *data)
 	tracer_get_stats(h.t, &s);
 	if (h.stats)
 		fprintf(stderr,
-			"harness: stats seccomp=%llu exit=%llu signal=%llu event=%llu injections=%llu\n",
-			(unsigned long long)s.seccomp_stops, (unsigned long long)s.exit_stops,
-			(unsigned long long)s.signal_stops, (unsigned long long)s.event_stops,
-			(unsigned long long)s.injections);
-	fprintf(stderr, "harness: read100_entries=%u read100_exits=%u park_settled=%u park_destroyed=%u\n",
-		h.read100_entries, h.read100_exits, h.park_settled, h.park_destroyed);
+		        "harness: stats seccomp=%llu exit=%llu signal=%llu event=%llu "
+		        "injections=%llu\n",
+		        (unsigned long long)s.seccomp_stops, (unsigned long long)s.exit_stops,
+		        (unsigned long long)s.signal_stops, (unsigned long long)s.event_stops,
+		        (unsigned long long)s.injections);
+	fprintf(stderr,
+	        "harness: read100_entries=%u read100_exits=%u park_settled=%u park_destroyed=%u\n",
+	        h.read100_entries, h.read100_exits, h.park_settled, h.park_destroyed);
 	evloop_quit(h.l, 0);
 }
 
@@ -304,14 +309,14 @@ int main(int argc, char **argv)
 	struct tracer_trap traps[128];
 	size_t ntraps = 0;
 	static const struct tracer_deny denies[] = {
-		{ 435, ENOSYS }, /* clone3 */
-		{ SYS_io_uring_setup, ENOSYS },
-		{ SYS_io_uring_enter, ENOSYS },
-		{ SYS_io_uring_register, ENOSYS },
+	        {435, ENOSYS}, /* clone3 */
+	        {SYS_io_uring_setup, ENOSYS},
+	        {SYS_io_uring_enter, ENOSYS},
+	        {SYS_io_uring_register, ENOSYS},
 	};
-	static const int plain[] = { SYS_getppid, SYS_getgid, SYS_getsid, SYS_openat, SYS_open,
-				     SYS_connect, SYS_uname, SYS_fsync, SYS_read };
-	struct tracer_config cfg = { 0 };
+	static const int plain[] = {SYS_getppid, SYS_getgid, SYS_getsid, SYS_openat, SYS_open,
+	                            SYS_connect, SYS_uname,  SYS_fsync,  SYS_read};
+	struct tracer_config cfg = {0};
 	bool many = false;
 	int i, r;
 	sigset_t fwd;
@@ -346,11 +351,11 @@ int main(int argc, char **argv)
 		 * argument test (8 instructions each): the program is far
 		 * longer than an 8-bit jump can cross. */
 		for (int nr = 300; nr < 370; nr++)
-			traps[ntraps++] = (struct tracer_trap){ nr, nr % 2 ? 5 : -1 };
+			traps[ntraps++] = (struct tracer_trap){nr, nr % 2 ? 5 : -1};
 	}
 	for (size_t k = 0; k < ARRAY_SIZE(plain); k++)
-		traps[ntraps++] = (struct tracer_trap){ plain[k], -1 };
-	traps[ntraps++] = (struct tracer_trap){ SYS_getpgid, 0 };
+		traps[ntraps++] = (struct tracer_trap){plain[k], -1};
+	traps[ntraps++] = (struct tracer_trap){SYS_getpgid, 0};
 	cfg.traps = traps;
 	cfg.ntraps = ntraps;
 	cfg.denies = denies;
@@ -392,14 +397,14 @@ int main(int argc, char **argv)
 	for (unsigned k = 0; k < h.nexpect; k++) {
 		long got = counter(h.expect[k].key);
 		if (got != h.expect[k].want) {
-			fprintf(stderr, "harness: FAIL %s=%ld, expected %ld\n", h.expect[k].key, got,
-				h.expect[k].want);
+			fprintf(stderr, "harness: FAIL %s=%ld, expected %ld\n", h.expect[k].key,
+			        got, h.expect[k].want);
 			return 99;
 		}
 	}
 	if (WIFSIGNALED(h.status)) {
 		int sig = WTERMSIG(h.status);
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 		setrlimit(RLIMIT_CORE, &no_core);
 		signal(sig, SIG_DFL);
 		sigprocmask(SIG_UNBLOCK, &fwd, NULL);

@@ -20,42 +20,41 @@ struct test_case {
 extern struct test_case test_cases[TEST_MAX];
 extern int test_count;
 
-#define TEST(n)                                                                        \
-	static void test_##n(void);                                                    \
-	__attribute__((constructor)) static void test_register_##n(void)                \
-	{                                                                              \
-		if (test_count < TEST_MAX)                                             \
-			test_cases[test_count++] = (struct test_case){ #n, test_##n }; \
-	}                                                                              \
+#define TEST(n)                                                                      \
+	static void test_##n(void);                                                  \
+	__attribute__((constructor)) static void test_register_##n(void)             \
+	{                                                                            \
+		if (test_count < TEST_MAX)                                           \
+			test_cases[test_count++] = (struct test_case){#n, test_##n}; \
+	}                                                                            \
 	static void test_##n(void)
 
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,       \
-				__LINE__, #cond);                                    \
-			exit(1);                                                     \
-		}                                                                    \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			exit(1);                                                                 \
+		}                                                                                \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                               \
-	do {                                                                         \
-		long long _a = (long long)(a), _b = (long long)(b);                  \
-		if (_a != _b) {                                                      \
+#define CHECK_EQ(a, b)                                                                      \
+	do {                                                                                \
+		long long _a = (long long)(a), _b = (long long)(b);                         \
+		if (_a != _b) {                                                             \
 			fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", \
-				__FILE__, __LINE__, #a, _a, #b, _b);                 \
-			exit(1);                                                     \
-		}                                                                    \
+			        __FILE__, __LINE__, #a, _a, #b, _b);                        \
+			exit(1);                                                            \
+		}                                                                           \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                              \
-	do {                                                                         \
-		const char *_a = (a), *_b = (b);                                     \
-		if (!_a || !_b || strcmp(_a, _b) != 0) {                             \
-			fprintf(stderr, "%s:%d: CHECK_STR failed: \"%s\" != \"%s\"\n", \
-				__FILE__, __LINE__, _a ? _a : "(null)", _b ? _b : "(null)"); \
-			exit(1);                                                     \
-		}                                                                    \
+#define CHECK_STR(a, b)                                                                          \
+	do {                                                                                     \
+		const char *_a = (a), *_b = (b);                                                 \
+		if (!_a || !_b || strcmp(_a, _b) != 0) {                                         \
+			fprintf(stderr, "%s:%d: CHECK_STR failed: \"%s\" != \"%s\"\n", __FILE__, \
+			        __LINE__, _a ? _a : "(null)", _b ? _b : "(null)");               \
+			exit(1);                                                                 \
+		}                                                                                \
 	} while (0)
 
 #define TEST_MAIN()                                                                  \

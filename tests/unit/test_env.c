@@ -35,8 +35,9 @@ TEST(patterns)
 
 TEST(merge_default)
 {
-	char *local[] = { S("PATH=/local/bin"), S("HOME=/root"), S("SHARED=local"), NULL };
-	char *remote[] = { S("PATH=/pod/bin"), S("HOME=/pod"), S("SHARED=pod"), S("POD_ONLY=1"), S("NOEQUALS") };
+	char *local[] = {S("PATH=/local/bin"), S("HOME=/root"), S("SHARED=local"), NULL};
+	char *remote[] = {S("PATH=/pod/bin"), S("HOME=/pod"), S("SHARED=pod"), S("POD_ONLY=1"),
+	                  S("NOEQUALS")};
 	char **env = env_merge(local, remote, 5, NULL);
 
 	CHECK_STR(find(env, "PATH"), "/local/bin");
@@ -49,10 +50,10 @@ TEST(merge_default)
 
 TEST(merge_include_exclude)
 {
-	char *local[] = { NULL };
-	char *remote[] = { S("DATABASE_URL=x"), S("DATABASE_USER=u"), S("OTHER=o"), S("PATH=/p") };
-	struct env_filter inc = { .include = "DATABASE_*;PATH" };
-	struct env_filter exc = { .exclude = "DATABASE_USER" };
+	char *local[] = {NULL};
+	char *remote[] = {S("DATABASE_URL=x"), S("DATABASE_USER=u"), S("OTHER=o"), S("PATH=/p")};
+	struct env_filter inc = {.include = "DATABASE_*;PATH"};
+	struct env_filter exc = {.exclude = "DATABASE_USER"};
 	char **env = env_merge(local, remote, 4, &inc);
 
 	CHECK_STR(find(env, "DATABASE_URL"), "x");

@@ -26,7 +26,7 @@ TEST(table_matches_header)
 		CHECK(nr >= 0 && (size_t)nr < sc_table_x86_64_size);
 		if (!sc_table_x86_64[nr].name || strcmp(sc_table_x86_64[nr].name, name) != 0) {
 			fprintf(stderr, "syscall %ld: header says %s, table says %s\n", nr, name,
-				sc_table_x86_64[nr].name ? sc_table_x86_64[nr].name : "(none)");
+			        sc_table_x86_64[nr].name ? sc_table_x86_64[nr].name : "(none)");
 			CHECK(0);
 		}
 		seen++;
@@ -57,8 +57,8 @@ TEST(dispositions_are_consistent)
 
 TEST(filter_lists_follow_config)
 {
-	struct policy_config all = { .outgoing_tcp = true, .outgoing_udp = true, .nfiles = 1 };
-	struct policy_config none = { 0 };
+	struct policy_config all = {.outgoing_tcp = true, .outgoing_udp = true, .nfiles = 1};
+	struct policy_config none = {0};
 	struct policy *p;
 	struct tracer_trap traps[512];
 	struct tracer_deny denies[512];

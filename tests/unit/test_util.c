@@ -36,7 +36,7 @@ TEST(parse_hostport_forms)
 
 TEST(u64map_random_ops)
 {
-	struct u64map m = { 0 };
+	struct u64map m = {0};
 	static char present[4096];
 	unsigned seed = 12345;
 
