@@ -45,11 +45,11 @@ bench_die() {
 
 # ---- cleanup ----
 bench_kill() { # PID: TERM (plus CONT), wait up to 3 s, then KILL
-	local pid=$1 i
+	local pid=$1 _
 	kill -0 "$pid" 2>/dev/null || return 0
 	kill -TERM "$pid" 2>/dev/null
 	kill -CONT "$pid" 2>/dev/null
-	for i in $(seq 30); do
+	for _ in $(seq 30); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -111,8 +111,8 @@ bench_bg() {
 
 # bench_wait_line FILE REGEX SECONDS: until a line of FILE matches.
 bench_wait_line() {
-	local i
-	for i in $(seq $(($3 * 10))); do
+	local _
+	for _ in $(seq $(($3 * 10))); do
 		grep -qE "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -123,6 +123,7 @@ bench_wait_line() {
 # (so it answers on HTTP_IP and HTTP_IP6 too). Must be built (bench_build srv).
 bench_server() {
 	bench_bg "$BT/srv.log" ip netns exec "$SVC_NETNS" "$BT/srv" "$BENCH_SRV_PORT"
+	# shellcheck disable=SC2034 # for the scripts
 	SRV_PID=$BG_PID
 	bench_wait_line "$BT/srv.log" '^listening' 5 || bench_die "bench/srv did not start: $(cat "$BT/srv.log")"
 }
@@ -133,9 +134,10 @@ bench_socks() {
 	command -v microsocks >/dev/null && command -v proxychains4 >/dev/null ||
 		bench_die "microsocks and proxychains4 are needed (scripts/deps)"
 	bench_bg "$BT/socks.log" nsenter -t "$TARGET_PID" -n -m -u -- microsocks -i 127.0.0.1 -p "$BENCH_SOCKS_PORT"
+	# shellcheck disable=SC2034 # used by memory.sh
 	SOCKS_PID=$BG_PID
-	local i
-	for i in $(seq 50); do
+	local _
+	for _ in $(seq 50); do
 		nsenter -t "$TARGET_PID" -n -- ss -Hltn "sport = :$BENCH_SOCKS_PORT" 2>/dev/null | grep -q . && break
 		sleep 0.1
 	done
@@ -186,9 +188,9 @@ agent_start() {
 
 # agent_stop: the agent exits by itself when its client is gone; make sure.
 agent_stop() {
-	local i
+	local _
 	[ -n "$AGENT_PID" ] || return 0
-	for i in $(seq 30); do
+	for _ in $(seq 30); do
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -200,7 +202,8 @@ agent_stop() {
 # netns, with a fresh agent. MT_STDERR (default $BT/last.err) gets stderr.
 run_traced() {
 	local flags=()
-	while [ "$1" != -- ]; do flags+=("$1"); shift; done
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do flags+=("$1"); shift; done
+	[ $# -gt 0 ] || bench_die "run_traced: no -- before the program"
 	shift
 	agent_start
 	RUN_RC=0

@@ -24,13 +24,13 @@ hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
 # traced_hold COUNT: one run; sets SUP_KB AGENT_KB (peak RSS, KiB) and HOLD_OUT.
 traced_hold() {
-	local count=$1 pid i v
+	local count=$1 pid v
 	agent_start
 	bench_bg "$BT/hold.out" ip netns exec "$WORKSTATION_NETNS" "$MT" --agent-addr "127.0.0.1:$AGENT_PORT" -- \
 		"$BT/httpc" hold "$HTTP_IP" "$BENCH_SRV_PORT" "$count" 1
 	pid=$BG_PID
 	SUP_KB=0 AGENT_KB=0
-	for i in $(seq $((BENCH_TIMEOUT * 20))); do
+	for _ in $(seq $((BENCH_TIMEOUT * 20))); do
 		kill -0 "$pid" 2>/dev/null || break
 		v=$(hwm "$pid") && [ -n "$v" ] && [ "$v" -gt "$SUP_KB" ] && SUP_KB=$v
 		v=$(hwm "$AGENT_PID") && [ -n "$v" ] && [ "$v" -gt "$AGENT_KB" ] && AGENT_KB=$v
@@ -48,7 +48,7 @@ traced_hold() {
 }
 
 declare -A V
-for r in $(seq "$REPS"); do
+for _ in $(seq "$REPS"); do
 	for count in 1 "$CONNS"; do
 		traced_hold "$count"
 		V[sup.$count]+=" $SUP_KB"
@@ -68,6 +68,7 @@ mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 s1=$(median ${V[sup.1]}) sN=$(median ${V[sup.$CONNS]}) a1=$(median ${V[agent.1]}) aN=$(median ${V[agent.$CONNS]})
 bench_log ""
 bench_log "== 4. memory: peak RSS (VmHWM) with $CONNS relayed connections open at once; $REPS runs, median (max)"
+# shellcheck disable=SC2086
 bench_log "   opening $CONNS connections (each connect + one GET) took $(median ${V[open]}) s under mirrord-trace (median)"
 printf '%-28s %18s %18s %14s %10s\n' process "1 connection" "$CONNS connections" "per conn" target
 # shellcheck disable=SC2086

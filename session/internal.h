@@ -22,7 +22,12 @@
 #define MAX_STREAMS 8192
 #define DNS_MAX_NS 3
 
-enum stream_state { ST_CONNECTING, ST_OPEN };
+/* ST_IDLE: a UDP flow whose agent stream is not requested yet (opened by
+ * its first datagram; a resolver's connect() probe never sends one). */
+enum stream_state { ST_IDLE, ST_CONNECTING, ST_OPEN };
+
+#define UDP_QUEUE_MAX 32
+#define UDP_RETRY_MS 1000
 
 struct peer {
 	struct sockaddr_storage addr;
@@ -61,6 +66,13 @@ struct stream {
 	bool connected; /* the program connect()ed its socket to us */
 	uint64_t last_use_ns;
 	struct stream *ino_next; /* other UDP flows of the same program socket */
+	/* UDP datagrams waiting for the agent stream to open */
+	uint8_t *uq[UDP_QUEUE_MAX];
+	uint16_t uq_len[UDP_QUEUE_MAX];
+	size_t nuq;
+	uint64_t retry_ns; /* the agent refused the flow: drop until then */
+	bool attached;     /* TCP: the program's socket is joined before the
+			    * agent confirmed (optimistic connect) */
 	/* DNS: the local relay this upstream stream serves, or NULL */
 	struct dns_ns *dns;
 };
@@ -127,6 +139,9 @@ struct session {
 	void *live_data;
 
 	struct session_stats stats;
+	/* destination -> time of the last confirmed connect (see
+	 * session_recently_reachable) */
+	struct u64map reachable;
 };
 
 /* session.c */
@@ -146,6 +161,18 @@ void stream_on_connected(struct session *s, struct stream *st, int err);
 void stream_update(struct session *s, struct stream *st);
 void relays_resume(struct session *s);
 void relays_reset_all(struct session *s);
+
+uint16_t sa_port(const struct sockaddr_storage *ss);
+void send_close(struct session *s, struct stream *st, uint8_t how, int err);
+int loopback_for(struct session *s, int family, bool v6only, struct sockaddr_storage *ret,
+		 socklen_t *ret_len, bool relay);
+void reachable_note(struct session *s, struct stream *st);
+void reachable_forget(struct session *s, struct stream *st);
+
+/* udp.c */
+void udp_flow_connected(struct session *s, struct stream *st, int err);
+void udp_flow_watch(struct session *s, struct stream *st);
+void udp_io_cb(struct evloop *l, int fd, uint32_t events, void *data);
 
 /* dns.c */
 void dns_stop(struct session *s);

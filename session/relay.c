@@ -23,7 +23,7 @@ static uint32_t relay_key(int family, uint16_t port)
 	return ((uint32_t)(family == AF_INET6 ? 6 : 4) << 16) | port;
 }
 
-static uint16_t sa_port(const struct sockaddr_storage *ss)
+uint16_t sa_port(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
 		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
@@ -92,6 +92,8 @@ void stream_free(struct session *s, struct stream *st)
 		close(st->fd);
 	}
 	free(st->out);
+	for (size_t i = 0; i < st->nuq; i++)
+		free(st->uq[i]);
 	free(st);
 }
 
@@ -100,7 +102,7 @@ static bool stream_live(struct session *s, struct stream *st, uint32_t id)
 	return u64map_get(&s->streams, id) == st;
 }
 
-static void send_close(struct session *s, struct stream *st, uint8_t how, int err)
+void send_close(struct session *s, struct stream *st, uint8_t how, int err)
 {
 	struct ap_msg m = {.type = AP_CLOSE, .id = st->id};
 
@@ -119,7 +121,6 @@ static void reset_local(struct stream *st)
 }
 
 static void tcp_io(struct evloop *l, int fd, uint32_t events, void *data);
-static void udp_io(struct evloop *l, int fd, uint32_t events, void *data);
 
 /* Recompute the epoll interest of a stream's local socket. */
 void stream_update(struct session *s, struct stream *st)
@@ -129,7 +130,9 @@ void stream_update(struct session *s, struct stream *st)
 	if (st->fd < 0 || !s->loop || !s->alive)
 		return;
 	if (st->type == SOCK_STREAM) {
-		if (!st->local_eof && st->send_credit > 0 && !s->wq_paused)
+		/* Nothing goes to the agent before it confirmed the connect
+		 * (an optimistic connect joins the program's socket early). */
+		if (st->state == ST_OPEN && !st->local_eof && st->send_credit > 0 && !s->wq_paused)
 			ev |= EPOLLIN;
 		if (st->out_len > st->out_off)
 			ev |= EPOLLOUT;
@@ -139,7 +142,7 @@ void stream_update(struct session *s, struct stream *st)
 	if (ev == st->events)
 		return;
 	if (st->events == ~0u) {
-		if (evloop_add(s->loop, st->fd, ev, st->type == SOCK_STREAM ? tcp_io : udp_io, st) <
+		if (evloop_add(s->loop, st->fd, ev, st->type == SOCK_STREAM ? tcp_io : udp_io_cb, st) <
 		    0)
 			return;
 	} else {
@@ -231,26 +234,6 @@ static void tcp_io(struct evloop *l, int fd, uint32_t events, void *data)
 		stream_update(s, st);
 }
 
-static void udp_io(struct evloop *l, int fd, uint32_t events, void *data)
-{
-	struct stream *st = data;
-	struct session *s = st->s;
-	static uint8_t buf[AP_MAX_DATA];
-
-	/* A few datagrams per wakeup, so one busy flow cannot starve others. */
-	for (int i = 0; i < 16; i++) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0)
-			return;
-		struct ap_msg m = {.type = AP_DATA, .id = st->id};
-		m.u.data.data = (struct ap_bytes){buf, (uint32_t)n};
-		st->last_use_ns = now_ns();
-		s->stats.bytes_up += (uint64_t)n;
-		if (session_send(s, &m) < 0 || s->wq_paused)
-			return;
-	}
-}
-
 void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint32_t n)
 {
 	if (st->type == SOCK_DGRAM) {
@@ -330,13 +313,27 @@ void stream_on_connected(struct session *s, struct stream *st, int err)
 		st->timer = 0;
 	}
 	st->cb = NULL;
+	if (st->type == SOCK_DGRAM && !st->dns && st->ino) {
+		udp_flow_connected(s, st, err);
+		return;
+	}
 	if (err) {
+		/* An optimistic connect already gave the program a socket:
+		 * it learns of the refusal as a reset. */
+		reachable_forget(s, st);
+		if (st->attached)
+			reset_local(st);
 		stream_free(s, st);
 		if (cb)
 			cb(cbdata, err, 0);
 		return;
 	}
 	st->state = ST_OPEN;
+	reachable_note(s, st);
+	if (st->attached) {
+		stream_update(s, st);
+		return;
+	}
 	if (!cb) {
 		/* Cancelled or timed out meanwhile: nobody wants it. */
 		send_close(s, st, AP_CLOSE_RESET, 0);
@@ -344,6 +341,51 @@ void stream_on_connected(struct session *s, struct stream *st, int err)
 		return;
 	}
 	cb(cbdata, 0, id);
+}
+
+/* ---- destinations recently confirmed by the agent ---------------------- */
+
+#define REACHABLE_NS (5ull * 1000000000ull)
+#define REACHABLE_MAX 4096
+
+static uint64_t dst_key(const struct sockaddr_storage *ss, socklen_t len)
+{
+	/* FNV-1a over the canonical sockaddr (the policy zeroes padding). */
+	const uint8_t *p = (const uint8_t *)ss;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (socklen_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h | 1; /* never 0 */
+}
+
+void reachable_note(struct session *s, struct stream *st)
+{
+	if (st->type != SOCK_STREAM || !st->dstlen)
+		return;
+	if (s->reachable.n >= REACHABLE_MAX)
+		u64map_free(&s->reachable); /* forget all: it only costs speed */
+	/* The value is a time, stored as a non-NULL pointer-sized integer. */
+	u64map_put(&s->reachable, dst_key(&st->dst, st->dstlen), (void *)(uintptr_t)(now_ns() | 1));
+}
+
+void reachable_forget(struct session *s, struct stream *st)
+{
+	if (st->dstlen)
+		u64map_del(&s->reachable, dst_key(&st->dst, st->dstlen));
+}
+
+bool session_recently_reachable(struct session *s, const struct sockaddr *dst, socklen_t len)
+{
+	struct sockaddr_storage ss;
+	uintptr_t t;
+
+	if (len > sizeof(ss))
+		return false;
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, dst, len);
+	t = (uintptr_t)u64map_get(&s->reachable, dst_key(&ss, len));
+	return t && now_ns() - t < REACHABLE_NS;
 }
 
 static void relay_accept(struct evloop *l, int fd, uint32_t events, void *data)
@@ -468,7 +510,7 @@ int relay_watch(struct session *s)
 	return r;
 }
 
-static int loopback_for(struct session *s, int family, bool v6only, struct sockaddr_storage *ret,
+int loopback_for(struct session *s, int family, bool v6only, struct sockaddr_storage *ret,
                         socklen_t *ret_len, bool relay)
 {
 	memset(ret, 0, sizeof(*ret));
@@ -511,7 +553,7 @@ int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const st
 	int v6only = 0, r;
 	socklen_t ol = sizeof(v6only);
 
-	if (!st || st->state != ST_OPEN)
+	if (!st || st->type != SOCK_STREAM)
 		return -ECONNRESET;
 	if (getsockname(sock_fd, (struct sockaddr *)&self, &selflen) < 0)
 		return -errno;
@@ -555,8 +597,7 @@ int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const st
 		pe->len = len;
 		st->ino = sb.st_ino;
 	}
-	memcpy(&st->dst, dst, len);
-	st->dstlen = len;
+	st->attached = st->state == ST_CONNECTING;
 
 	/* Same open file description as the program's fd: its O_NONBLOCK
 	 * decides between 0 and -EINPROGRESS, exactly as for a real connect. */
@@ -623,161 +664,6 @@ bool session_peer_of(struct session *s, ino_t ino, const struct sockaddr *kernel
 		}
 	}
 	return false;
-}
-
-/* ---- UDP --------------------------------------------------------------- */
-
-static bool same_addr(const struct sockaddr_storage *a, socklen_t al, const struct sockaddr *b,
-                      socklen_t bl)
-{
-	return al == bl && memcmp(a, b, al) == 0;
-}
-
-int session_udp_stream(struct session *s, ino_t ino, const struct sockaddr *dst, socklen_t len,
-                       uint32_t *ret_stream)
-{
-	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next) {
-		if (st->state == ST_OPEN && same_addr(&st->dst, st->dstlen, dst, len)) {
-			*ret_stream = st->id;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-int session_attach_udp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
-                       socklen_t len, bool connect_it)
-{
-	struct stream *st = u64map_get(&s->streams, stream);
-	struct sockaddr_storage self, relay;
-	socklen_t selflen = sizeof(self), relaylen = sizeof(relay);
-	struct stat sb;
-	int v6only = 0, r;
-	socklen_t ol = sizeof(v6only);
-
-	if (!st || st->state != ST_OPEN || st->type != SOCK_DGRAM)
-		return -ECONNRESET;
-	if (fstat(sock_fd, &sb) < 0)
-		return -errno;
-	if (getsockname(sock_fd, (struct sockaddr *)&self, &selflen) < 0)
-		return -errno;
-	if (self.ss_family == AF_INET6)
-		getsockopt(sock_fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol);
-
-	if (st->fd < 0) {
-		/* The relay socket: same family as the program's socket. */
-		struct sockaddr_storage lo;
-		socklen_t lolen;
-		int fam = self.ss_family;
-		if (fam == AF_INET6 && s->relay6 < 0)
-			return -ENETUNREACH;
-		r = loopback_for(s, fam, v6only, &lo, &lolen, false);
-		if (r < 0)
-			return r;
-		st->fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (st->fd < 0)
-			return -errno;
-		if (bind(st->fd, (struct sockaddr *)&lo, lolen) < 0)
-			return -errno;
-		st->ino = sb.st_ino;
-		st->ino_next = u64map_get(&s->udp, st->ino);
-		u64map_put(&s->udp, st->ino, st);
-		memcpy(&st->dst, dst, len);
-		st->dstlen = len;
-		st->last_use_ns = now_ns();
-	}
-	if (getsockname(st->fd, (struct sockaddr *)&relay, &relaylen) < 0)
-		return -errno;
-
-	if (connect_it) {
-		r = connect(sock_fd, (struct sockaddr *)&relay, relaylen) < 0 ? -errno : 0;
-		if (r < 0)
-			return r;
-	} else if (sa_port(&self) == 0) {
-		/* sendto() would autobind to the wildcard address; do the
-		 * same, so the relay learns the program's port up front. */
-		struct sockaddr_storage any = {.ss_family = self.ss_family};
-		socklen_t anylen = self.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-		                                              : sizeof(struct sockaddr_in);
-		if (bind(sock_fd, (struct sockaddr *)&any, anylen) < 0)
-			return -errno;
-	}
-	selflen = sizeof(self);
-	if (getsockname(sock_fd, (struct sockaddr *)&self, &selflen) < 0)
-		return -errno;
-	/* Replies go to the program's port on loopback, whatever address it
-	 * is bound to (0.0.0.0 includes loopback). */
-	struct sockaddr_storage to;
-	socklen_t tolen;
-	r = loopback_for(s, self.ss_family, v6only, &to, &tolen, false);
-	if (r < 0)
-		return r;
-	if (self.ss_family == AF_INET)
-		((struct sockaddr_in *)&to)->sin_port = ((struct sockaddr_in *)&self)->sin_port;
-	else
-		((struct sockaddr_in6 *)&to)->sin6_port = ((struct sockaddr_in6 *)&self)->sin6_port;
-	memcpy(&st->prog, &to, tolen);
-	st->proglen = tolen;
-	if (connect_it)
-		st->connected = true; /* getpeername() fakes connected sockets only */
-	/* Accept datagrams from the program's socket only. */
-	if (connect(st->fd, (struct sockaddr *)&to, tolen) < 0)
-		return -errno;
-	st->prog_known = true;
-	stream_update(s, st);
-	return 0;
-}
-
-ssize_t session_udp_send(struct session *s, uint32_t stream, int sock_fd, const void *buf,
-                         size_t len, int flags)
-{
-	struct stream *st = u64map_get(&s->streams, stream);
-	struct sockaddr_storage relay;
-	socklen_t relaylen = sizeof(relay);
-
-	if (!st || st->fd < 0)
-		return -ECONNRESET;
-	if (getsockname(st->fd, (struct sockaddr *)&relay, &relaylen) < 0)
-		return -errno;
-	/* Sent from the program's own socket, so its source address, its
-	 * socket options and its errors are the program's. */
-	ssize_t n = sendto(sock_fd, buf, len, flags | MSG_NOSIGNAL, (struct sockaddr *)&relay,
-	                   relaylen);
-	st->last_use_ns = now_ns();
-	return n < 0 ? -errno : n;
-}
-
-bool session_udp_has(struct session *s, ino_t ino)
-{
-	return u64map_get(&s->udp, ino) != NULL;
-}
-
-bool session_udp_fix_source(struct session *s, ino_t ino, const void *seen, size_t seen_len,
-                            socklen_t full, struct sockaddr_storage *ret, socklen_t *ret_len)
-{
-	struct stream *match = NULL;
-	size_t nflows = 0;
-
-	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next) {
-		struct sockaddr_storage relay;
-		socklen_t rl = sizeof(relay);
-		if (st->fd < 0 || getsockname(st->fd, (struct sockaddr *)&relay, &rl) < 0)
-			continue;
-		nflows++;
-		if (rl != full)
-			continue;
-		/* Family and port come first: 4 seen bytes already single out
-		 * one relay. With fewer, only a socket with one flow is sure. */
-		if (seen_len >= 4 && memcmp(&relay, seen, seen_len < rl ? seen_len : rl) == 0)
-			match = st;
-		else if (seen_len < 4 && !match)
-			match = st;
-	}
-	if (!match || (seen_len < 4 && nflows != 1))
-		return false;
-	memcpy(ret, &match->dst, match->dstlen);
-	*ret_len = match->dstlen;
-	return true;
 }
 
 /* ---- whole-session operations ----------------------------------------- */

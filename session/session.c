@@ -449,6 +449,7 @@ void session_free(struct session *s)
 	}
 	u64map_free(&s->peers);
 	u64map_free(&s->udp);
+	u64map_free(&s->reachable);
 	free(s->rbuf);
 	free(s->wq);
 	free(s->lost_why);
@@ -535,14 +536,16 @@ int session_fetch_file(struct session *s, const char *path, char **ret_data, siz
 static void connect_timed_out(struct evloop *l, void *data)
 {
 	struct stream *st = data;
-	struct session *s = NULL;
 
-	/* The stream knows its session only through the callback data; the
-	 * timer was armed with the stream, and the session is reachable from
-	 * the stream's cbdata owner. Keep it simple: fail the request. */
-	(void)s;
 	st->timer = 0;
-	if (st->state == ST_CONNECTING && st->cb) {
+	if (st->state != ST_CONNECTING)
+		return;
+	if (st->attached) {
+		/* Optimistic: the program holds a relayed socket; reset it. */
+		stream_on_connected(st->s, st, ETIMEDOUT);
+		return;
+	}
+	if (st->cb) {
 		session_open_cb cb = st->cb;
 		st->cb = NULL;
 		cb(st->cbdata, ETIMEDOUT, st->id);

@@ -45,7 +45,8 @@ int64_t session_connect(struct session *s, int type /* SOCK_STREAM or SOCK_DGRAM
 void session_cancel(struct session *s, int64_t req);
 
 /* Join the program's socket (a supervisor-owned duplicate, sock_fd; not
- * taken over) to an open TCP stream: bind it to loopback if unbound,
+ * taken over) to a TCP stream (open, or still connecting after an
+ * optimistic session_connect): bind it to loopback if unbound,
  * connect it to the relay listener, and remember dst as its peer. Returns
  * what connect() returned for the program: 0, -EINPROGRESS or -errno. */
 int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
@@ -56,16 +57,27 @@ int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const st
  * and then ECONNREFUSED from SO_ERROR, a blocking one -ECONNREFUSED. */
 int session_refuse(struct session *s, int sock_fd);
 
-/* UDP: the relay socket of (program socket inode, destination); opens the
- * agent stream on first use through session_connect(SOCK_DGRAM) by the
- * caller. attach connects sock_fd to the relay (for connect()), send
- * sends one datagram from sock_fd through it (for sendto()/sendmsg()). */
-int session_attach_udp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
-                       socklen_t len, bool connect_it);
-int session_udp_stream(struct session *s, ino_t ino, const struct sockaddr *dst, socklen_t len,
-                       uint32_t *ret_stream);
-ssize_t session_udp_send(struct session *s, uint32_t stream, int sock_fd, const void *buf,
-                         size_t len, int flags);
+/* UDP: join the program's socket sock_fd to the flow of (its inode, dst),
+ * creating it if needed: a relay socket on loopback that accepts datagrams
+ * from the program's socket only, and an agent stream opened by the first
+ * datagram (so a connect() that never sends costs no round trip). With
+ * connect_it the program's socket is connected to the relay (connect());
+ * otherwise it is bound if unbound, as sendto() would. Returns 0 or
+ * -errno. */
+int session_udp_attach(struct session *s, int sock_fd, const struct sockaddr *dst, socklen_t len,
+		       bool connect_it);
+/* Send one datagram from the program's socket to dst's flow relay (after
+ * session_udp_attach). Returns the byte count or -errno, as sendto(). */
+ssize_t session_udp_send(struct session *s, int sock_fd, const struct sockaddr *dst, socklen_t len,
+			 const void *buf, size_t n, int flags);
+
+/* Optimistic TCP connects: true if a connect to dst was confirmed by the
+ * agent in the last few seconds. Then the caller may join the program's
+ * socket first (session_attach_tcp right after session_connect with no
+ * callback) and let the agent confirm in the background; a refusal then
+ * resets the connection instead of failing connect(). */
+bool session_recently_reachable(struct session *s, const struct sockaddr *dst, socklen_t len);
+
 /* Whether the program socket ino has relayed UDP flows. */
 bool session_udp_has(struct session *s, ino_t ino);
 /* The program's socket ino received a datagram whose source address is

@@ -201,7 +201,7 @@ static ino_t arg_socket_ino(struct sc_event *ev)
 	return ino;
 }
 
-/* Per-call state of a parked call. */
+/* Per-call state of a parked connect. */
 struct net_call {
 	struct policy *p;
 	struct sc_event *ev;
@@ -209,11 +209,6 @@ struct net_call {
 	int64_t req;
 	struct sockaddr_storage dst;
 	socklen_t dstlen;
-	/* sendto/sendmsg: the datagram, copied when the flow is ready */
-	uint64_t buf, len;
-	int flags;
-	uint64_t msg; /* sendmsg: the msghdr address */
-	bool is_sendmsg;
 };
 
 static void net_call_free(void *data)
@@ -275,12 +270,8 @@ static void connect_done(void *data, int err, uint32_t stream)
 			sc_skip(ev, -err);
 		return;
 	}
-	if (sock_type(c->fd) == SOCK_DGRAM)
-		r = session_attach_udp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst,
-		                       c->dstlen, true);
-	else
-		r = session_attach_tcp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst,
-		                       c->dstlen);
+	r = session_attach_tcp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst,
+	                       c->dstlen);
 	sc_skip(ev, r);
 }
 
@@ -338,18 +329,35 @@ void net_connect(struct sc_event *ev, struct policy *p)
 			return;
 		}
 	}
-	struct net_call *c = net_call_new(ev, p, fd);
-	memcpy(&c->dst, &dst, dstlen);
-	c->dstlen = dstlen;
 	if (type == SOCK_DGRAM) {
-		uint32_t stream;
-		if (session_udp_stream(p->session, fd_ino(fd), (struct sockaddr *)&dst, dstlen,
-		                       &stream) == 0) {
-			note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "udp via agent");
-			connect_done(c, 0, stream);
+		/* A UDP connect cannot be refused remotely: join the flow now;
+		 * its agent stream opens with the first datagram. */
+		long r = session_udp_attach(p->session, fd, (struct sockaddr *)&dst, dstlen, true);
+		close(fd);
+		note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "udp via agent");
+		sc_skip(ev, r);
+		return;
+	}
+	alen = agent_dst(&dst, dstlen, &adst);
+	if (session_recently_reachable(p->session, (struct sockaddr *)&adst, alen)) {
+		/* The agent connected there a moment ago: join the relay now and
+		 * let the agent confirm in the background (no round trip in
+		 * connect). If the pod refuses after all, the program sees the
+		 * connection reset instead of ECONNREFUSED. */
+		int64_t id = session_connect(p->session, SOCK_STREAM, (struct sockaddr *)&adst, alen,
+		                             NULL, NULL);
+		if (id > 0) {
+			long r = session_attach_tcp(p->session, (uint32_t)id, fd,
+			                            (struct sockaddr *)&dst, dstlen);
+			close(fd);
+			note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "via agent (optimistic)");
+			sc_skip(ev, r);
 			return;
 		}
 	}
+	struct net_call *c = net_call_new(ev, p, fd);
+	memcpy(&c->dst, &dst, dstlen);
+	c->dstlen = dstlen;
 	alen = agent_dst(&dst, dstlen, &adst);
 	c->req = session_connect(p->session, type, (struct sockaddr *)&adst, alen, connect_done, c);
 	if (c->req < 0) {
@@ -359,8 +367,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		sc_skip(ev, e == -ENOTCONN ? -ENETUNREACH : e);
 		return;
 	}
-	note_addr(ev, SC_REMOTE, "connect", &dst, dstlen,
-	          type == SOCK_DGRAM ? "udp via agent" : "via agent");
+	note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "via agent");
 	sc_park(ev);
 }
 
@@ -411,105 +418,63 @@ void net_getpeername(struct sc_event *ev, struct policy *p)
 
 /* ---- sendto / sendmsg -------------------------------------------------- */
 
-/* Gather the datagram from tracee memory and send it through the flow. */
-static long send_datagram(struct net_call *c, uint32_t stream)
+/* Gather the datagram (sendto's buffer or sendmsg's iovecs) from tracee
+ * memory into buf (UDP_MAX bytes). Returns its length or -errno. */
+static ssize_t gather(struct sc_event *ev, uint64_t ubuf, uint64_t ulen, uint64_t msg, uint8_t *buf)
 {
-	struct sc_event *ev = c->ev;
-	_cleanup_free_ uint8_t *buf = NULL;
 	size_t len = 0;
 
-	if (!c->is_sendmsg) {
-		if (c->len > UDP_MAX)
+	if (!msg) {
+		if (ulen > UDP_MAX)
 			return -EMSGSIZE;
-		buf = xmalloc(c->len ? c->len : 1);
-		if (c->len && sc_read_mem(ev, c->buf, buf, c->len) < 0)
+		if (ulen && sc_read_mem(ev, ubuf, buf, ulen) < 0)
 			return -EFAULT;
-		len = c->len;
-	} else {
-		struct msghdr mh;
-		if (sc_read_mem(ev, c->msg, &mh, sizeof(mh)) < 0)
-			return -EFAULT;
-		if (mh.msg_iovlen > IOV_MAX_COUNT)
-			return -EMSGSIZE;
-		buf = xmalloc(UDP_MAX);
-		for (size_t i = 0; i < mh.msg_iovlen; i++) {
-			struct iovec iov;
-			if (sc_read_mem(ev, (uint64_t)(uintptr_t)mh.msg_iov + i * sizeof(iov), &iov,
-			                sizeof(iov)) < 0)
-				return -EFAULT;
-			if (iov.iov_len > UDP_MAX - len)
-				return -EMSGSIZE;
-			if (iov.iov_len && sc_read_mem(ev, (uint64_t)(uintptr_t)iov.iov_base,
-			                               buf + len, iov.iov_len) < 0)
-				return -EFAULT;
-			len += iov.iov_len;
-		}
+		return (ssize_t)ulen;
 	}
-	return session_udp_send(c->p->session, stream, c->fd, buf, len, c->flags);
+	struct msghdr mh;
+	if (sc_read_mem(ev, msg, &mh, sizeof(mh)) < 0)
+		return -EFAULT;
+	if (mh.msg_iovlen > IOV_MAX_COUNT)
+		return -EMSGSIZE;
+	for (size_t i = 0; i < mh.msg_iovlen; i++) {
+		struct iovec iov;
+		if (sc_read_mem(ev, (uint64_t)(uintptr_t)mh.msg_iov + i * sizeof(iov), &iov,
+		                sizeof(iov)) < 0)
+			return -EFAULT;
+		if (iov.iov_len > UDP_MAX - len)
+			return -EMSGSIZE;
+		if (iov.iov_len &&
+		    sc_read_mem(ev, (uint64_t)(uintptr_t)iov.iov_base, buf + len, iov.iov_len) < 0)
+			return -EFAULT;
+		len += iov.iov_len;
+	}
+	return (ssize_t)len;
 }
 
-static void send_ready(void *data, int err, uint32_t stream)
-{
-	struct net_call *c = data;
-	long r;
-
-	c->req = 0;
-	if (err) {
-		sc_skip(c->ev, -err);
-		return;
-	}
-	r = session_attach_udp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst, c->dstlen,
-	                       false);
-	if (r == 0)
-		r = send_datagram(c, stream);
-	sc_skip(c->ev, r);
-}
-
+/* sendto()/sendmsg() of one datagram to a remote address: joined to the
+ * flow of (socket, destination) and sent from the program's own socket to
+ * the flow's relay; the syscall is skipped with the byte count. */
 static void udp_send(struct sc_event *ev, struct policy *p, struct sockaddr_storage dst,
-                     socklen_t dstlen, uint64_t buf, uint64_t len, uint64_t msg, int flags)
+                     socklen_t dstlen, uint64_t ubuf, uint64_t ulen, uint64_t msg, int flags)
 {
-	const char *what = msg ? "sendmsg" : "sendto";
-	struct sockaddr_storage adst;
-	socklen_t alen;
-	uint32_t stream;
-	int fd;
+	_cleanup_free_ uint8_t *buf = NULL;
+	_cleanup_close_ int fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
+	ssize_t n;
 
-	fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
-	if (fd < 0) {
-		sc_continue(ev);
-		return;
-	}
-	if (sock_type(fd) != SOCK_DGRAM || !p->cfg.outgoing_udp ||
+	if (fd < 0 || sock_type(fd) != SOCK_DGRAM || !p->cfg.outgoing_udp ||
 	    !family_fits(fd, SOCK_DGRAM, sizeof(struct sockaddr_in6), &dst, &dstlen)) {
 		/* TCP ignores the address (TCP Fast Open is not handled). */
-		close(fd);
 		sc_continue(ev);
 		return;
 	}
-	struct net_call *c = net_call_new(ev, p, fd);
-	memcpy(&c->dst, &dst, dstlen);
-	c->dstlen = dstlen;
-	c->buf = buf;
-	c->len = len;
-	c->msg = msg;
-	c->is_sendmsg = msg != 0;
-	c->flags = flags;
-	note_addr(ev, SC_REMOTE, what, &dst, dstlen, "udp via agent");
-	if (session_udp_stream(p->session, fd_ino(fd), (const struct sockaddr *)&dst, dstlen,
-	                       &stream) == 0) {
-		send_ready(c, 0, stream);
-		return;
-	}
-	alen = agent_dst(&dst, dstlen, &adst);
-	c->req = session_connect(p->session, SOCK_DGRAM, (struct sockaddr *)&adst, alen, send_ready,
-	                         c);
-	if (c->req < 0) {
-		long e = c->req;
-		c->req = 0;
-		sc_skip(ev, e == -ENOTCONN ? -ENETUNREACH : e);
-		return;
-	}
-	sc_park(ev);
+	buf = xmalloc(UDP_MAX);
+	ssize_t len = gather(ev, ubuf, ulen, msg, buf);
+	n = len < 0 ? len : session_udp_attach(p->session, fd, (struct sockaddr *)&dst, dstlen, false);
+	if (n >= 0)
+		n = session_udp_send(p->session, fd, (struct sockaddr *)&dst, dstlen, buf, (size_t)len,
+		                     flags);
+	note_addr(ev, SC_REMOTE, msg ? "sendmsg" : "sendto", &dst, dstlen, "udp via agent");
+	sc_skip(ev, n);
 }
 
 void net_sendto(struct sc_event *ev, struct policy *p)
