@@ -31,7 +31,7 @@
 /* Stream ids opened by the agent (incoming traffic, later) have this bit. */
 #define AP_STREAM_AGENT_BIT 0x80000000u
 /* Default per-stream receive window each side grants at open. */
-#define AP_DEFAULT_WINDOW (256u * 1024)
+#define AP_DEFAULT_WINDOW (1024u * 1024)
 /* UDP streams carry one datagram per AP_DATA and use no credit: a receiver
  * that cannot keep up drops datagrams, as UDP does. */
 

@@ -32,6 +32,11 @@ struct evloop {
 	uint64_t gen;
 	bool quit;
 	int code;
+	struct {
+		evloop_prepare_cb cb;
+		void *data;
+	} prep[EVLOOP_MAX_PREPARE];
+	size_t nprep;
 };
 
 #define EVLOOP_BATCH 64
@@ -160,12 +165,40 @@ static void run_timers(struct evloop *l)
 	}
 }
 
+int evloop_add_prepare(struct evloop *l, evloop_prepare_cb cb, void *data)
+{
+	if (l->nprep == EVLOOP_MAX_PREPARE)
+		return -ENOSPC;
+	l->prep[l->nprep].cb = cb;
+	l->prep[l->nprep].data = data;
+	l->nprep++;
+	return 0;
+}
+
+void evloop_del_prepare(struct evloop *l, evloop_prepare_cb cb, void *data)
+{
+	for (size_t i = 0; i < l->nprep; i++) {
+		if (l->prep[i].cb == cb && l->prep[i].data == data) {
+			l->prep[i] = l->prep[--l->nprep];
+			return;
+		}
+	}
+}
+
 int evloop_run(struct evloop *l)
 {
 	struct epoll_event evs[EVLOOP_BATCH];
 	uint64_t gens[EVLOOP_BATCH];
 
 	while (!l->quit) {
+		/* A hook may delete itself: walk a copy. */
+		size_t np = l->nprep;
+		__typeof__(l->prep[0]) prep[EVLOOP_MAX_PREPARE];
+		memcpy(prep, l->prep, sizeof(prep[0]) * np);
+		for (size_t i = 0; i < np && !l->quit; i++)
+			prep[i].cb(l, prep[i].data);
+		if (l->quit)
+			break;
 		int n = epoll_wait(l->epfd, evs, EVLOOP_BATCH, next_timeout_ms(l));
 		if (n < 0) {
 			if (errno == EINTR)

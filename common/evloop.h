@@ -24,6 +24,15 @@ void evloop_del(struct evloop *l, int fd);
 int64_t evloop_timer(struct evloop *l, uint64_t ms, evloop_timer_cb cb, void *data);
 void evloop_timer_cancel(struct evloop *l, int64_t id);
 
+/* A prepare hook runs before every wait for events: the place to flush
+ * what callbacks queued during this iteration with one write, instead of
+ * one write (or an EPOLLOUT round) per queued item. At most
+ * EVLOOP_MAX_PREPARE hooks; adding returns -ENOSPC past that. */
+#define EVLOOP_MAX_PREPARE 4
+typedef void (*evloop_prepare_cb)(struct evloop *l, void *data);
+int evloop_add_prepare(struct evloop *l, evloop_prepare_cb cb, void *data);
+void evloop_del_prepare(struct evloop *l, evloop_prepare_cb cb, void *data);
+
 /* Run until evloop_quit(); returns the code given to it. */
 int evloop_run(struct evloop *l);
 void evloop_quit(struct evloop *l, int code);

@@ -117,6 +117,7 @@ struct session {
 	uint8_t *wq;
 	size_t wq_len, wq_off, wq_cap;
 	bool wq_paused; /* relays stopped reading because wq is high */
+	bool want_out;  /* EPOLLOUT registered: the kernel buffer was full */
 
 	uint32_t next_id;
 	struct u64map streams; /* id -> stream */
@@ -165,7 +166,7 @@ void relays_reset_all(struct session *s);
 uint16_t sa_port(const struct sockaddr_storage *ss);
 void send_close(struct session *s, struct stream *st, uint8_t how, int err);
 int loopback_for(struct session *s, int family, bool v6only, struct sockaddr_storage *ret,
-		 socklen_t *ret_len, bool relay);
+                 socklen_t *ret_len, bool relay);
 void reachable_note(struct session *s, struct stream *st);
 void reachable_forget(struct session *s, struct stream *st);
 

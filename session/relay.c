@@ -130,9 +130,12 @@ void stream_update(struct session *s, struct stream *st)
 	if (st->fd < 0 || !s->loop || !s->alive)
 		return;
 	if (st->type == SOCK_STREAM) {
-		/* Nothing goes to the agent before it confirmed the connect
-		 * (an optimistic connect joins the program's socket early). */
-		if (st->state == ST_OPEN && !st->local_eof && st->send_credit > 0 && !s->wq_paused)
+		/* A stream still connecting takes data only when the program
+		 * already holds the connection (optimistic connect): the agent
+		 * keeps it until its connect completes, which saves the
+		 * program a round trip. */
+		bool may_send = st->state == ST_OPEN || st->attached;
+		if (may_send && !st->local_eof && st->send_credit > 0 && !s->wq_paused)
 			ev |= EPOLLIN;
 		if (st->out_len > st->out_off)
 			ev |= EPOLLOUT;
@@ -142,8 +145,8 @@ void stream_update(struct session *s, struct stream *st)
 	if (ev == st->events)
 		return;
 	if (st->events == ~0u) {
-		if (evloop_add(s->loop, st->fd, ev, st->type == SOCK_STREAM ? tcp_io : udp_io_cb, st) <
-		    0)
+		if (evloop_add(s->loop, st->fd, ev, st->type == SOCK_STREAM ? tcp_io : udp_io_cb,
+		               st) < 0)
 			return;
 	} else {
 		evloop_mod(s->loop, st->fd, ev);
@@ -253,6 +256,27 @@ void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint
 	if (st->remote_fin || st->out_len - st->out_off + n > AP_DEFAULT_WINDOW) {
 		session_lost(s, "the agent overran the window of stream %u", st->id);
 		return;
+	}
+	if (st->fd >= 0 && st->out_len == st->out_off) {
+		/* Nothing queued: hand the frame's bytes to the socket
+		 * directly, and buffer only what it did not take. */
+		ssize_t w = send(st->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			send_close(s, st, AP_CLOSE_RESET, errno);
+			stream_free(s, st);
+			return;
+		}
+		if (w > 0) {
+			p += w;
+			n -= (uint32_t)w;
+			st->unacked += (uint32_t)w;
+			s->stats.bytes_down += (uint64_t)w;
+		}
+		if (n == 0) {
+			if (flush_out(s, st)) /* credits, FIN */
+				stream_update(s, st);
+			return;
+		}
 	}
 	if (st->out_off && st->out_len + n > st->out_cap) {
 		memmove(st->out, st->out + st->out_off, st->out_len - st->out_off);
@@ -511,7 +535,7 @@ int relay_watch(struct session *s)
 }
 
 int loopback_for(struct session *s, int family, bool v6only, struct sockaddr_storage *ret,
-                        socklen_t *ret_len, bool relay)
+                 socklen_t *ret_len, bool relay)
 {
 	memset(ret, 0, sizeof(*ret));
 	if (family == AF_INET) {

@@ -15,12 +15,19 @@
 #define RBUF_SIZE (AP_HEADER_SIZE + AP_MAX_PAYLOAD)
 #define CLIENT_NAME "mirrord-trace " MT_VERSION
 
+/* Watch for EPOLLOUT only while the kernel refused part of the queue. */
+static void set_want_out(struct session *s, bool want)
+{
+	if (want == s->want_out || !s->alive || !s->loop)
+		return;
+	s->want_out = want;
+	evloop_mod(s->loop, s->fd, EPOLLIN | (want ? EPOLLOUT : 0));
+}
+
 void session_wq_changed(struct session *s)
 {
-	uint32_t ev = EPOLLIN | ((s->wq_len > s->wq_off) ? EPOLLOUT : 0);
-
-	if (s->alive && s->loop)
-		evloop_mod(s->loop, s->fd, ev);
+	/* Nothing is written here: the prepare hook (flush_prepare) sends
+	 * everything an event loop iteration queued with one send(). */
 	if (s->wq_paused && s->wq_len - s->wq_off < WQ_LOW) {
 		s->wq_paused = false;
 		relays_resume(s);
@@ -207,18 +214,28 @@ static void consume_front(struct session *s, size_t upto)
 	s->rlen -= upto;
 }
 
+static void flush_prepare(struct evloop *l, void *data)
+{
+	struct session *s = data;
+	int r;
+
+	if (!s->alive || s->wq_off == s->wq_len)
+		return;
+	r = flush_some(s);
+	if (r < 0) {
+		session_lost(s, "connection to the agent failed: %s", strerror(-r));
+		return;
+	}
+	set_want_out(s, s->wq_off < s->wq_len);
+	session_wq_changed(s);
+}
+
 static void on_agent_io(struct evloop *l, int fd, uint32_t events, void *data)
 {
 	struct session *s = data;
 
-	if (events & EPOLLOUT) {
-		int r = flush_some(s);
-		if (r < 0) {
-			session_lost(s, "connection to the agent failed: %s", strerror(-r));
-			return;
-		}
-		session_wq_changed(s);
-	}
+	if (events & EPOLLOUT)
+		flush_prepare(l, s);
 	if (s->alive && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		pump(s);
 }
@@ -393,6 +410,8 @@ int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, i
 	s->loop = l;
 	r = evloop_add(l, s->fd, EPOLLIN, on_agent_io, s);
 	if (r >= 0)
+		r = evloop_add_prepare(l, flush_prepare, s);
+	if (r >= 0)
 		r = relay_watch(s);
 	if (r < 0) {
 		*ret_why = xasprintf("cannot watch the agent connection: %s", strerror(-r));
@@ -423,6 +442,7 @@ void session_free(struct session *s)
 		dns_stop(s);
 	}
 	if (s->loop) {
+		evloop_del_prepare(s->loop, flush_prepare, s);
 		if (s->relay4 >= 0)
 			evloop_del(s->loop, s->relay4);
 		if (s->relay6 >= 0)

@@ -65,11 +65,11 @@ int session_refuse(struct session *s, int sock_fd);
  * otherwise it is bound if unbound, as sendto() would. Returns 0 or
  * -errno. */
 int session_udp_attach(struct session *s, int sock_fd, const struct sockaddr *dst, socklen_t len,
-		       bool connect_it);
+                       bool connect_it);
 /* Send one datagram from the program's socket to dst's flow relay (after
  * session_udp_attach). Returns the byte count or -errno, as sendto(). */
 ssize_t session_udp_send(struct session *s, int sock_fd, const struct sockaddr *dst, socklen_t len,
-			 const void *buf, size_t n, int flags);
+                         const void *buf, size_t n, int flags);
 
 /* Optimistic TCP connects: true if a connect to dst was confirmed by the
  * agent in the last few seconds. Then the caller may join the program's

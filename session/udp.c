@@ -15,13 +15,13 @@
 #include <sys/stat.h>
 
 static bool same_addr(const struct sockaddr_storage *a, socklen_t al, const struct sockaddr *b,
-		      socklen_t bl)
+                      socklen_t bl)
 {
 	return al == bl && memcmp(a, b, al) == 0;
 }
 
 static struct stream *flow_find(struct session *s, ino_t ino, const struct sockaddr *dst,
-				socklen_t len)
+                                socklen_t len)
 {
 	for (struct stream *st = u64map_get(&s->udp, ino); st; st = st->ino_next)
 		if (same_addr(&st->dst, st->dstlen, dst, len))
@@ -31,9 +31,9 @@ static struct stream *flow_find(struct session *s, ino_t ino, const struct socka
 
 static void udp_send_agent(struct session *s, struct stream *st, const uint8_t *p, size_t n)
 {
-	struct ap_msg m = { .type = AP_DATA, .id = st->id };
+	struct ap_msg m = {.type = AP_DATA, .id = st->id};
 
-	m.u.data.data = (struct ap_bytes){ p, (uint32_t)n };
+	m.u.data.data = (struct ap_bytes){p, (uint32_t)n};
 	s->stats.bytes_up += n;
 	session_send(s, &m);
 }
@@ -42,7 +42,7 @@ static void udp_send_agent(struct session *s, struct stream *st, const uint8_t *
  * delay). The v4-mapped form of an IPv4 destination goes as plain IPv4. */
 static void flow_open(struct session *s, struct stream *st)
 {
-	struct ap_msg m = { .type = AP_CONNECT, .id = st->id };
+	struct ap_msg m = {.type = AP_CONNECT, .id = st->id};
 	struct sockaddr_storage adst;
 	socklen_t alen = st->dstlen;
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&st->dst;
@@ -120,7 +120,7 @@ void udp_flow_watch(struct session *s, struct stream *st)
 }
 
 int session_udp_attach(struct session *s, int sock_fd, const struct sockaddr *dst, socklen_t len,
-		       bool connect_it)
+                       bool connect_it)
 {
 	struct sockaddr_storage self, relay, to;
 	socklen_t selflen = sizeof(self), relaylen = sizeof(relay), tolen;
@@ -173,9 +173,9 @@ int session_udp_attach(struct session *s, int sock_fd, const struct sockaddr *ds
 	} else if (sa_port(&self) == 0) {
 		/* sendto() would autobind to the wildcard address; do the
 		 * same, so the relay learns the program's port up front. */
-		struct sockaddr_storage any = { .ss_family = self.ss_family };
+		struct sockaddr_storage any = {.ss_family = self.ss_family};
 		socklen_t anylen = self.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							     : sizeof(struct sockaddr_in);
+		                                              : sizeof(struct sockaddr_in);
 		if (bind(sock_fd, (struct sockaddr *)&any, anylen) < 0)
 			return -errno;
 	}
@@ -202,7 +202,7 @@ int session_udp_attach(struct session *s, int sock_fd, const struct sockaddr *ds
 }
 
 ssize_t session_udp_send(struct session *s, int sock_fd, const struct sockaddr *dst, socklen_t len,
-			 const void *buf, size_t n, int flags)
+                         const void *buf, size_t n, int flags)
 {
 	struct sockaddr_storage relay;
 	socklen_t relaylen = sizeof(relay);
@@ -230,7 +230,7 @@ bool session_udp_has(struct session *s, ino_t ino)
 }
 
 bool session_udp_fix_source(struct session *s, ino_t ino, const void *seen, size_t seen_len,
-			    socklen_t full, struct sockaddr_storage *ret, socklen_t *ret_len)
+                            socklen_t full, struct sockaddr_storage *ret, socklen_t *ret_len)
 {
 	struct stream *match = NULL;
 	size_t nflows = 0;

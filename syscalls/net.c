@@ -270,8 +270,7 @@ static void connect_done(void *data, int err, uint32_t stream)
 			sc_skip(ev, -err);
 		return;
 	}
-	r = session_attach_tcp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst,
-	                       c->dstlen);
+	r = session_attach_tcp(c->p->session, stream, c->fd, (struct sockaddr *)&c->dst, c->dstlen);
 	sc_skip(ev, r);
 }
 
@@ -344,8 +343,8 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		 * let the agent confirm in the background (no round trip in
 		 * connect). If the pod refuses after all, the program sees the
 		 * connection reset instead of ECONNREFUSED. */
-		int64_t id = session_connect(p->session, SOCK_STREAM, (struct sockaddr *)&adst, alen,
-		                             NULL, NULL);
+		int64_t id = session_connect(p->session, SOCK_STREAM, (struct sockaddr *)&adst,
+		                             alen, NULL, NULL);
 		if (id > 0) {
 			long r = session_attach_tcp(p->session, (uint32_t)id, fd,
 			                            (struct sockaddr *)&dst, dstlen);
@@ -469,10 +468,11 @@ static void udp_send(struct sc_event *ev, struct policy *p, struct sockaddr_stor
 	}
 	buf = xmalloc(UDP_MAX);
 	ssize_t len = gather(ev, ubuf, ulen, msg, buf);
-	n = len < 0 ? len : session_udp_attach(p->session, fd, (struct sockaddr *)&dst, dstlen, false);
+	n = len < 0 ? len
+	            : session_udp_attach(p->session, fd, (struct sockaddr *)&dst, dstlen, false);
 	if (n >= 0)
-		n = session_udp_send(p->session, fd, (struct sockaddr *)&dst, dstlen, buf, (size_t)len,
-		                     flags);
+		n = session_udp_send(p->session, fd, (struct sockaddr *)&dst, dstlen, buf,
+		                     (size_t)len, flags);
 	note_addr(ev, SC_REMOTE, msg ? "sendmsg" : "sendto", &dst, dstlen, "udp via agent");
 	sc_skip(ev, n);
 }
