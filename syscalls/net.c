@@ -27,22 +27,8 @@
 
 static const char *errname(int e)
 {
-	switch (e) {
-	case ECONNREFUSED:
-		return "ECONNREFUSED";
-	case ENETUNREACH:
-		return "ENETUNREACH";
-	case EHOSTUNREACH:
-		return "EHOSTUNREACH";
-	case ETIMEDOUT:
-		return "ETIMEDOUT";
-	case ECONNRESET:
-		return "ECONNRESET";
-	case EINPROGRESS:
-		return "EINPROGRESS";
-	default:
-		return strerror(e);
-	}
+	const char *n = strerrorname_np(e);
+	return n ? n : "an unknown error";
 }
 
 /* Read the sockaddr argument as the kernel would and return it in a
