@@ -68,7 +68,7 @@ static int parse_numeric(const char *host, const char *port)
 /* dial: a connected blocking socket, or -1 (message printed). */
 static int dial(void)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *ai;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
 	int fd, rc;
 
 	if (host_is_numeric) {
@@ -123,7 +123,7 @@ static int send_get(int fd, const char *path, int keep)
 {
 	char req[512];
 	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, g_host,
-			 keep ? "" : "Connection: close\r\n");
+	                 keep ? "" : "Connection: close\r\n");
 
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return -1;
@@ -237,7 +237,8 @@ static int do_bulk(long long bytes)
 	close(fd);
 	if (got != bytes)
 		return 1;
-	printf("bulk %lld %.3f %.1f\n", bytes, (t1 - t0) / 1e9, (double)bytes / ((t1 - t0) / 1e9) / 1e6);
+	printf("bulk %lld %.3f %.1f\n", bytes, (t1 - t0) / 1e9,
+	       (double)bytes / ((t1 - t0) / 1e9) / 1e6);
 	return 0;
 }
 
@@ -245,7 +246,7 @@ static int do_bulk(long long bytes)
 static int do_hold(long count, long seconds)
 {
 	struct rlimit rl;
-	struct timespec ts = { .tv_sec = seconds };
+	struct timespec ts = {.tv_sec = seconds};
 	int *fds = calloc((size_t)count, sizeof(int));
 	double t0;
 	long i;
@@ -291,7 +292,8 @@ static long long num(const char *s, long long max)
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: httpc get|bulk HOST PORT N | hold HOST PORT COUNT SECONDS\n");
+		fprintf(stderr,
+		        "usage: httpc get|bulk HOST PORT N | hold HOST PORT COUNT SECONDS\n");
 		return 2;
 	}
 	g_host = argv[2];

@@ -65,14 +65,17 @@ static void parse_request(struct conn *c)
 		if (errno || end == p || n > MAX_BYTES)
 			n = 0;
 		c->body_left = n;
-		c->headlen = (size_t)snprintf(c->head, sizeof(c->head),
-					      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-					      "Content-Length: %llu\r\n\r\n", n);
+		c->headlen = (size_t)snprintf(
+		        c->head, sizeof(c->head),
+		        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+		        "Content-Length: %llu\r\n\r\n",
+		        n);
 	} else {
 		c->body_left = 0;
 		c->headlen = (size_t)snprintf(c->head, sizeof(c->head),
-					      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-					      "Content-Length: %zu\r\n\r\n%s", strlen(HELLO), HELLO);
+		                              "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+		                              "Content-Length: %zu\r\n\r\n%s",
+		                              strlen(HELLO), HELLO);
 	}
 	c->headoff = 0;
 	c->body_off = 0;
@@ -107,7 +110,7 @@ static int on_write(struct conn *c)
 
 static void on_event(int ep, struct conn *c, uint32_t ev)
 {
-	struct epoll_event e = { 0 };
+	struct epoll_event e = {0};
 	ssize_t r;
 	int done;
 
@@ -148,7 +151,7 @@ static void on_event(int ep, struct conn *c, uint32_t ev)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT};
 	struct rlimit rl;
 	struct epoll_event e, evs[256];
 	struct conn *c;

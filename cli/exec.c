@@ -242,7 +242,7 @@ static int exit_like(int status)
 
 int cmd_exec(int argc, char **argv)
 {
-	struct exec_options o;
+	_cleanup_(exec_options_done) struct exec_options o = {0};
 	struct run r = {.sigfd = -1};
 	struct sockaddr_storage agent;
 	unsigned agentlen;

@@ -19,6 +19,7 @@ static const struct {
 	const char *help;
 } commands[] = {
         {"exec", cmd_exec, "run PROGRAM with the pod's environment and network"},
+        {"verify-config", cmd_verify_config, "print the resolved configuration as JSON"},
         {"version", cmd_version, "print the version"},
         {"help", cmd_help, "show this help"},
 };
@@ -28,7 +29,7 @@ static int cmd_help(int argc, char **argv)
 	printf("Usage: mirrord-trace [exec] [OPTIONS] [--] PROGRAM [ARGS...]\n"
 	       "       mirrord-trace COMMAND ...\n\nCommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		printf("  %-10s %s\n", commands[i].name, commands[i].help);
+		printf("  %-14s %s\n", commands[i].name, commands[i].help);
 	printf("\nWithout a command, `exec` is implied. See `mirrord-trace exec --help`.\n");
 	return 0;
 }

@@ -1,0 +1,262 @@
+/* TOML → jansson, with positions. tomlplusplus is header-only here (the
+ * whole parser is compiled into this file, so the fuzzer instruments it
+ * too). It is built with exceptions, and every exception stops at this
+ * boundary: C callers see -EINVAL and an error entry, never a throw. */
+#define TOML_HEADER_ONLY 1
+#define TOML_EXCEPTIONS 1
+/* tomlplusplus 3.3.0 checks its parser's invariants with TOML_ASSERT, and
+ * under NDEBUG turns them into __builtin_assume: undefined behaviour when
+ * they fail. The fuzzer found one that input can break: the table header
+ * "[:" reaches parse_key() on a character that starts no key (assertion in
+ * parser.inl). So the checks stay on, whatever the build type, and a
+ * failed one throws, which the boundary below turns into an error. */
+#undef NDEBUG
+namespace mt_toml
+{
+struct internal_error {
+};
+/* Out of line: in toml++'s few noexcept accessors a failure still ends in
+ * std::terminate (as an assert would); in the parser it unwinds. */
+[[noreturn]] void assert_failed();
+} /* namespace mt_toml */
+#define TOML_ASSERT(expr) ((expr) ? static_cast<void>(0) : mt_toml::assert_failed())
+/* Same for TOML_UNREACHABLE (__builtin_unreachable): the fuzzer reached one
+ * in is_non_ascii_horizontal_whitespace() with "\xce\xbf ?" (U+03BF: the
+ * generated table forgets U+00A1-U+0499). preprocessor.h is #pragma once,
+ * so redefining the macro after it sticks. pre_scan() below keeps input
+ * away from that table; this makes any other path a clean failure. */
+#include <toml++/impl/preprocessor.h>
+#undef TOML_UNREACHABLE
+#define TOML_UNREACHABLE mt_toml::assert_failed()
+#include <toml++/toml.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+extern "C" {
+#include "cli/config_internal.h"
+#include "cli/config_toml.h"
+}
+
+[[noreturn]] void mt_toml::assert_failed()
+{
+	throw internal_error{};
+}
+
+namespace
+{
+
+struct converter {
+	struct config_doc *doc;
+	struct config_errors *errs;
+	bool failed = false;
+
+	void fail(const toml::source_region &src, const std::string &path, const std::string &msg)
+	{
+		if (failed)
+			return;
+		failed = true;
+		config_errors_add(errs, path.empty() ? nullptr : path.c_str(), doc->name,
+		                  src.begin.line, src.begin.column, nullptr, "%s", msg.c_str());
+	}
+
+	void loc(const toml::node &n, const std::string &path)
+	{
+		config_doc_add_loc(doc, path.c_str(), n.source().begin.line,
+		                   n.source().begin.column);
+	}
+
+	json_t *convert(const toml::node &n, const std::string &path, size_t depth)
+	{
+		if (depth > CONFIG_MAX_DEPTH) {
+			fail(n.source(), path, "nested too deeply");
+			return nullptr;
+		}
+		if (auto t = n.as_table()) {
+			json_t *obj = json_object();
+			for (auto &&[k, v] : *t) {
+				std::string key(k.str());
+				std::string child = path.empty() ? key : path + "." + key;
+				/* A key's position is where the key is written. */
+				config_doc_add_loc(doc, child.c_str(),
+				                   k.source().begin.line ? k.source().begin.line
+				                                         : v.source().begin.line,
+				                   k.source().begin.line ? k.source().begin.column
+				                                         : v.source().begin.column);
+				json_t *jv = convert(v, child, depth + 1);
+				if (!jv) {
+					json_decref(obj);
+					return nullptr;
+				}
+				json_object_setn_new(obj, key.data(), key.size(), jv);
+			}
+			return obj;
+		}
+		if (auto a = n.as_array()) {
+			json_t *arr = json_array();
+			size_t i = 0;
+			for (auto &&v : *a) {
+				std::string child = path + "[" + std::to_string(i++) + "]";
+				loc(v, child);
+				json_t *jv = convert(v, child, depth + 1);
+				if (!jv) {
+					json_decref(arr);
+					return nullptr;
+				}
+				json_array_append_new(arr, jv);
+			}
+			return arr;
+		}
+		if (auto s = n.as_string())
+			return json_stringn(s->get().data(), s->get().size());
+		if (auto i = n.as_integer())
+			return json_integer(static_cast<json_int_t>(i->get()));
+		if (auto f = n.as_floating_point()) {
+			double d = f->get();
+			if (!std::isfinite(d)) {
+				fail(n.source(), path, "inf and nan have no JSON equivalent");
+				return nullptr;
+			}
+			return json_real(d);
+		}
+		if (auto b = n.as_boolean())
+			return json_boolean(b->get());
+		/* Dates and times: kept as their TOML text. */
+		std::string text;
+		if (auto d = n.as_date()) {
+			char buf[32];
+			std::snprintf(buf, sizeof(buf), "%04u-%02u-%02u", d->get().year,
+			              d->get().month, d->get().day);
+			text = buf;
+		} else if (auto t = n.as_time()) {
+			char buf[32];
+			std::snprintf(buf, sizeof(buf), "%02u:%02u:%02u", t->get().hour,
+			              t->get().minute, t->get().second);
+			text = buf;
+		} else {
+			fail(n.source(), path, "date-times are not supported in a config");
+			return nullptr;
+		}
+		return json_string(text.c_str());
+	}
+};
+
+/* Refuse what tomlplusplus 3.3 would misparse (see TOML_UNREACHABLE
+ * above): a non-ASCII character outside strings and comments (TOML allows
+ * none there anyway), and U+00A1-U+0499 anywhere: the parser classifies
+ * whitespace with the broken table, in strings too. Returns false and
+ * sets line/col/msg. */
+bool pre_scan(const char *s, size_t len, unsigned &line, unsigned &col, const char *&msg)
+{
+	enum { NORMAL, COMMENT, BASIC, LITERAL, ML_BASIC, ML_LITERAL } st = NORMAL;
+	unsigned l = 1, c = 1;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char b = static_cast<unsigned char>(s[i]);
+		bool starts3 = i + 2 < len && s[i + 1] == s[i] && s[i + 2] == s[i];
+		if (b >= 0x80 && st == NORMAL) {
+			line = l, col = c;
+			msg = "non-ASCII character outside a string or a comment";
+			return false;
+		}
+		/* Anywhere: on malformed input the parser's idea of where a
+		 * string ends differs from ours (fuzzer: `fs = 1ey"\xc8\xa0`). */
+		if (b >= 0xc2 && b <= 0xd2 && i + 1 < len) {
+			unsigned cp =
+			        (b & 0x1fu) << 6 | (static_cast<unsigned char>(s[i + 1]) & 0x3fu);
+			if (cp >= 0xa1 && cp <= 0x499) {
+				line = l, col = c;
+				msg = "characters U+00A1-U+0499 are not supported in TOML configs "
+				      "(a "
+				      "tomlplusplus 3.3 bug); use a \\uXXXX escape, or JSON or "
+				      "YAML";
+				return false;
+			}
+		}
+		switch (st) {
+		case NORMAL:
+			if (b == '#')
+				st = COMMENT;
+			else if (b == '"' || b == '\'') {
+				if (starts3) {
+					st = b == '"' ? ML_BASIC : ML_LITERAL;
+					i += 2, c += 2;
+				} else {
+					st = b == '"' ? BASIC : LITERAL;
+				}
+			}
+			break;
+		case COMMENT:
+			if (b == '\n')
+				st = NORMAL;
+			break;
+		case BASIC:
+		case ML_BASIC:
+			if (b == '\\' && i + 1 < len && s[i + 1] != '\n') {
+				i++, c++;
+			} else if (b == '"' && (st == BASIC || starts3)) {
+				if (st == ML_BASIC)
+					i += 2, c += 2;
+				st = NORMAL;
+			} else if (b == '\n' && st == BASIC) {
+				st = NORMAL; /* unterminated: the parser reports it */
+			}
+			break;
+		case LITERAL:
+		case ML_LITERAL:
+			if (b == '\'' && (st == LITERAL || starts3)) {
+				if (st == ML_LITERAL)
+					i += 2, c += 2;
+				st = NORMAL;
+			} else if (b == '\n' && st == LITERAL) {
+				st = NORMAL;
+			}
+			break;
+		}
+		if (b == '\n')
+			l++, c = 1;
+		else if ((b & 0xc0) != 0x80)
+			c++;
+	}
+	return true;
+}
+
+} /* namespace */
+
+extern "C" int config_toml_parse(const char *text, size_t len, struct config_doc *doc,
+                                 struct config_errors *errs)
+{
+	converter c{doc, errs};
+	unsigned line = 0, col = 0;
+	const char *msg = nullptr;
+
+	if (!pre_scan(text, len, line, col, msg)) {
+		config_errors_add(errs, nullptr, doc->name, line, col, nullptr, "invalid TOML: %s",
+		                  msg);
+		return -EINVAL;
+	}
+	try {
+		toml::table tbl =
+		        toml::parse(std::string_view(text, len), std::string_view(doc->name));
+		json_t *root = c.convert(tbl, "", 0);
+		if (!root)
+			return -EINVAL;
+		doc->root = root;
+		return 0;
+	} catch (const toml::parse_error &e) {
+		config_errors_add(errs, nullptr, doc->name, e.source().begin.line,
+		                  e.source().begin.column, nullptr, "invalid TOML: %.*s",
+		                  static_cast<int>(e.description().size()), e.description().data());
+	} catch (const mt_toml::internal_error &) {
+		config_errors_add(errs, nullptr, doc->name, 0, 0, nullptr,
+		                  "invalid TOML (rejected by the parser's internal checks)");
+	} catch (const std::exception &e) {
+		config_errors_add(errs, nullptr, doc->name, 0, 0, nullptr, "cannot read TOML: %s",
+		                  e.what());
+	} catch (...) {
+		config_errors_add(errs, nullptr, doc->name, 0, 0, nullptr, "cannot read TOML");
+	}
+	return -EINVAL;
+}
