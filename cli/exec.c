@@ -67,6 +67,11 @@ static void on_syscall(struct sc_event *ev, void *data)
 	policy_on_syscall(ev, r->policy);
 }
 
+static void on_notice(void *data, const char *msg)
+{
+	log_warn("%s", msg);
+}
+
 static void on_done(int status, void *data)
 {
 	struct run *r = data;
@@ -302,6 +307,11 @@ int cmd_exec(int argc, char **argv)
 	        .outgoing_udp = o.outgoing_udp,
 	        .files = files,
 	        .nfiles = nfiles,
+	        .notice = on_notice,
+	        .incoming_why = strcmp(session_agent_mode(r.session), "targetless") == 0
+	                                ? "targetless runs never mirror or steal incoming traffic"
+	                                : "mirroring and stealing incoming traffic are not "
+	                                  "implemented yet",
 	};
 	policy_new(r.session, &pc, &r.policy);
 	struct tracer_trap *traps = xcalloc(policy_max_rules(), sizeof(*traps));

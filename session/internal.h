@@ -118,6 +118,7 @@ struct session {
 	size_t wq_len, wq_off, wq_cap;
 	bool wq_paused; /* relays stopped reading because wq is high */
 	bool want_out;  /* EPOLLOUT registered: the kernel buffer was full */
+	char agent_mode[32];
 
 	uint32_t next_id;
 	struct u64map streams; /* id -> stream */

@@ -400,6 +400,8 @@ int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, i
 		r = -EPROTO;
 		goto fail;
 	}
+	if (ap_bytes_to_str(&m.u.hello_ok.mode, s->agent_mode, sizeof(s->agent_mode)) < 0)
+		snprintf(s->agent_mode, sizeof(s->agent_mode), "unknown");
 	consume_front(s, (size_t)used);
 
 	r = relay_start(s);
@@ -485,6 +487,11 @@ void session_on_lost(struct session *s, void (*cb)(void *data, const char *why),
 bool session_alive(const struct session *s)
 {
 	return s->alive;
+}
+
+const char *session_agent_mode(const struct session *s)
+{
+	return s->agent_mode;
 }
 
 #define SYNC_TIMEOUT_MS 30000

@@ -26,6 +26,9 @@ void session_free(struct session *s);
  * failed by the time it runs. why is a one-line description. */
 void session_on_lost(struct session *s, void (*cb)(void *data, const char *why), void *data);
 bool session_alive(const struct session *s);
+/* The agent's mode from the handshake: "targeted", "ephemeral" or
+ * "targetless" (or whatever a newer agent said). */
+const char *session_agent_mode(const struct session *s);
 
 /* Startup requests, before the program runs (blocking, bounded). */
 int session_fetch_env(struct session *s, char ***ret_env, size_t *ret_n);

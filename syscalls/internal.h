@@ -7,6 +7,7 @@
 struct policy {
 	struct session *session;
 	struct policy_config cfg;
+	bool listen_noticed;
 };
 
 /* Whether a handler family is enabled by the config. */

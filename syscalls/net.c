@@ -116,6 +116,13 @@ static bool family_fits(int fd, int type, uint32_t rawlen, struct sockaddr_stora
 	return true;
 }
 
+static unsigned sa_port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
 static bool v4_local(uint32_t a)
 {
 	a = ntohl(a);
@@ -579,4 +586,41 @@ void net_recvfrom(struct sc_event *ev, struct policy *p)
 void net_recvmsg(struct sc_event *ev, struct policy *p)
 {
 	recv_common(ev, p, true);
+}
+
+/* ---- listen ------------------------------------------------------------ */
+
+/* Incoming traffic is not served in this run: the socket listens locally,
+ * as it would without mirrord-trace, and the user hears about it once. */
+void net_listen(struct sc_event *ev, struct policy *p)
+{
+	struct sockaddr_storage self;
+	socklen_t sl = sizeof(self);
+	char msg[256];
+	int fd;
+
+	if (p->listen_noticed || !p->cfg.notice) {
+		sc_continue(ev);
+		return;
+	}
+	fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
+	if (fd < 0) {
+		sc_continue(ev);
+		return;
+	}
+	if (getsockname(fd, (struct sockaddr *)&self, &sl) == 0 &&
+	    (self.ss_family == AF_INET || self.ss_family == AF_INET6) &&
+	    sock_type(fd) == SOCK_STREAM) {
+		p->listen_noticed = true;
+		snprintf(msg, sizeof(msg), "port %u listens on this machine only: %s",
+		         sa_port_of(&self),
+		         p->cfg.incoming_why ? p->cfg.incoming_why
+		                             : "incoming traffic is not served");
+		p->cfg.notice(p->cfg.notice_data, msg);
+		if (sc_tracing(ev))
+			sc_note(ev, SC_LOCAL, "listen(%d) port %u (incoming not served)",
+			        (int)sc_arg(ev, 0), sa_port_of(&self));
+	}
+	close(fd);
+	sc_continue(ev);
 }

@@ -31,6 +31,8 @@ bool policy_wants(const struct policy *p, const struct sc_entry *e)
 	if (e->handler == net_sendto || e->handler == net_sendmsg || e->handler == net_recvfrom ||
 	    e->handler == net_recvmsg)
 		return p->cfg.outgoing_udp;
+	if (e->handler == net_listen)
+		return p->cfg.notice != NULL;
 	if (e->handler == net_connect || e->handler == net_getpeername)
 		return p->cfg.outgoing_tcp || p->cfg.outgoing_udp;
 	return true;

@@ -22,6 +22,12 @@ struct policy_config {
 	bool outgoing_udp;
 	const struct served_file *files;
 	size_t nfiles;
+	/* Incoming traffic is not served (targetless, or not implemented):
+	 * the first listen() gets one notice through this callback, saying
+	 * why (incoming_why); NULL: listen() is not trapped at all. */
+	void (*notice)(void *data, const char *msg);
+	void *notice_data;
+	const char *incoming_why;
 };
 
 int policy_new(struct session *s, const struct policy_config *cfg, struct policy **ret);

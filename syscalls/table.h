@@ -32,6 +32,7 @@ void net_sendto(struct sc_event *ev, struct policy *p);
 void net_sendmsg(struct sc_event *ev, struct policy *p);
 void net_recvfrom(struct sc_event *ev, struct policy *p);
 void net_recvmsg(struct sc_event *ev, struct policy *p);
+void net_listen(struct sc_event *ev, struct policy *p);
 void fs_open(struct sc_event *ev, struct policy *p);
 void fs_openat(struct sc_event *ev, struct policy *p);
 void fs_openat2(struct sc_event *ev, struct policy *p);

@@ -66,7 +66,7 @@ const struct sc_entry sc_table_x86_64[] = {
         HANDLE(recvmsg, net_recvmsg, -1),
         PASS(shutdown),
         PASS(bind),
-        PASS(listen),
+        HANDLE(listen, net_listen, -1),
         PASS(getsockname),
         HANDLE(getpeername, net_getpeername, -1),
         PASS(socketpair),

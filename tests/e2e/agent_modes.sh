@@ -26,4 +26,11 @@ expect_err_match "container" "the message names the container"
 start_agent targetless
 run traced sh -c 'echo "${MT_POD_MARKER:-unset}"'
 expect_out_eq unset "targetless: no pod environment"
+start_agent targetless
+run traced python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); t = socket.socket(); t.bind(('127.0.0.1', 0)); t.listen(); print('listening')"
+expect_out_eq listening "targetless: listen() works locally"
+expect_err_match "listens on this machine only: targetless runs never mirror or steal" \
+	"targetless: a listen gets a notice"
+expect_eq 1 "$(printf '%s\n' "$ERR" | grep -c 'listens on this machine only')" \
+	"targetless: the notice comes once"
 e2e_done
