@@ -1,0 +1,1554 @@
+#!/usr/bin/python3
+"""A strict fake kube-apiserver for tests/cluster (README.md there).
+
+  apiserver.py --state DIR --node NODE
+
+Serves HTTPS on 0.0.0.0:6443 of the node network namespace (TLS with the
+cluster CA; client-certificate or bearer-token auth; each pod's
+service-account token), plus an admin/test socket DIR/admin.sock (one JSON
+request per line, see tests/cluster/admin). Objects start from
+DIR/objects.json; Jobs and Pods POSTed for this node are run by the
+built-in "kubelet" (cluster.py functions) as processes in new pod network
+namespaces. Wire behaviour follows shared/reference/k8s-wire.md §2, §3, §7.
+"""
+import argparse
+import copy
+import datetime
+import json
+import os
+import re
+import socket
+import socketserver
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster  # noqa: E402
+
+SCHEMA_PATH = os.environ.get("MTC_OPENAPI_SUBSET", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "reference", "k8s-openapi-subset.json"))
+for cand in (SCHEMA_PATH, "/work/shared/reference/k8s-openapi-subset.json"):
+    if os.path.exists(cand):
+        SCHEMA_PATH = cand
+        break
+
+VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-mtc", "gitCommit": "0" * 40,
+           "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23.4",
+           "compiler": "gc", "platform": "linux/amd64"}
+
+# (group, version, plural) -> info
+RESOURCES = {
+    "pods": dict(group="", version="v1", kind="Pod", ns=True, short=["po"], singular="pod",
+                 verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                 cats=["all"], schema="io.k8s.api.core.v1.Pod"),
+    "services": dict(group="", version="v1", kind="Service", ns=True, short=["svc"], singular="service",
+                     verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                     cats=["all"], schema="io.k8s.api.core.v1.Service"),
+    "namespaces": dict(group="", version="v1", kind="Namespace", ns=False, short=["ns"], singular="namespace",
+                       verbs=["create", "delete", "get", "list", "patch", "update", "watch"], cats=[]),
+    "nodes": dict(group="", version="v1", kind="Node", ns=False, short=["no"], singular="node",
+                  verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                  cats=[]),
+    "deployments": dict(group="apps", version="v1", kind="Deployment", ns=True, short=["deploy"],
+                        singular="deployment", cats=["all"], schema="io.k8s.api.apps.v1.Deployment",
+                        verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
+    "replicasets": dict(group="apps", version="v1", kind="ReplicaSet", ns=True, short=["rs"], singular="replicaset",
+                        cats=["all"],
+                        verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
+    "statefulsets": dict(group="apps", version="v1", kind="StatefulSet", ns=True, short=["sts"],
+                         singular="statefulset", cats=["all"], schema="io.k8s.api.apps.v1.StatefulSet",
+                         verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
+    "jobs": dict(group="batch", version="v1", kind="Job", ns=True, short=[], singular="job", cats=["all"],
+                 schema="io.k8s.api.batch.v1.Job",
+                 verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
+    "cronjobs": dict(group="batch", version="v1", kind="CronJob", ns=True, short=["cj"], singular="cronjob",
+                     cats=["all"], schema="io.k8s.api.batch.v1.CronJob",
+                     verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
+}
+SUBRESOURCES = {"pods": {"log": ("Pod", ["get"]), "portforward": ("PodPortForwardOptions", ["create", "get"]),
+                         "exec": ("PodExecOptions", ["create", "get"]), "status": ("Pod", ["get", "patch", "update"]),
+                         "ephemeralcontainers": ("Pod", ["get", "patch", "update"])},
+                "deployments": {"status": ("Deployment", ["get", "patch", "update"])},
+                "jobs": {"status": ("Job", ["get", "patch", "update"])}}
+CREATABLE = {"pods", "jobs"}
+DELETABLE = {"pods", "jobs"}
+POD_FIELDS = {"metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+              "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs",
+              "status.nominatedNodeName"}
+EXTRA_FIELDS = {"jobs": {"status.successful"}, "nodes": {"spec.unschedulable"},
+                "namespaces": {"status.phase"}, "replicasets": {"status.replicas"},
+                "services": {"spec.clusterIP", "spec.type"}}
+DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+STATE = None
+NODE = None
+LOCK = threading.RLock()
+COND = threading.Condition(LOCK)
+STORE = {}  # (plural, ns, name) -> obj
+EVENTS = []  # (rv:int, plural, type, obj)
+MAX_EVENTS = 2000
+RV = [1000]
+TOKENS = {}
+FAULTS = {"forbid": [], "errors": [], "pending": [], "errimagepull": [], "split": 0,
+          "watch_close_after": 0, "watch_expire": False, "expired_before": 0}
+GRANTS = []  # (user, verb, resource) for service accounts ("*" wildcards)
+KUBELET = {}  # (ns, name) -> {"procs": {cname: Popen}, "netns": str, "dir": str}
+LOG = lambda m: sys.stderr.write("%s apiserver: %s\n" % (time.strftime("%H:%M:%S"), m))  # noqa: E731
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def next_rv():
+    RV[0] += 1
+    return RV[0]
+
+
+def qualified(plural):
+    g = RESOURCES.get(plural, {}).get("group", "")
+    return "%s.%s" % (plural, g) if g else plural
+
+
+def status_obj(code, reason, message, details=None):
+    s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+         "reason": reason, "code": code}
+    if details is not None:
+        s["details"] = details
+    return s
+
+
+class APIError(Exception):
+    def __init__(self, code, reason, message, details=None, headers=None):
+        super().__init__(message)
+        self.status = status_obj(code, reason, message, details)
+        self.code = code
+        self.headers = headers or {}
+
+
+def not_found(plural, name):
+    return APIError(404, "NotFound", '%s "%s" not found' % (qualified(plural), name),
+                    {"name": name, "group": RESOURCES.get(plural, {}).get("group", ""), "kind": plural})
+
+
+def bad_request(msg):
+    return APIError(400, "BadRequest", msg)
+
+
+# ------------------------------------------------------------------ store
+
+def put(plural, obj, etype):
+    """Insert/replace OBJ, bump its resourceVersion, record a watch event."""
+    with COND:
+        rv = next_rv()
+        obj["metadata"]["resourceVersion"] = str(rv)
+        key = (plural, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        if etype == "DELETED":
+            STORE.pop(key, None)
+        else:
+            STORE[key] = obj
+        EVENTS.append((rv, plural, etype, copy.deepcopy(obj)))
+        if len(EVENTS) > MAX_EVENTS:
+            del EVENTS[:len(EVENTS) - MAX_EVENTS]
+        COND.notify_all()
+        return rv
+
+
+def get_obj(plural, ns, name):
+    with LOCK:
+        o = STORE.get((plural, ns or "", name))
+        return copy.deepcopy(o) if o else None
+
+
+def list_objs(plural, ns):
+    with LOCK:
+        return [copy.deepcopy(o) for (p, n, _), o in sorted(STORE.items()) if p == plural and (ns is None or n == ns)]
+
+
+def write_pods_json():
+    """Rewrite pods.json from the kubelet's view (atomic)."""
+    try:
+        with open(STATE + "/pods.json") as f:
+            cur = json.load(f)
+    except (OSError, ValueError):
+        cur = []
+    with LOCK:
+        keep = [p for p in cur if ("pods", p["namespace"], p["name"]) in STORE]
+        names = {(p["namespace"], p["name"]) for p in keep}
+        for (ns, name), k in KUBELET.items():
+            if (ns, name) not in names and k.get("entry") and ("pods", ns, name) in STORE:
+                keep.append(k["entry"])
+    tmp = STATE + "/pods.json.tmp"
+    with open(tmp, "w") as f:
+        json.dump(keep, f, indent=1)
+    os.rename(tmp, STATE + "/pods.json")
+
+
+# ------------------------------------------------------------------ selectors
+
+def split_top(s):
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur)
+    return out
+
+
+def parse_label_selector(s):
+    reqs = []
+    for term in split_top(s or ""):
+        t = term.strip()
+        m = re.match(r"^([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)$", t)
+        if m:
+            reqs.append((m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",") if v.strip()}))
+            continue
+        m = re.match(r"^([^\s!=]+)\s*(==|=|!=)\s*([^\s]*)$", t)
+        if m:
+            reqs.append((m.group(1), {"==": "=", "=": "=", "!=": "!="}[m.group(2)], m.group(3)))
+            continue
+        m = re.match(r"^!\s*([^\s!=]+)$", t)
+        if m:
+            reqs.append((m.group(1), "!", None))
+            continue
+        if re.match(r"^[A-Za-z0-9./_-]+$", t):
+            reqs.append((t, "exists", None))
+            continue
+        raise bad_request("unable to parse requirement: found '%s', expected: identifier" % t)
+    return reqs
+
+
+def labels_match(reqs, labels):
+    labels = labels or {}
+    for k, op, v in reqs:
+        if op == "=" and labels.get(k) != v:
+            return False
+        if op == "!=" and labels.get(k) == v:
+            return False
+        if op == "in" and labels.get(k) not in v:
+            return False
+        if op == "notin" and k in labels and labels[k] in v:
+            return False
+        if op == "exists" and k not in labels:
+            return False
+        if op == "!" and k in labels:
+            return False
+    return True
+
+
+def field_value(obj, path):
+    if path == "status.podIPs":
+        return ",".join(p["ip"] for p in obj.get("status", {}).get("podIPs", []))
+    cur = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return ""
+        cur = cur.get(part)
+    if cur is None:
+        return ""
+    if isinstance(cur, bool):
+        return "true" if cur else "false"
+    return str(cur)
+
+
+def parse_field_selector(plural, s):
+    allowed = {"metadata.name", "metadata.namespace"}
+    allowed |= POD_FIELDS if plural == "pods" else EXTRA_FIELDS.get(plural, set())
+    reqs = []
+    for term in (s or "").split(","):
+        if not term.strip():
+            continue
+        m = re.match(r"^([^=!]+)(==|=|!=)(.*)$", term.strip())
+        if not m:
+            raise bad_request("invalid selector: '%s'; can't understand '%s'" % (s, term))
+        if m.group(1) not in allowed:
+            raise bad_request('field label not supported: %s' % m.group(1))
+        reqs.append((m.group(1), "!=" if m.group(2) == "!=" else "=", m.group(3)))
+    return reqs
+
+
+def fields_match(reqs, obj):
+    for f, op, v in reqs:
+        have = field_value(obj, f)
+        if (have == v) != (op == "="):
+            return False
+    return True
+
+
+# ------------------------------------------------------------------ tables
+
+def age(ts):
+    try:
+        t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        return "<unknown>"
+    s = int((datetime.datetime.now(datetime.timezone.utc) - t).total_seconds())
+    if s < 0:
+        s = 0
+    if s < 120:
+        return "%ds" % s
+    m = s // 60
+    if m < 10:
+        return "%dm%ds" % (m, s % 60) if s % 60 else "%dm" % m
+    if m < 180:
+        return "%dm" % m
+    h = m // 60
+    if h < 48:
+        return "%dh" % h
+    return "%dd" % (h // 24)
+
+
+def pod_status_text(p):
+    if p["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    st = p.get("status", {})
+    reason = st.get("phase", "Pending")
+    for cs in st.get("containerStatuses", []):
+        s = cs.get("state", {})
+        if "waiting" in s and s["waiting"].get("reason"):
+            reason = s["waiting"]["reason"]
+        elif "terminated" in s and s["terminated"].get("reason"):
+            reason = s["terminated"]["reason"]
+    return reason
+
+
+COLS = {
+    "pods": [("Name", "string", "name"), ("Ready", "string", ""), ("Status", "string", ""),
+             ("Restarts", "string", ""), ("Age", "string", ""), ("IP", "string", "", 1), ("Node", "string", "", 1)],
+    "deployments": [("Name", "string", "name"), ("Ready", "string", ""), ("Up-to-date", "string", ""),
+                    ("Available", "string", ""), ("Age", "string", "")],
+    "replicasets": [("Name", "string", "name"), ("Desired", "integer", ""), ("Current", "integer", ""),
+                    ("Ready", "integer", ""), ("Age", "string", "")],
+    "statefulsets": [("Name", "string", "name"), ("Ready", "string", ""), ("Age", "string", "")],
+    "jobs": [("Name", "string", "name"), ("Status", "string", ""), ("Completions", "string", ""),
+             ("Duration", "string", ""), ("Age", "string", "")],
+    "cronjobs": [("Name", "string", "name"), ("Schedule", "string", ""), ("Suspend", "boolean", ""),
+                 ("Active", "integer", ""), ("Last Schedule", "string", ""), ("Age", "string", "")],
+    "services": [("Name", "string", "name"), ("Type", "string", ""), ("Cluster-IP", "string", ""),
+                 ("External-IP", "string", ""), ("Port(s)", "string", ""), ("Age", "string", "")],
+    "nodes": [("Name", "string", "name"), ("Status", "string", ""), ("Roles", "string", ""),
+              ("Age", "string", ""), ("Version", "string", "")],
+    "namespaces": [("Name", "string", "name"), ("Status", "string", ""), ("Age", "string", "")],
+}
+
+
+def cells(plural, o):
+    md, sp, st = o["metadata"], o.get("spec", {}), o.get("status", {})
+    a = age(md.get("creationTimestamp"))
+    if plural == "pods":
+        css = st.get("containerStatuses", [])
+        ready = sum(1 for c in css if c.get("ready"))
+        return [md["name"], "%d/%d" % (ready, len(sp.get("containers", []))), pod_status_text(o),
+                str(sum(c.get("restartCount", 0) for c in css)), a, st.get("podIP", "<none>"),
+                sp.get("nodeName", "<none>")]
+    if plural == "deployments":
+        return [md["name"], "%d/%d" % (st.get("readyReplicas", 0), sp.get("replicas", 1)),
+                str(st.get("updatedReplicas", 0)), str(st.get("availableReplicas", 0)), a]
+    if plural == "replicasets":
+        return [md["name"], sp.get("replicas", 1), st.get("replicas", 0), st.get("readyReplicas", 0), a]
+    if plural == "statefulsets":
+        return [md["name"], "%d/%d" % (st.get("readyReplicas", 0), sp.get("replicas", 1)), a]
+    if plural == "jobs":
+        conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
+        status = "Complete" if conds.get("Complete") == "True" else (
+            "Failed" if conds.get("Failed") == "True" else "Running")
+        return [md["name"], status, "%d/%d" % (st.get("succeeded", 0), sp.get("completions", 1)), "", a]
+    if plural == "cronjobs":
+        return [md["name"], sp.get("schedule", ""), bool(sp.get("suspend", False)), len(st.get("active", [])),
+                "<none>", a]
+    if plural == "services":
+        ports = ",".join("%d/%s" % (p["port"], p.get("protocol", "TCP")) for p in sp.get("ports", []))
+        return [md["name"], sp.get("type", "ClusterIP"), sp.get("clusterIP", ""), "<none>", ports, a]
+    if plural == "nodes":
+        return [md["name"], "Ready", "control-plane", a, "v1.32.0"]
+    if plural == "namespaces":
+        return [md["name"], st.get("phase", "Active"), a]
+    return [md["name"], a]
+
+
+def to_table(plural, objs, rv, include="Metadata"):
+    cols = COLS.get(plural, [("Name", "string", "name"), ("Age", "string", "")])
+    rows = []
+    for o in objs:
+        row = {"cells": cells(plural, o)}
+        if include == "Object":
+            row["object"] = o
+        elif include != "None":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": o["metadata"]}
+        rows.append(row)
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": str(rv)},
+            "columnDefinitions": [{"name": c[0], "type": c[1], "format": c[2], "description": c[0],
+                                   "priority": c[3] if len(c) > 3 else 0} for c in cols],
+            "rows": rows}
+
+
+# ------------------------------------------------------------------ validation
+
+with open(SCHEMA_PATH) as _f:
+    DEFS = json.load(_f)["definitions"]
+
+GO_TYPES = {"string": "string", "integer": "int32", "boolean": "bool", "number": "float64",
+            "object": "map[string]interface {}", "array": "[]interface {}"}
+
+
+def json_type(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def validate_schema(value, schema, path, unknown, errs, required_missing):
+    """Walk VALUE against an OpenAPI v2 SCHEMA: collect unknown fields
+    (strict decoding), type errors and missing required fields."""
+    if "$ref" in schema:
+        name = schema["$ref"].split("/")[-1]
+        schema = dict(DEFS.get(name, {}), _def=name)
+    if value is None:
+        return
+    t = schema.get("type")
+    fmt = schema.get("format")
+    if fmt == "int-or-string":
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            errs.append((path, json_type(value), "intstr.IntOrString"))
+        return
+    if schema.get("_def", "").endswith("Quantity"):
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            errs.append((path, json_type(value), "resource.Quantity"))
+        return
+    if schema.get("_def", "").endswith(("RawExtension", "FieldsV1")):
+        return
+    if t == "object" or "properties" in schema:
+        if not isinstance(value, dict):
+            errs.append((path, json_type(value), "struct" if "properties" in schema else "map"))
+            return
+        props = schema.get("properties")
+        if props is None:
+            addl = schema.get("additionalProperties")
+            if isinstance(addl, dict):
+                for k, v in value.items():
+                    validate_schema(v, addl, "%s[%s]" % (path, k) if path else k, unknown, errs,
+                                    required_missing)
+            return
+        for k, v in value.items():
+            sub = "%s.%s" % (path, k) if path else k
+            if k not in props:
+                unknown.append(sub)
+                continue
+            validate_schema(v, props[k], sub, unknown, errs, required_missing)
+        for r in schema.get("required", []):
+            if value.get(r) in (None, "", []) and not (r == "imageID" or r == "restartCount"):
+                required_missing.append("%s.%s" % (path, r) if path else r)
+        return
+    if t == "array":
+        if not isinstance(value, list):
+            errs.append((path, json_type(value), "[]" + schema.get("items", {}).get("$ref", "x").split(".")[-1]))
+            return
+        for i, v in enumerate(value):
+            validate_schema(v, schema.get("items", {}), "%s[%d]" % (path, i), unknown, errs, required_missing)
+        return
+    if t == "string" and not isinstance(value, str):
+        errs.append((path, json_type(value), "string"))
+    elif t == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
+        errs.append((path, json_type(value), "int32" if fmt == "int32" else "int64"))
+    elif t == "boolean" and not isinstance(value, bool):
+        errs.append((path, json_type(value), "bool"))
+    elif t == "number" and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+        errs.append((path, json_type(value), "float64"))
+
+
+def decode_body(raw, kind, group_version, field_validation):
+    """Decode a JSON request body strictly. Returns (obj, warnings)."""
+    dups = []
+
+    def hook(pairs):
+        seen = {}
+        for k, v in pairs:
+            if k in seen:
+                dups.append(k)
+            seen[k] = v
+        return seen
+    try:
+        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=hook)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise bad_request("%s in version \"%s\" cannot be handled as a %s: %s"
+                          % (kind, group_version.split("/")[-1], kind, e))
+    if not isinstance(obj, dict):
+        raise bad_request("%s in version \"%s\" cannot be handled as a %s: json: cannot unmarshal %s into Go value "
+                          "of type struct" % (kind, group_version.split("/")[-1], kind, json_type(obj)))
+    if obj.get("kind") not in (None, kind) or obj.get("apiVersion") not in (None, group_version):
+        raise bad_request("the API version in the data (%s) does not match the expected API version (%s)"
+                          % (obj.get("apiVersion"), group_version) if obj.get("apiVersion") != group_version
+                          else "the kind in the data (%s) does not match the expected kind (%s)"
+                          % (obj.get("kind"), kind))
+    schema = RESOURCES[{"Pod": "pods", "Job": "jobs"}[kind]]["schema"]
+    unknown, errs, req = [], [], []
+    validate_schema(obj, {"$ref": "#/definitions/" + schema}, "", unknown, errs, req)
+    ver = group_version.split("/")[-1]
+    if errs:
+        p, have, want = errs[0]
+        raise bad_request('%s in version "%s" cannot be handled as a %s: json: cannot unmarshal %s into Go struct '
+                          'field %s of type %s' % (kind, ver, kind, have, p, want))
+    problems = ['unknown field "%s"' % u for u in unknown] + ['duplicate field "%s"' % d for d in dups]
+    warnings = []
+    if problems:
+        if field_validation == "Strict":
+            raise bad_request('%s in version "%s" cannot be handled as a %s: strict decoding error: %s'
+                              % (kind, ver, kind, ", ".join(problems)))
+        if field_validation != "Ignore":
+            warnings = problems
+    return obj, warnings, req
+
+
+def invalid(kind, plural, name, causes):
+    msg = '%s "%s" is invalid: %s' % (kind, name, "; ".join("%s: %s" % (c["field"], c["message"]) for c in causes)) \
+        if len(causes) == 1 else '%s "%s" is invalid: [%s]' % (
+            kind, name, ", ".join("%s: %s" % (c["field"], c["message"]) for c in causes))
+    return APIError(422, "Invalid", msg, {"name": name, "group": RESOURCES[plural]["group"], "kind": kind,
+                                          "causes": causes})
+
+
+def semantic_checks(kind, plural, obj, req_missing):
+    md = obj.setdefault("metadata", {})
+    name = md.get("name") or md.get("generateName") or ""
+    causes = []
+    for r in req_missing:
+        causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": r})
+    if not md.get("name") and not md.get("generateName"):
+        causes.append({"reason": "FieldValueRequired", "message": "Required value: name or generateName is required",
+                       "field": "metadata.name"})
+    elif md.get("name") and (len(md["name"]) > 253 or not DNS1123_SUB.match(md["name"])):
+        causes.append({"reason": "FieldValueInvalid", "field": "metadata.name",
+                       "message": 'Invalid value: "%s": a lowercase RFC 1123 subdomain must consist of lower case '
+                                  "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+                                  "character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*"
+                                  "[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')" % md["name"]})
+    for k, v in (md.get("labels") or {}).items():
+        if len(v) > 63 or (v and not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", v)):
+            causes.append({"reason": "FieldValueInvalid", "field": "metadata.labels",
+                           "message": 'Invalid value: "%s": a valid label must be an empty string or consist of '
+                                      "alphanumeric characters, '-', '_' or '.'" % v})
+    pspec, pre = (obj.get("spec") or {}), "spec"
+    if kind == "Job":
+        pspec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        pre = "spec.template.spec"
+        rp = pspec.get("restartPolicy")
+        if rp not in ("Never", "OnFailure"):
+            causes.append({"reason": "FieldValueNotSupported", "field": pre + ".restartPolicy",
+                           "message": 'Unsupported value: "%s": supported values: "OnFailure", "Never"' % (rp or "Always")
+                           if rp else 'Required value: valid values: "OnFailure", "Never"'})
+    if not pspec.get("containers") and not any(c["field"] == pre + ".containers" for c in causes):
+        causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": pre + ".containers"})
+    seen = set()
+    for i, c in enumerate(pspec.get("containers") or []):
+        cn = c.get("name") or ""
+        if cn and not DNS1123_LABEL.match(cn):
+            causes.append({"reason": "FieldValueInvalid", "field": "%s.containers[%d].name" % (pre, i),
+                           "message": 'Invalid value: "%s": a lowercase RFC 1123 label must consist of lower case '
+                                      "alphanumeric characters or '-'" % cn})
+        if cn in seen:
+            causes.append({"reason": "FieldValueDuplicate", "field": "%s.containers[%d].name" % (pre, i),
+                           "message": 'Duplicate value: "%s"' % cn})
+        seen.add(cn)
+        if not c.get("image"):
+            causes.append({"reason": "FieldValueRequired", "field": "%s.containers[%d].image" % (pre, i),
+                           "message": "Required value"})
+    if causes:
+        raise invalid(kind, plural, name, causes)
+
+
+# ------------------------------------------------------------------ kubelet
+
+def gen_suffix():
+    return "".join(cluster.ALNUM[b % len(cluster.ALNUM)] for b in os.urandom(5))
+
+
+def alloc_index():
+    with LOCK:
+        p = STATE + "/next-pod-index"
+        idx = int(open(p).read().strip())
+        if idx > 250:
+            raise RuntimeError("pod addresses exhausted")
+        with open(p, "w") as f:
+            f.write(str(idx + 1))
+        return idx
+
+
+def set_pod_status(ns, name, fn):
+    with LOCK:
+        p = get_obj("pods", ns, name)
+        if not p:
+            return None
+        fn(p)
+        put("pods", p, "MODIFIED")
+        return p
+
+
+def waiting_status(pod, reason, message):
+    st = pod.setdefault("status", {})
+    st.update({"phase": "Pending", "hostIP": cluster.BRIDGE_IP, "startTime": st.get("startTime") or now(),
+               "conditions": [{"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                               "lastTransitionTime": now()},
+                              {"type": "Ready", "status": "False", "lastProbeTime": None,
+                               "lastTransitionTime": now(), "reason": "ContainersNotReady",
+                               "message": "containers with unready status: [%s]"
+                               % " ".join(c["name"] for c in pod["spec"]["containers"])}],
+               "containerStatuses": [{"name": c["name"], "image": c.get("image", ""), "imageID": "",
+                                      "ready": False, "started": False, "restartCount": 0,
+                                      "state": {"waiting": {"reason": reason, "message": message}}}
+                                     for c in pod["spec"]["containers"]]})
+
+
+def kubelet_run(ns, name):
+    """Run a pod created through the API: Pending -> Running -> Succeeded/Failed."""
+    pod = get_obj("pods", ns, name)
+    if not pod:
+        return
+    images = [c.get("image", "") for c in pod["spec"]["containers"]]
+    for pat in FAULTS["errimagepull"]:
+        if any(pat in i for i in images) or pat == name:
+            set_pod_status(ns, name, lambda p: waiting_status(
+                p, "ErrImagePull", 'failed to pull and unpack image "%s": not found (fault switch)' % images[0]))
+            return
+    if any(pat in images or pat == name or any(pat in i for i in images) for pat in FAULTS["pending"]):
+        set_pod_status(ns, name, lambda p: waiting_status(p, "ContainerCreating", ""))
+        return
+    argvs = {}
+    for c in pod["spec"]["containers"]:
+        a = cluster.image_command(c)
+        if a is None:
+            set_pod_status(ns, name, lambda p: waiting_status(
+                p, "ErrImagePull", 'failed to pull and unpack image "%s": no local program for this image'
+                % c.get("image")))
+            return
+        argvs[c["name"]] = a
+    set_pod_status(ns, name, lambda p: waiting_status(p, "ContainerCreating", ""))
+    try:
+        idx = alloc_index()
+        ip = "10.244.0.%d" % idx
+        netns = cluster.new_pod_netns(idx, ip)
+        cluster.apply_service_rules(netns, open(STATE + "/svc-rules").read())
+        pdir = "%s/pods/%s_%s" % (STATE, ns, name)
+        token = cluster.sa_token(ns, name, pod["spec"].get("serviceAccountName", "default"))
+        with LOCK:
+            TOKENS[token] = {"user": "system:serviceaccount:%s:%s" % (ns, pod["spec"].get("serviceAccountName",
+                                                                                          "default")),
+                             "groups": ["system:serviceaccounts", "system:serviceaccounts:" + ns,
+                                        "system:authenticated"], "pod": "%s/%s" % (ns, name)}
+        hostname = pod["spec"].get("hostname") or name
+        cluster.write_pod_files(pdir, name, ns, ip, hostname[:63], pod["spec"].get("subdomain"), token,
+                                open(STATE + "/pki/ca.crt").read(), pod["spec"].get("hostAliases") or [])
+        services = list_objs("services", None)
+        procs, cids, pids = {}, {}, {}
+        for c in pod["spec"]["containers"]:
+            env = cluster.container_env(c, services, ns, hostname)
+            env += [("KUBERNETES_SERVICE_HOST", cluster.K8S_SVC_IP), ("KUBERNETES_SERVICE_PORT", "443")]
+            pid, cid, proc = cluster.start_container(netns, pdir, pod["metadata"]["uid"], hostname[:63], c,
+                                                     argvs[c["name"]], env, want_proc=True)
+            procs[c["name"]], cids[c["name"]], pids[c["name"]] = proc, cid, pid
+    except Exception as e:  # noqa: BLE001
+        LOG("kubelet: cannot start %s/%s: %s" % (ns, name, e))
+        set_pod_status(ns, name, lambda p: waiting_status(p, "CreateContainerError", str(e)))
+        return
+    entry = {"name": name, "namespace": ns, "node": NODE, "uid": pod["metadata"]["uid"], "ip": ip,
+             "netns": cluster.netns_path(netns), "netnsName": netns, "dir": pdir,
+             "containers": [{"name": c["name"], "pid": pids[c["name"]], "containerID": "containerd://" + cids[c["name"]],
+                             "image": c.get("image", "")} for c in pod["spec"]["containers"]]}
+    with LOCK:
+        KUBELET[(ns, name)] = {"procs": procs, "netns": netns, "dir": pdir, "entry": entry, "cids": cids}
+    started = now()
+    set_pod_status(ns, name, lambda p: p.__setitem__("status", cluster.running_status(p, ip, started, cids)))
+    write_pods_json()
+    owner_job_update(ns, name)
+    threading.Thread(target=kubelet_wait, args=(ns, name, procs, started, cids), daemon=True).start()
+
+
+def kubelet_wait(ns, name, procs, started, cids):
+    codes = {}
+    for cname, proc in procs.items():
+        codes[cname] = proc.wait()
+    failed = any(c != 0 for c in codes.values())
+
+    def fin(p):
+        st = p["status"]
+        st["phase"] = "Failed" if failed else "Succeeded"
+        for c in st.get("conditions", []):
+            if c["type"] in ("Ready", "ContainersReady"):
+                c["status"] = "False"
+                c["reason"] = "PodCompleted"
+        for cs in st.get("containerStatuses", []):
+            code = codes.get(cs["name"], 0)
+            cs["ready"] = False
+            cs["started"] = False
+            cs["state"] = {"terminated": {"exitCode": code, "reason": "Error" if code else "Completed",
+                                          "startedAt": started, "finishedAt": now(),
+                                          "containerID": "containerd://" + cids[cs["name"]]}}
+    if get_obj("pods", ns, name) and not get_obj("pods", ns, name)["metadata"].get("deletionTimestamp"):
+        set_pod_status(ns, name, fin)
+        owner_job_update(ns, name)
+
+
+def kubelet_stop(ns, name):
+    with LOCK:
+        k = KUBELET.pop((ns, name), None)
+    netns = k["netns"] if k else None
+    if not netns:
+        try:
+            for p in json.load(open(STATE + "/pods.json")):
+                if p["namespace"] == ns and p["name"] == name:
+                    netns = p["netnsName"]
+        except (OSError, ValueError):
+            pass
+    if netns:
+        out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split()
+        for sig in (15, 9):
+            for pid in out:
+                try:
+                    os.kill(int(pid), sig)
+                except (OSError, ValueError):
+                    pass
+            for _ in range(30):
+                if not subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.strip():
+                    break
+                time.sleep(0.1)
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+    if k:
+        for proc in k["procs"].values():
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def owner_job_update(ns, podname):
+    pod = get_obj("pods", ns, podname)
+    if not pod:
+        return
+    for ref in pod["metadata"].get("ownerReferences", []):
+        if ref.get("kind") != "Job":
+            continue
+        with LOCK:
+            job = get_obj("jobs", ns, ref["name"])
+            if not job or job["metadata"].get("uid") != ref.get("uid"):
+                continue
+            st = job.setdefault("status", {})
+            phase = pod["status"].get("phase")
+            st.setdefault("startTime", now())
+            if phase == "Running":
+                st["active"], st["ready"] = 1, 1
+            elif phase in ("Succeeded", "Failed"):
+                st["active"], st["ready"] = 0, 0
+                st.pop("active")
+                t = now()
+                if phase == "Succeeded":
+                    st["succeeded"] = 1
+                    st["completionTime"] = t
+                    st["conditions"] = [{"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+                                         "message": "Reached expected number of succeeded pods",
+                                         "lastProbeTime": t, "lastTransitionTime": t},
+                                        {"type": "Complete", "status": "True", "reason": "CompletionsReached",
+                                         "message": "Reached expected number of succeeded pods",
+                                         "lastProbeTime": t, "lastTransitionTime": t}]
+                else:
+                    st["failed"] = 1
+                    st["conditions"] = [{"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+                                         "message": "Job has reached the specified backoff limit",
+                                         "lastProbeTime": t, "lastTransitionTime": t},
+                                        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                         "message": "Job has reached the specified backoff limit",
+                                         "lastProbeTime": t, "lastTransitionTime": t}]
+            put("jobs", job, "MODIFIED")
+        ttl = job.get("spec", {}).get("ttlSecondsAfterFinished")
+        if ttl is not None and pod["status"].get("phase") in ("Succeeded", "Failed"):
+            def reap(jn=ref["name"], uid=ref["uid"]):
+                time.sleep(min(ttl, 3600))
+                j = get_obj("jobs", ns, jn)
+                if j and j["metadata"]["uid"] == uid:
+                    delete_object("jobs", ns, jn, "Background")
+            threading.Thread(target=reap, daemon=True).start()
+
+
+def delete_object(plural, ns, name, policy, grace=None):
+    """Delete NAME; returns (object as returned to the client, warnings)."""
+    warnings = []
+    with LOCK:
+        obj = get_obj(plural, ns, name)
+        if not obj:
+            raise not_found(plural, name)
+    if plural == "jobs":
+        if policy is None:
+            policy = "Orphan"
+            warnings.append("child pods are preserved by default when jobs are deleted; set "
+                            "propagationPolicy=Background to remove them or set propagationPolicy=Orphan to "
+                            "suppress this warning")
+        uid = obj["metadata"]["uid"]
+        children = [p for p in list_objs("pods", ns)
+                    if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences", []))]
+        obj["metadata"]["deletionTimestamp"] = now()
+        obj["metadata"]["deletionGracePeriodSeconds"] = 0
+        put("jobs", obj, "DELETED")
+        if policy == "Orphan":
+            for p in children:
+                def strip(pp, uid=uid):
+                    pp["metadata"]["ownerReferences"] = [r for r in pp["metadata"].get("ownerReferences", [])
+                                                         if r.get("uid") != uid]
+                    if not pp["metadata"]["ownerReferences"]:
+                        del pp["metadata"]["ownerReferences"]
+                set_pod_status(ns, p["metadata"]["name"], strip)
+        else:
+            for p in children:
+                threading.Thread(target=lambda n=p["metadata"]["name"]: safe_delete_pod(ns, n),
+                                 daemon=True).start()
+        return obj, warnings
+    # pods: graceful — MODIFIED with deletionTimestamp, then DELETED once stopped.
+    obj = set_pod_status(ns, name, lambda p: p["metadata"].update(
+        deletionTimestamp=now(), deletionGracePeriodSeconds=30 if grace is None else grace))
+
+    def finish():
+        kubelet_stop(ns, name)
+        o = get_obj("pods", ns, name)
+        if o:
+            put("pods", o, "DELETED")
+        write_pods_json()
+    threading.Thread(target=finish, daemon=True).start()
+    return obj, warnings
+
+
+def safe_delete_pod(ns, name):
+    try:
+        delete_object("pods", ns, name, None)
+    except APIError:
+        pass
+
+
+# ------------------------------------------------------------------ HTTP
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, addr, handler, ctx):
+        self.ctx = ctx
+        super().__init__(addr, handler)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "mtc-apiserver"
+    timeout = 300
+
+    def setup(self):
+        self.request.settimeout(10)
+        try:
+            self.request.do_handshake()
+        except (ssl.SSLError, OSError) as e:
+            LOG("TLS handshake from %s failed: %s" % (self.client_address[0], e))
+            raise
+        self.request.settimeout(None)
+        super().setup()
+
+    def log_message(self, fmt, *args):
+        LOG("%s %s" % (self.client_address[0], fmt % args))
+
+    # ---- replies
+    def send_json(self, code, obj, headers=None):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Audit-Id", str(uuid.uuid4()))
+        self.send_header("Cache-Control", "no-cache, private")
+        for k, v in (headers or {}).items():
+            if isinstance(v, list):
+                for x in v:
+                    self.send_header(k, x)
+            else:
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_error_status(self, err):
+        self.send_json(err.code, err.status, err.headers)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            return data
+        return self.rfile.read(n) if n else b""
+
+    # ---- auth
+    def identity(self):
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            with LOCK:
+                who = TOKENS.get(auth[7:].strip())
+            return who
+        try:
+            cert = self.request.getpeercert()
+        except (ValueError, AttributeError):
+            cert = None
+        if cert:
+            subj = dict(x[0] for x in cert.get("subject", ()))
+            groups = [v for rdn in cert.get("subject", ()) for (k, v) in rdn if k == "organizationName"]
+            return {"user": subj.get("commonName", ""), "groups": groups + ["system:authenticated"]}
+        return None
+
+    def authorize(self, who, verb, plural, sub, ns, name):
+        res = plural + ("/" + sub if sub else "")
+        for fv, fr in FAULTS["forbid"]:
+            if fv in (verb, "*") and fr in (res, plural, "*"):
+                break
+        else:
+            if "system:masters" in who.get("groups", []):
+                return
+            for u, v, r in GRANTS:
+                if u in (who["user"], "*") and v in (verb, "*") and r in (res, "*"):
+                    return
+        g = RESOURCES.get(plural, {}).get("group", "")
+        what = '%s "%s"' % (qualified(plural), name) if name else qualified(plural)
+        where = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
+        raise APIError(403, "Forbidden", '%s is forbidden: User "%s" cannot %s resource "%s" in API group "%s" %s'
+                       % (what, who["user"], verb, res, g, where),
+                       dict({"name": name} if name else {}, group=g, kind=plural))
+
+    def fault_errors(self, verb, plural):
+        for e in FAULTS["errors"]:
+            if e.get("verb", "*") in (verb, "*") and e.get("resource", "*") in (plural, "*"):
+                if e.get("code") == "timeout":
+                    time.sleep(float(e.get("seconds", 60)))
+                    raise APIError(504, "Timeout", "Timeout: request did not complete within requested timeout - "
+                                   "context deadline exceeded", {})
+                raise APIError(500, "InternalError", "Internal error occurred: injected fault",
+                               {"causes": [{"message": "injected fault"}]})
+
+    # ---- routing
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_HEAD(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def do_PATCH(self):
+        self.dispatch("PATCH")
+
+    def dispatch(self, method):
+        try:
+            u = urllib.parse.urlsplit(self.path)
+            self.q = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query, keep_blank_values=True).items()}
+            self.qall = urllib.parse.parse_qs(u.query, keep_blank_values=True)
+            path = u.path.rstrip("/") or "/"
+            who = self.identity()
+            if who is None and method == "GET" and path in ("/version", "/healthz", "/livez", "/readyz"):
+                # system:public-info-viewer (anonymous auth is on by default)
+                who = {"user": "system:anonymous", "groups": ["system:unauthenticated"]}
+            if who is None:
+                # drain a body so the connection stays usable
+                if method in ("POST", "PUT", "PATCH", "DELETE"):
+                    self.read_body()
+                raise APIError(401, "Unauthorized", "Unauthorized")
+            self.who = who
+            if path in ("/healthz", "/livez", "/readyz"):
+                body = b"ok"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            if method == "GET" and self.discovery(path):
+                return
+            self.resource(method, path)
+        except APIError as e:
+            self.send_error_status(e)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            self.close_connection = True
+        except Exception as e:  # noqa: BLE001
+            LOG("internal error on %s %s: %r" % (method, self.path, e))
+            import traceback
+            traceback.print_exc()
+            try:
+                self.send_error_status(APIError(500, "InternalError", "Internal error occurred: %s" % e))
+            except OSError:
+                pass
+
+    def discovery(self, path):
+        if path == "/version":
+            self.send_json(200, VERSION)
+        elif path == "/api":
+            self.send_json(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": "%s:%d" % (cluster.API_IP, cluster.API_PORT)}]})
+        elif path == "/apis":
+            groups = []
+            for g in ("apps", "batch"):
+                gv = {"groupVersion": g + "/v1", "version": "v1"}
+                groups.append({"name": g, "versions": [gv], "preferredVersion": gv})
+            self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        elif path in ("/api/v1", "/apis/apps/v1", "/apis/batch/v1"):
+            gv = "v1" if path == "/api/v1" else path[len("/apis/"):]
+            group = "" if path == "/api/v1" else gv.split("/")[0]
+            res = []
+            for plural, info in RESOURCES.items():
+                if info["group"] != group:
+                    continue
+                r = {"name": plural, "singularName": info["singular"], "namespaced": info["ns"],
+                     "kind": info["kind"], "verbs": info["verbs"],
+                     "storageVersionHash": hashlib_short(plural)}
+                if info["short"]:
+                    r["shortNames"] = info["short"]
+                if info["cats"]:
+                    r["categories"] = info["cats"]
+                res.append(r)
+                for sub, (kind, verbs) in SUBRESOURCES.get(plural, {}).items():
+                    res.append({"name": plural + "/" + sub, "singularName": "", "namespaced": info["ns"],
+                                "kind": kind, "verbs": verbs})
+            self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
+                                 "resources": res})
+        elif path in ("/apis/apps", "/apis/batch"):
+            g = path.split("/")[-1]
+            gv = {"groupVersion": g + "/v1", "version": "v1"}
+            self.send_json(200, {"kind": "APIGroup", "apiVersion": "v1", "name": g, "versions": [gv],
+                                 "preferredVersion": gv})
+        else:
+            return False
+        return True
+
+    def resource(self, method, path):
+        parts = path.strip("/").split("/")
+        if parts[:2] == ["api", "v1"]:
+            group, rest = "", parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis" and parts[1] in ("apps", "batch") and parts[2] == "v1":
+            group, rest = parts[1], parts[3:]
+        else:
+            raise APIError(404, "NotFound", "the server could not find the requested resource",
+                           {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+        ns = None
+        if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) != 2 or (len(rest) >= 3 and rest[0] == "namespaces"):
+            ns, rest = rest[1], rest[2:]
+        if not rest:
+            raise APIError(404, "NotFound", "the server could not find the requested resource")
+        plural, name, sub = rest[0], rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None
+        info = RESOURCES.get(plural)
+        if not info or info["group"] != group or len(rest) > 3 or (ns is not None and not info["ns"]):
+            raise APIError(404, "NotFound", "the server could not find the requested resource")
+        if sub and sub not in SUBRESOURCES.get(plural, {}):
+            raise APIError(404, "NotFound", "the server could not find the requested resource")
+        watch = self.q.get("watch") in ("1", "true")
+        verb = {"GET": "watch" if watch else ("get" if name else "list"), "POST": "create",
+                "DELETE": "delete" if name else "deletecollection", "PUT": "update", "PATCH": "patch"}[method]
+        if sub == "portforward" or sub == "exec":
+            verb = "get" if method == "GET" else "create"
+        body = self.read_body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
+        self.authorize(self.who, verb, plural, sub, ns, name)
+        self.fault_errors(verb, plural)
+        if ns is not None and info["ns"] and plural != "namespaces" and not get_obj("namespaces", None, ns) \
+                and method in ("POST",):
+            raise not_found("namespaces", ns)
+        if method == "GET" and sub is None:
+            if name and not watch:
+                o = get_obj(plural, ns, name)
+                if not o:
+                    raise not_found(plural, name)
+                o.setdefault("kind", info["kind"])
+                o.setdefault("apiVersion", (group + "/v1") if group else "v1")
+                if self.wants_table():
+                    self.send_json(200, to_table(plural, [o], o["metadata"]["resourceVersion"],
+                                                 self.q.get("includeObject", "Metadata")))
+                else:
+                    self.send_json(200, o)
+                return
+            if watch:
+                self.watch(plural, info, ns, name)
+                return
+            self.list(plural, info, ns)
+            return
+        if sub == "log" and method == "GET":
+            self.pod_log(ns, name)
+            return
+        if sub in ("portforward", "exec"):
+            if not get_obj("pods", ns, name):
+                raise not_found("pods", name)
+            if "upgrade" not in self.headers.get("Connection", "").lower():
+                raise bad_request("Upgrade request required")
+            raise APIError(400, "BadRequest", "%s is not implemented by the tests/cluster fake API server" % sub)
+        if sub == "ephemeralcontainers" and method == "GET":
+            o = get_obj("pods", ns, name)
+            if not o:
+                raise not_found("pods", name)
+            self.send_json(200, o)
+            return
+        if method == "POST" and name is None:
+            if plural not in CREATABLE:
+                raise APIError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                               "resource", {"kind": plural, "group": group})
+            self.create(plural, info, group, ns, body)
+            return
+        if method == "DELETE" and name and sub is None:
+            if plural not in DELETABLE:
+                raise APIError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                               "resource", {"kind": plural, "group": group})
+            self.delete(plural, ns, name, body)
+            return
+        raise APIError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                       {"kind": plural, "group": group})
+
+    def wants_table(self):
+        return "as=Table" in self.headers.get("Accept", "")
+
+    def list(self, plural, info, ns):
+        lreqs = parse_label_selector(self.q.get("labelSelector"))
+        freqs = parse_field_selector(plural, self.q.get("fieldSelector"))
+        with LOCK:
+            rv = RV[0]
+            items = [o for o in list_objs(plural, ns) if labels_match(lreqs, o["metadata"].get("labels"))
+                     and fields_match(freqs, o)]
+        meta = {"resourceVersion": str(rv)}
+        limit = int(self.q.get("limit") or 0)
+        start = 0
+        if self.q.get("continue"):
+            try:
+                crv, start = (int(x) for x in self.q["continue"].split(":"))
+            except ValueError:
+                raise bad_request("continue key is not valid: invalid continue token")
+            with LOCK:
+                oldest = EVENTS[0][0] if EVENTS else rv
+            if crv < oldest - 1 and FAULTS["watch_expire"]:
+                raise APIError(410, "Expired", "The provided continue parameter is too old to display a consistent "
+                               "list result. You can start a new list without the continue parameter.")
+        if limit and start + limit < len(items):
+            meta["continue"] = "%d:%d" % (rv, start + limit)
+            meta["remainingItemCount"] = len(items) - start - limit
+            items = items[start:start + limit]
+        else:
+            items = items[start:]
+        if self.wants_table():
+            t = to_table(plural, items, rv, self.q.get("includeObject", "Metadata"))
+            t["metadata"].update(meta)
+            self.send_json(200, t)
+            return
+        for o in items:
+            o.pop("kind", None)
+            o.pop("apiVersion", None)
+        self.send_json(200, {"kind": info["kind"] + "List", "apiVersion": (info["group"] + "/v1")
+                             if info["group"] else "v1", "metadata": meta, "items": items})
+
+    def chunk(self, data):
+        split = FAULTS["split"]
+        pieces = [data[i:i + split] for i in range(0, len(data), split)] if split else [data]
+        for p in pieces:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(p), p))
+            self.wfile.flush()
+
+    def watch(self, plural, info, ns, name):
+        lreqs = parse_label_selector(self.q.get("labelSelector"))
+        freqs = parse_field_selector(plural, self.q.get("fieldSelector"))
+        if name:
+            freqs.append(("metadata.name", "=", name))
+        rvq = self.q.get("resourceVersion", "")
+        timeout = min(float(self.q.get("timeoutSeconds") or 1800), 3600)
+        bookmarks = self.q.get("allowWatchBookmarks") in ("1", "true")
+        table = self.wants_table()
+        gv = (info["group"] + "/v1") if info["group"] else "v1"
+
+        def match(o):
+            return ((ns is None or o["metadata"].get("namespace") == ns)
+                    and labels_match(lreqs, o["metadata"].get("labels")) and fields_match(freqs, o))
+
+        def encode(etype, o):
+            o = copy.deepcopy(o)
+            o["kind"], o["apiVersion"] = info["kind"], gv
+            if table and etype in ("ADDED", "MODIFIED", "DELETED"):
+                o = to_table(plural, [o], o["metadata"]["resourceVersion"], self.q.get("includeObject", "Metadata"))
+            return (json.dumps({"type": etype, "object": o}) + "\n").encode()
+
+        initial = []
+        with LOCK:
+            cur = RV[0]
+            if rvq in ("", "0"):
+                initial = [o for o in list_objs(plural, ns) if match(o)]
+                since = cur
+                expired = False
+            else:
+                try:
+                    since = int(rvq)
+                except ValueError:
+                    raise bad_request('invalid resource version "%s"' % rvq)
+                oldest = EVENTS[0][0] if EVENTS else cur
+                expired = FAULTS["watch_expire"] or since < max(oldest - 1, FAULTS["expired_before"])
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        if expired:
+            self.chunk((json.dumps({"type": "ERROR", "object": status_obj(
+                410, "Expired", "too old resource version: %s (%d)" % (rvq, cur))}) + "\n").encode())
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        sent = 0
+        for o in initial:
+            self.chunk(encode("ADDED", o))
+            sent += 1
+        if self.q.get("sendInitialEvents") == "true" and bookmarks:
+            self.chunk((json.dumps({"type": "BOOKMARK", "object": {
+                "kind": info["kind"], "apiVersion": gv, "metadata": {
+                    "resourceVersion": str(cur), "annotations": {"k8s.io/initial-events-end": "true"}}}}) + "\n").encode())
+        end = time.time() + timeout
+        last_bm = time.time()
+        close_after = FAULTS["watch_close_after"]
+        while time.time() < end:
+            with COND:
+                pending = [e for e in EVENTS if e[0] > since and e[1] == plural]
+                if not pending:
+                    COND.wait(min(1.0, max(0.01, end - time.time())))
+                    pending = [e for e in EVENTS if e[0] > since and e[1] == plural]
+                if EVENTS:
+                    since = max(since, EVENTS[-1][0]) if not pending else since
+            for rv, _, etype, o in pending:
+                since = max(since, rv)
+                if match(o):
+                    self.chunk(encode(etype, o))
+                    sent += 1
+                    if close_after and sent >= close_after:
+                        self.wfile.write(b"0\r\n\r\n")
+                        return
+            if bookmarks and time.time() - last_bm > 5:
+                last_bm = time.time()
+                self.chunk((json.dumps({"type": "BOOKMARK", "object": {
+                    "kind": info["kind"], "apiVersion": gv, "metadata": {"resourceVersion": str(since)}}})
+                    + "\n").encode())
+        self.wfile.write(b"0\r\n\r\n")
+
+    def create(self, plural, info, group, ns, body):
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip()
+        if ctype != "application/json":
+            raise APIError(415, "UnsupportedMediaType", 'the body of the request was in an unknown format - accepted '
+                           'media types include: application/json, application/yaml')
+        fv = self.q.get("fieldValidation", "Warn")
+        if fv not in ("Ignore", "Warn", "Strict"):
+            raise bad_request('fieldValidation parameter unsupported: "%s"' % fv)
+        gv = (group + "/v1") if group else "v1"
+        obj, warnings, req = decode_body(body, info["kind"], gv, fv)
+        md = obj.setdefault("metadata", {})
+        if md.get("namespace") not in (None, "", ns):
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        semantic_checks(info["kind"], plural, obj, req)
+        if not get_obj("namespaces", None, ns):
+            raise not_found("namespaces", ns)
+        obj["kind"], obj["apiVersion"] = info["kind"], gv
+        if not md.get("name"):
+            md["name"] = md["generateName"][:58] + gen_suffix()
+        md["namespace"] = ns
+        md["uid"] = str(uuid.uuid4())
+        md["creationTimestamp"] = now()
+        md.pop("resourceVersion", None)
+        md.setdefault("generation", 1)
+        dry = self.q.get("dryRun") == "All"
+        with LOCK:
+            if get_obj(plural, ns, md["name"]):
+                raise APIError(409, "AlreadyExists", '%s "%s" already exists' % (qualified(plural), md["name"]),
+                               {"name": md["name"], "group": group, "kind": plural})
+            if plural == "jobs":
+                self.job_defaults(obj)
+            else:
+                self.pod_defaults(obj)
+            if not dry:
+                put(plural, obj, "ADDED")
+        headers = {"Warning": ['299 - "%s"' % w.replace('"', '\\"') for w in warnings]} if warnings else {}
+        self.send_json(201, obj, headers)
+        if dry:
+            return
+        if plural == "jobs":
+            threading.Thread(target=self.job_controller, args=(obj,), daemon=True).start()
+        elif obj["spec"].get("nodeName") == NODE:
+            threading.Thread(target=kubelet_run, args=(ns, md["name"]), daemon=True).start()
+
+    @staticmethod
+    def pod_defaults(obj):
+        sp = obj.setdefault("spec", {})
+        sp.setdefault("restartPolicy", "Always")
+        sp.setdefault("dnsPolicy", "ClusterFirst")
+        sp.setdefault("schedulerName", "default-scheduler")
+        sp.setdefault("serviceAccountName", "default")
+        sp.setdefault("terminationGracePeriodSeconds", 30)
+        sp.setdefault("nodeName", NODE)  # the only node: "scheduled" at once
+        for c in sp.get("containers", []):
+            c.setdefault("imagePullPolicy", "Always" if c.get("image", "").endswith(":latest") or
+                         ":" not in c.get("image", "") else "IfNotPresent")
+            c.setdefault("terminationMessagePath", "/dev/termination-log")
+            c.setdefault("terminationMessagePolicy", "File")
+            c.setdefault("resources", {})
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+
+    @staticmethod
+    def job_defaults(obj):
+        uid = obj["metadata"]["uid"]
+        name = obj["metadata"]["name"]
+        sp = obj["spec"]
+        for k, v in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6), ("completionMode", "NonIndexed"),
+                     ("suspend", False), ("manualSelector", None), ("podReplacementPolicy", "TerminatingOrFailed")):
+            if v is not None:
+                sp.setdefault(k, v)
+        if not sp.get("manualSelector"):
+            sp["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+        tl = sp["template"].setdefault("metadata", {}).setdefault("labels", {})
+        tl.update({"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+                   "controller-uid": uid, "job-name": name})
+        ol = obj["metadata"].setdefault("labels", {})
+        for k in ("batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name", "controller-uid", "job-name"):
+            ol.setdefault(k, tl[k])
+        obj["status"] = {}
+
+    @staticmethod
+    def job_controller(job):
+        ns, jn, uid = job["metadata"]["namespace"], job["metadata"]["name"], job["metadata"]["uid"]
+        tmpl = job["spec"]["template"]
+        pod = {"kind": "Pod", "apiVersion": "v1",
+               "metadata": {"name": "%s-%s" % (jn[:57], gen_suffix()), "namespace": ns,
+                            "uid": str(uuid.uuid4()), "creationTimestamp": now(), "generateName": jn + "-",
+                            "labels": dict(tmpl.get("metadata", {}).get("labels", {})),
+                            "annotations": dict(tmpl.get("metadata", {}).get("annotations", {})),
+                            "finalizers": ["batch.kubernetes.io/job-tracking"],
+                            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": jn, "uid": uid,
+                                                 "controller": True, "blockOwnerDeletion": True}]},
+               "spec": copy.deepcopy(tmpl["spec"])}
+        if not pod["metadata"]["annotations"]:
+            del pod["metadata"]["annotations"]
+        Handler.pod_defaults(pod)
+        with LOCK:
+            if not get_obj("jobs", ns, jn):
+                return
+            put("pods", pod, "ADDED")
+            j = get_obj("jobs", ns, jn)
+            j["status"] = {"active": 1, "ready": 0, "startTime": now(), "terminating": 0,
+                           "uncountedTerminatedPods": {}}
+            put("jobs", j, "MODIFIED")
+        if pod["spec"]["nodeName"] == NODE:
+            kubelet_run(ns, pod["metadata"]["name"])
+
+    def delete(self, plural, ns, name, body):
+        opts = {}
+        if body.strip():
+            try:
+                opts = json.loads(body)
+            except ValueError as e:
+                raise bad_request("invalid DeleteOptions: %s" % e)
+            unknown, errs, req = [], [], []
+            validate_schema(opts, {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"}, "",
+                            unknown, errs, req)
+            if unknown or errs:
+                raise bad_request('DeleteOptions in version "v1" cannot be handled as a DeleteOptions: strict '
+                                  'decoding error: %s' % ", ".join('unknown field "%s"' % u for u in unknown)
+                                  if unknown else "json: cannot unmarshal %s" % errs[0][1])
+        policy = opts.get("propagationPolicy") or self.q.get("propagationPolicy")
+        if opts.get("orphanDependents") is not None and policy is None:
+            policy = "Orphan" if opts["orphanDependents"] else "Background"
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise invalid("DeleteOptions", plural, "", [{"reason": "FieldValueNotSupported",
+                                                         "field": "propagationPolicy",
+                                                         "message": 'Unsupported value: "%s": supported values: '
+                                                                    '"Foreground", "Background", "Orphan", "nil"'
+                                                                    % policy}])
+        pre = (opts.get("preconditions") or {}).get("uid")
+        o = get_obj(plural, ns, name)
+        if not o:
+            raise not_found(plural, name)
+        if pre and pre != o["metadata"]["uid"]:
+            raise APIError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": Precondition failed: UID in '
+                           'precondition: %s, UID in object meta: %s' % (qualified(plural), name, pre,
+                                                                         o["metadata"]["uid"]),
+                           {"name": name, "group": RESOURCES[plural]["group"], "kind": plural})
+        grace = opts.get("gracePeriodSeconds", self.q.get("gracePeriodSeconds"))
+        obj, warnings = delete_object(plural, ns, name, policy, int(grace) if grace is not None else None)
+        obj["kind"] = RESOURCES[plural]["kind"]
+        obj["apiVersion"] = ((RESOURCES[plural]["group"] + "/v1") if RESOURCES[plural]["group"] else "v1")
+        self.send_json(200, obj, {"Warning": ['299 - "%s"' % w for w in warnings]} if warnings else None)
+
+    def pod_log(self, ns, name):
+        pod = get_obj("pods", ns, name)
+        if not pod:
+            raise not_found("pods", name)
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        cname = self.q.get("container")
+        if not cname:
+            if len(names) != 1:
+                raise bad_request("a container name must be specified for pod %s, choose one of: [%s]"
+                                  % (name, " ".join(names)))
+            cname = names[0]
+        if cname not in names:
+            raise bad_request("container %s is not valid for pod %s" % (cname, name))
+        if pod["status"].get("phase") == "Pending":
+            raise bad_request('container "%s" in pod "%s" is waiting to start: ContainerCreating' % (cname, name))
+        logf = "%s/pods/%s_%s/%s.log" % (STATE, ns, name, cname)
+        follow = self.q.get("follow") in ("1", "true")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            f = open(logf, "rb")
+        except OSError:
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        with f:
+            data = f.read()
+            tail = self.q.get("tailLines")
+            if tail is not None:
+                lines = data.splitlines(keepends=True)
+                data = b"".join(lines[-int(tail):]) if int(tail) else b""
+            if data:
+                self.chunk(data)
+            while follow:
+                data = f.read()
+                if data:
+                    self.chunk(data)
+                    continue
+                p = get_obj("pods", ns, name)
+                if not p or p["status"].get("phase") in ("Succeeded", "Failed"):
+                    data = f.read()
+                    if data:
+                        self.chunk(data)
+                    break
+                time.sleep(0.1)
+        self.wfile.write(b"0\r\n\r\n")
+
+
+def hashlib_short(s):
+    import hashlib
+    import base64
+    return base64.b64encode(hashlib.sha256(s.encode()).digest()[:8]).decode()
+
+
+# ------------------------------------------------------------------ admin socket
+
+def admin(req):
+    op = req.get("op")
+    if op == "ping":
+        return {"ok": True, "rv": RV[0]}
+    if op == "pod-status":  # merge req["status"] into a pod's status (test hook)
+        def upd(p):
+            st = p.setdefault("status", {})
+            for k, v in req["status"].items():
+                st[k] = v
+            if "phase" in req["status"] and req["status"]["phase"] != "Running":
+                for cs in st.get("containerStatuses", []):
+                    cs["ready"] = False
+                for c in st.get("conditions", []):
+                    if c["type"] in ("Ready", "ContainersReady"):
+                        c["status"] = "False"
+        p = set_pod_status(req["namespace"], req["name"], upd)
+        return {"ok": p is not None}
+    if op == "fault":  # set one fault switch: {"name": ..., "value": ...}
+        if req["name"] not in FAULTS:
+            return {"ok": False, "error": "unknown fault %s" % req["name"]}
+        FAULTS[req["name"]] = req["value"]
+        return {"ok": True}
+    if op == "expire-now":  # every resourceVersion so far is "too old"
+        FAULTS["expired_before"] = RV[0] + 1
+        return {"ok": True}
+    if op == "grant":
+        GRANTS.append((req["user"], req["verb"], req["resource"]))
+        return {"ok": True}
+    if op == "reset":
+        FAULTS.update({"forbid": [], "errors": [], "pending": [], "errimagepull": [], "split": 0,
+                       "watch_close_after": 0, "watch_expire": False, "expired_before": 0})
+        del GRANTS[:]
+        return {"ok": True}
+    if op == "get":
+        return {"ok": True, "object": get_obj(req["resource"], req.get("namespace"), req["name"])}
+    return {"ok": False, "error": "unknown op %r" % op}
+
+
+class AdminHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            try:
+                resp = admin(json.loads(line))
+            except Exception as e:  # noqa: BLE001
+                resp = {"ok": False, "error": repr(e)}
+            self.wfile.write((json.dumps(resp) + "\n").encode())
+
+
+class AdminServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+def main():
+    global STATE, NODE
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--state", required=True)
+    ap.add_argument("--node", required=True)
+    ap.add_argument("--port", type=int, default=cluster.API_PORT)
+    a = ap.parse_args()
+    STATE, NODE = a.state, a.node
+    with open(STATE + "/apiserver.pid.tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.rename(STATE + "/apiserver.pid.tmp", STATE + "/apiserver.pid")
+    for o in json.load(open(STATE + "/objects.json")):
+        plural = {v["kind"]: k for k, v in RESOURCES.items()}[o["kind"]]
+        put(plural, o, "ADDED")
+    TOKENS.update(json.load(open(STATE + "/tokens.json")))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(STATE + "/pki/apiserver.crt", STATE + "/pki/apiserver.key")
+    ctx.load_verify_locations(STATE + "/pki/ca.crt")
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.set_alpn_protocols(["http/1.1"])
+    srv = Server(("0.0.0.0", a.port), Handler, ctx)
+    sock = STATE + "/admin.sock"
+    if os.path.exists(sock):
+        os.unlink(sock)
+    adm = AdminServer(sock, AdminHandler)
+    threading.Thread(target=adm.serve_forever, daemon=True).start()
+    LOG("listening on 0.0.0.0:%d (node %s), %d objects" % (a.port, NODE, len(STORE)))
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
