@@ -1,6 +1,8 @@
 /* mirrord-trace: run a local program in the context of a pod. */
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "common/util.h"
+#include "k8s/kubeconfig.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +39,8 @@ static int cmd_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	log_init("mirrord-trace", LOG_WARN);
+	/* The target namespace defaults to the kubeconfig context's. */
+	config_set_kube_namespace_hook(k8s_kube_namespace);
 	if (argc < 2) {
 		log_error("no program given; usage: mirrord-trace [exec] [OPTIONS] -- PROGRAM "
 		          "[ARGS...]");
