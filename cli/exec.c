@@ -322,6 +322,7 @@ int cmd_exec(int argc, char **argv)
 	        .denies = denies,
 	        .ndenies = policy_denies(r.policy, denies),
 	        .on_syscall = on_syscall,
+	        .syscall_name = policy_syscall_name,
 	        .on_done = on_done,
 	        .data = &r,
 	        .trace = o.trace,

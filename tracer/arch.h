@@ -48,9 +48,6 @@ void arch_skip(struct arch_regs *r, long v);
  * so that resuming re-executes (and re-traps) the same syscall. */
 void arch_rewind(struct arch_regs *r);
 
-/* Name for trace output, or NULL. */
-const char *arch_syscall_name(long nr);
-
 /* capstone arch/mode for the syscall site disassembly. */
 int arch_cs_arch(void);
 int arch_cs_mode(void);

@@ -65,7 +65,8 @@ void diag_trace_line(struct tracer *t, struct tev *e)
 	FILE *f;
 
 	if (!e->base.noted) {
-		const char *name = arch_syscall_name(e->base.nr);
+		const char *name =
+		        e->t->cfg.syscall_name ? e->t->cfg.syscall_name(e->base.nr) : NULL;
 		if (name)
 			snprintf(what, sizeof(what), "%s", name);
 		else

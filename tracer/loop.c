@@ -90,7 +90,9 @@ void loop_dispatch_entry(struct tracer *t, struct thread *th, const struct arch_
 	t->cfg.on_syscall(&e->base, t->cfg.data);
 	if (th->state == TS_ENTRY) {
 		log_warn("policy left %s (tid %d) unsettled; continuing it",
-		         arch_syscall_name(arch_nr(regs)) ?: "syscall", th->tid);
+		         t->cfg.syscall_name ? t->cfg.syscall_name(arch_nr(regs)) ?: "syscall"
+		                             : "syscall",
+		         th->tid);
 		sc_continue(&e->base);
 	}
 }

@@ -46,6 +46,10 @@ struct tracer_config {
 	void (*on_done)(int wait_status, void *data);
 	void *data;
 
+	/* Names syscalls in trace lines that carry no note (the policy's
+	 * table knows the names); NULL: "syscall_NR". */
+	const char *(*syscall_name)(long nr);
+
 	bool trace;        /* log every trapped syscall (decision, result, time) */
 	bool trace_stacks; /* add the calling thread's stack and syscall site */
 };

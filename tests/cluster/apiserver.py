@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
+import portforward  # noqa: E402
 
 SCHEMA_PATH = os.environ.get("MTC_OPENAPI_SUBSET", os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "reference", "k8s-openapi-subset.json"))
@@ -97,7 +98,8 @@ MAX_EVENTS = 2000
 RV = [1000]
 TOKENS = {}
 FAULTS = {"forbid": [], "errors": [], "pending": [], "errimagepull": [], "split": 0,
-          "watch_close_after": 0, "watch_expire": False, "expired_before": 0}
+          "watch_close_after": 0, "watch_expire": False, "expired_before": 0,
+          "ws_split": 0, "portforward_drop": 0, "portforward_ws": True}
 GRANTS = []  # (user, verb, resource) for service accounts ("*" wildcards)
 KUBELET = {}  # (ns, name) -> {"procs": {cname: Popen}, "netns": str, "dir": str}
 LOG = lambda m: sys.stderr.write("%s apiserver: %s\n" % (time.strftime("%H:%M:%S"), m))  # noqa: E731
@@ -837,6 +839,197 @@ def delete_object(plural, ns, name, policy, grace=None):
     return obj, warnings
 
 
+def pod_netns(ns, name):
+    """Path of a running pod's network namespace (kubelet state, else pods.json)."""
+    with LOCK:
+        k = KUBELET.get((ns, name))
+        if k and k.get("entry"):
+            return k["entry"]["netns"]
+    try:
+        for p in json.load(open(STATE + "/pods.json")):
+            if p["namespace"] == ns and p["name"] == name:
+                return p["netns"] if os.path.exists(p["netns"]) else None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def merge_patch(cur, patch, strategic):
+    """RFC 7386 JSON merge patch; with STRATEGIC, lists of objects keyed by "name"
+    (containers, ephemeralContainers, env, ports...) merge by name, and $-directives
+    other than $patch: delete are dropped."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(cur) if isinstance(cur, dict) else {}
+    for k, v in patch.items():
+        if strategic and k.startswith("$"):
+            continue
+        if v is None:
+            out.pop(k, None)
+        elif strategic and isinstance(v, list) and isinstance(out.get(k), list) and \
+                all(isinstance(x, dict) and "name" in x for x in v + out[k]):
+            merged = [copy.deepcopy(x) for x in out[k]]
+            for x in v:
+                idx = next((i for i, y in enumerate(merged) if y["name"] == x["name"]), None)
+                if x.get("$patch") == "delete":
+                    if idx is not None:
+                        merged.pop(idx)
+                elif idx is None:
+                    merged.append(merge_patch({}, x, True))
+                else:
+                    merged[idx] = merge_patch(merged[idx], x, True)
+            out[k] = merged
+        else:
+            out[k] = merge_patch(out.get(k), v, strategic) if isinstance(v, dict) else copy.deepcopy(v)
+    return out
+
+
+def json_patch(doc, ops):
+    """RFC 6902 (add, remove, replace, test, copy, move)."""
+    if not isinstance(ops, list):
+        raise bad_request("json: cannot unmarshal %s into Go value of type jsonpatch.Patch" % json_type(ops))
+    doc = copy.deepcopy(doc)
+
+    def parts(ptr):
+        if ptr == "":
+            return []
+        if not ptr.startswith("/"):
+            raise APIError(422, "Invalid", "the server rejected our request due to an error in our request",
+                           {"causes": [{"message": 'invalid JSON pointer "%s"' % ptr}]})
+        return [x.replace("~1", "/").replace("~0", "~") for x in ptr[1:].split("/")]
+
+    def walk(ptr):
+        ps = parts(ptr)
+        node = doc
+        for x in ps[:-1]:
+            node = node[int(x)] if isinstance(node, list) else node[x]
+        return node, ps[-1]
+
+    for op in ops:
+        try:
+            kind, path = op["op"], op["path"]
+            parent, last = walk(path)
+            if kind in ("add", "replace", "copy", "move"):
+                if kind == "copy" or kind == "move":
+                    sp, sl = walk(op["from"])
+                    val = copy.deepcopy(sp[int(sl)] if isinstance(sp, list) else sp[sl])
+                    if kind == "move":
+                        sp.pop(int(sl)) if isinstance(sp, list) else sp.pop(sl)
+                else:
+                    val = op["value"]
+                if isinstance(parent, list):
+                    if last == "-":
+                        parent.append(val)
+                    elif kind == "add":
+                        parent.insert(int(last), val)
+                    else:
+                        parent[int(last)] = val
+                else:
+                    if kind == "replace" and last not in parent:
+                        raise KeyError(last)
+                    parent[last] = val
+            elif kind == "remove":
+                parent.pop(int(last)) if isinstance(parent, list) else parent.pop(last)
+            elif kind == "test":
+                if (parent[int(last)] if isinstance(parent, list) else parent[last]) != op["value"]:
+                    raise APIError(422, "Invalid", "the server rejected our request due to an error in our request",
+                                   {"causes": [{"message": "testing value %s failed" % path}]})
+            else:
+                raise bad_request('Unexpected kind: %s' % kind)
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as e:
+            raise APIError(422, "Invalid", "the server rejected our request due to an error in our request",
+                           {"causes": [{"message": "%s operation does not apply: doc is missing path: \"%s\": %s"
+                                        % (op.get("op") if isinstance(op, dict) else op,
+                                           op.get("path") if isinstance(op, dict) else "", e)}]})
+    return doc
+
+
+def pods_json_update(ns, name, fn):
+    with LOCK:
+        try:
+            cur = json.load(open(STATE + "/pods.json"))
+        except (OSError, ValueError):
+            cur = []
+        for p in cur:
+            if p["namespace"] == ns and p["name"] == name:
+                fn(p)
+        k = KUBELET.get((ns, name))
+        if k and k.get("entry") and not any(p["namespace"] == ns and p["name"] == name for p in cur):
+            fn(k["entry"])
+        elif k and k.get("entry"):
+            k["entry"] = next(p for p in cur if p["namespace"] == ns and p["name"] == name)
+        tmp = STATE + "/pods.json.tmp"
+        with open(tmp, "w") as f:
+            json.dump(cur, f, indent=1)
+        os.rename(tmp, STATE + "/pods.json")
+
+
+def pod_entry(ns, name):
+    with LOCK:
+        k = KUBELET.get((ns, name))
+        if k and k.get("entry"):
+            return copy.deepcopy(k["entry"])
+    try:
+        for p in json.load(open(STATE + "/pods.json")):
+            if p["namespace"] == ns and p["name"] == name:
+                return p
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def kubelet_ephemeral(ns, name, c):
+    """Start an ephemeral container: a process in the pod's network namespace (its
+    own mount/UTS namespaces, like every container here; host PID namespace, so it
+    sees the target container's processes), status in ephemeralContainerStatuses."""
+    entry = pod_entry(ns, name)
+    pod = get_obj("pods", ns, name)
+    if not entry or not pod:
+        return
+
+    def set_ecs(st):
+        def upd(p):
+            lst = [x for x in p["status"].get("ephemeralContainerStatuses", []) if x["name"] != c["name"]]
+            lst.append(st)
+            p["status"]["ephemeralContainerStatuses"] = lst
+        set_pod_status(ns, name, upd)
+    img = c.get("image", "")
+    base = {"name": c["name"], "image": img, "imageID": "", "ready": False, "restartCount": 0, "lastState": {}}
+    argv = cluster.image_command(c)
+    if argv is None:
+        set_ecs(dict(base, state={"waiting": {"reason": "ErrImagePull", "message": 'failed to pull and unpack '
+                                                "image \"%s\": no local program for this image" % img}}))
+        return
+    set_ecs(dict(base, state={"waiting": {"reason": "ContainerCreating"}}))
+    hostname = pod["spec"].get("hostname") or name
+    env = cluster.container_env(c, list_objs("services", None), ns, hostname)
+    env += [("KUBERNETES_SERVICE_HOST", cluster.K8S_SVC_IP), ("KUBERNETES_SERVICE_PORT", "443")]
+    try:
+        pid, cid, proc = cluster.start_container(entry["netnsName"], entry["dir"], entry["uid"], hostname[:63], c,
+                                                 argv, env, want_proc=True)
+    except Exception as e:  # noqa: BLE001
+        set_ecs(dict(base, state={"waiting": {"reason": "CreateContainerError", "message": str(e)}}))
+        return
+    started = now()
+    base.update(containerID="containerd://" + cid, imageID="docker.io/library/%s@sha256:%s" % (
+        img.split(":")[0], hashlib_sha(img)))
+    set_ecs(dict(base, state={"running": {"startedAt": started}}))
+    pods_json_update(ns, name, lambda p: p["containers"].append(
+        {"name": c["name"], "pid": pid, "containerID": "containerd://" + cid, "image": img, "ephemeral": True,
+         "targetContainerName": c.get("targetContainerName")}))
+    LOG("kubelet: ephemeral container %s/%s/%s pid %d" % (ns, name, c["name"], pid))
+    code = proc.wait()
+    if get_obj("pods", ns, name):
+        set_ecs(dict(base, state={"terminated": {"exitCode": code, "reason": "Error" if code else "Completed",
+                                                 "startedAt": started, "finishedAt": now(),
+                                                 "containerID": "containerd://" + cid}}))
+
+
+def hashlib_sha(s):
+    import hashlib
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
 def safe_delete_pod(ns, name):
     try:
         delete_object("pods", ns, name, None)
@@ -1115,7 +1308,13 @@ class Handler(BaseHTTPRequestHandler):
                 raise not_found("pods", name)
             if "upgrade" not in self.headers.get("Connection", "").lower():
                 raise bad_request("Upgrade request required")
-            raise APIError(400, "BadRequest", "%s is not implemented by the tests/cluster fake API server" % sub)
+            if sub == "exec":
+                raise APIError(400, "BadRequest", "exec is not implemented by the tests/cluster fake API server")
+            self.port_forward(ns, name, method)
+            return
+        if sub == "ephemeralcontainers" and method in ("PATCH", "PUT"):
+            self.patch_ephemeral(ns, name, method, body)
+            return
         if sub == "ephemeralcontainers" and method == "GET":
             o = get_obj("pods", ns, name)
             if not o:
@@ -1136,6 +1335,221 @@ class Handler(BaseHTTPRequestHandler):
             return
         raise APIError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
                        {"kind": plural, "group": group})
+
+    # ---- pods/ephemeralcontainers (k8s-wire.md §2.6)
+    def patch_ephemeral(self, ns, name, method, body):
+        pod = get_obj("pods", ns, name)
+        if not pod:
+            raise not_found("pods", name)
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip()
+        fv = self.q.get("fieldValidation", "Warn")
+        if fv not in ("Ignore", "Warn", "Strict"):
+            raise bad_request('fieldValidation parameter unsupported: "%s"' % fv)
+        if method == "PUT":
+            if ctype != "application/json":
+                raise APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                               "accepted media types include: application/json, application/yaml")
+            new = body
+        else:
+            kinds = ("application/json-patch+json", "application/merge-patch+json",
+                     "application/strategic-merge-patch+json")
+            if ctype not in kinds:
+                raise APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                               "accepted media types include: application/json-patch+json, application/merge-patch+json,"
+                               " application/apply-patch+yaml, application/strategic-merge-patch+json")
+            try:
+                patch = json.loads(body.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise bad_request("error decoding patch: %s" % e)
+            cur = copy.deepcopy(pod)
+            cur["kind"], cur["apiVersion"] = "Pod", "v1"
+            if ctype == "application/json-patch+json":
+                new = json_patch(cur, patch)
+            elif not isinstance(patch, dict):
+                raise bad_request("json: cannot unmarshal %s into Go value of type map[string]interface {}"
+                                  % json_type(patch))
+            else:
+                new = merge_patch(cur, patch, strategic=ctype.startswith("application/strategic"))
+            new = json.dumps(new).encode()
+        obj, warnings, _ = decode_body(new, "Pod", "v1", fv)
+        if obj.get("metadata", {}).get("uid") not in (None, pod["metadata"]["uid"]):
+            raise APIError(409, "Conflict", 'Operation cannot be fulfilled on pods "%s": Precondition failed: UID in '
+                           'precondition: %s, UID in object meta: %s' % (name, obj["metadata"]["uid"],
+                                                                         pod["metadata"]["uid"]),
+                           {"name": name, "kind": "pods"})
+        old_ecs = pod["spec"].get("ephemeralContainers") or []
+        new_ecs = (obj.get("spec") or {}).get("ephemeralContainers") or []
+        causes = []
+        fld = "spec.ephemeralContainers"
+        by_name = {c.get("name"): c for c in new_ecs}
+        for oc in old_ecs:
+            nc = by_name.get(oc["name"])
+            if nc is None:
+                causes.append({"reason": "FieldValueForbidden", "field": fld,
+                               "message": 'Forbidden: existing ephemeral containers "%s" may not be removed'
+                               % oc["name"]})
+            elif nc != oc:
+                causes.append({"reason": "FieldValueForbidden", "field": fld,
+                               "message": 'Forbidden: existing ephemeral containers "%s" may not be changed'
+                               % oc["name"]})
+        old_names = {c["name"] for c in old_ecs}
+        names = {c["name"] for c in pod["spec"]["containers"] + pod["spec"].get("initContainers", [])} | old_names
+        added = []
+        for i, c in enumerate(new_ecs):
+            f = "%s[%d]" % (fld, i)
+            if c.get("name") in old_names:
+                continue
+            cn = c.get("name") or ""
+            if not cn:
+                causes.append({"reason": "FieldValueRequired", "field": f + ".name", "message": "Required value"})
+            elif not DNS1123_LABEL.match(cn) or len(cn) > 63:
+                causes.append({"reason": "FieldValueInvalid", "field": f + ".name", "message": 'Invalid value: "%s": '
+                               "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+                               "'-', and must start and end with an alphanumeric character" % cn})
+            elif cn in names:
+                causes.append({"reason": "FieldValueDuplicate", "field": f + ".name",
+                               "message": 'Duplicate value: "%s"' % cn})
+            names.add(cn)
+            if not c.get("image"):
+                causes.append({"reason": "FieldValueRequired", "field": f + ".image", "message": "Required value"})
+            for k in ("ports", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "resizePolicy"):
+                if c.get(k):
+                    causes.append({"reason": "FieldValueForbidden", "field": "%s.%s" % (f, k),
+                                   "message": "Forbidden: cannot be set for an Ephemeral Container"})
+            if any((c.get("resources") or {}).values()):
+                causes.append({"reason": "FieldValueForbidden", "field": f + ".resources",
+                               "message": "Forbidden: cannot be set for an Ephemeral Container"})
+            t = c.get("targetContainerName")
+            if t and t not in {x["name"] for x in pod["spec"]["containers"]}:
+                causes.append({"reason": "FieldValueNotFound", "field": f + ".targetContainerName",
+                               "message": 'Not found: "%s"' % t})
+            added.append(c)
+        if causes:
+            raise invalid("Pod", "pods", name, causes)
+        for c in added:
+            img = c.get("image", "")
+            c.setdefault("terminationMessagePath", "/dev/termination-log")
+            c.setdefault("terminationMessagePolicy", "File")
+            c.setdefault("imagePullPolicy", "Always" if ":" not in img.split("/")[-1] or img.endswith(":latest")
+                         else "IfNotPresent")
+            c.setdefault("resources", {})
+        dry = self.q.get("dryRun") == "All"
+        with LOCK:
+            p = get_obj("pods", ns, name)
+            if not p or p["metadata"]["uid"] != pod["metadata"]["uid"]:
+                raise not_found("pods", name)
+            if (p["spec"].get("ephemeralContainers") or []) != old_ecs:
+                raise APIError(409, "Conflict", 'Operation cannot be fulfilled on pods "%s": the object has been '
+                               'modified; please apply your changes to the latest version and try again' % name,
+                               {"name": name, "kind": "pods"})
+            if added:
+                p["spec"]["ephemeralContainers"] = old_ecs + added
+            if not dry and added:
+                put("pods", p, "MODIFIED")
+        p["kind"], p["apiVersion"] = "Pod", "v1"
+        self.send_json(200, p, {"Warning": ['299 - "%s"' % w.replace('"', '\\"') for w in warnings]}
+                       if warnings else None)
+        if not dry:
+            for c in added:
+                threading.Thread(target=kubelet_ephemeral, args=(ns, name, c), daemon=True).start()
+
+    # ---- pods/portforward (portforward.py does the protocols)
+    def port_forward(self, ns, name, method):
+        pod = get_obj("pods", ns, name)
+        netns = pod_netns(ns, name)
+        if pod["status"].get("phase") != "Running" or not netns:
+            raise bad_request("unable to upgrade connection: pod %s is not running (phase %s)"
+                              % (name, pod["status"].get("phase")))
+        upgrade = self.headers.get("Upgrade", "").lower()
+        uid = pod["metadata"]["uid"]
+        if upgrade == "websocket":
+            if method != "GET":
+                raise bad_request("WebSocket upgrades must use GET")
+            if not FAULTS["portforward_ws"]:
+                raise bad_request("unable to upgrade connection: WebSocket upgrades refused (fault portforward_ws)")
+            key = self.headers.get("Sec-WebSocket-Key", "")
+            if self.headers.get("Sec-WebSocket-Version") != "13" or not key:
+                raise bad_request("websocket: unsupported version or missing Sec-WebSocket-Key")
+            offered = [p.strip() for h in self.headers.get_all("Sec-WebSocket-Protocol") or []
+                       for p in h.split(",") if p.strip()]
+            supported = ["", portforward.V4, portforward.V4B64, portforward.TUNNEL]
+            chosen = "" if not offered else next((p for p in offered if p in supported), None)
+            if chosen is None:
+                self.send_response(403)
+                msg = ("requested protocol(s) are not supported: %s; supports %s"
+                       % (offered, supported)).encode()
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(msg)))
+                self.end_headers()
+                self.wfile.write(msg)
+                return
+            ports = []
+            if chosen != portforward.TUNNEL:
+                for v in self.qall.get("ports", []):
+                    for ps in v.split(","):
+                        try:
+                            pn = int(ps)
+                        except ValueError:
+                            raise bad_request('unable to parse "%s" as a port: invalid syntax' % ps)
+                        if not 0 < pn < 65536:
+                            raise bad_request('port "%s" must be > 0 and < 65536' % ps)
+                        ports.append(pn)
+                if not ports:
+                    raise bad_request('query parameter "port" is required')
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", portforward.ws_accept(key))
+            if chosen:
+                self.send_header("Sec-WebSocket-Protocol", chosen)
+            self.end_headers()
+            raw = self.upgraded()
+            if chosen == portforward.TUNNEL:
+                LOG("portforward %s/%s: ws-tunnel by %s (SPDY in WebSocket)" % (ns, name, self.who["user"]))
+                ws = portforward.WS(raw)
+                portforward.SPDY(portforward.WSByteStream(ws), raw, netns, name, uid, LOG, "ws-tunnel").run()
+                ws.close(1000)
+            else:
+                LOG("portforward %s/%s: websocket %s ports %s" % (ns, name, chosen or '""', ports))
+                portforward.serve_v4(raw, chosen, ports, netns, name, uid, LOG)
+            LOG("portforward %s/%s: done" % (ns, name))
+            return
+        if upgrade.startswith("spdy/3.1"):
+            if method != "POST" and method != "GET":
+                raise bad_request("SPDY upgrades must use POST")
+            versions = [p.strip() for h in self.headers.get_all("X-Stream-Protocol-Version") or []
+                        for p in h.split(",") if p.strip()]
+            if not versions:
+                raise bad_request("unable to upgrade: unable to negotiate protocol: client supports no protocols")
+            if portforward.SPDY_PROTO not in versions:
+                raise APIError(403, "Forbidden", "unable to upgrade: unable to negotiate protocol: no common protocol"
+                               " between client %s and server [portforward.k8s.io]" % versions, {},
+                               {"X-Accepted-Stream-Protocol-Versions": portforward.SPDY_PROTO})
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", "SPDY/3.1")
+            self.send_header("X-Stream-Protocol-Version", portforward.SPDY_PROTO)
+            self.end_headers()
+            raw = self.upgraded()
+            LOG("portforward %s/%s: spdy by %s" % (ns, name, self.who["user"]))
+            portforward.SPDY(portforward.RawByteStream(raw), raw, netns, name, uid, LOG, "spdy").run()
+            LOG("portforward %s/%s: done" % (ns, name))
+            return
+        raise bad_request("unable to upgrade connection: unsupported Upgrade %r" % self.headers.get("Upgrade"))
+
+    def upgraded(self):
+        """The connection after a 101: bytes the client sent right behind the request
+        (still in rfile's buffer) plus the TLS socket."""
+        self.wfile.flush()
+        self.close_connection = True
+        initial = b""
+        self.request.settimeout(0.02)
+        try:
+            initial = self.rfile.read1(65536) or b""
+        except (socket.timeout, ssl.SSLError, OSError):
+            pass
+        self.request.settimeout(None)
+        return portforward.Raw(self.request, initial, FAULTS, LOG)
 
     def wants_table(self):
         return "as=Table" in self.headers.get("Accept", "")
@@ -1415,13 +1829,14 @@ class Handler(BaseHTTPRequestHandler):
         if not pod:
             raise not_found("pods", name)
         names = [c["name"] for c in pod["spec"]["containers"]]
+        enames = [c["name"] for c in pod["spec"].get("ephemeralContainers") or []]
         cname = self.q.get("container")
         if not cname:
             if len(names) != 1:
                 raise bad_request("a container name must be specified for pod %s, choose one of: [%s]"
                                   % (name, " ".join(names)))
             cname = names[0]
-        if cname not in names:
+        if cname not in names + enames:
             raise bad_request("container %s is not valid for pod %s" % (cname, name))
         if pod["status"].get("phase") == "Pending":
             raise bad_request('container "%s" in pod "%s" is waiting to start: ContainerCreating' % (cname, name))
@@ -1498,7 +1913,8 @@ def admin(req):
         return {"ok": True}
     if op == "reset":
         FAULTS.update({"forbid": [], "errors": [], "pending": [], "errimagepull": [], "split": 0,
-                       "watch_close_after": 0, "watch_expire": False, "expired_before": 0})
+                       "watch_close_after": 0, "watch_expire": False, "expired_before": 0,
+                       "ws_split": 0, "portforward_drop": 0, "portforward_ws": True})
         del GRANTS[:]
         return {"ok": True}
     if op == "get":

@@ -9,7 +9,6 @@
 #include <sys/syscall.h>
 
 #include "common/util.h"
-#include "tracer/arch/x86_64/syscall_names.h"
 
 const uint32_t arch_audit = AUDIT_ARCH_X86_64;
 /* __X32_SYSCALL_BIT: x32 numbers pass the arch check as x86-64. */
@@ -121,13 +120,6 @@ void arch_rewind(struct arch_regs *r)
 {
 	r->r.rip -= arch_syscall_insn_len;
 	r->r.rax = r->r.orig_rax;
-}
-
-const char *arch_syscall_name(long nr)
-{
-	if (nr < 0 || (size_t)nr >= ARRAY_SIZE(x86_64_syscall_names))
-		return NULL;
-	return x86_64_syscall_names[nr];
 }
 
 int arch_cs_arch(void)
