@@ -30,6 +30,7 @@ int exec_parse(int argc, char **argv, struct exec_options *ret);
 void exec_options_done(struct exec_options *o);
 int cmd_exec(int argc, char **argv);
 int cmd_verify_config(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
 
 /* Flags shared by `exec` and `verify-config`, as the variables they stand
  * for (struct config_override). */

@@ -21,6 +21,7 @@ static const struct {
 	const char *help;
 } commands[] = {
         {"exec", cmd_exec, "run PROGRAM with the pod's environment and network"},
+        {"ls", cmd_ls, "list the targets of a namespace (--json for IDEs)"},
         {"verify-config", cmd_verify_config, "print the resolved configuration as JSON"},
         {"version", cmd_version, "print the version"},
         {"help", cmd_help, "show this help"},

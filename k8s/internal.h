@@ -2,7 +2,9 @@
  * -errno returns, -ENOMEM propagated, nothing logs. */
 #pragma once
 
+#include <curl/curl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "k8s/error.h"
@@ -31,6 +33,17 @@ int k8s_base64_encode(const void *in, size_t len, char **ret);
 /* "2099-01-01T00:00:00Z" (RFC 3339, any offset, optional fraction) to a
  * time_t. -EINVAL if malformed. */
 int k8s_parse_time(const char *s, long long *ret);
+
+/* The transport options every connection to the API server needs, from
+ * the kubeconfig (k8s-wire.md §1.4): CA or insecure, proxy (socks5 as
+ * socks5h, as Go dials; tunnel_proxy forces CONNECT through an HTTP proxy
+ * for upgraded connections), client certificate (also from an exec
+ * plugin), and connect_to for tls-server-name. Auth headers are the
+ * caller's. Returns 0 or -ENOMEM. */
+struct kubeconfig;
+
+int k8s_curl_transport(const struct kubeconfig *kc, CURL *h, struct curl_slist *connect_to,
+                       bool tunnel_proxy);
 
 /* jansson's own cleanup helper (json_auto_t's). */
 #define _cleanup_json_ _cleanup_(json_decrefp)

@@ -185,6 +185,50 @@ static int transport_error(struct k8s_client *c, CURLcode cc, struct k8s_error *
 }
 
 /* Options common to every request: TLS, proxy, auth. */
+int k8s_curl_transport(const struct kubeconfig *kc, CURL *h, struct curl_slist *connect_to,
+                       bool tunnel_proxy)
+{
+	if (connect_to)
+		curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+	if (kc->insecure) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	} else if (kc->ca_pem) {
+		struct curl_blob b = {kc->ca_pem, kc->ca_len, CURL_BLOB_COPY};
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
+	}
+	if (kc->proxy_url) {
+		/* Go's SOCKS5 dialer sends host names to the proxy: socks5h. */
+		_cleanup_free_ char *p = NULL;
+		if (!strncmp(kc->proxy_url, "socks5://", 9) &&
+		    asprintf(&p, "socks5h://%s", kc->proxy_url + 9) < 0)
+			return -ENOMEM;
+		curl_easy_setopt(h, CURLOPT_PROXY, p ? p : kc->proxy_url);
+		if (tunnel_proxy)
+			curl_easy_setopt(h, CURLOPT_HTTPPROXYTUNNEL, 1L);
+	}
+	/* client-go attaches credentials only over https. */
+	if (strncmp(kc->server, "https://", 8) != 0)
+		return 0;
+	const char *cert = kc->cert_pem, *key = kc->key_pem;
+	size_t cert_len = kc->cert_len, key_len = kc->key_len;
+	if (kc->exec && kc->exec->cert_pem) {
+		cert = kc->exec->cert_pem;
+		key = kc->exec->key_pem;
+		cert_len = strlen(cert);
+		key_len = key ? strlen(key) : 0;
+	}
+	if (cert && key) {
+		struct curl_blob cb = {(void *)cert, cert_len, CURL_BLOB_COPY};
+		struct curl_blob kb = {(void *)key, key_len, CURL_BLOB_COPY};
+		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cb);
+		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &kb);
+		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	return 0;
+}
+
 static int setup_request(struct k8s_client *c, const char *token, struct curl_slist **hdrs)
 {
 	struct kubeconfig *kc = c->kc;
@@ -199,45 +243,12 @@ static int setup_request(struct k8s_client *c, const char *token, struct curl_sl
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "mirrord-trace/" MT_VERSION);
-	if (c->connect_to)
-		curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
-	if (kc->insecure) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (kc->ca_pem) {
-		struct curl_blob b = {kc->ca_pem, kc->ca_len, CURL_BLOB_COPY};
-		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
-	}
-	if (kc->proxy_url) {
-		/* Go's SOCKS5 dialer sends host names to the proxy: socks5h. */
-		if (!strncmp(kc->proxy_url, "socks5://", 9)) {
-			_cleanup_free_ char *p = NULL;
-			if (asprintf(&p, "socks5h://%s", kc->proxy_url + 9) < 0)
-				return -ENOMEM;
-			curl_easy_setopt(h, CURLOPT_PROXY, p);
-		} else {
-			curl_easy_setopt(h, CURLOPT_PROXY, kc->proxy_url);
-		}
-	}
+	int r = k8s_curl_transport(kc, h, c->connect_to, false);
+	if (r < 0)
+		return r;
 	/* client-go attaches credentials only over https. */
 	if (strncmp(kc->server, "https://", 8) != 0)
 		return 0;
-	const char *cert = kc->cert_pem, *key = kc->key_pem;
-	size_t cert_len = kc->cert_len, key_len = kc->key_len;
-	if (kc->exec && kc->exec->cert_pem) {
-		cert = kc->exec->cert_pem;
-		key = kc->exec->key_pem;
-		cert_len = strlen(cert);
-		key_len = strlen(key);
-	}
-	if (cert && key) {
-		struct curl_blob cb = {(void *)cert, cert_len, CURL_BLOB_COPY};
-		struct curl_blob kb = {(void *)key, key_len, CURL_BLOB_COPY};
-		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cb);
-		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &kb);
-		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-	}
 	if (token) {
 		_cleanup_free_ char *a = NULL;
 		if (asprintf(&a, "Authorization: Bearer %s", token) < 0)
@@ -521,6 +532,18 @@ int k8s_watch(struct k8s_client *c, const char *path, const struct k8s_watch_opt
 	else if (r >= 0)
 		r = k8s_watch_parser_finish(&p);
 	k8s_watch_parser_free(&p);
+	free(eb.buf);
+	return r;
+}
+
+int k8s_stream(struct k8s_client *c, const char *path, unsigned timeout_ms, k8s_stream_fn fn,
+               void *userdata, struct k8s_error *err)
+{
+	struct body eb = {.max = 64 * 1024};
+	long http = 0;
+	int r = perform(c, "GET", path, NULL, NULL, fn, userdata, timeout_ms, &http, &eb, err);
+	if (r >= 0 && (http < 200 || http >= 300))
+		r = status_from_body(c, "GET", path, http, &eb, err);
 	free(eb.buf);
 	return r;
 }

@@ -81,6 +81,14 @@ struct k8s_watch_opts {
 int k8s_watch(struct k8s_client *c, const char *path, const struct k8s_watch_opts *o,
               k8s_watch_fn fn, void *userdata, struct k8s_error *err);
 
+/* GET a streamed, non-JSON body (pods/log?follow=true): fn gets the raw
+ * bytes as curl delivers them, split anywhere, and returns n to go on or 0
+ * to stop (then k8s_stream returns -ECANCELED; the sink knows why).
+ * Returns 0 when the server ends the body, -ETIMEDOUT after timeout_ms. */
+typedef size_t (*k8s_stream_fn)(char *data, size_t size, size_t n, void *userdata);
+int k8s_stream(struct k8s_client *c, const char *path, unsigned timeout_ms, k8s_stream_fn fn,
+               void *userdata, struct k8s_error *err);
+
 /* The incremental watch-stream parser (pure; exposed for tests and fuzzing).
  * Feed it bytes split anywhere; it calls fn once per complete event. */
 struct k8s_watch_parser {
