@@ -42,6 +42,9 @@ int k8s_parse_time(const char *s, long long *ret);
  * caller's. Returns 0 or -ENOMEM. */
 struct kubeconfig;
 
+/* A libcurl failure as -errno: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH
+ * (name resolution), -EPROTO (TLS), -ENOMEM, else -EIO. */
+int k8s_curl_errno(CURLcode cc);
 int k8s_curl_transport(const struct kubeconfig *kc, CURL *h, struct curl_slist *connect_to,
                        bool tunnel_proxy);
 

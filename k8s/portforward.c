@@ -297,22 +297,6 @@ static ssize_t recv_blocking(struct k8s_portforward *pf, void *buf, size_t cap, 
 	}
 }
 
-static int curl_errno(CURLcode cc)
-{
-	if (cc == CURLE_OUT_OF_MEMORY)
-		return -ENOMEM;
-	if (cc == CURLE_COULDNT_CONNECT)
-		return -ECONNREFUSED;
-	if (cc == CURLE_OPERATION_TIMEDOUT)
-		return -ETIMEDOUT;
-	if (cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY)
-		return -EHOSTUNREACH;
-	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
-	    cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE)
-		return -EPROTO;
-	return -EIO;
-}
-
 /* TLS, proxy and client-certificate options, shared with ordinary
  * requests (k8s_curl_transport). The bearer token and basic auth go into
  * the hand-written upgrade request instead. */
@@ -441,7 +425,7 @@ static int pf_attempt(struct k8s_portforward *pf, const char *url, const char *h
 		return r;
 	CURLcode cc = curl_easy_perform(pf->curl);
 	if (cc != CURLE_OK)
-		return k8s_errorf(err, curl_errno(cc), 0, NULL,
+		return k8s_errorf(err, k8s_curl_errno(cc), 0, NULL,
 		                  "cannot reach the API server at %s for port-forward: %s; check "
 		                  "the kubeconfig's server address and your network",
 		                  kc->server, pf->errbuf[0] ? pf->errbuf : curl_easy_strerror(cc));

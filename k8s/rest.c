@@ -152,7 +152,7 @@ void k8s_client_set_timeouts(struct k8s_client *c, unsigned request_ms, unsigned
 	c->connect_ms = connect_ms;
 }
 
-static int curl_errno(CURLcode cc)
+int k8s_curl_errno(CURLcode cc)
 {
 	/* CURLcode has ~100 values; an if-chain avoids -Wswitch-enum noise. */
 	if (cc == CURLE_OUT_OF_MEMORY)
@@ -180,8 +180,9 @@ static int transport_error(struct k8s_client *c, CURLcode cc, struct k8s_error *
 		advice = "check the user's client-certificate and client-key";
 	else if (cc == CURLE_OPERATION_TIMEDOUT)
 		advice = "the API server did not answer in time; retry, or check your network";
-	return k8s_errorf(err, curl_errno(cc), 0, NULL, "cannot reach the API server at %s: %s; %s",
-	                  c->kc->server, detail, advice);
+	return k8s_errorf(err, k8s_curl_errno(cc), 0, NULL,
+	                  "cannot reach the API server at %s: %s; %s", c->kc->server, detail,
+	                  advice);
 }
 
 /* Options common to every request: TLS, proxy, auth. */
