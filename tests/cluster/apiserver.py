@@ -32,12 +32,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
 import portforward  # noqa: E402
 
+# The official schemas the fake validates bodies against: a copy of
+# shared/reference/k8s-openapi-subset.json kept in the tree (tests/data/),
+# so the tests need nothing outside the repository.
 SCHEMA_PATH = os.environ.get("MTC_OPENAPI_SUBSET", os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "reference", "k8s-openapi-subset.json"))
-for cand in (SCHEMA_PATH, "/work/shared/reference/k8s-openapi-subset.json"):
-    if os.path.exists(cand):
-        SCHEMA_PATH = cand
-        break
+    os.path.dirname(os.path.abspath(__file__)), "..", "data", "k8s-openapi-subset.json"))
 
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-mtc", "gitCommit": "0" * 40,
            "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23.4",

@@ -36,10 +36,10 @@ V4 = "v4.channel.k8s.io"
 V4B64 = "v4.base64.channel.k8s.io"
 TUNNEL = "SPDY/3.1+portforward.k8s.io"
 SPDY_PROTO = "portforward.k8s.io"
+# The SPDY/3 header-compression dictionary (a constant of the SPDY/3 spec),
+# kept in the tree so the tests need nothing outside the repository.
 _DICT_PATHS = [os.environ.get("MTC_SPDY_DICT", ""),
-               os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "reference",
-                            "captures", "spdy_dict.bin"),
-               "/work/shared/reference/captures/spdy_dict.bin"]
+               os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "spdy3_dict.bin")]
 
 
 def spdy_dict():
