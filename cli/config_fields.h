@@ -84,8 +84,8 @@ X(AGENT_DISABLE_MESH_SIDECAR_INJECTION, "agent.disable_mesh_sidecar_injection", 
 X(AGENT_JAQ_TIME_LIMIT, "agent.jaq_time_limit", CT_U32, NULL, "1", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(ENV_INCLUDE, "feature.env.include", CT_STRLIST, "MIRRORD_OVERRIDE_ENV_VARS_INCLUDE", NULL, IMPL_YES, NULL, NULL) \
 X(ENV_EXCLUDE, "feature.env.exclude", CT_STRLIST, "MIRRORD_OVERRIDE_ENV_VARS_EXCLUDE", NULL, IMPL_YES, NULL, NULL) \
-X(ENV_OVERRIDE, "feature.env.override", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "the variables are not set") \
-X(ENV_UNSET, "feature.env.unset", CT_STRLIST, NULL, NULL, IMPL_LATER, NULL, "the variables stay set") \
+X(ENV_OVERRIDE, "feature.env.override", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(ENV_UNSET, "feature.env.unset", CT_STRLIST, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(ENV_FILE, "feature.env.env_file", CT_STR, "MIRRORD_OVERRIDE_ENV_VARS_FILE", NULL, IMPL_LATER, NULL, "the file is not read") \
 X(ENV_MAPPING, "feature.env.mapping", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "values are not rewritten") \
 X(ENV_LOAD_FROM_PROCESS, "feature.env.load_from_process", CT_OBOOL, "MIRRORD_ENV_LOAD_FROM_PROCESS", NULL, IMPL_LATER, "false", "the environment is fetched before the program starts") \

@@ -2,6 +2,7 @@
  * (environment, DNS, pod files), run the program under the tracer, and
  * exit as the program did. */
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "common/evloop.h"
 #include "common/util.h"
 #include "session/session.h"
@@ -223,6 +224,36 @@ static size_t live_inodes(void *data, uint64_t **ret)
 	return n;
 }
 
+/* The program's environment: env_merge() with the config's include /
+ * exclude, feature.env.override ({"K": "V"}) and feature.env.unset. */
+static char **build_env(const struct config *c, char **remote, size_t nremote,
+                        struct env_filter *ef)
+{
+	json_t *ovj = config_get(c, CF_ENV_OVERRIDE), *unj = config_get(c, CF_ENV_UNSET);
+	size_t nov = json_is_object(ovj) ? json_object_size(ovj) : 0;
+	size_t nun = json_is_array(unj) ? json_array_size(unj) : 0, n = 0;
+	char **ovs = xcalloc(nov + 1, sizeof(char *)), **env;
+	const char **uns = xcalloc(nun + 1, sizeof(char *));
+	const char *key;
+	json_t *val;
+
+	json_object_foreach(ovj, key, val) if (n < nov && json_is_string(val)) ovs[n++] =
+	        xasprintf("%s=%s", key, json_string_value(val));
+	for (size_t i = 0; i < nun; i++)
+		uns[i] = json_string_value(json_array_get(unj, i));
+	ef->override = (const char *const *)ovs;
+	ef->noverride = n;
+	ef->unset = uns;
+	ef->nunset = nun;
+	env = env_merge(environ, remote, nremote, ef);
+	for (size_t i = 0; i < n; i++)
+		free(ovs[i]);
+	free(ovs);
+	free(uns);
+	ef->override = ef->unset = NULL;
+	return env;
+}
+
 static int exit_like(int status)
 {
 	if (WIFEXITED(status))
@@ -292,7 +323,7 @@ int cmd_exec(int argc, char **argv)
 		goto out;
 	}
 	struct env_filter ef = {.include = o.env_include, .exclude = o.env_exclude};
-	env = env_merge(environ, remote, nremote, &ef);
+	env = build_env(o.config, remote, nremote, &ef);
 
 	e = rundir_create(&dir);
 	if (e < 0) {

@@ -4,6 +4,7 @@
 #include "common/util.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* mirrord's agent drops these even when `include` names them
  * (mirrord-behaviour.md §1.5): they describe the pod's own toolchain and
@@ -130,36 +131,54 @@ static bool remote_wanted(const char *entry, const struct env_filter *f)
 	return true;
 }
 
+/* Put entry (K=V) into out[0..*n), replacing an entry of the same name. */
+static void env_put(char **out, size_t *n, const char *entry)
+{
+	size_t nl = name_len(entry);
+
+	for (size_t j = 0; j < *n; j++) {
+		if (name_len(out[j]) == nl && strncmp(out[j], entry, nl) == 0) {
+			free(out[j]);
+			out[j] = xstrdup(entry);
+			return;
+		}
+	}
+	out[(*n)++] = xstrdup(entry);
+}
+
+static bool env_is_unset(const struct env_filter *f, const char *entry)
+{
+	size_t nl = name_len(entry);
+
+	for (size_t i = 0; f && i < f->nunset; i++)
+		if (strlen(f->unset[i]) == nl && strncasecmp(f->unset[i], entry, nl) == 0)
+			return true;
+	return false;
+}
+
 char **env_merge(char *const *local, char *const *remote, size_t nremote,
                  const struct env_filter *f)
 {
-	size_t nlocal = 0, n = 0;
+	size_t nlocal = 0, n = 0, nov = f ? f->noverride : 0, k = 0;
 	char **out;
 
 	while (local && local[nlocal])
 		nlocal++;
-	out = xcalloc(nlocal + nremote + 1, sizeof(char *));
+	out = xcalloc(nlocal + nremote + nov + 1, sizeof(char *));
 	for (size_t i = 0; i < nlocal; i++)
 		out[n++] = xstrdup(local[i]);
-
-	for (size_t i = 0; i < nremote; i++) {
-		const char *e = remote[i];
-		size_t nl = name_len(e);
-		bool replaced = false;
-
-		if (!remote_wanted(e, f))
-			continue;
-		for (size_t j = 0; j < n; j++) {
-			if (name_len(out[j]) == nl && strncmp(out[j], e, nl) == 0) {
-				free(out[j]);
-				out[j] = xstrdup(e);
-				replaced = true;
-				break;
-			}
-		}
-		if (!replaced)
-			out[n++] = xstrdup(e);
+	for (size_t i = 0; i < nremote; i++)
+		if (remote_wanted(remote[i], f))
+			env_put(out, &n, remote[i]);
+	for (size_t i = 0; i < nov; i++)
+		if (strchr(f->override[i], '=') && name_len(f->override[i]) > 0)
+			env_put(out, &n, f->override[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (env_is_unset(f, out[i]))
+			free(out[i]);
+		else
+			out[k++] = out[i];
 	}
-	out[n] = NULL;
+	out[k] = NULL;
 	return out;
 }

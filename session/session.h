@@ -114,11 +114,19 @@ int session_dns_start(struct session *s, const char *pod_resolv_conf, char **ret
 struct env_filter {
 	const char *include; /* ';'-separated patterns with * and ?, or NULL */
 	const char *exclude; /* same, or NULL */
+	/* feature.env.override: "K=V" entries set last, over everything */
+	const char *const *override;
+	size_t noverride;
+	/* feature.env.unset: names removed from the result, compared
+	 * case-insensitively as mirrord does */
+	const char *const *unset;
+	size_t nunset;
 };
 
 /* Build the program's environment: local entries, then remote entries that
  * pass the filter and mirrord's always-excluded list, replacing local
- * values of the same name. Returns a NULL-terminated malloc'd array. */
+ * values of the same name, then the overrides, then the unset names
+ * removed. Returns a NULL-terminated malloc'd array. */
 char **env_merge(char *const *local, char *const *remote, size_t nremote,
                  const struct env_filter *f);
 bool env_pattern_match(const char *patterns, const char *name);

@@ -65,4 +65,16 @@ if ! baseline; then
 	expect_eq "" "$(printf '%s\n' "$OUT" | grep '^MT_POD_MARKER=' || true)" \
 		"--override-env-vars-exclude (long form), static Go"
 fi
+if ! baseline; then
+	# feature.env.override and feature.env.unset from a config file.
+	cat >"$T/env.json" <<'JSON'
+{"feature": {"env": {"override": {"MT_POD_MARKER": "overridden", "MT_EXTRA": "set-by-config"},
+                     "unset": ["database_url"]}}}
+JSON
+	run traced -f "$T/env.json" -- env
+	expect_out_has "MT_POD_MARKER=overridden" "feature.env.override wins over the pod's value"
+	expect_out_has "MT_EXTRA=set-by-config" "feature.env.override adds a variable"
+	expect_eq "" "$(printf '%s\n' "$OUT" | grep '^DATABASE_URL=' || true)" \
+		"feature.env.unset removes a variable (case-insensitively)"
+fi
 e2e_done

@@ -66,4 +66,22 @@ TEST(merge_include_exclude)
 	env_free(env);
 }
 
+TEST(merge_override_unset)
+{
+	char *local[] = {S("PATH=/local/bin"), S("Secret_Token=x"), S("KEEP=1"), NULL};
+	char *remote[] = {S("DB=pod"), S("MODE=pod")};
+	const char *ov[] = {"MODE=override", "NEW=1", "NOEQUALS"};
+	const char *un[] = {"secret_token", "DB"};
+	struct env_filter f = {.override = ov, .noverride = 3, .unset = un, .nunset = 2};
+	char **env = env_merge(local, remote, 2, &f);
+
+	CHECK_STR(find(env, "MODE"), "override");
+	CHECK_STR(find(env, "NEW"), "1");
+	CHECK_STR(find(env, "KEEP"), "1");
+	CHECK(!find(env, "Secret_Token")); /* unset compares case-insensitively */
+	CHECK(!find(env, "DB"));
+	CHECK(!find(env, "NOEQUALS"));
+	env_free(env);
+}
+
 TEST_MAIN()
