@@ -15,6 +15,7 @@
 static int fail(struct k8s_error *e, int r)
 {
 	fprintf(stderr, "k8sctl: %s\n", e->message ? e->message : strerror(-r));
+	k8s_error_clear(e);
 	return 1;
 }
 

@@ -22,6 +22,18 @@ static int die(const char *what, int r, const struct k8s_error *err)
 	return 1;
 }
 
+/* Cleanups, so every early return frees what the sanitizers count. */
+static void err_done(struct k8s_error *e)
+{
+	k8s_error_clear(e);
+}
+
+static void md_done(EVP_MD_CTX **m)
+{
+	EVP_MD_CTX_free(*m);
+	*m = NULL;
+}
+
 /* Deterministic bytes, different at every offset (xorshift). */
 static void fill(uint8_t *b, size_t n, uint64_t *s)
 {
@@ -131,7 +143,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pf_client: bad port or size\n");
 		return 2;
 	}
-	struct k8s_error err = {0};
+	_cleanup_(err_done) struct k8s_error err = {0};
 	struct kubeconfig_opts o = {.no_in_cluster = true};
 	struct kubeconfig *kc = NULL;
 	int r = kubeconfig_load(&o, &kc, &err);
@@ -146,9 +158,10 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return die("open", r, &err);
 
-	EVP_MD_CTX *up = sha_new();
+	_cleanup_(md_done) EVP_MD_CTX *up = sha_new();
+	_cleanup_(md_done) EVP_MD_CTX *down = sha_new();
 	struct http_reader h = {0};
-	h.sha = sha_new();
+	h.sha = down;
 	if (!up || !h.sha)
 		return 1;
 	if (!strcmp(argv[1], "echo")) {
@@ -165,8 +178,6 @@ int main(int argc, char **argv)
 		char ha[65], hb[65];
 		EVP_DigestFinal_ex(up, a, NULL);
 		EVP_DigestFinal_ex(h.sha, b, NULL);
-		EVP_MD_CTX_free(up);
-		EVP_MD_CTX_free(h.sha);
 		hex(a, ha);
 		hex(b, hb);
 		if (strncmp(h.head, "HTTP/1.", 7) || !strstr(h.head, " 200 ") || h.body != n ||
@@ -212,8 +223,9 @@ int main(int argc, char **argv)
 		r = k8s_portforward_reconnect(pf, 20000, &err);
 		if (r < 0)
 			return die("reconnect", r, &err);
+		_cleanup_(md_done) EVP_MD_CTX *down2 = sha_new();
 		struct http_reader h2 = {0};
-		h2.sha = sha_new();
+		h2.sha = down2;
 		r = pump(pf, "GET / HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n", 0, 0, up,
 		         &h2, &err);
 		struct k8s_portforward_stats st;
