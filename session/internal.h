@@ -106,7 +106,9 @@ struct dns_ns {
 
 struct session {
 	struct evloop *loop;
-	int fd;
+	struct session_io io;
+	int fd;   /* io.fd(), as registered with the loop */
+	bool tcp; /* our own socket (session_open): messages name --agent-addr */
 	bool alive;
 	char *lost_why;
 	void (*lost_cb)(void *, const char *);

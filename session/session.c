@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -15,9 +16,56 @@
 #define RBUF_SIZE (AP_HEADER_SIZE + AP_MAX_PAYLOAD)
 #define CLIENT_NAME "mirrord-trace " MT_VERSION
 
-/* Watch for EPOLLOUT only while the kernel refused part of the queue. */
+/* ---- the plain socket transport (session_open) ---- */
+
+static int tcp_fd(void *data)
+{
+	return (int)(intptr_t)data;
+}
+
+static short tcp_events(void *data)
+{
+	return POLLIN;
+}
+
+static ssize_t tcp_read(void *data, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = recv(tcp_fd(data), buf, len, 0);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static ssize_t tcp_write(void *data, const void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = send(tcp_fd(data), buf, len, MSG_NOSIGNAL);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static void tcp_close(void *data)
+{
+	close(tcp_fd(data));
+}
+
+/* Whether the transport holds bytes of its own that wait for POLLOUT. */
+static bool io_wants_out(struct session *s)
+{
+	return s->io.events && (s->io.events(s->io.data) & POLLOUT);
+}
+
+/* Watch for EPOLLOUT only while the transport refused part of the queue,
+ * or buffers bytes itself. */
 static void set_want_out(struct session *s, bool want)
 {
+	want = want || io_wants_out(s);
 	if (want == s->want_out || !s->alive || !s->loop)
 		return;
 	s->want_out = want;
@@ -69,18 +117,22 @@ int session_send(struct session *s, const struct ap_msg *m)
 static int flush_some(struct session *s)
 {
 	while (s->wq_off < s->wq_len) {
-		ssize_t n = send(s->fd, s->wq + s->wq_off, s->wq_len - s->wq_off, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return -errno;
-		}
+		ssize_t n = s->io.write(s->io.data, s->wq + s->wq_off, s->wq_len - s->wq_off);
+		if (n == -EAGAIN || n == 0)
+			return 0;
+		if (n < 0)
+			return (int)n;
 		s->wq_off += (size_t)n;
 	}
 	s->wq_off = s->wq_len = 0;
 	return 0;
+}
+
+/* The transport's own buffer, when the fd is writable. */
+static int flush_io(struct session *s)
+{
+	int r = s->io.flush ? s->io.flush(s->io.data) : 0;
+	return r == -EAGAIN ? 0 : r;
 }
 
 void session_lost(struct session *s, const char *fmt, ...)
@@ -160,18 +212,21 @@ static void dispatch(struct session *s, const struct ap_msg *m)
 static void pump(struct session *s)
 {
 	size_t off = 0;
-	bool eof = false;
+	bool eof = false, more = false;
 
+again:
 	for (;;) {
-		if (s->rlen == RBUF_SIZE)
+		if (s->rlen == RBUF_SIZE) {
+			/* Read on after dispatching: the transport may hold
+			 * bytes the fd no longer shows (TLS). */
+			more = true;
 			break;
-		ssize_t n = recv(s->fd, s->rbuf + s->rlen, RBUF_SIZE - s->rlen, 0);
+		}
+		ssize_t n = s->io.read(s->io.data, s->rbuf + s->rlen, RBUF_SIZE - s->rlen);
+		if (n == -EAGAIN)
+			break;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			session_lost(s, "connection to the agent failed: %s", strerror(errno));
+			session_lost(s, "connection to the agent failed: %s", strerror((int)-n));
 			return;
 		}
 		if (n == 0) {
@@ -180,8 +235,6 @@ static void pump(struct session *s)
 			break;
 		}
 		s->rlen += (size_t)n;
-		if (s->rlen > RBUF_SIZE / 2)
-			break;
 	}
 	while (off < s->rlen && s->alive) {
 		struct ap_msg m;
@@ -202,8 +255,17 @@ static void pump(struct session *s)
 		memmove(s->rbuf, s->rbuf + off, s->rlen - off);
 		s->rlen -= off;
 	}
-	if (eof)
+	if (eof) {
 		session_lost(s, "the agent closed the connection");
+		return;
+	}
+	if (more && off) {
+		more = false;
+		off = 0;
+		goto again;
+	}
+	/* Reading may have queued bytes in the transport (pongs). */
+	set_want_out(s, s->wq_off < s->wq_len);
 }
 
 /* Drop the frame a sync caller consumed (it is the first one in rbuf
@@ -219,7 +281,7 @@ static void flush_prepare(struct evloop *l, void *data)
 	struct session *s = data;
 	int r;
 
-	if (!s->alive || s->wq_off == s->wq_len)
+	if (!s->alive || (s->wq_off == s->wq_len && !s->want_out))
 		return;
 	r = flush_some(s);
 	if (r < 0) {
@@ -234,8 +296,14 @@ static void on_agent_io(struct evloop *l, int fd, uint32_t events, void *data)
 {
 	struct session *s = data;
 
-	if (events & EPOLLOUT)
+	if (events & EPOLLOUT) {
+		int r = flush_io(s);
+		if (r < 0) {
+			session_lost(s, "connection to the agent failed: %s", strerror(-r));
+			return;
+		}
 		flush_prepare(l, s);
+	}
 	if (s->alive && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		pump(s);
 }
@@ -277,29 +345,38 @@ static ssize_t sync_wait(struct session *s, int type, uint32_t id, int timeout_m
 				continue;
 			}
 		}
+		/* Whatever the transport has buffered first: it may hold
+		 * bytes the fd does not show as readable (TLS). */
+		if (s->rlen == RBUF_SIZE)
+			return -EMSGSIZE;
+		ssize_t n = s->io.read(s->io.data, s->rbuf + s->rlen, RBUF_SIZE - s->rlen);
+		if (n == 0) {
+			session_lost(s, "the agent closed the connection");
+			return -ECONNRESET;
+		}
+		if (n > 0) {
+			s->rlen += (size_t)n;
+			continue;
+		}
+		if (n != -EAGAIN) {
+			session_lost(s, "connection to the agent failed: %s", strerror((int)-n));
+			return (int)n;
+		}
 		uint64_t now = now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		struct pollfd p = {.fd = s->fd,
-		                   .events = POLLIN | (s->wq_off < s->wq_len ? POLLOUT : 0)};
+		struct pollfd p = {.fd = s->io.fd(s->io.data),
+		                   .events = (short)(POLLIN | (s->io.events(s->io.data) & POLLOUT) |
+		                                     (s->wq_off < s->wq_len ? POLLOUT : 0))};
 		r = poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (s->rlen == RBUF_SIZE)
-				return -EMSGSIZE;
-			ssize_t n = recv(s->fd, s->rbuf + s->rlen, RBUF_SIZE - s->rlen, 0);
-			if (n == 0) {
-				session_lost(s, "the agent closed the connection");
-				return -ECONNRESET;
+		if (r > 0 && (p.revents & POLLOUT)) {
+			r = flush_io(s);
+			if (r < 0) {
+				session_lost(s, "connection to the agent failed: %s", strerror(-r));
+				return r;
 			}
-			if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				int e = errno;
-				session_lost(s, "connection to the agent failed: %s", strerror(e));
-				return -e;
-			}
-			if (n > 0)
-				s->rlen += (size_t)n;
 		}
 	}
 }
@@ -323,40 +400,75 @@ static int connect_timeout(int fd, const struct sockaddr *addr, socklen_t len, i
 	return -err;
 }
 
+static struct session *session_alloc(const struct session_io *io)
+{
+	struct session *s = xcalloc(1, sizeof(*s));
+
+	s->relay4 = s->relay6 = s->refuser4 = s->refuser6 = -1;
+	s->next_id = 1;
+	s->io = *io;
+	s->fd = io->fd(io->data);
+	s->alive = true;
+	s->rbuf = xmalloc(RBUF_SIZE);
+	return s;
+}
+
+static int session_start(struct evloop *l, struct session *s, const char *where, int timeout_ms,
+                         struct session **ret, char **ret_why);
+
 int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, int timeout_ms,
                  struct session **ret, char **ret_why)
 {
-	char where[SOCKADDR_STR_MAX], text[512];
+	char where[SOCKADDR_STR_MAX];
 	struct session *s;
-	struct ap_msg m;
-	ssize_t used;
-	int r;
+	int r, fd;
 
 	sockaddr_str(addr, len, where, sizeof(where));
-	s = xcalloc(1, sizeof(*s));
-	s->relay4 = s->relay6 = s->refuser4 = s->refuser6 = -1;
-	s->next_id = 1;
-	s->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->fd < 0) {
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
 		r = -errno;
 		*ret_why = xasprintf("cannot create a socket: %s", strerror(-r));
-		free(s);
 		return r;
 	}
-	s->alive = true;
-	s->rbuf = xmalloc(RBUF_SIZE);
+	s = session_alloc(&(struct session_io){
+	        .data = (void *)(intptr_t)fd,
+	        .fd = tcp_fd,
+	        .events = tcp_events,
+	        .read = tcp_read,
+	        .write = tcp_write,
+	        .close = tcp_close,
+	});
+	s->tcp = true;
 	/* Frames are small and latency-bound (a connect waits for one round
 	 * trip): Nagle would hold a CONNECT behind unacknowledged data for up
 	 * to 40 ms. */
 	int one = 1;
-	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r = connect_timeout(s->fd, addr, len, timeout_ms);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	r = connect_timeout(fd, addr, len, timeout_ms);
 	if (r < 0) {
 		*ret_why = xasprintf("cannot reach the agent at %s: %s; is it running, and is "
 		                     "--agent-addr right?",
 		                     where, strerror(-r));
-		goto fail;
+		session_free(s);
+		return r;
 	}
+	return session_start(l, s, where, timeout_ms, ret, ret_why);
+}
+
+int session_open_io(struct evloop *l, const struct session_io *io, const char *where,
+                    int timeout_ms, struct session **ret, char **ret_why)
+{
+	return session_start(l, session_alloc(io), where, timeout_ms, ret, ret_why);
+}
+
+/* The handshake, then attach to the loop. Frees s on failure. */
+static int session_start(struct evloop *l, struct session *s, const char *where, int timeout_ms,
+                         struct session **ret, char **ret_why)
+{
+	char text[512];
+	struct ap_msg m;
+	ssize_t used;
+	int r;
 
 	m = (struct ap_msg){.type = AP_HELLO};
 	m.u.hello.magic = AP_MAGIC;
@@ -378,8 +490,8 @@ int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, i
 		r = (int)used;
 		if (r == -EBADMSG || r == -EMSGSIZE || r == -EPROTO)
 			*ret_why = xasprintf("the peer at %s is not a mirrord-trace agent (bad "
-			                     "handshake); check --agent-addr",
-			                     where);
+			                     "handshake)%s",
+			                     where, s->tcp ? "; check --agent-addr" : "");
 		else
 			*ret_why = xasprintf("handshake with the agent at %s failed: %s", where,
 			                     s->lost_why ? s->lost_why : strerror(-r));
@@ -460,7 +572,8 @@ void session_free(struct session *s)
 		close(s->refuser4);
 	if (s->refuser6 >= 0)
 		close(s->refuser6);
-	close(s->fd);
+	if (s->io.close)
+		s->io.close(s->io.data);
 	u64map_free(&s->streams);
 	u64map_free(&s->expect);
 	{

@@ -19,6 +19,35 @@ struct session;
  * returns -errno and sets *ret_why to a one-line explanation (malloc'd). */
 int session_open(struct evloop *l, const struct sockaddr *addr, socklen_t len, int timeout_ms,
                  struct session **ret, char **ret_why);
+
+/* The byte stream to the agent, when it is not a plain socket (a
+ * Kubernetes port-forward, say): the session knows only these calls.
+ * All of them are nonblocking and take `data`.
+ *  fd      the descriptor to poll; it must not change while the session
+ *          is attached to a loop.
+ *  events  poll events wanted: POLLIN, plus POLLOUT while the transport
+ *          itself holds bytes not yet sent.
+ *  read    > 0 bytes, 0 at the end of the stream, -EAGAIN when nothing is
+ *          buffered, or -errno. The session reads until -EAGAIN, because a
+ *          transport may buffer bytes the fd no longer shows as readable.
+ *  write   bytes accepted (> 0), -EAGAIN when full, or -errno.
+ *  flush   optional: send buffered bytes (0, -EAGAIN or -errno); called
+ *          when the fd is writable.
+ *  close   optional: called by session_free (and by a failed open). */
+struct session_io {
+	void *data;
+	int (*fd)(void *data);
+	short (*events)(void *data);
+	ssize_t (*read)(void *data, void *buf, size_t len);
+	ssize_t (*write)(void *data, const void *buf, size_t len);
+	int (*flush)(void *data);
+	void (*close)(void *data);
+};
+
+/* As session_open, over an already connected transport. *io is copied;
+ * where names the peer in messages ("agent pod ns/name"). */
+int session_open_io(struct evloop *l, const struct session_io *io, const char *where,
+                    int timeout_ms, struct session **ret, char **ret_why);
 void session_free(struct session *s);
 
 /* Called once when the agent connection is lost (EOF, error, AP_ERROR).
