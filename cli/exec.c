@@ -3,6 +3,7 @@
  * exit as the program did. */
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/k8s_run.h"
 #include "common/evloop.h"
 #include "common/util.h"
 #include "session/session.h"
@@ -136,6 +137,21 @@ static int setup_signals(struct run *r)
 	if (r->sigfd < 0)
 		return -errno;
 	return evloop_add(r->loop, r->sigfd, EPOLLIN, on_signal, r);
+}
+
+/* A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that arrived before the
+ * program runs (while the agent started): the run is cancelled, and the
+ * caller cleans up (the agent Job goes too). Others are dropped. */
+static int pending_stop(int sigfd)
+{
+	struct signalfd_siginfo si;
+	int sig = 0;
+
+	while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+		if (!sig && (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM ||
+		             si.ssi_signo == SIGHUP || si.ssi_signo == SIGQUIT))
+			sig = (int)si.ssi_signo;
+	return sig;
 }
 
 /* Copy the pod files the program reads into the run directory. */
@@ -280,6 +296,7 @@ int cmd_exec(int argc, char **argv)
 {
 	_cleanup_(exec_options_done) struct exec_options o = {0};
 	struct run r = {.sigfd = -1};
+	struct k8s_run *kr = NULL;
 	struct sockaddr_storage agent;
 	unsigned agentlen;
 	_cleanup_free_ char *program = NULL, *why = NULL, *dir = NULL;
@@ -292,7 +309,7 @@ int cmd_exec(int argc, char **argv)
 	if (e != 0)
 		return e > 0 ? 0 : 2;
 	log_set_level(o.log_level);
-	if (parse_hostport(o.agent_addr, &agent, &agentlen) < 0) {
+	if (o.agent_addr && parse_hostport(o.agent_addr, &agent, &agentlen) < 0) {
 		log_error("--agent-addr \"%s\" is not HOST:PORT with a numeric IPv4 or [IPv6] "
 		          "address and a port 1-65535",
 		          o.agent_addr);
@@ -308,8 +325,22 @@ int cmd_exec(int argc, char **argv)
 		log_error("cannot create the event loop");
 		return 1;
 	}
-	e = session_open(r.loop, (struct sockaddr *)&agent, agentlen, o.connect_timeout_ms,
-	                 &r.session, &why);
+	/* Signals are held from here: a Ctrl-C while the agent starts cancels
+	 * the run after it (and its Job) can be cleaned up. */
+	if (setup_signals(&r) < 0) {
+		log_error("cannot set up signal handling");
+		goto out;
+	}
+	if (o.agent_addr) {
+		e = session_open(r.loop, (struct sockaddr *)&agent, agentlen, o.connect_timeout_ms,
+		                 &r.session, &why);
+	} else {
+		/* No --agent-addr: the agent is started in Kubernetes. */
+		e = k8s_run_start(o.config, o.log_level < LOG_WARN, &kr);
+		if (e < 0)
+			goto out;
+		e = k8s_run_session(kr, r.loop, o.connect_timeout_ms, &r.session, &why);
+	}
 	if (e < 0) {
 		log_error("%s", why);
 		goto out;
@@ -368,8 +399,10 @@ int cmd_exec(int argc, char **argv)
 	}
 	free(traps);
 	free(denies);
-	if (setup_signals(&r) < 0) {
-		log_error("cannot set up signal handling");
+	int sig = pending_stop(r.sigfd);
+	if (sig) {
+		log_error("interrupted by %s before the program started", strsignal(sig));
+		ret = 128 + sig;
 		goto out;
 	}
 	pid_t pid = tracer_spawn(r.tracer, program, o.argv, env);
@@ -389,6 +422,9 @@ out:
 	tracer_free(r.tracer);
 	policy_free(r.policy);
 	session_free(r.session);
+	/* After the session (it runs over the port-forward): the agent Job
+	 * is deleted on every path. */
+	k8s_run_stop(kr);
 	if (dir)
 		rundir_remove(dir);
 	for (size_t i = 0; i < nfiles; i++)

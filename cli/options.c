@@ -314,23 +314,6 @@ int exec_parse(int argc, char **argv, struct exec_options *o)
 	if (e < 0)
 		return -EINVAL;
 	cli_print_warnings(c);
-	if (!c->agent_addr) {
-		if (c->targetless)
-			log_error(
-			        "no agent to talk to; pass --agent-addr HOST:PORT of a running "
-			        "mirrord-trace-agent (starting one in Kubernetes is not supported "
-			        "yet)");
-		else {
-			_cleanup_free_ char *t = target_to_string(c->target);
-			log_error(
-			        "Kubernetes targets (\"%s\" in namespace \"%s\") are not supported "
-			        "yet; pass --agent-addr HOST:PORT of a mirrord-trace-agent running "
-			        "next to the target",
-			        t, c->target_namespace);
-		}
-		config_free(c);
-		return -EINVAL;
-	}
 	*o = (struct exec_options){
 	        .config = c,
 	        .agent_addr = c->agent_addr,

@@ -1,0 +1,27 @@
+/* `exec` on a Kubernetes target: resolve the target, start the agent Job
+ * on its node (or a targetless one), and reach the agent through a
+ * port-forward that the session runs over (session_open_io). The Job is
+ * deleted by k8s_run_stop(), which every exit path of exec calls. */
+#pragma once
+
+#include "cli/config.h"
+#include "common/evloop.h"
+#include "session/session.h"
+
+struct k8s_run;
+
+/* Load the kubeconfig (kubeconfig / kube_context), resolve the target
+ * unless targetless, and start the agent. Progress lines go to stderr
+ * unless quiet. Logs the error and returns -errno on failure (nothing is
+ * left running then). */
+int k8s_run_start(const struct config *c, bool quiet, struct k8s_run **ret);
+
+/* Open the port-forward to the agent and the session over it. On failure
+ * returns -errno and sets *ret_why (malloc'd). The port-forward lives
+ * until k8s_run_stop(), which must come after session_free(). */
+int k8s_run_session(struct k8s_run *kr, struct evloop *l, int timeout_ms, struct session **ret,
+                    char **ret_why);
+
+/* Close the port-forward, delete the agent Job (Background propagation),
+ * free everything. NULL is a no-op. */
+void k8s_run_stop(struct k8s_run *kr);
