@@ -49,13 +49,13 @@ X(TARGET_NAMESPACE, "target.namespace", CT_NSNAME, "MIRRORD_TARGET_NAMESPACE", N
 X(AGENT_NAMESPACE, "agent.namespace", CT_NSNAME, "MIRRORD_AGENT_NAMESPACE", NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_LOG_LEVEL, "agent.log_level", CT_STR, "MIRRORD_AGENT_RUST_LOG", "\"info\"", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
 X(AGENT_JSON_LOG, "agent.json_log", CT_BOOL, "MIRRORD_AGENT_JSON_LOG", "false", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_IMAGE, "agent.image", CT_IMAGE, "MIRRORD_AGENT_IMAGE", NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_IMAGE_PULL_POLICY, "agent.image_pull_policy", CT_PULL, "MIRRORD_AGENT_IMAGE_PULL_POLICY", "\"IfNotPresent\"", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
+X(AGENT_IMAGE, "agent.image", CT_IMAGE, "MIRRORD_AGENT_IMAGE", NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_IMAGE_PULL_POLICY, "agent.image_pull_policy", CT_PULL, "MIRRORD_AGENT_IMAGE_PULL_POLICY", "\"IfNotPresent\"", IMPL_YES, NULL, NULL) \
 X(AGENT_IMAGE_PULL_SECRETS, "agent.image_pull_secrets", CT_ARR, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_TTL, "agent.ttl", CT_U16, "MIRRORD_AGENT_TTL", "1", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
+X(AGENT_TTL, "agent.ttl", CT_U16, "MIRRORD_AGENT_TTL", "1", IMPL_YES, NULL, NULL) \
 X(AGENT_EPHEMERAL, "agent.ephemeral", CT_BOOL, "MIRRORD_EPHEMERAL_CONTAINER", "false", IMPL_LATER, "false", "the agent is not started by mirrord-trace yet") \
-X(AGENT_COMMUNICATION_TIMEOUT, "agent.communication_timeout", CT_U16, "MIRRORD_AGENT_COMMUNICATION_TIMEOUT", NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_STARTUP_TIMEOUT, "agent.startup_timeout", CT_U16, "MIRRORD_AGENT_STARTUP_TIMEOUT", "60", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
+X(AGENT_COMMUNICATION_TIMEOUT, "agent.communication_timeout", CT_U16, "MIRRORD_AGENT_COMMUNICATION_TIMEOUT", NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_STARTUP_TIMEOUT, "agent.startup_timeout", CT_U16, "MIRRORD_AGENT_STARTUP_TIMEOUT", "60", IMPL_YES, NULL, NULL) \
 X(AGENT_FLUSH_CONNECTIONS, "agent.flush_connections", CT_BOOL, "MIRRORD_AGENT_STEALER_FLUSH_CONNECTIONS", "true", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(AGENT_DISABLED_CAPABILITIES, "agent.disabled_capabilities", CT_ARR, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
 X(AGENT_TOLERATIONS, "agent.tolerations", CT_ARR, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
@@ -135,8 +135,8 @@ X(OPERATOR, "operator", CT_OBOOL, "MIRRORD_OPERATOR_ENABLE", NULL, IMPL_NA, "fal
 X(MULTI_CLUSTER, "multi_cluster", CT_OBOOL, "MIRRORD_MULTI_CLUSTER", NULL, IMPL_NA, "false", "it needs the mirrord operator") \
 X(API, "api", CT_BOOL, "MIRRORD_API", "true", IMPL_NA, NULL, "there is no session-monitor socket") \
 X(PROFILE, "profile", CT_STR, NULL, NULL, IMPL_NA, NULL, "it needs the mirrord operator") \
-X(KUBECONFIG, "kubeconfig", CT_STR, "MIRRORD_KUBECONFIG", NULL, IMPL_LATER, NULL, "mirrord-trace does not talk to Kubernetes yet") \
-X(KUBE_CONTEXT, "kube_context", CT_STR, "MIRRORD_KUBE_CONTEXT", NULL, IMPL_LATER, NULL, "mirrord-trace does not talk to Kubernetes yet") \
+X(KUBECONFIG, "kubeconfig", CT_STR, "MIRRORD_KUBECONFIG", NULL, IMPL_YES, NULL, NULL) \
+X(KUBE_CONTEXT, "kube_context", CT_STR, "MIRRORD_KUBE_CONTEXT", NULL, IMPL_YES, NULL, NULL) \
 X(SIP_BINARIES, "sip_binaries", CT_ANY, NULL, NULL, IMPL_NA, NULL, "it only matters on macOS") \
 X(SKIP_SIP, "skip_sip", CT_ANY, "MIRRORD_SKIP_SIP", NULL, IMPL_NA, NULL, "it only matters on macOS") \
 X(CONTAINER, "container", CT_ANY, NULL, NULL, IMPL_NA, NULL, "there is no `mirrord container`") \

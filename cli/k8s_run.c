@@ -17,6 +17,7 @@ struct k8s_run {
 	struct agent_job *job;
 	struct k8s_portforward *pf;
 	struct k8s_error pf_err; /* the port-forward's last error */
+	char *image;
 	bool quiet;
 };
 
@@ -58,9 +59,27 @@ static unsigned config_uint(const struct config *c, enum config_field f, unsigne
 {
 	json_t *v = config_get(c, f);
 
-	return json_is_integer(v) && json_integer_value(v) >= 0
-	               ? (unsigned)json_integer_value(v)
-	               : def;
+	return json_is_integer(v) && json_integer_value(v) >= 0 ? (unsigned)json_integer_value(v)
+	                                                        : def;
+}
+
+/* agent.image: a string, or mirrord's {"registry", "tag"} form (malloc'd;
+ * NULL for the default). */
+static char *agent_image(const struct config *c)
+{
+	json_t *v = config_get(c, CF_AGENT_IMAGE);
+	const char *reg, *tag;
+
+	if (json_is_string(v))
+		return xstrdup(json_string_value(v));
+	if (!json_is_object(v))
+		return NULL;
+	reg = json_string_value(json_object_get(v, "registry"));
+	tag = json_string_value(json_object_get(v, "tag"));
+	if (!reg && !tag)
+		return NULL;
+	return xasprintf("%s:%s", reg ? reg : "ghcr.io/mirrord-trace/mirrord-trace-agent",
+	                 tag ? tag : MT_VERSION);
 }
 
 int k8s_run_start(const struct config *c, bool quiet, struct k8s_run **ret)
@@ -90,7 +109,7 @@ int k8s_run_start(const struct config *c, bool quiet, struct k8s_run **ret)
 
 	struct agent_job_opts ao = {
 	        .namespace = c->agent_namespace,
-	        .image = config_str(c, CF_AGENT_IMAGE),
+	        .image = kr->image = agent_image(c),
 	        .image_pull_policy = config_str(c, CF_AGENT_IMAGE_PULL_POLICY),
 	        .ttl_s = config_uint(c, CF_AGENT_TTL, 1),
 	        .communication_timeout_s = config_uint(c, CF_AGENT_COMMUNICATION_TIMEOUT, 0),
@@ -224,5 +243,6 @@ void k8s_run_stop(struct k8s_run *kr)
 	}
 	k8s_error_clear(&kr->pf_err);
 	k8s_client_free(kr->client);
+	free(kr->image);
 	free(kr);
 }

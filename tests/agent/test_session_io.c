@@ -19,9 +19,9 @@
 #include <sys/socket.h>
 
 #define ENV_MARK "MT_SESSION_IO_MARK=tls-like-3b1c"
-#define PIECE 7             /* bytes per read() handed out */
-#define WQ_CAP (64u << 10)  /* the transport's own write queue */
-#define TOTAL (2u << 20)    /* echoed bytes */
+#define PIECE 7            /* bytes per read() handed out */
+#define WQ_CAP (64u << 10) /* the transport's own write queue */
+#define TOTAL (2u << 20)   /* echoed bytes */
 #define MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
 
 static const char *agent_path;
@@ -101,8 +101,9 @@ static void bio_close(void *data)
 
 static uint16_t agent_start(pid_t *ret_pid)
 {
-	const char *argv[] = {agent_path, "--listen", "127.0.0.1:0", "--communication-timeout",
-	                      "10", "--log-level", "warn", "targetless", NULL};
+	const char *argv[] = {agent_path, "--listen",    "127.0.0.1:0", "--communication-timeout",
+	                      "10",       "--log-level", "warn",        "targetless",
+	                      NULL};
 	char line[256];
 	unsigned long port = 0;
 	int p[2];
@@ -222,8 +223,7 @@ static void on_open(void *data, int err, uint32_t stream)
 	CHECK(err == 0);
 	e->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	CHECK(e->fd >= 0);
-	int r = session_attach_tcp(e->s, stream, e->fd, (struct sockaddr *)&e->dst,
-	                           sizeof(e->dst));
+	int r = session_attach_tcp(e->s, stream, e->fd, (struct sockaddr *)&e->dst, sizeof(e->dst));
 	CHECK(r == 0 || r == -EINPROGRESS);
 	CHECK(evloop_add(e->l, e->fd, EPOLLIN | EPOLLOUT, echo_io, e) == 0);
 }

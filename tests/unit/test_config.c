@@ -452,13 +452,15 @@ TEST(env_errors_name_the_variable)
 
 TEST(unimplemented_fields_warn_once_each)
 {
-	struct config *c = must_resolve_text("m.json", "{\"feature\": {\"fs\": {\"mode\": "
-	                                               "\"read\"}}, \"agent\": {\"ttl\": 30}}");
+	struct config *c =
+	        must_resolve_text("m.json", "{\"feature\": {\"fs\": {\"mode\": "
+	                                    "\"read\"}}, \"agent\": {\"privileged\": true}}");
 	CHECK_EQ(c->warnings.n, 2);
 	_cleanup_free_ char *w1 = config_error_format(&c->warnings.v[0]);
 	_cleanup_free_ char *w0 = config_error_format(&c->warnings.v[1]);
-	CHECK(strstr(w0, "m.json:1:49: agent.ttl: accepted but not implemented yet: the agent is "
-	                 "not started by mirrord-trace yet"));
+	CHECK(strstr(
+	        w0, "m.json:1:49: agent.privileged: accepted but not implemented yet: the agent is "
+	            "not started by mirrord-trace yet"));
 	CHECK(strstr(w1, "m.json:1:21: feature.fs.mode: accepted but not implemented yet: files "
 	                 "stay local"));
 	config_free(c);
