@@ -265,7 +265,8 @@ again:
 		goto again;
 	}
 	/* Reading may have queued bytes in the transport (pongs). */
-	set_want_out(s, s->wq_off < s->wq_len);
+	if (io_wants_out(s))
+		set_want_out(s, true);
 }
 
 /* Drop the frame a sync caller consumed (it is the first one in rbuf
