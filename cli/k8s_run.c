@@ -44,8 +44,7 @@ static void progress(void *data, enum agent_job_stage stage, const char *detail,
 		/* About once a second while nothing changes: a line every
 		 * 5 s is enough for a log. */
 		if (elapsed_ms / 1000 % 5 == 0)
-			fprintf(stderr, "  starting agent: pod %s (%u s)\n", detail,
-			        elapsed_ms / 1000);
+			fprintf(stderr, "  starting agent: %s (%u s)\n", detail, elapsed_ms / 1000);
 		break;
 	case AGENT_JOB_RUNNING:
 		break;
