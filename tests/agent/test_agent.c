@@ -1024,20 +1024,4 @@ TEST(targeted_files_confined_to_root)
 	rmdir(dir);
 }
 
-/* test.h's main() takes an optional test name as argv[1]; ours takes the
- * agent's path first, then hands the rest over. */
-int test_harness_main(int argc, char **argv);
-#define main test_harness_main
-TEST_MAIN()
-#undef main
-
-int main(int argc, char **argv)
-{
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s PATH-TO-mirrord-trace-agent [TEST]\n", argv[0]);
-		return 2;
-	}
-	agent_path = argv[1];
-	argv[1] = argv[0];
-	return test_harness_main(argc - 1, argv + 1);
-}
+TEST_MAIN_WITH_ARG(agent_path, "PATH-TO-mirrord-trace-agent")

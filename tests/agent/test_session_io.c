@@ -282,18 +282,4 @@ TEST(buffering_transport)
 	kill(agent, SIGKILL);
 }
 
-int test_harness_main(int argc, char **argv);
-#define main test_harness_main
-TEST_MAIN()
-#undef main
-
-int main(int argc, char **argv)
-{
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s PATH-TO-mirrord-trace-agent [TEST]\n", argv[0]);
-		return 2;
-	}
-	agent_path = argv[1];
-	argv[1] = argv[0];
-	return test_harness_main(argc - 1, argv + 1);
-}
+TEST_MAIN_WITH_ARG(agent_path, "PATH-TO-mirrord-trace-agent")

@@ -57,29 +57,52 @@ extern int test_count;
 		}                                                                                \
 	} while (0)
 
-#define TEST_MAIN()                                                                  \
-	struct test_case test_cases[TEST_MAX];                                       \
-	int test_count;                                                              \
-	int main(int argc, char **argv)                                              \
-	{                                                                            \
-		int failed = 0, passed = 0;                                          \
-		for (int i = 0; i < test_count; i++) {                               \
-			if (argc > 1 && strcmp(argv[1], test_cases[i].name) != 0)    \
-				continue;                                            \
-			pid_t p = fork();                                            \
-			if (p == 0) {                                                \
-				alarm(30);                                           \
-				test_cases[i].fn();                                  \
-				_exit(0);                                            \
-			}                                                            \
-			int st = 0;                                                  \
-			waitpid(p, &st, 0);                                          \
-			bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;             \
-			printf("%s %s\n", ok ? "PASS" : "FAIL", test_cases[i].name); \
-			if (!ok && WIFSIGNALED(st))                                  \
-				printf("  (killed by signal %d)\n", WTERMSIG(st));   \
-			ok ? passed++ : failed++;                                    \
-		}                                                                    \
-		printf("%d passed, %d failed\n", passed, failed);                    \
-		return failed ? 1 : (passed ? 0 : 1);                                \
+/* Run every test (or the one named by argv[1]), each in a forked child. */
+__attribute__((unused)) static int test_run(int argc, char **argv)
+{
+	int failed = 0, passed = 0;
+
+	for (int i = 0; i < test_count; i++) {
+		if (argc > 1 && strcmp(argv[1], test_cases[i].name) != 0)
+			continue;
+		pid_t p = fork();
+		if (p == 0) {
+			alarm(30);
+			test_cases[i].fn();
+			_exit(0);
+		}
+		int st = 0;
+		waitpid(p, &st, 0);
+		bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		printf("%s %s\n", ok ? "PASS" : "FAIL", test_cases[i].name);
+		if (!ok && WIFSIGNALED(st))
+			printf("  (killed by signal %d)\n", WTERMSIG(st));
+		ok ? passed++ : failed++;
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : (passed ? 0 : 1);
+}
+
+#define TEST_MAIN()                            \
+	struct test_case test_cases[TEST_MAX]; \
+	int test_count;                        \
+	int main(int argc, char **argv)        \
+	{                                      \
+		return test_run(argc, argv);   \
+	}
+
+/* For tests that need a path first (the binary under test): `prog PATH
+ * [TEST]`; PATH goes to the char * variable var. */
+#define TEST_MAIN_WITH_ARG(var, what)                                            \
+	struct test_case test_cases[TEST_MAX];                                   \
+	int test_count;                                                          \
+	int main(int argc, char **argv)                                          \
+	{                                                                        \
+		if (argc < 2) {                                                  \
+			fprintf(stderr, "usage: %s %s [TEST]\n", argv[0], what); \
+			return 2;                                                \
+		}                                                                \
+		var = argv[1];                                                   \
+		argv[1] = argv[0];                                               \
+		return test_run(argc - 1, argv + 1);                             \
 	}
