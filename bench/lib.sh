@@ -138,7 +138,7 @@ bench_socks() {
 	SOCKS_PID=$BG_PID
 	local _
 	for _ in $(seq 50); do
-		nsenter -t "$TARGET_PID" -n -- ss -Hltn "sport = :$BENCH_SOCKS_PORT" 2>/dev/null | grep -q . && break
+		nsenter -t "$TARGET_PID" -n -- ss -Hltn "sport = :$BENCH_SOCKS_PORT" 2>/dev/null | grep . >/dev/null && break
 		sleep 0.1
 	done
 	printf 'strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n[ProxyList]\nsocks5 127.0.0.1 %s\n' \

@@ -292,20 +292,20 @@ expect_out_eq() { expect_eq "$1" "$OUT" "$2"; }
 
 # expect_out_has NEEDLE WHAT / expect_out_lacks NEEDLE WHAT (whole line match)
 expect_out_has() {
-	if printf '%s\n' "$OUT" | grep -qxF -- "$1"; then pass "$2"; else fail "$2" "a line '$1' in stdout" "no such line"; fi
+	if grep -qxF -- "$1" <<<"$OUT"; then pass "$2"; else fail "$2" "a line '$1' in stdout" "no such line"; fi
 }
 expect_out_lacks() {
-	if printf '%s\n' "$OUT" | grep -qxF -- "$1"; then fail "$2" "no line '$1' in stdout" "it is there"; else pass "$2"; fi
+	if grep -qxF -- "$1" <<<"$OUT"; then fail "$2" "no line '$1' in stdout" "it is there"; else pass "$2"; fi
 }
 
 # expect_out_match ERE WHAT: some stdout line matches the extended regex
 expect_out_match() {
-	if printf '%s\n' "$OUT" | grep -qE -- "$1"; then pass "$2"; else fail "$2" "stdout matching /$1/" "no match"; fi
+	if grep -qE -- "$1" <<<"$OUT"; then pass "$2"; else fail "$2" "stdout matching /$1/" "no match"; fi
 }
 
 # expect_err_match ERE WHAT: stderr matches (case-insensitive)
 expect_err_match() {
-	if printf '%s\n' "$ERR" | grep -qiE -- "$1"; then pass "$2"; else fail "$2" "stderr matching /$1/ (any case)" "no match"; fi
+	if grep -qiE -- "$1" <<<"$ERR"; then pass "$2"; else fail "$2" "stderr matching /$1/ (any case)" "no match"; fi
 }
 
 # expect_true WHAT CMD...: CMD succeeds
@@ -324,7 +324,7 @@ expect_no_stopped_in_ws() {
 		ours "$pid" || continue
 		stat+="$pid:$(ps -o stat= -p "$pid" 2>/dev/null | tr -d ' ')[$(ps -o comm= -p "$pid" 2>/dev/null)] "
 	done
-	if printf '%s' "$stat" | grep -qE ':[^ ]*[Tt]'; then
+	if grep -qE ':[^ ]*[Tt]' <<<"$stat"; then
 		fail "$1" "no stopped process in netns $WORKSTATION_NETNS" "$stat"
 	else
 		pass "$1"

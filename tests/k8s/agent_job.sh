@@ -27,7 +27,7 @@ trap cleanup EXIT
 # $MIRRORD_TRACE_AGENT_BIN as it was when the cluster came up. If it was
 # not set then, run the build's agent through a command override instead.
 APISERVER_PID=$(cat "$MTC_DIR/apiserver.pid" 2>/dev/null)
-if tr '\0' '\n' <"/proc/$APISERVER_PID/environ" 2>/dev/null | grep -q '^MIRRORD_TRACE_AGENT_BIN=.'; then
+if grep -qz '^MIRRORD_TRACE_AGENT_BIN=.' "/proc/$APISERVER_PID/environ" 2>/dev/null; then
 	IMAGE=(mirrord-trace-agent:dev)
 else
 	echo "note: the cluster was brought up without MIRRORD_TRACE_AGENT_BIN; using image busybox with command $AGENT_BIN"

@@ -25,7 +25,7 @@ trap cleanup EXIT
 # The kubelet runs $MIRRORD_TRACE_AGENT_BIN for the agent image; exec has
 # no command override, so without it there is nothing to test.
 APISERVER_PID=$(cat "$MTC_DIR/apiserver.pid" 2>/dev/null)
-tr '\0' '\n' <"/proc/$APISERVER_PID/environ" 2>/dev/null | grep -q '^MIRRORD_TRACE_AGENT_BIN=.' ||
+grep -qz '^MIRRORD_TRACE_AGENT_BIN=.' "/proc/$APISERVER_PID/environ" 2>/dev/null ||
 	skip "the cluster was brought up without MIRRORD_TRACE_AGENT_BIN (run cluster.up from ctest)"
 
 # The agent exits when its client leaves; a short communication timeout

@@ -46,7 +46,7 @@ PY
 get_deploy)
 	k get deploy >"$OUT" || fail "kubectl get deploy failed"
 	cat "$OUT"
-	head -1 "$OUT" | grep -qE '^NAME +READY +UP-TO-DATE +AVAILABLE +AGE' || fail "header"
+	grep -qE '^NAME +READY +UP-TO-DATE +AVAILABLE +AGE' <<<"$(head -1 "$OUT")" || fail "header"
 	grep -qE '^lolz +2/2 +2 +2 ' "$OUT" || fail "lolz row"
 	k get deploy lolz -n lolzspace -o jsonpath='{.spec.replicas} {.spec.selector.matchLabels.app}' >"$OUT" || fail "get deploy -n"
 	[ "$(cat "$OUT")" = "1 lolz" ] || fail "jsonpath: $(cat "$OUT")"
@@ -69,7 +69,7 @@ watch)
 		fail "admin hook failed"
 	wait_until 15 grep -q "$pod .*$reason" "$OUT" || { restore; fail "watch did not show the change: $(cat "$OUT")"; }
 	restore # other tests look at this pod
-	restored() { tail -n 1 "$OUT" | grep -q "$pod .*2/2 .*Running"; }
+	restored() { grep -q "$pod .*2/2 .*Running" <<<"$(tail -n 1 "$OUT")"; }
 	wait_until 15 restored || fail "watch did not show the restore: $(cat "$OUT")"
 	cat "$OUT"
 	kill "$BG" 2>/dev/null; wait "$BG" 2>/dev/null; BG=
@@ -80,7 +80,7 @@ delete_job)
 	job=${job//./-}
 	code=$(api POST /apis/batch/v1/namespaces/default/jobs "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":\"$job\"},\"spec\":{\"template\":{\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"main\",\"image\":\"mt/sleep:1\"}]}}}}")
 	[ "$code" = 201 ] || fail "create job: $code $(cat "$API_OUT")"
-	has_running_pod() { k get pods -l "job-name=$job" -o jsonpath='{.items[*].status.phase}' | grep -q Running; }
+	has_running_pod() { k get pods -l "job-name=$job" -o jsonpath='{.items[*].status.phase}' | grep Running >/dev/null; }
 	wait_until 15 has_running_pod || fail "job pod never ran: $(k get pods -l job-name=$job 2>&1)"
 	pod=$(k get pods -l "batch.kubernetes.io/job-name=$job" -o jsonpath='{.items[0].metadata.name}')
 	k get job "$job" >"$OUT" || fail "get job"

@@ -9,7 +9,7 @@ netns=$(/usr/bin/python3 -c 'import json,sys
 print([p["netnsName"] for p in json.load(open(sys.argv[1])) if p["name"] == sys.argv[2]][0])' "$PODS_JSON" "$pod")
 in_pod() { timeout 20 ip netns exec "$netns" nsenter -t "$pid" -m -u -- "$@"; }
 out=$(in_pod sh -c 'getent hosts lolz.default.svc.cluster.local') || fail "resolve: $out"
-echo "$out" | grep -q '^10\.96\.' || fail "not a ClusterIP: $out"
+grep -q '^10\.96\.' <<<"$out" || fail "not a ClusterIP: $out"
 body=$(in_pod curl -sS -m 5 http://lolz.default.svc.cluster.local/) || fail "curl: $body"
 [ "$body" = "hello from the pod" ] || fail "body: $body"
 body=$(in_pod curl -sS -m 5 http://lolz/) || fail "short name: $body"
@@ -17,11 +17,11 @@ in_pod getent hosts redis.lolzspace >/dev/null || fail "ns-qualified short name"
 in_pod getent hosts redis-0.redis.lolzspace.svc.cluster.local >/dev/null || fail "statefulset pod record"
 ip=$(/usr/bin/python3 -c 'import json,sys
 print([p["ip"] for p in json.load(open(sys.argv[1])) if p["name"] == "redis-0"][0])' "$PODS_JSON")
-in_pod getent hosts "${ip//./-}.lolzspace.pod.cluster.local" | grep -q "$ip" || fail "pod A record"
-in_pod sh -c 'curl -sS -m 5 --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt https://kubernetes.default.svc/version' | grep -q gitVersion || fail "kubernetes.default.svc"
+in_pod getent hosts "${ip//./-}.lolzspace.pod.cluster.local" | grep "$ip" >/dev/null || fail "pod A record"
+in_pod sh -c 'curl -sS -m 5 --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt https://kubernetes.default.svc/version' | grep gitVersion >/dev/null || fail "kubernetes.default.svc"
 [ "$(in_pod hostname)" = "$pod" ] || fail "hostname"
-in_pod cat /var/run/secrets/kubernetes.io/serviceaccount/namespace | grep -qx default || fail "sa namespace"
-tr '\0' '\n' <"/proc/$pid/environ" | grep -qx 'LOLZ_SERVICE_HOST=10.96.0.20' || fail "service env"
+in_pod cat /var/run/secrets/kubernetes.io/serviceaccount/namespace | grep -x default >/dev/null || fail "sa namespace"
+grep -qzx 'LOLZ_SERVICE_HOST=10.96.0.20' "/proc/$pid/environ" || fail "service env"
 grep -q "pod.*/[0-9a-f]\{64\}$" "/proc/$pid/cgroup" || fail "cgroup: $(cat /proc/$pid/cgroup)"
 if in_pod curl -sS -m 2 http://example.com/ >/dev/null 2>&1; then fail "reached example.com"; fi
 # the workstation reaches the API server and nothing else

@@ -47,7 +47,7 @@ print(hashlib.sha256(d[:n]).hexdigest())' "$(dirname "$CLUSTER")/pod" "$1"
 exited() { ! kill -0 "$BG" 2>/dev/null; }
 want_proto() {
 	local want=$1
-	newlog | grep -q "portforward default/standalone: $want by" ||
+	newlog | grep "portforward default/standalone: $want by" >/dev/null ||
 		fail "API server did not see a $want port-forward: $(newlog | grep portforward)"
 	echo "ok: kubectl.$VER used $want"
 }
@@ -77,7 +77,7 @@ fallback)
 	forward 8080
 	echo_both_ways
 	want_proto spdy
-	newlog | grep -q 'GET /api/v1/namespaces/default/pods/standalone/portforward HTTP/1.1" 400' ||
+	newlog | grep 'GET /api/v1/namespaces/default/pods/standalone/portforward HTTP/1.1" 400' >/dev/null ||
 		fail "no refused WebSocket attempt first"
 	echo "ok: refused WebSocket upgrade, fell back to SPDY"
 	;;
@@ -99,7 +99,7 @@ drop)
 	got=$(stat -c %s "$WORK/down.bin" 2>/dev/null || echo 0)
 	[ "$got" -lt "$N" ] || fail "the whole download arrived despite portforward_drop"
 	wait_until 20 exited || fail "kubectl still running after the connection was cut"
-	newlog | grep -q 'fault portforward_drop: cutting' || fail "the fault did not fire"
+	newlog | grep 'fault portforward_drop: cutting' >/dev/null || fail "the fault did not fire"
 	echo "ok: cut after $got of $N bytes; kubectl: $(tail -n 1 "$WORK/kubectl.out")"
 	;;
 *) fail "unknown case $CASE" ;;
