@@ -1,8 +1,9 @@
-/* Internal interfaces of mirrord-trace-agent, shared by its four files:
+/* Internal interfaces of mirrord-trace-agent, shared by its files:
  *   main.c     CLI, startup order (listen, then setns), the event loop
  *   client.c   the one client session: framing, handshake, dispatch
  *   streams.c  outgoing TCP/UDP relays with credit flow control
  *   target.c   target lookup, its environment and files (no I/O policy)
+ *   files.c    remote file access (AP_FS_REQ), confined to the target's root
  * Nothing outside agent/ includes this header. */
 #pragma once
 
@@ -17,6 +18,7 @@
 struct evloop;
 struct client;
 struct streams;
+struct files;
 
 enum agent_mode { AGENT_TARGETED, AGENT_EPHEMERAL, AGENT_TARGETLESS };
 
@@ -47,6 +49,10 @@ struct agent {
 	unsigned comm_timeout_s;
 	struct client *client; /* the one session; NULL until it connects */
 	struct streams *streams;
+	/* The client's link dropped without a goodbye and it was freed: a
+	 * new connection may resume (main.c re-arms the no-client timer). */
+	void (*client_detached)(struct agent *a);
+	void *data; /* main.c's */
 };
 
 const char *agent_mode_name(enum agent_mode m);
@@ -69,6 +75,10 @@ int target_enter_netns(const struct agent_target *t);
  * entries left out for a limit. */
 int target_env(const struct agent_target *t, uint8_t *buf, size_t cap, size_t *ret_len,
                uint32_t *ret_count, uint32_t *ret_dropped);
+/* Open path (absolute, from the client) inside the target's root with
+ * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS); flags are open(2)
+ * flags, O_CLOEXEC is added. -EINVAL for a relative path. */
+int target_openat(const struct agent_target *t, const char *path, int flags, int *ret_fd);
 /* Read a regular file below the target's root into a malloc'ed buffer of
  * at most AP_MAX_FILE bytes. -EFBIG if larger, -EISDIR, -EINVAL for other
  * file types or a non-absolute path. */
@@ -90,6 +100,20 @@ bool client_has_room(const struct client *c, size_t n);
 void client_kick(struct client *c);
 /* Fatal: tell the client with AP_ERROR, flush, close and exit with code. */
 MT_PRINTF(4, 5) void client_fail(struct client *c, int code, int err, const char *fmt, ...);
+
+/* ---- files.c ---- */
+
+/* Open remote handles one client may hold at once. */
+#define AGENT_FS_MAX_HANDLES 256
+
+/* Per-client state of the file protocol: open handles, the write switch,
+ * and one chunk-sized buffer (the agent never holds more of a file). */
+struct files *files_new(const struct agent_target *t);
+/* Closes every handle the client left open. */
+void files_free(struct files *f);
+/* Serve one AP_FS_REQ and queue its AP_FS_RESP on c. Failures of the
+ * operation are answered on the wire; a full output queue fails c. */
+void files_serve(struct files *f, struct client *c, const struct ap_msg *m);
 
 /* ---- streams.c ---- */
 

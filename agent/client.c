@@ -51,9 +51,12 @@ struct client {
 	int64_t hello_timer; /* 0 when not armed */
 	int64_t fail_timer;
 	int64_t kick_timer;
+	int64_t detach_timer;
+	struct files *files; /* remote file handles of this session */
 };
 
 static void client_update(struct client *c);
+static void detach(struct evloop *l, void *data);
 static void client_on_event(struct evloop *l, int fd, uint32_t events, void *data);
 
 /* The first reason to stop wins: a later event in the same loop turn
@@ -85,11 +88,13 @@ int client_new(struct agent *a, int fd, struct client **ret)
 	c->a = a;
 	c->fd = fd;
 	c->in = xmalloc(IN_CAP);
+	c->files = files_new(&a->target);
 	/* Replies are latency-bound request/response frames: no Nagle. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->events = EPOLLIN;
 	r = evloop_add(a->loop, fd, c->events, client_on_event, c);
 	if (r < 0) {
+		files_free(c->files);
 		free(c->in);
 		free(c);
 		return r;
@@ -111,7 +116,10 @@ void client_free(struct client *c)
 		evloop_timer_cancel(c->a->loop, c->fail_timer);
 	if (c->kick_timer)
 		evloop_timer_cancel(c->a->loop, c->kick_timer);
+	if (c->detach_timer)
+		evloop_timer_cancel(c->a->loop, c->detach_timer);
 	closep(&c->fd);
+	files_free(c->files);
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -348,6 +356,9 @@ static void dispatch(struct client *c, const struct ap_msg *m)
 	case AP_CLOSE:
 		r = streams_close(s, m->id, m->u.close.how, m->u.close.err, &why);
 		break;
+	case AP_FS_REQ:
+		files_serve(c->files, c, m);
+		break;
 	case AP_PING: {
 		struct ap_msg pong = {.type = AP_PONG, .id = m->id};
 		r = client_send(c, &pong);
@@ -357,6 +368,13 @@ static void dispatch(struct client *c, const struct ap_msg *m)
 	case AP_PONG:
 		break;
 	case AP_ERROR:
+		if (m->u.error.err == 0) {
+			/* A goodbye: the session is over, no reconnect
+			 * will follow. */
+			log_info("client said goodbye; exiting");
+			client_quit(c, AGENT_EXIT_OK);
+			break;
+		}
 		/* The client gave up; its message says why. */
 		log_error("client reported an error: %s (\"%s\")", strerror(m->u.error.err),
 		          printable(&m->u.error.message, text, sizeof(text)));
@@ -367,6 +385,7 @@ static void dispatch(struct client *c, const struct ap_msg *m)
 	case AP_ENV_RESP:
 	case AP_FILE_RESP:
 	case AP_CONNECT_RESP:
+	case AP_FS_RESP:
 	default:
 		r = -EPROTO;
 		why = "unexpected message from the client";
@@ -435,16 +454,32 @@ static void client_gone(struct client *c, int err)
 		log_error("client disconnected before the handshake%s%s", err ? ": " : "",
 		          err ? strerror(err) : "");
 		client_quit(c, AGENT_EXIT_FAIL);
-	} else if (!err || err == ECONNRESET || err == EPIPE) {
-		/* A client that exits with frames still unread in its socket
-		 * (our late CREDITs, say) resets the connection instead of
-		 * closing it cleanly. Either way the session is over, normally. */
-		log_info("client disconnected; exiting");
-		client_quit(c, AGENT_EXIT_OK);
 	} else {
-		log_error("client connection failed: %s", strerror(err));
-		client_quit(c, AGENT_EXIT_FAIL);
+		/* No goodbye: the link dropped (a port-forward cut, say) and
+		 * the client may come back. Its streams end now; the agent
+		 * waits --communication-timeout for a new connection. */
+		log_info("client connection lost%s%s; waiting up to %u s for it to reconnect",
+		         err ? ": " : "", err ? strerror(err) : "", c->a->comm_timeout_s);
+		c->done = true;
+		c->detach_timer = evloop_timer(c->a->loop, 0, detach, c);
 	}
+}
+
+/* From a timer, never inside the client's own callbacks: forget the
+ * client and everything it had open. */
+static void detach(struct evloop *l, void *data)
+{
+	struct client *c = data;
+	struct agent *a = c->a;
+
+	c->detach_timer = 0;
+	/* Streams first: closing them may still queue frames for c. */
+	streams_free(a->streams);
+	a->streams = streams_new(a);
+	client_free(c);
+	a->client = NULL;
+	if (a->client_detached)
+		a->client_detached(a);
 }
 
 static void do_read(struct client *c)

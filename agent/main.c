@@ -36,6 +36,7 @@ struct loop_state {
 	struct agent *a;
 	int listen_fd;
 	int64_t no_client_timer;
+	bool had_client; /* a client came and its link dropped */
 };
 
 static void usage(FILE *f)
@@ -47,7 +48,10 @@ static void usage(FILE *f)
 	        "  targeted --pid N             serve from the network namespace and root of pid "
 	        "N\n"
 	        "  targeted --container-id ID   same, for the lowest pid whose cgroup names ID\n"
-	        "  ephemeral                    already in the target's namespaces (no setns)\n"
+	        "  ephemeral [--container-id ID]\n"
+	        "                               already in the target's network namespace (no\n"
+	        "                               setns); with ID, env and files come from that\n"
+	        "                               container's process, and its exit ends the agent\n"
 	        "  targetless                   no target: the agent's own namespace and env\n"
 	        "\n"
 	        "Options:\n"
@@ -160,15 +164,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return usage_error("unknown mode \"%s\": use targeted, ephemeral or targetless",
 		                   mode);
 
-	if (o->mode != AGENT_TARGETED) {
+	if (o->mode == AGENT_TARGETLESS) {
 		if (pid || o->container_id)
-			return usage_error(
-			        "--pid and --container-id only go with the targeted mode");
+			return usage_error("--pid and --container-id do not go with targetless");
 		return 0;
 	}
+	if (o->mode == AGENT_EPHEMERAL && !pid && !o->container_id)
+		return 0; /* mirrord's plain form: our own env and root */
 	if (!!pid == !!o->container_id)
-		return usage_error(
-		        "targeted mode needs exactly one of --pid N or --container-id ID");
+		return usage_error("%s mode needs exactly one of --pid N or --container-id ID",
+		                   agent_mode_name(o->mode));
 	if (pid) {
 		if (parse_u64(pid, INT32_MAX, &n) < 0 || n == 0)
 			return usage_error("--pid \"%s\" is not a process id", pid);
@@ -224,9 +229,26 @@ static void no_client_timeout(struct evloop *l, void *data)
 	struct loop_state *st = data;
 
 	st->no_client_timer = 0;
+	if (st->had_client) {
+		/* Its owner is gone for good (killed, say): a normal end. */
+		log_info("the client did not come back within %u s; exiting",
+		         st->a->comm_timeout_s);
+		evloop_quit(l, AGENT_EXIT_OK);
+		return;
+	}
 	log_error("no client connected within %u s (--communication-timeout); exiting",
 	          st->a->comm_timeout_s);
 	evloop_quit(l, AGENT_EXIT_FAIL);
+}
+
+static void client_detached(struct agent *a)
+{
+	struct loop_state *st = a->data;
+
+	st->had_client = true;
+	if (!st->no_client_timer)
+		st->no_client_timer = evloop_timer(a->loop, (uint64_t)a->comm_timeout_s * 1000,
+		                                   no_client_timeout, st);
 }
 
 /* Tell a second client why it is turned away, best effort: the socket is
@@ -342,7 +364,7 @@ static int run(const struct options *o)
 	}
 	r = target_open(o->mode, pid, &a.target, &what);
 	if (r < 0) {
-		if (o->mode == AGENT_TARGETED)
+		if (pid > 0)
 			log_error("cannot use pid %d as the target: %s: %s", (int)pid, what,
 			          strerror(-r));
 		else
@@ -369,6 +391,8 @@ static int run(const struct options *o)
 		goto out_listen;
 	}
 	a.streams = streams_new(&a);
+	a.client_detached = client_detached;
+	a.data = &st;
 	r = evloop_add(a.loop, st.listen_fd, EPOLLIN, on_accept, &st);
 	if (r >= 0 && a.target.pidfd >= 0)
 		r = evloop_add(a.loop, a.target.pidfd, EPOLLIN, on_target_exit, &st);
@@ -397,8 +421,8 @@ static int run(const struct options *o)
 	}
 	printf("agent ready - version %s\n", MT_VERSION);
 	fflush(stdout);
-	if (o->mode == AGENT_TARGETED)
-		log_info("serving in targeted mode, target pid %d", (int)pid);
+	if (pid > 0)
+		log_info("serving in %s mode, target pid %d", agent_mode_name(o->mode), (int)pid);
 	else
 		log_info("serving in %s mode", agent_mode_name(o->mode));
 

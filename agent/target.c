@@ -144,7 +144,7 @@ int target_open(enum agent_mode mode, pid_t pid, struct agent_target *t, const c
 	int r;
 
 	*t = (struct agent_target){.mode = mode, .pidfd = -1, .rootfd = -1, .netnsfd = -1};
-	if (mode != AGENT_TARGETED) {
+	if (mode == AGENT_TARGETLESS || pid <= 0) {
 		*ret_what = "open /";
 		t->rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		return t->rootfd < 0 ? -errno : 0;
@@ -163,6 +163,8 @@ int target_open(enum agent_mode mode, pid_t pid, struct agent_target *t, const c
 	t->rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (t->rootfd < 0)
 		goto fail;
+	if (mode != AGENT_TARGETED)
+		return 0; /* ephemeral: already in the pod's network namespace */
 	*ret_what = "open /proc/PID/ns/net";
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
 	t->netnsfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -221,7 +223,7 @@ int target_env(const struct agent_target *t, uint8_t *buf, size_t cap, size_t *r
 	size_t off = 0;
 	uint32_t count = 0, dropped = 0;
 
-	if (t->mode == AGENT_TARGETED) {
+	if (t->pidfd >= 0) {
 		char path[64]; /* "/proc/" + pid + "/environ" */
 		_cleanup_free_ char *blk = NULL;
 		size_t len;
@@ -233,8 +235,8 @@ int target_env(const struct agent_target *t, uint8_t *buf, size_t cap, size_t *r
 			return r;
 		env_add_block(blk, len, buf, cap, &off, &count, &dropped);
 	} else {
-		/* ephemeral shares the target's namespaces and was started with
-		 * its environment; targetless has no target: our own env. */
+		/* ephemeral without a container id was started with the
+		 * target's environment; targetless has no target: our own. */
 		for (char **e = environ; e && *e; e++)
 			env_add_block(*e, strlen(*e), buf, cap, &off, &count, &dropped);
 	}
@@ -244,31 +246,53 @@ int target_env(const struct agent_target *t, uint8_t *buf, size_t cap, size_t *r
 	return 0;
 }
 
-int target_read_file(const struct agent_target *t, const char *path, uint8_t **ret_buf,
-                     size_t *ret_len)
+/* How often a resolution that raced with a rename is retried. */
+#define OPENAT2_RETRIES 8
+
+int target_openat(const struct agent_target *t, const char *path, int flags, int *ret_fd)
 {
 	/* Security invariant: the path comes from the client and is
 	 * resolved with RESOLVE_IN_ROOT against the target's root, so "..",
 	 * absolute paths and absolute symlinks are all re-anchored at that
 	 * root and can never name a file outside it. RESOLVE_NO_MAGICLINKS
 	 * forbids /proc/PID/fd/N-style jumps, which RESOLVE_IN_ROOT alone
-	 * would follow to anywhere. O_NONBLOCK keeps a FIFO from hanging the
-	 * single-threaded agent; fstat below rejects it anyway. */
+	 * would follow to anywhere (/proc/self/root, /proc/1/root). */
 	struct open_how how = {
-	        .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+	        .flags = (uint64_t)(flags | O_CLOEXEC),
 	        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
+	int fd = -1;
+
+	if (path[0] != '/')
+		return -EINVAL;
+	/* The kernel answers EAGAIN when a ".." step raced with a rename
+	 * or mount change and it could not prove the walk stayed inside
+	 * the root; a retry sees the settled tree. */
+	for (int i = 0; i < OPENAT2_RETRIES; i++) {
+		fd = (int)syscall(SYS_openat2, t->rootfd, path, &how, sizeof(how));
+		if (fd >= 0 || errno != EAGAIN)
+			break;
+	}
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int target_read_file(const struct agent_target *t, const char *path, uint8_t **ret_buf,
+                     size_t *ret_len)
+{
+	/* O_NONBLOCK keeps a FIFO from hanging the single-threaded agent;
+	 * fstat below rejects it anyway. */
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
 	size_t len;
 	int r;
 
-	if (path[0] != '/')
-		return -EINVAL;
-	fd = (int)syscall(SYS_openat2, t->rootfd, path, &how, sizeof(how));
-	if (fd < 0)
-		return -errno;
+	r = target_openat(t, path, O_RDONLY | O_NOCTTY | O_NONBLOCK, &fd);
+	if (r < 0)
+		return r;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (S_ISDIR(st.st_mode))

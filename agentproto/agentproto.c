@@ -27,6 +27,17 @@
 #define AP_HELLO_OK_FIXED (2 + 2)  /* version, reserved */
 #define AP_CONNECT_SIZE (4 + 1 + AP_ADDR_SIZE + 4)
 #define AP_CONNECT_RESP_SIZE (4 + 4 + AP_ADDR_SIZE)
+#define AP_FS_TIME_SIZE (8 + 4)
+#define AP_FS_STAT_SIZE (2 * 8 + 3 * 4 + 5 * 8 + 3 * AP_FS_TIME_SIZE)
+#define AP_FS_STATFS_SIZE (11 * 8)
+#define AP_DIRENT_FIXED (8 + 1 + AP_LEN_SIZE) /* ino, type, name length */
+/* The largest file request is a WRITE (op, handle, offset, data); the
+ * largest response a READDIR page (op, err, cookie, eof, count, list). */
+#define AP_FS_REQ_MAX (1 + 4 + 8 + AP_LEN_SIZE + AP_MAX_DATA)
+#define AP_FS_RESP_MAX (1 + 4 + 8 + 1 + 4 + AP_LEN_SIZE + AP_FS_DIR_MAX_BYTES)
+_Static_assert(1 + 4 + 2 * (AP_LEN_SIZE + AP_MAX_PATH) <= AP_FS_REQ_MAX, "RENAME fits");
+_Static_assert(1 + 4 + 4 + AP_FS_STAT_SIZE <= AP_FS_RESP_MAX, "OPEN fits");
+_Static_assert(1 + 4 + AP_LEN_SIZE + AP_MAX_DATA <= AP_FS_RESP_MAX, "READ fits");
 
 /* ---- big-endian helpers ------------------------------------------------ */
 
@@ -52,6 +63,17 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
 }
 
 /* ---- per-type payload bounds ------------------------------------------- */
@@ -80,11 +102,82 @@ static const struct type_bounds type_bounds[] = {
         [AP_CLOSE] = {1 + 4, 1 + 4},
         [AP_PING] = {0, 0},
         [AP_PONG] = {0, 0},
+        [AP_FS_REQ] = {1, AP_FS_REQ_MAX},
+        [AP_FS_RESP] = {1 + 4, AP_FS_RESP_MAX},
 };
 
 static bool type_known(uint32_t t)
 {
-	return t >= AP_HELLO && t <= AP_PONG;
+	return t >= AP_HELLO && t <= AP_TYPE_LAST;
+}
+
+/* ---- file operations: which fields each op carries ---------------------- */
+
+/* Request fields, in wire order. */
+enum {
+	RQ_FLAGS = 1 << 0,
+	RQ_MODE = 1 << 1,
+	RQ_HANDLE = 1 << 2,
+	RQ_OFFSET = 1 << 3,
+	RQ_COUNT = 1 << 4,
+	RQ_PATH = 1 << 5,
+	RQ_PATH2 = 1 << 6,
+	RQ_DATA = 1 << 7,
+};
+
+/* Response fields (err == 0), in wire order. */
+enum {
+	RS_HANDLE = 1 << 0,
+	RS_COOKIE = 1 << 1,
+	RS_EOF = 1 << 2,
+	RS_COUNT = 1 << 3,
+	RS_STAT = 1 << 4,
+	RS_STATFS = 1 << 5,
+	RS_DATA = 1 << 6,
+};
+
+/* One table describes every op, so the decoder, the encoder and the
+ * checks cannot disagree about a layout. */
+struct fs_op_desc {
+	const char *name;
+	uint8_t req, resp;  /* RQ_* / RS_* fields present */
+	uint32_t flags_ok;  /* request flags the op accepts */
+	uint32_t mode_max;  /* largest request mode */
+	uint32_t resp_data; /* longest response data */
+};
+
+static const struct fs_op_desc fs_ops[] = {
+        [AP_FS_ENABLE_WRITE] = {"ENABLE_WRITE", 0, 0, 0, 0, 0},
+        [AP_FS_STAT] = {"STAT", RQ_FLAGS | RQ_PATH, RS_STAT, AP_FS_NOFOLLOW, 0, 0},
+        [AP_FS_READLINK] = {"READLINK", RQ_PATH, RS_DATA, 0, 0, AP_MAX_PATH},
+        [AP_FS_ACCESS] = {"ACCESS", RQ_MODE | RQ_PATH, 0, 0, AP_FS_R_OK | AP_FS_W_OK | AP_FS_X_OK,
+                          0},
+        [AP_FS_STATFS] = {"STATFS", RQ_PATH, RS_STATFS, 0, 0, 0},
+        [AP_FS_OPEN] = {"OPEN", RQ_FLAGS | RQ_MODE | RQ_PATH, RS_HANDLE | RS_STAT, AP_FS_O_ALL,
+                        AP_FS_MODE_MAX, 0},
+        [AP_FS_READ] = {"READ", RQ_HANDLE | RQ_OFFSET | RQ_COUNT, RS_DATA, 0, 0, AP_MAX_DATA},
+        [AP_FS_WRITE] = {"WRITE", RQ_HANDLE | RQ_OFFSET | RQ_DATA, RS_COUNT, 0, 0, 0},
+        [AP_FS_FSYNC] = {"FSYNC", RQ_HANDLE, 0, 0, 0, 0},
+        [AP_FS_CLOSE] = {"CLOSE", RQ_HANDLE, 0, 0, 0, 0},
+        [AP_FS_READDIR] = {"READDIR", RQ_HANDLE | RQ_OFFSET,
+                           RS_COOKIE | RS_EOF | RS_COUNT | RS_DATA, 0, 0, AP_FS_DIR_MAX_BYTES},
+        [AP_FS_MKDIR] = {"MKDIR", RQ_MODE | RQ_PATH, 0, 0, AP_FS_MODE_MAX, 0},
+        [AP_FS_UNLINK] = {"UNLINK", RQ_PATH, 0, 0, 0, 0},
+        [AP_FS_RMDIR] = {"RMDIR", RQ_PATH, 0, 0, 0, 0},
+        [AP_FS_RENAME] = {"RENAME", RQ_FLAGS | RQ_PATH | RQ_PATH2, 0, AP_FS_RENAME_NOREPLACE, 0, 0},
+        [AP_FS_TRUNCATE] = {"TRUNCATE", RQ_OFFSET | RQ_PATH, 0, 0, 0, 0},
+};
+
+/* The op's entry, or NULL: op comes from the peer. */
+static const struct fs_op_desc *fs_op(uint8_t op)
+{
+	return op >= AP_FS_ENABLE_WRITE && op <= AP_FS_OP_LAST ? &fs_ops[op] : NULL;
+}
+
+const char *ap_fs_op_name(int op)
+{
+	const struct fs_op_desc *d = op >= 0 && op <= UINT8_MAX ? fs_op((uint8_t)op) : NULL;
+	return d ? d->name : "?";
 }
 
 const char *ap_type_name(int type)
@@ -120,6 +213,10 @@ const char *ap_type_name(int type)
 		return "PING";
 	case AP_PONG:
 		return "PONG";
+	case AP_FS_REQ:
+		return "FS_REQ";
+	case AP_FS_RESP:
+		return "FS_RESP";
 	default:
 		return "?";
 	}
@@ -177,6 +274,133 @@ static int env_check(const struct ap_bytes *entries, uint32_t count)
 	return off == len ? 0 : -EINVAL; /* trailing bytes */
 }
 
+/* A dirent list: exactly count entries, names 1..AP_FS_NAME_MAX bytes
+ * without '/' or NUL (the client makes local names of them: a "a/../b"
+ * name must not exist), and nothing after the last one. */
+static int dirent_check(const struct ap_bytes *list, uint32_t count)
+{
+	size_t off = 0, len = list->len;
+
+	if (count > AP_FS_DIR_MAX_ENTRIES)
+		return -EMSGSIZE;
+	if (len > 0 && !list->ptr)
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++) {
+		if (len - off < AP_DIRENT_FIXED)
+			return -EINVAL;
+		uint32_t n = get_be32(list->ptr + off + 9);
+		off += AP_DIRENT_FIXED;
+		if (n == 0 || n > AP_FS_NAME_MAX || n > len - off)
+			return -EINVAL;
+		if (memchr(list->ptr + off, '/', n) || memchr(list->ptr + off, 0, n))
+			return -EINVAL;
+		off += n;
+	}
+	return off == len ? 0 : -EINVAL;
+}
+
+static bool fs_time_ok(const struct ap_fs_time *t)
+{
+	return t->nsec < 1000000000u;
+}
+
+static bool fs_stat_zero(const struct ap_fs_stat *st)
+{
+	/* Field by field: the struct has padding, memcmp would read it. */
+	return !st->dev && !st->ino && !st->mode && !st->uid && !st->gid && !st->nlink &&
+	       !st->rdev && !st->size && !st->blksize && !st->blocks && !st->atime.sec &&
+	       !st->atime.nsec && !st->mtime.sec && !st->mtime.nsec && !st->ctime.sec &&
+	       !st->ctime.nsec;
+}
+
+static bool fs_statfs_zero(const struct ap_fs_statfs *f)
+{
+	return !f->type && !f->bsize && !f->blocks && !f->bfree && !f->bavail && !f->files &&
+	       !f->ffree && !f->fsid && !f->namelen && !f->frsize && !f->flags;
+}
+
+/* A request: the op's fields within their limits, every other field zero
+ * (one wire form per message; nothing a peer sends is silently ignored). */
+static int fs_req_check(const struct ap_msg *m)
+{
+	const struct fs_op_desc *d = fs_op(m->u.fs_req.op);
+	uint32_t f = m->u.fs_req.flags;
+	int r;
+
+	if (!d)
+		return -EINVAL;
+	if ((!(d->req & RQ_FLAGS) && f) || (!(d->req & RQ_MODE) && m->u.fs_req.mode) ||
+	    (!(d->req & RQ_HANDLE) && m->u.fs_req.handle) ||
+	    (!(d->req & RQ_OFFSET) && m->u.fs_req.offset) ||
+	    (!(d->req & RQ_COUNT) && m->u.fs_req.count) ||
+	    (!(d->req & RQ_PATH) && m->u.fs_req.path.len) ||
+	    (!(d->req & RQ_PATH2) && m->u.fs_req.path2.len) ||
+	    (!(d->req & RQ_DATA) && m->u.fs_req.data.len))
+		return -EINVAL;
+	if ((f & ~d->flags_ok) || m->u.fs_req.mode > d->mode_max ||
+	    m->u.fs_req.offset > AP_FS_MAX_OFFSET)
+		return -EINVAL;
+	if (m->u.fs_req.op == AP_FS_OPEN) {
+		bool w = f & AP_FS_O_WRITE;
+		if (((f & (AP_FS_O_CREAT | AP_FS_O_TRUNC)) && !w) ||
+		    ((f & AP_FS_O_EXCL) && !(f & AP_FS_O_CREAT)) || ((f & AP_FS_O_DIRECTORY) && w))
+			return -EINVAL;
+	}
+	if ((d->req & RQ_COUNT) && (m->u.fs_req.count == 0 || m->u.fs_req.count > AP_MAX_DATA))
+		return -EINVAL;
+	r = bytes_check(&m->u.fs_req.path, AP_MAX_PATH);
+	if (r == 0)
+		r = bytes_check(&m->u.fs_req.path2, AP_MAX_PATH);
+	return r < 0 ? r : bytes_check(&m->u.fs_req.data, AP_MAX_DATA);
+}
+
+static int fs_resp_check(const struct ap_msg *m)
+{
+	const struct fs_op_desc *d = fs_op(m->u.fs_resp.op);
+	/* A failed op carries no fields; the check below then wants them
+	 * all zero. */
+	uint8_t have = d && m->u.fs_resp.err == 0 ? d->resp : 0;
+	int r;
+
+	if (!d || m->u.fs_resp.err < 0)
+		return -EINVAL;
+	if ((!(have & RS_HANDLE) && m->u.fs_resp.handle) ||
+	    (!(have & RS_COOKIE) && m->u.fs_resp.cookie) ||
+	    (!(have & RS_EOF) && m->u.fs_resp.eof) || (!(have & RS_COUNT) && m->u.fs_resp.count) ||
+	    (!(have & RS_STAT) && !fs_stat_zero(&m->u.fs_resp.st)) ||
+	    (!(have & RS_STATFS) && !fs_statfs_zero(&m->u.fs_resp.sfs)) ||
+	    (!(have & RS_DATA) && m->u.fs_resp.data.len))
+		return -EINVAL;
+	if (m->u.fs_resp.eof > 1 || !fs_time_ok(&m->u.fs_resp.st.atime) ||
+	    !fs_time_ok(&m->u.fs_resp.st.mtime) || !fs_time_ok(&m->u.fs_resp.st.ctime))
+		return -EINVAL;
+	r = bytes_check(&m->u.fs_resp.data, d->resp_data);
+	if (r == 0 && (have & RS_DATA) && m->u.fs_resp.op == AP_FS_READDIR)
+		r = dirent_check(&m->u.fs_resp.data, m->u.fs_resp.count);
+	return r;
+}
+
+static uint64_t fs_req_size(const struct ap_msg *m)
+{
+	uint8_t f = fs_op(m->u.fs_req.op)->req;
+
+	return 1 + (f & RQ_FLAGS ? 4 : 0) + (f & RQ_MODE ? 4 : 0) + (f & RQ_HANDLE ? 4 : 0) +
+	       (f & RQ_OFFSET ? 8 : 0) + (f & RQ_COUNT ? 4 : 0) +
+	       (f & RQ_PATH ? AP_LEN_SIZE + (uint64_t)m->u.fs_req.path.len : 0) +
+	       (f & RQ_PATH2 ? AP_LEN_SIZE + (uint64_t)m->u.fs_req.path2.len : 0) +
+	       (f & RQ_DATA ? AP_LEN_SIZE + (uint64_t)m->u.fs_req.data.len : 0);
+}
+
+static uint64_t fs_resp_size(const struct ap_msg *m)
+{
+	uint8_t f = m->u.fs_resp.err ? 0 : fs_op(m->u.fs_resp.op)->resp;
+
+	return 1 + 4 + (f & RS_HANDLE ? 4 : 0) + (f & RS_COOKIE ? 8 : 0) + (f & RS_EOF ? 1 : 0) +
+	       (f & RS_COUNT ? 4 : 0) + (f & RS_STAT ? AP_FS_STAT_SIZE : 0) +
+	       (f & RS_STATFS ? AP_FS_STATFS_SIZE : 0) +
+	       (f & RS_DATA ? AP_LEN_SIZE + (uint64_t)m->u.fs_resp.data.len : 0);
+}
+
 /* Payload size of a message that passed msg_check(). 64-bit arithmetic:
  * the ap_bytes lengths are u32 and a sum of two could wrap a 32-bit
  * size_t. */
@@ -206,6 +430,10 @@ static uint64_t payload_size(const struct ap_msg *m)
 		return 4;
 	case AP_CLOSE:
 		return 1 + 4;
+	case AP_FS_REQ:
+		return fs_req_size(m);
+	case AP_FS_RESP:
+		return fs_resp_size(m);
 	case AP_ENV_REQ:
 	case AP_PING:
 	case AP_PONG:
@@ -253,6 +481,10 @@ static int msg_check(const struct ap_msg *m)
 	case AP_CLOSE:
 		return m->u.close.how == AP_CLOSE_FIN || m->u.close.how == AP_CLOSE_RESET ? 0
 		                                                                          : -EINVAL;
+	case AP_FS_REQ:
+		return fs_req_check(m);
+	case AP_FS_RESP:
+		return fs_resp_check(m);
 	case AP_ENV_REQ:
 	case AP_CREDIT:
 	case AP_PING:
@@ -301,6 +533,24 @@ static int rd_u32(struct reader *r, uint32_t *v)
 	*v = get_be32(r->p + r->off);
 	r->off += 4;
 	return 0;
+}
+
+static int rd_u64(struct reader *r, uint64_t *v)
+{
+	if (!rd_has(r, 8))
+		return -EBADMSG;
+	*v = get_be64(r->p + r->off);
+	r->off += 8;
+	return 0;
+}
+
+static int rd_i64(struct reader *r, int64_t *v)
+{
+	uint64_t u;
+	int e = rd_u64(r, &u);
+	if (e == 0)
+		memcpy(v, &u, sizeof(*v));
+	return e;
 }
 
 static int rd_i32(struct reader *r, int32_t *v)
@@ -353,6 +603,115 @@ static int rd_addr(struct reader *r, struct ap_addr *a)
 		memcpy(a->addr, r->p + r->off, sizeof(a->addr));
 		r->off += sizeof(a->addr);
 	}
+	return e;
+}
+
+static int rd_time(struct reader *r, struct ap_fs_time *t)
+{
+	int e = rd_i64(r, &t->sec);
+	return e < 0 ? e : rd_u32(r, &t->nsec);
+}
+
+static int rd_stat(struct reader *r, struct ap_fs_stat *st)
+{
+	int e = rd_u64(r, &st->dev);
+
+	if (e == 0)
+		e = rd_u64(r, &st->ino);
+	if (e == 0)
+		e = rd_u32(r, &st->mode);
+	if (e == 0)
+		e = rd_u32(r, &st->uid);
+	if (e == 0)
+		e = rd_u32(r, &st->gid);
+	uint64_t *u64s[] = {&st->nlink, &st->rdev, &st->size, &st->blksize, &st->blocks};
+	for (size_t i = 0; e == 0 && i < sizeof(u64s) / sizeof(u64s[0]); i++)
+		e = rd_u64(r, u64s[i]);
+	if (e == 0)
+		e = rd_time(r, &st->atime);
+	if (e == 0)
+		e = rd_time(r, &st->mtime);
+	if (e == 0)
+		e = rd_time(r, &st->ctime);
+	return e;
+}
+
+/* statfs is eleven u64 in struct order. */
+#define STATFS_FIELDS(f)                                                                       \
+	{                                                                                      \
+		&(f)->type, &(f)->bsize, &(f)->blocks, &(f)->bfree, &(f)->bavail, &(f)->files, \
+		        &(f)->ffree, &(f)->fsid, &(f)->namelen, &(f)->frsize, &(f)->flags      \
+	}
+
+static int rd_statfs(struct reader *r, struct ap_fs_statfs *f)
+{
+	uint64_t *v[] = STATFS_FIELDS(f);
+	int e = 0;
+
+	for (size_t i = 0; e == 0 && i < sizeof(v) / sizeof(v[0]); i++)
+		e = rd_u64(r, v[i]);
+	return e;
+}
+
+/* The op byte decides which fields follow; limits are checked as each
+ * length is read, before its bytes are looked at. */
+static int decode_fs_req(struct reader *r, struct ap_msg *m)
+{
+	const struct fs_op_desc *d;
+	int e = rd_u8(r, &m->u.fs_req.op);
+
+	if (e < 0)
+		return e;
+	d = fs_op(m->u.fs_req.op);
+	if (!d)
+		return -EBADMSG;
+	if (e == 0 && (d->req & RQ_FLAGS))
+		e = rd_u32(r, &m->u.fs_req.flags);
+	if (e == 0 && (d->req & RQ_MODE))
+		e = rd_u32(r, &m->u.fs_req.mode);
+	if (e == 0 && (d->req & RQ_HANDLE))
+		e = rd_u32(r, &m->u.fs_req.handle);
+	if (e == 0 && (d->req & RQ_OFFSET))
+		e = rd_u64(r, &m->u.fs_req.offset);
+	if (e == 0 && (d->req & RQ_COUNT))
+		e = rd_u32(r, &m->u.fs_req.count);
+	if (e == 0 && (d->req & RQ_PATH))
+		e = rd_bytes(r, AP_MAX_PATH, &m->u.fs_req.path);
+	if (e == 0 && (d->req & RQ_PATH2))
+		e = rd_bytes(r, AP_MAX_PATH, &m->u.fs_req.path2);
+	if (e == 0 && (d->req & RQ_DATA))
+		e = rd_bytes(r, AP_MAX_DATA, &m->u.fs_req.data);
+	return e;
+}
+
+static int decode_fs_resp(struct reader *r, struct ap_msg *m)
+{
+	const struct fs_op_desc *d;
+	uint8_t f;
+	int e = rd_u8(r, &m->u.fs_resp.op);
+
+	if (e == 0)
+		e = rd_i32(r, &m->u.fs_resp.err);
+	if (e < 0)
+		return e;
+	d = fs_op(m->u.fs_resp.op);
+	if (!d)
+		return -EBADMSG;
+	f = m->u.fs_resp.err ? 0 : d->resp;
+	if (e == 0 && (f & RS_HANDLE))
+		e = rd_u32(r, &m->u.fs_resp.handle);
+	if (e == 0 && (f & RS_COOKIE))
+		e = rd_u64(r, &m->u.fs_resp.cookie);
+	if (e == 0 && (f & RS_EOF))
+		e = rd_u8(r, &m->u.fs_resp.eof);
+	if (e == 0 && (f & RS_COUNT))
+		e = rd_u32(r, &m->u.fs_resp.count);
+	if (e == 0 && (f & RS_STAT))
+		e = rd_stat(r, &m->u.fs_resp.st);
+	if (e == 0 && (f & RS_STATFS))
+		e = rd_statfs(r, &m->u.fs_resp.sfs);
+	if (e == 0 && (f & RS_DATA))
+		e = rd_bytes(r, d->resp_data, &m->u.fs_resp.data);
 	return e;
 }
 
@@ -432,6 +791,12 @@ static int decode_payload(struct reader *r, struct ap_msg *m)
 		e = rd_u8(r, &m->u.close.how);
 		if (e == 0)
 			e = rd_i32(r, &m->u.close.err);
+		break;
+	case AP_FS_REQ:
+		e = decode_fs_req(r, m);
+		break;
+	case AP_FS_RESP:
+		e = decode_fs_resp(r, m);
 		break;
 	case AP_ENV_REQ:
 	case AP_PING:
@@ -518,6 +883,19 @@ static void wr_u32(struct writer *w, uint32_t v)
 	w->off += 4;
 }
 
+static void wr_u64(struct writer *w, uint64_t v)
+{
+	put_be64(w->p + w->off, v);
+	w->off += 8;
+}
+
+static void wr_i64(struct writer *w, int64_t v)
+{
+	uint64_t u;
+	memcpy(&u, &v, sizeof(u));
+	wr_u64(w, u);
+}
+
 static void wr_i32(struct writer *w, int32_t v)
 {
 	uint32_t u;
@@ -545,6 +923,82 @@ static void wr_addr(struct writer *w, const struct ap_addr *a)
 	wr_u16(w, a->port);
 	memcpy(w->p + w->off, a->addr, sizeof(a->addr));
 	w->off += sizeof(a->addr);
+}
+
+static void wr_time(struct writer *w, const struct ap_fs_time *t)
+{
+	wr_i64(w, t->sec);
+	wr_u32(w, t->nsec);
+}
+
+static void wr_stat(struct writer *w, const struct ap_fs_stat *st)
+{
+	wr_u64(w, st->dev);
+	wr_u64(w, st->ino);
+	wr_u32(w, st->mode);
+	wr_u32(w, st->uid);
+	wr_u32(w, st->gid);
+	wr_u64(w, st->nlink);
+	wr_u64(w, st->rdev);
+	wr_u64(w, st->size);
+	wr_u64(w, st->blksize);
+	wr_u64(w, st->blocks);
+	wr_time(w, &st->atime);
+	wr_time(w, &st->mtime);
+	wr_time(w, &st->ctime);
+}
+
+static void wr_statfs(struct writer *w, const struct ap_fs_statfs *f)
+{
+	const uint64_t *v[] = STATFS_FIELDS(f);
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		wr_u64(w, *v[i]);
+}
+
+static void encode_fs_req(struct writer *w, const struct ap_msg *m)
+{
+	uint8_t f = fs_op(m->u.fs_req.op)->req;
+
+	wr_u8(w, m->u.fs_req.op);
+	if (f & RQ_FLAGS)
+		wr_u32(w, m->u.fs_req.flags);
+	if (f & RQ_MODE)
+		wr_u32(w, m->u.fs_req.mode);
+	if (f & RQ_HANDLE)
+		wr_u32(w, m->u.fs_req.handle);
+	if (f & RQ_OFFSET)
+		wr_u64(w, m->u.fs_req.offset);
+	if (f & RQ_COUNT)
+		wr_u32(w, m->u.fs_req.count);
+	if (f & RQ_PATH)
+		wr_bytes(w, &m->u.fs_req.path);
+	if (f & RQ_PATH2)
+		wr_bytes(w, &m->u.fs_req.path2);
+	if (f & RQ_DATA)
+		wr_bytes(w, &m->u.fs_req.data);
+}
+
+static void encode_fs_resp(struct writer *w, const struct ap_msg *m)
+{
+	uint8_t f = m->u.fs_resp.err ? 0 : fs_op(m->u.fs_resp.op)->resp;
+
+	wr_u8(w, m->u.fs_resp.op);
+	wr_i32(w, m->u.fs_resp.err);
+	if (f & RS_HANDLE)
+		wr_u32(w, m->u.fs_resp.handle);
+	if (f & RS_COOKIE)
+		wr_u64(w, m->u.fs_resp.cookie);
+	if (f & RS_EOF)
+		wr_u8(w, m->u.fs_resp.eof);
+	if (f & RS_COUNT)
+		wr_u32(w, m->u.fs_resp.count);
+	if (f & RS_STAT)
+		wr_stat(w, &m->u.fs_resp.st);
+	if (f & RS_STATFS)
+		wr_statfs(w, &m->u.fs_resp.sfs);
+	if (f & RS_DATA)
+		wr_bytes(w, &m->u.fs_resp.data);
 }
 
 static void encode_payload(struct writer *w, const struct ap_msg *m)
@@ -598,6 +1052,12 @@ static void encode_payload(struct writer *w, const struct ap_msg *m)
 	case AP_CLOSE:
 		wr_u8(w, m->u.close.how);
 		wr_i32(w, m->u.close.err);
+		break;
+	case AP_FS_REQ:
+		encode_fs_req(w, m);
+		break;
+	case AP_FS_RESP:
+		encode_fs_resp(w, m);
 		break;
 	case AP_ENV_REQ:
 	case AP_PING:
@@ -672,6 +1132,42 @@ int ap_env_next(const struct ap_bytes *entries, size_t *off, struct ap_bytes *re
 	ret_entry->ptr = entries->ptr + *off + AP_LEN_SIZE;
 	ret_entry->len = n;
 	*off += AP_LEN_SIZE + n;
+	return 1;
+}
+
+/* ---- dirent lists --------------------------------------------------------- */
+
+int ap_dirent_put(uint8_t *buf, size_t cap, size_t *off, uint64_t ino, uint8_t type,
+                  const char *name, size_t len)
+{
+	if (len == 0 || len > AP_FS_NAME_MAX || memchr(name, '/', len) || memchr(name, 0, len))
+		return -EINVAL;
+	if (*off > cap || cap - *off < AP_DIRENT_FIXED || cap - *off - AP_DIRENT_FIXED < len)
+		return -ENOBUFS;
+	put_be64(buf + *off, ino);
+	buf[*off + 8] = type;
+	put_be32(buf + *off + 9, (uint32_t)len);
+	memcpy(buf + *off + AP_DIRENT_FIXED, name, len);
+	*off += AP_DIRENT_FIXED + len;
+	return 0;
+}
+
+int ap_dirent_next(const struct ap_bytes *list, size_t *off, struct ap_dirent *ret)
+{
+	size_t len = list->len;
+	uint32_t n;
+
+	/* As ap_env_next: a malformed list ends the walk. */
+	if (*off > len || len - *off < AP_DIRENT_FIXED)
+		return 0;
+	n = get_be32(list->ptr + *off + 9);
+	if (n > len - *off - AP_DIRENT_FIXED)
+		return 0;
+	ret->ino = get_be64(list->ptr + *off);
+	ret->type = list->ptr[*off + 8];
+	ret->name.ptr = list->ptr + *off + AP_DIRENT_FIXED;
+	ret->name.len = n;
+	*off += AP_DIRENT_FIXED + n;
 	return 1;
 }
 

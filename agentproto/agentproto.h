@@ -50,13 +50,121 @@ enum ap_type {
 	AP_CLOSE = 12,       /* both  id=stream; u8 how (enum ap_close), i32 err */
 	AP_PING = 13,        /* both  id=seq; no payload */
 	AP_PONG = 14,        /* both  id=seq; no payload */
+	AP_FS_REQ = 15,      /* c->a  id=req; u8 op (enum ap_fs_op), then the op's fields */
+	AP_FS_RESP = 16,     /* a->c  id=req; u8 op, i32 err, then (err == 0 only) fields */
 };
+#define AP_TYPE_LAST AP_FS_RESP
 
 enum ap_proto { AP_PROTO_TCP = 1, AP_PROTO_UDP = 2 };
 
 enum ap_close {
 	AP_CLOSE_FIN = 0,   /* sender will send no more DATA (half-close) */
 	AP_CLOSE_RESET = 1, /* abort the whole stream, both directions */
+};
+
+/* Remote file access (AP_FS_REQ / AP_FS_RESP). One request type with an
+ * operation code keeps the dispatch of both peers to one case each. The
+ * op's fields follow the op byte in this fixed order, each present only
+ * if the op uses it (the table in agentproto.c):
+ *   u32 flags, u32 mode, u32 handle, u64 offset, u32 count,
+ *   str path, str path2, blob data
+ *
+ *   op            request fields               response fields (err == 0)
+ *   ENABLE_WRITE  -                            -
+ *   STAT          flags (NOFOLLOW), path       stat
+ *   READLINK      path                         data = target (<= AP_MAX_PATH)
+ *   ACCESS        mode (AP_FS_[RWX]_OK), path  -
+ *   STATFS        path                         statfs
+ *   OPEN          flags (AP_FS_O_*), mode,     handle, stat (of the opened file)
+ *                 path
+ *   READ          handle, offset, count        data (<= count; 0 bytes = EOF)
+ *                 (1..AP_MAX_DATA)
+ *   WRITE         handle, offset, data         count (bytes written)
+ *   FSYNC         handle                       -
+ *   CLOSE         handle                       -
+ *   READDIR       handle, offset (cookie:      cookie (next), eof, count,
+ *                 0 = start)                   data = count dirents
+ *   MKDIR         mode, path                   -
+ *   UNLINK        path                         -
+ *   RMDIR         path                         -
+ *   RENAME        flags (NOREPLACE), path      -
+ *                 (from), path2 (to)
+ *   TRUNCATE      offset (new length), path    -
+ *
+ * Response fields, in this order when present: u32 handle, u64 cookie,
+ * u8 eof, u32 count, stat, statfs, blob data. A response with err != 0
+ * carries no fields: err is the errno the agent's syscall returned, to be
+ * passed on verbatim (ENOENT, ENOTDIR, ELOOP, EISDIR, EACCES, ...).
+ * stat = u64 dev, u64 ino, u32 mode, u32 uid, u32 gid, u64 nlink,
+ *        u64 rdev, u64 size, u64 blksize, u64 blocks, then atime, mtime,
+ *        ctime, each i64 sec + u32 nsec (< 1e9).
+ * statfs = u64 type, bsize, blocks, bfree, bavail, files, ffree, fsid,
+ *        namelen, frsize, flags.
+ * dirent = u64 ino, u8 type (DT_*), str name (1..AP_FS_NAME_MAX bytes, no
+ *        '/' and no NUL; "." and ".." are listed as the kernel lists them).
+ * Paths are absolute, resolved inside the target's root. Handles are
+ * chosen by the agent (never 0) and live until CLOSE or the end of the
+ * session. Write ops (OPEN for writing, WRITE, FSYNC of a writable handle,
+ * MKDIR, UNLINK, RMDIR, RENAME, TRUNCATE) fail with EROFS until the
+ * session sent ENABLE_WRITE. */
+enum ap_fs_op {
+	AP_FS_ENABLE_WRITE = 1,
+	AP_FS_STAT = 2,
+	AP_FS_READLINK = 3,
+	AP_FS_ACCESS = 4,
+	AP_FS_STATFS = 5,
+	AP_FS_OPEN = 6,
+	AP_FS_READ = 7,
+	AP_FS_WRITE = 8,
+	AP_FS_FSYNC = 9,
+	AP_FS_CLOSE = 10,
+	AP_FS_READDIR = 11,
+	AP_FS_MKDIR = 12,
+	AP_FS_UNLINK = 13,
+	AP_FS_RMDIR = 14,
+	AP_FS_RENAME = 15,
+	AP_FS_TRUNCATE = 16,
+};
+#define AP_FS_OP_LAST AP_FS_TRUNCATE
+
+/* STAT flags */
+#define AP_FS_NOFOLLOW 0x1u /* lstat: do not follow a final symlink */
+/* ACCESS mode bits (the values of R_OK, W_OK, X_OK; 0 is F_OK) */
+#define AP_FS_R_OK 0x4u
+#define AP_FS_W_OK 0x2u
+#define AP_FS_X_OK 0x1u
+/* OPEN flags. Without AP_FS_O_WRITE the handle is read-only. DIRECTORY
+ * opens a directory for READDIR and excludes the write flags; CREAT,
+ * TRUNC and EXCL need WRITE, and EXCL needs CREAT. */
+#define AP_FS_O_WRITE 0x1u
+#define AP_FS_O_CREAT 0x2u
+#define AP_FS_O_TRUNC 0x4u
+#define AP_FS_O_EXCL 0x8u
+#define AP_FS_O_DIRECTORY 0x10u
+#define AP_FS_O_ALL 0x1fu
+/* RENAME flags */
+#define AP_FS_RENAME_NOREPLACE 0x1u
+/* Bounds of the file protocol. */
+#define AP_FS_NAME_MAX 255                     /* one directory entry name */
+#define AP_FS_DIR_MAX_BYTES AP_MAX_DATA        /* encoded dirents per READDIR page */
+#define AP_FS_DIR_MAX_ENTRIES 1024             /* dirents per READDIR page */
+#define AP_FS_MAX_OFFSET ((uint64_t)INT64_MAX) /* offsets and lengths are off_t */
+#define AP_FS_MODE_MAX 07777u                  /* permission bits of OPEN/MKDIR */
+
+struct ap_fs_time {
+	int64_t sec;
+	uint32_t nsec;
+};
+
+struct ap_fs_stat {
+	uint64_t dev, ino;
+	uint32_t mode, uid, gid;
+	uint64_t nlink, rdev, size, blksize, blocks;
+	struct ap_fs_time atime, mtime, ctime;
+};
+
+struct ap_fs_statfs {
+	uint64_t type, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags;
 };
 
 /* A network address as carried on the wire. */
@@ -126,6 +234,29 @@ struct ap_msg {
 			uint8_t how;
 			int32_t err;
 		} close;
+		/* Fields the op does not use are zero (see ap_fs_op). */
+		struct {
+			uint8_t op;
+			uint32_t flags;
+			uint32_t mode;
+			uint32_t handle;
+			uint64_t offset; /* READDIR: cookie; TRUNCATE: length */
+			uint32_t count;
+			struct ap_bytes path, path2, data;
+		} fs_req;
+		struct {
+			uint8_t op;
+			int32_t err;
+			uint32_t handle;
+			uint64_t cookie;
+			uint8_t eof;
+			uint32_t count;
+			struct ap_fs_stat st;
+			struct ap_fs_statfs sfs;
+			/* READDIR: count dirents, validated by the decoder;
+			 * walk with ap_dirent_next(). */
+			struct ap_bytes data;
+		} fs_resp;
 	} u;
 };
 
@@ -152,6 +283,24 @@ ssize_t ap_encoded_size(const struct ap_msg *msg);
  * sets *ret_entry, or 0 at the end. */
 int ap_env_put(uint8_t *buf, size_t cap, size_t *off, const char *entry, size_t len);
 int ap_env_next(const struct ap_bytes *entries, size_t *off, struct ap_bytes *ret_entry);
+
+/* One directory entry of a READDIR response. */
+struct ap_dirent {
+	uint64_t ino;
+	uint8_t type;
+	struct ap_bytes name;
+};
+
+/* Dirent list helpers, as for env entries. ap_dirent_put returns 0,
+ * -ENOBUFS (no room in buf), or -EINVAL for a name ap_decode would reject
+ * (empty, too long, containing '/' or NUL). ap_dirent_next walks a list
+ * that ap_decode validated: returns 1 and fills *ret, or 0 at the end. */
+int ap_dirent_put(uint8_t *buf, size_t cap, size_t *off, uint64_t ino, uint8_t type,
+                  const char *name, size_t len);
+int ap_dirent_next(const struct ap_bytes *list, size_t *off, struct ap_dirent *ret);
+
+/* Name of a file operation for logs ("STAT"), "?" if unknown. */
+const char *ap_fs_op_name(int op);
 
 /* Copy a wire string into dst (cap includes the NUL). Returns -ENAMETOOLONG
  * if it does not fit, -EINVAL if it contains a NUL byte. */

@@ -17,6 +17,7 @@ struct exec_options {
 	bool remote_dns;
 	bool trace;
 	bool trace_stacks;
+	bool quiet;
 	enum log_level log_level;
 	int connect_timeout_ms;
 	char **argv; /* the program and its arguments */

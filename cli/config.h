@@ -85,6 +85,7 @@ struct config {
 	int connect_timeout_ms;
 	enum log_level log_level;
 	bool trace, trace_stacks;
+	bool quiet;      /* no progress lines */
 	const char *key; /* the session key ({{ key }}) */
 	char *env_include_buf, *env_exclude_buf;
 

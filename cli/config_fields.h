@@ -47,40 +47,40 @@ enum config_impl { IMPL_YES, IMPL_LATER, IMPL_NA };
 X(TARGET_PATH, "target.path", CT_TARGET, "MIRRORD_IMPERSONATED_TARGET", NULL, IMPL_YES, NULL, NULL) \
 X(TARGET_NAMESPACE, "target.namespace", CT_NSNAME, "MIRRORD_TARGET_NAMESPACE", NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_NAMESPACE, "agent.namespace", CT_NSNAME, "MIRRORD_AGENT_NAMESPACE", NULL, IMPL_YES, NULL, NULL) \
-X(AGENT_LOG_LEVEL, "agent.log_level", CT_STR, "MIRRORD_AGENT_RUST_LOG", "\"info\"", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_JSON_LOG, "agent.json_log", CT_BOOL, "MIRRORD_AGENT_JSON_LOG", "false", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
+X(AGENT_LOG_LEVEL, "agent.log_level", CT_STR, "MIRRORD_AGENT_RUST_LOG", "\"info\"", IMPL_YES, NULL, NULL) \
+X(AGENT_JSON_LOG, "agent.json_log", CT_BOOL, "MIRRORD_AGENT_JSON_LOG", "false", IMPL_LATER, NULL, "the agent logs plain text lines") \
 X(AGENT_IMAGE, "agent.image", CT_IMAGE, "MIRRORD_AGENT_IMAGE", NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_IMAGE_PULL_POLICY, "agent.image_pull_policy", CT_PULL, "MIRRORD_AGENT_IMAGE_PULL_POLICY", "\"IfNotPresent\"", IMPL_YES, NULL, NULL) \
-X(AGENT_IMAGE_PULL_SECRETS, "agent.image_pull_secrets", CT_ARR, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
+X(AGENT_IMAGE_PULL_SECRETS, "agent.image_pull_secrets", CT_ARR, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_TTL, "agent.ttl", CT_U16, "MIRRORD_AGENT_TTL", "1", IMPL_YES, NULL, NULL) \
-X(AGENT_EPHEMERAL, "agent.ephemeral", CT_BOOL, "MIRRORD_EPHEMERAL_CONTAINER", "false", IMPL_LATER, "false", "the agent is not started by mirrord-trace yet") \
+X(AGENT_EPHEMERAL, "agent.ephemeral", CT_BOOL, "MIRRORD_EPHEMERAL_CONTAINER", "false", IMPL_YES, NULL, NULL) \
 X(AGENT_COMMUNICATION_TIMEOUT, "agent.communication_timeout", CT_U16, "MIRRORD_AGENT_COMMUNICATION_TIMEOUT", NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_STARTUP_TIMEOUT, "agent.startup_timeout", CT_U16, "MIRRORD_AGENT_STARTUP_TIMEOUT", "60", IMPL_YES, NULL, NULL) \
 X(AGENT_FLUSH_CONNECTIONS, "agent.flush_connections", CT_BOOL, "MIRRORD_AGENT_STEALER_FLUSH_CONNECTIONS", "true", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(AGENT_DISABLED_CAPABILITIES, "agent.disabled_capabilities", CT_ARR, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_TOLERATIONS, "agent.tolerations", CT_ARR, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_RESOURCES, "agent.resources", CT_OBJ, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_CHECK_OUT_OF_PODS, "agent.check_out_of_pods", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_PRIVILEGED, "agent.privileged", CT_BOOL, NULL, "false", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
+X(AGENT_DISABLED_CAPABILITIES, "agent.disabled_capabilities", CT_ARR, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_TOLERATIONS, "agent.tolerations", CT_ARR, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_RESOURCES, "agent.resources", CT_OBJ, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_CHECK_OUT_OF_PODS, "agent.check_out_of_pods", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "node capacity is not checked: on a full node the agent pod stays Pending until agent.startup_timeout") \
+X(AGENT_PRIVILEGED, "agent.privileged", CT_BOOL, NULL, "false", IMPL_YES, NULL, NULL) \
 X(AGENT_EXTERNAL_IP_FIX, "agent.external_ip_fix", CT_BOOL, "MIRRORD_AGENT_EXTERNAL_IP_FIX", "true", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(AGENT_NFTABLES, "agent.nftables", CT_OBOOL, NULL, NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(AGENT_DNS_TIMEOUT, "agent.dns.timeout", CT_U32, NULL, NULL, IMPL_LATER, NULL, "the agent relays DNS with the pod's resolver settings") \
 X(AGENT_DNS_ATTEMPTS, "agent.dns.attempts", CT_U32, NULL, NULL, IMPL_LATER, NULL, "the agent relays DNS with the pod's resolver settings") \
-X(AGENT_LABELS, "agent.labels", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_ANNOTATIONS, "agent.annotations", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_NODE_SELECTOR, "agent.node_selector", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_SERVICE_ACCOUNT, "agent.service_account", CT_STR, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_PRIORITY_CLASS, "agent.priority_class", CT_STR, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
-X(AGENT_SECURITY_CONTEXT, "agent.security_context", CT_OBJ, NULL, NULL, IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
+X(AGENT_LABELS, "agent.labels", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_ANNOTATIONS, "agent.annotations", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_NODE_SELECTOR, "agent.node_selector", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_SERVICE_ACCOUNT, "agent.service_account", CT_STR, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_PRIORITY_CLASS, "agent.priority_class", CT_STR, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(AGENT_SECURITY_CONTEXT, "agent.security_context", CT_OBJ, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_METRICS, "agent.metrics", CT_STR, NULL, NULL, IMPL_LATER, NULL, "the agent has no metrics endpoint") \
-X(AGENT_EXCLUDE_FROM_MESH, "agent.exclude_from_mesh", CT_BOOL, "MIRRORD_AGENT_EXCLUDE_FROM_MESH", "false", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
+X(AGENT_EXCLUDE_FROM_MESH, "agent.exclude_from_mesh", CT_BOOL, "MIRRORD_AGENT_EXCLUDE_FROM_MESH", "false", IMPL_NA, NULL, "the agent listens on the pod's loopback, which mesh sidecars do not intercept") \
 X(AGENT_INJECT_HEADERS, "agent.inject_headers", CT_BOOL, NULL, "false", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(AGENT_OVERRIDE_CACHE_CONTROL, "agent.override_cache_control", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(AGENT_MAX_BODY_BUFFER_SIZE, "agent.max_body_buffer_size", CT_U32, NULL, "65535", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(AGENT_MAX_BODY_BUFFER_TIMEOUT, "agent.max_body_buffer_timeout", CT_U32, NULL, "1000", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(AGENT_HTTP_DETECTION_TIMEOUT, "agent.http_detection_timeout", CT_U32, "MIRRORD_AGENT_HTTP_DETECTION_TIMEOUT", "2", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(AGENT_CLEAN_IPTABLES_ON_START, "agent.clean_iptables_on_start", CT_OBOOL, "MIRRORD_AGENT_CLEAN_IPTABLES_ON_START", NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(AGENT_DISABLE_MESH_SIDECAR_INJECTION, "agent.disable_mesh_sidecar_injection", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "the agent is not started by mirrord-trace yet") \
+X(AGENT_DISABLE_MESH_SIDECAR_INJECTION, "agent.disable_mesh_sidecar_injection", CT_BOOL, NULL, "true", IMPL_YES, NULL, NULL) \
 X(AGENT_JAQ_TIME_LIMIT, "agent.jaq_time_limit", CT_U32, NULL, "1", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(ENV_INCLUDE, "feature.env.include", CT_STRLIST, "MIRRORD_OVERRIDE_ENV_VARS_INCLUDE", NULL, IMPL_YES, NULL, NULL) \
 X(ENV_EXCLUDE, "feature.env.exclude", CT_STRLIST, "MIRRORD_OVERRIDE_ENV_VARS_EXCLUDE", NULL, IMPL_YES, NULL, NULL) \
@@ -127,7 +127,7 @@ X(FEAT_SPLIT_QUEUES, "feature.split_queues", CT_ANY, NULL, NULL, IMPL_NA, NULL, 
 X(FEAT_DB_BRANCHES, "feature.db_branches", CT_ANY, NULL, NULL, IMPL_NA, NULL, "it needs the mirrord operator") \
 X(FEAT_PREVIEW, "feature.preview", CT_ANY, NULL, NULL, IMPL_NA, NULL, "it needs the mirrord operator") \
 X(FEAT_MAGIC, "feature.magic", CT_ANY, NULL, NULL, IMPL_LATER, NULL, "no AWS preset and no auto-mount") \
-X(ACCEPT_INVALID_CERTIFICATES, "accept_invalid_certificates", CT_OBOOL, "MIRRORD_ACCEPT_INVALID_CERTIFICATES", NULL, IMPL_LATER, NULL, "mirrord-trace does not talk to Kubernetes yet") \
+X(ACCEPT_INVALID_CERTIFICATES, "accept_invalid_certificates", CT_OBOOL, "MIRRORD_ACCEPT_INVALID_CERTIFICATES", NULL, IMPL_YES, NULL, NULL) \
 X(SKIP_PROCESSES, "skip_processes", CT_STRLIST, "MIRRORD_SKIP_PROCESSES", NULL, IMPL_LATER, NULL, "every process is traced") \
 X(SKIP_BUILD_TOOLS, "skip_build_tools", CT_BOOL, "MIRRORD_SKIP_BUILD_TOOLS", "true", IMPL_LATER, NULL, "build tools are traced like any process") \
 X(SKIP_EXTRA_BUILD_TOOLS, "skip_extra_build_tools", CT_STRLIST, "MIRRORD_SKIP_EXTRA_BUILD_TOOLS", NULL, IMPL_LATER, NULL, "build tools are traced like any process") \
@@ -143,9 +143,9 @@ X(CONTAINER, "container", CT_ANY, NULL, NULL, IMPL_NA, NULL, "there is no `mirro
 X(TELEMETRY, "telemetry", CT_BOOL, "MIRRORD_TELEMETRY", "true", IMPL_NA, "false", "mirrord-trace sends no telemetry") \
 X(INTERNAL_PROXY, "internal_proxy", CT_ANY, NULL, NULL, IMPL_NA, NULL, "there is no internal proxy: the supervisor talks to the agent") \
 X(EXTERNAL_PROXY, "external_proxy", CT_ANY, NULL, NULL, IMPL_NA, NULL, "there is no external proxy") \
-X(USE_PROXY, "use_proxy", CT_BOOL, "MIRRORD_PROXY", "true", IMPL_LATER, NULL, "mirrord-trace does not talk to Kubernetes yet") \
+X(USE_PROXY, "use_proxy", CT_BOOL, "MIRRORD_PROXY", "true", IMPL_LATER, NULL, "the kubeconfig's proxy-url and the proxy variables are always honoured") \
 X(EXPERIMENTAL, "experimental", CT_ANY, NULL, NULL, IMPL_NA, NULL, "its switches concern mirrord's LD_PRELOAD layer") \
-X(STARTUP_RETRY, "startup_retry", CT_ANY, NULL, NULL, IMPL_LATER, NULL, "mirrord-trace does not talk to Kubernetes yet") \
+X(STARTUP_RETRY, "startup_retry", CT_ANY, NULL, NULL, IMPL_LATER, NULL, "API requests are not retried; each has its own timeout") \
 X(CI, "ci", CT_ANY, NULL, NULL, IMPL_NA, NULL, "there is no `mirrord ci`") \
 X(KEY, "key", CT_STR, "MIRRORD_KEY", NULL, IMPL_YES, NULL, NULL) \
 X(TRACEPARENT, "traceparent", CT_STR, NULL, NULL, IMPL_NA, NULL, "mirrord-trace exports no traces") \
@@ -155,6 +155,7 @@ X(MT_CONNECT_TIMEOUT, "mirrord_trace.agent_connect_timeout", CT_TIMEOUT, "MIRROR
 X(MT_LOG_LEVEL, "mirrord_trace.log_level", CT_LOG_LEVEL, "MIRRORD_TRACE_LOG", "\"warn\"", IMPL_YES, NULL, NULL) \
 X(MT_TRACE, "mirrord_trace.trace", CT_BOOL, "MIRRORD_TRACE_SYSCALLS", "false", IMPL_YES, NULL, NULL) \
 X(MT_TRACE_STACKS, "mirrord_trace.trace_stacks", CT_BOOL, "MIRRORD_TRACE_STACKS", "false", IMPL_YES, NULL, NULL) \
+X(MT_QUIET, "mirrord_trace.quiet", CT_BOOL, "MIRRORD_TRACE_QUIET", "false", IMPL_YES, NULL, NULL) \
 X(CONFIG_FILE, "config_file", CT_STR, "MIRRORD_CONFIG_FILE", NULL, IMPL_YES, NULL, NULL)
 /* clang-format on */
 

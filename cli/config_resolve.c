@@ -625,8 +625,10 @@ static void derive(struct resolver *r)
 		free(ns);
 	}
 	c->target_namespace = config_str(c, CF_TARGET_NAMESPACE);
-	if (c->targetless) {
-		/* The agent runs in the target namespace then (§1.4). */
+	bool ephemeral = json_is_true(c->v[CF_AGENT_EPHEMERAL].value);
+	if (c->targetless || ephemeral) {
+		/* The agent runs in the target namespace then (§1.4), or in
+		 * the target pod itself. */
 		if (is_set(c, CF_AGENT_NAMESPACE)) {
 			bool file = c->v[CF_AGENT_NAMESPACE].source == CONFIG_SRC_FILE;
 			config_errors_add(
@@ -634,8 +636,8 @@ static void derive(struct resolver *r)
 			        file ? r->doc.name : NULL, file ? r->line[CF_AGENT_NAMESPACE] : 0,
 			        file ? r->col[CF_AGENT_NAMESPACE] : 0,
 			        file ? NULL : r->origin[CF_AGENT_NAMESPACE],
-			        "ignored for a targetless session: the agent runs in the target "
-			        "namespace \"%s\"",
+			        "ignored for %s: the agent runs in the target namespace \"%s\"",
+			        c->targetless ? "a targetless session" : "an ephemeral agent",
 			        c->target_namespace);
 		}
 		c->agent_namespace = c->target_namespace;
@@ -660,6 +662,9 @@ static void derive(struct resolver *r)
 	if (log_parse_level(config_str(c, CF_MT_LOG_LEVEL), &c->log_level) < 0)
 		c->log_level = LOG_WARN;
 	c->trace_stacks = config_bool(c, CF_MT_TRACE_STACKS);
+	/* mirrord's own switch for its progress output is honoured too. */
+	const char *pm = envp_get(r->in->envp, "MIRRORD_PROGRESS_MODE");
+	c->quiet = config_bool(c, CF_MT_QUIET) || (pm && !strcmp(pm, "off"));
 	c->trace = config_bool(c, CF_MT_TRACE) || c->trace_stacks || c->log_level == LOG_TRACE;
 	c->key = config_str(c, CF_KEY);
 }

@@ -32,6 +32,7 @@ struct run {
 	struct tracer *tracer;
 	struct policy *policy;
 	int sigfd;
+	int stop_sig; /* a stop signal that came before the program ran */
 	int status;
 	bool done;
 	bool agent_lost;
@@ -142,16 +143,22 @@ static int setup_signals(struct run *r)
 /* A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that arrived before the
  * program runs (while the agent started): the run is cancelled, and the
  * caller cleans up (the agent Job goes too). Others are dropped. */
-static int pending_stop(int sigfd)
+static int pending_stop(struct run *r)
 {
 	struct signalfd_siginfo si;
-	int sig = 0;
 
-	while (read(sigfd, &si, sizeof(si)) == sizeof(si))
-		if (!sig && (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM ||
-		             si.ssi_signo == SIGHUP || si.ssi_signo == SIGQUIT))
-			sig = (int)si.ssi_signo;
-	return sig;
+	while (read(r->sigfd, &si, sizeof(si)) == sizeof(si))
+		if (!r->stop_sig && (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM ||
+		                     si.ssi_signo == SIGHUP || si.ssi_signo == SIGQUIT))
+			r->stop_sig = (int)si.ssi_signo;
+	return r->stop_sig;
+}
+
+/* Polled by the Kubernetes client while the agent starts, so a Ctrl-C
+ * during a long wait cancels at once (and the Job is deleted). */
+static int start_cancelled(void *data)
+{
+	return pending_stop(data) != 0;
 }
 
 /* Copy the pod files the program reads into the run directory. */
@@ -336,7 +343,19 @@ int cmd_exec(int argc, char **argv)
 		                 &r.session, &why);
 	} else {
 		/* No --agent-addr: the agent is started in Kubernetes. */
-		e = k8s_run_start(o.config, o.log_level < LOG_WARN, &kr);
+		struct k8s_run_opts ko = {
+		        .quiet = o.quiet || o.log_level < LOG_WARN,
+		        .cancelled = start_cancelled,
+		        .cancel_data = &r,
+		};
+		e = k8s_run_start(o.config, &ko, &kr);
+		if (e == -EINTR) {
+			log_error("interrupted by %s while the agent started; the agent was "
+			          "removed",
+			          strsignal(r.stop_sig));
+			ret = 128 + r.stop_sig;
+			goto out;
+		}
 		if (e < 0)
 			goto out;
 		e = k8s_run_session(kr, r.loop, o.connect_timeout_ms, &r.session, &why);
@@ -399,10 +418,9 @@ int cmd_exec(int argc, char **argv)
 	}
 	free(traps);
 	free(denies);
-	int sig = pending_stop(r.sigfd);
-	if (sig) {
-		log_error("interrupted by %s before the program started", strsignal(sig));
-		ret = 128 + sig;
+	if (pending_stop(&r)) {
+		log_error("interrupted by %s before the program started", strsignal(r.stop_sig));
+		ret = 128 + r.stop_sig;
 		goto out;
 	}
 	pid_t pid = tracer_spawn(r.tracer, program, o.argv, env);

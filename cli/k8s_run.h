@@ -6,15 +6,24 @@
 
 #include "cli/config.h"
 #include "common/evloop.h"
+#include "k8s/rest.h"
 #include "session/session.h"
 
 struct k8s_run;
 
+struct k8s_run_opts {
+	bool quiet; /* no progress on stderr */
+	/* Polled while waiting on the API server; non-zero cancels the
+	 * start (-EINTR, nothing logged, nothing left running). */
+	k8s_cancel_fn cancelled;
+	void *cancel_data;
+};
+
 /* Load the kubeconfig (kubeconfig / kube_context), resolve the target
- * unless targetless, and start the agent. Progress lines go to stderr
- * unless quiet. Logs the error and returns -errno on failure (nothing is
- * left running then). */
-int k8s_run_start(const struct config *c, bool quiet, struct k8s_run **ret);
+ * unless targetless, and start the agent. Progress goes to stderr: one
+ * updating line on a terminal, plain lines otherwise. Logs the error and
+ * returns -errno on failure (nothing is left running then). */
+int k8s_run_start(const struct config *c, const struct k8s_run_opts *opts, struct k8s_run **ret);
 
 /* Open the port-forward to the agent and the session over it. On failure
  * returns -errno and sets *ret_why (malloc'd). The port-forward lives

@@ -125,6 +125,7 @@ static const struct flag {
          "MIRRORD_TRACE_AGENT_CONNECT_TIMEOUT",
          NULL,
          NULL},
+        {{"quiet", no_argument, NULL, 'q'}, "MIRRORD_TRACE_QUIET", "true", NULL},
         {{"ide", no_argument, NULL, OPT_IDE}, NULL, NULL, NULL},
         {{"help", no_argument, NULL, 'h'}, NULL, NULL, NULL},
 };
@@ -171,6 +172,8 @@ static void usage(enum cli_mode mode)
 	       "      --agent-connect-timeout SECS\n"
 	       "                               how long to wait for the agent (default 10)\n"
 	       "  -k, --key KEY                session key for {{ key }} [MIRRORD_KEY]\n"
+	       "  -q, --quiet                  no progress lines while the agent starts\n"
+	       "                               [MIRRORD_TRACE_QUIET, MIRRORD_PROGRESS_MODE=off]\n"
 	       "Accepted for mirrord compatibility (warned about until implemented):\n"
 	       "  -l/--agent-log-level, -i/--agent-image, --agent-ttl, --agent-startup-timeout,\n"
 	       "  -e/--ephemeral-container, --fs-mode, --skip-processes, --steal, --context,\n"
@@ -208,7 +211,7 @@ int cli_parse(enum cli_mode mode, int argc, char **argv, struct cli_args *ret)
 	/* '+': stop at the program name; its own flags are not ours. */
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:t:n:a:l:i:ex:s:c::f::k:h", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:t:n:a:l:i:ex:s:c::f::k:qh", longs, NULL)) != -1) {
 		const struct flag *f = flag_by_val(c);
 		const char *spelled = argv[optind - 1];
 
@@ -324,6 +327,7 @@ int exec_parse(int argc, char **argv, struct exec_options *o)
 	        .remote_dns = c->remote_dns,
 	        .trace = c->trace,
 	        .trace_stacks = c->trace_stacks,
+	        .quiet = c->quiet,
 	        .log_level = c->log_level,
 	        .connect_timeout_ms = c->connect_timeout_ms,
 	        .argv = a.argv,

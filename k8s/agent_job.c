@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "k8s/agent_internal.h"
 #include "k8s/internal.h"
 
 /* mirrord's port range for the agent's listen port, and runAsGroup range
@@ -20,7 +21,7 @@
 /* Length of the watch chunks between progress ticks and event checks. */
 #define WATCH_TICK_S 1u
 
-static unsigned rand_below(unsigned n)
+unsigned agent_rand_below(unsigned n)
 {
 	unsigned v = 0;
 	/* getrandom() of 4 bytes from an initialised pool cannot fail short;
@@ -35,17 +36,17 @@ int agent_job_random_name(char **ret)
 	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	char sfx[11];
 	for (size_t i = 0; i < 10; i++)
-		sfx[i] = alnum[rand_below(sizeof(alnum) - 1)];
+		sfx[i] = alnum[agent_rand_below(sizeof(alnum) - 1)];
 	sfx[10] = '\0';
 	return asprintf(ret, AGENT_JOB_NAME_PREFIX "%s", sfx) < 0 ? -ENOMEM : 0;
 }
 
 unsigned agent_job_random_port(void)
 {
-	return PORT_MIN + rand_below(PORT_MAX - PORT_MIN + 1);
+	return PORT_MIN + agent_rand_below(PORT_MAX - PORT_MIN + 1);
 }
 
-static json_t *strings_array(const char *const *v, size_t n)
+json_t *agent_strings_array(const char *const *v, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < n; i++)
@@ -67,6 +68,30 @@ static json_t *merged(json_t *base, const json_t *extra)
 		return NULL;
 	}
 	return base;
+}
+
+void agent_args(const struct agent_job_opts *o, const char *mode, unsigned port,
+                struct agent_args *a)
+{
+	size_t n = 0;
+
+	snprintf(a->listen, sizeof(a->listen), "127.0.0.1:%u", port);
+	snprintf(a->comm, sizeof(a->comm), "%u",
+	         o->communication_timeout_s ? o->communication_timeout_s : 30);
+	a->argv[n++] = "--listen";
+	a->argv[n++] = a->listen;
+	a->argv[n++] = "--communication-timeout";
+	a->argv[n++] = a->comm;
+	if (o->log_level) {
+		a->argv[n++] = "--log-level";
+		a->argv[n++] = o->log_level;
+	}
+	a->argv[n++] = mode;
+	if (o->container_id) {
+		a->argv[n++] = "--container-id";
+		a->argv[n++] = o->container_id;
+	}
+	a->n = n;
 }
 
 static int check_string_map(const json_t *m, const char *what, struct k8s_error *err)
@@ -104,27 +129,8 @@ int agent_job_spec(const struct agent_job_opts *o, const char *name, unsigned po
 	if (r < 0)
 		return r;
 
-	char listen[32], comm[16];
-	snprintf(listen, sizeof(listen), "0.0.0.0:%u", port);
-	snprintf(comm, sizeof(comm), "%u",
-	         o->communication_timeout_s ? o->communication_timeout_s : 30);
-	const char *args[12];
-	size_t n = 0;
-	args[n++] = "--listen";
-	args[n++] = listen;
-	args[n++] = "--communication-timeout";
-	args[n++] = comm;
-	if (o->log_level) {
-		args[n++] = "--log-level";
-		args[n++] = o->log_level;
-	}
-	if (targeted) {
-		args[n++] = "targeted";
-		args[n++] = "--container-id";
-		args[n++] = o->container_id;
-	} else {
-		args[n++] = "targetless";
-	}
+	struct agent_args aa;
+	agent_args(o, targeted ? "targeted" : "targetless", port, &aa);
 
 	/* Labels and mesh opt-outs go on the Job and on its pod: the sidecar
 	 * injectors look at the pod (mirrord-behaviour.md §3.2). */
@@ -132,12 +138,13 @@ int agent_job_spec(const struct agent_job_opts *o, const char *name, unsigned po
 	                                                 "kuma.io/sidecar-injection", "disabled"),
 	                                       o->labels);
 	_cleanup_json_ json_t *annotations =
-	        merged(json_pack("{s:s, s:s}", "sidecar.istio.io/inject", "false",
-	                         "linkerd.io/inject", "disabled"),
+	        merged(o->no_mesh_opt_out ? json_object()
+	                                  : json_pack("{s:s, s:s}", "sidecar.istio.io/inject",
+	                                              "false", "linkerd.io/inject", "disabled"),
 	               o->annotations);
-	json_t *cmd =
-	        strings_array((const char *[]){o->command ? o->command : AGENT_JOB_CONTAINER}, 1);
-	json_t *argv = strings_array(args, n);
+	json_t *cmd = agent_strings_array(
+	        (const char *[]){o->command ? o->command : AGENT_JOB_CONTAINER}, 1);
+	json_t *argv = agent_strings_array(aa.argv, aa.n);
 	json_t *sc = json_pack("{s:I}", "runAsGroup", (json_int_t)gid);
 	if (!labels || !annotations || !cmd || !argv || !sc) {
 		json_decref(cmd);
@@ -152,7 +159,7 @@ int agent_job_spec(const struct agent_job_opts *o, const char *name, unsigned po
 		for (size_t i = 0; i < ARRAY_SIZE(cap_names); i++)
 			if (o->caps & (1u << i))
 				caps[nc++] = cap_names[i];
-		json_t *add = strings_array(caps, nc);
+		json_t *add = agent_strings_array(caps, nc);
 		if (!add ||
 		    json_object_set_new(sc, "privileged", json_boolean(o->privileged)) < 0 ||
 		    json_object_set_new(sc, "capabilities", json_pack("{s:o}", "add", add)) < 0) {
@@ -162,34 +169,47 @@ int agent_job_spec(const struct agent_job_opts *o, const char *name, unsigned po
 			return -ENOMEM;
 		}
 	}
-	json_t *container = json_pack(
-	        "{s:s, s:s, s:s, s:o, s:o, s:o, s:{s:{s:s, s:s}, s:{s:s, s:s}}}", "name",
-	        AGENT_JOB_CONTAINER, "image", o->image ? o->image : AGENT_JOB_IMAGE_DEFAULT,
-	        "imagePullPolicy", o->image_pull_policy ? o->image_pull_policy : "IfNotPresent",
-	        "command", cmd, "args", argv, "securityContext", sc, "resources", "requests", "cpu",
-	        "1m", "memory", "1Mi", "limits", "cpu", "1", "memory", "100Mi");
-	json_t *pod_spec =
+	json_t *resources =
+	        o->resources ? json_deep_copy(o->resources)
+	                     : json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "requests", "cpu", "1m",
+	                                 "memory", "1Mi", "limits", "cpu", "1", "memory", "100Mi");
+	json_t *container =
+	        json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "name", AGENT_JOB_CONTAINER,
+	                  "image", o->image ? o->image : AGENT_JOB_IMAGE_DEFAULT, "imagePullPolicy",
+	                  o->image_pull_policy ? o->image_pull_policy : "IfNotPresent", "command",
+	                  cmd, "args", argv, "securityContext", sc, "resources", resources);
+	_cleanup_json_ json_t *pod_spec =
 	        json_pack("{s:s, s:[o]}", "restartPolicy", "Never", "containers", container);
 	if (!pod_spec)
 		return -ENOMEM;
-	if (targeted) {
-		/* nodeName bypasses the scheduler, so NoSchedule taints do not
-		 * matter, but NoExecute ones do: tolerate everything. hostPID
-		 * lets the agent find the container's pid by its cgroup. */
-		if (json_object_set_new(pod_spec, "nodeName", json_string(o->node)) < 0 ||
-		    json_object_set_new(pod_spec, "hostPID", json_true()) < 0 ||
-		    json_object_set_new(pod_spec, "tolerations",
-		                        json_pack("[{s:s}]", "operator", "Exists")) < 0) {
-			json_decref(pod_spec);
-			return -ENOMEM;
-		}
-	}
+	/* nodeName bypasses the scheduler, so NoSchedule taints do not
+	 * matter, but NoExecute ones do: a targeted agent tolerates
+	 * everything unless agent.tolerations says otherwise. hostPID lets
+	 * the agent find the container's pid by its cgroup. */
+	json_t *tolerations = o->tolerations ? json_deep_copy(o->tolerations)
+	                      : targeted     ? json_pack("[{s:s}]", "operator", "Exists")
+	                                     : NULL;
+	if ((targeted && (json_object_set_new(pod_spec, "nodeName", json_string(o->node)) < 0 ||
+	                  json_object_set_new(pod_spec, "hostPID", json_true()) < 0)) ||
+	    (tolerations && json_object_set_new(pod_spec, "tolerations", tolerations) < 0) ||
+	    (o->node_selector &&
+	     json_object_set_new(pod_spec, "nodeSelector", json_deep_copy(o->node_selector)) < 0) ||
+	    (o->image_pull_secrets &&
+	     json_object_set_new(pod_spec, "imagePullSecrets",
+	                         json_deep_copy(o->image_pull_secrets)) < 0) ||
+	    (o->security_context && json_object_set_new(pod_spec, "securityContext",
+	                                                json_deep_copy(o->security_context)) < 0) ||
+	    (o->service_account && json_object_set_new(pod_spec, "serviceAccountName",
+	                                               json_string(o->service_account)) < 0) ||
+	    (o->priority_class && json_object_set_new(pod_spec, "priorityClassName",
+	                                              json_string(o->priority_class)) < 0))
+		return -ENOMEM;
 	json_t *job = json_pack(
 	        "{s:s, s:s, s:{s:s, s:O, s:O}, s:{s:I, s:i, s:{s:{s:O, s:O}, s:o}}}", "apiVersion",
 	        "batch/v1", "kind", "Job", "metadata", "name", name, "labels", labels,
 	        "annotations", annotations, "spec", "ttlSecondsAfterFinished", (json_int_t)o->ttl_s,
 	        "backoffLimit", 0, "template", "metadata", "labels", labels, "annotations",
-	        annotations, "spec", pod_spec);
+	        annotations, "spec", TAKE_PTR(pod_spec));
 	if (!job)
 		return -ENOMEM;
 	*ret = job;
@@ -203,16 +223,9 @@ void agent_job_free(struct agent_job *j)
 	free(j->namespace);
 	free(j->name);
 	free(j->pod);
+	free(j->container);
 	free(j->version);
 	free(j);
-}
-
-static const char *str_at(const json_t *o, const char *a, const char *b)
-{
-	const json_t *v = json_object_get(o, a);
-	if (b)
-		v = json_object_get(v, b);
-	return json_string_value(v);
 }
 
 static const json_t *agent_status(const json_t *pod)
@@ -225,16 +238,9 @@ static const json_t *agent_status(const json_t *pod)
 	return NULL;
 }
 
-int agent_job_pod_state(const json_t *pod, char **ret_state, struct k8s_error *err)
+int agent_waiting_fatal(const json_t *cs, const char *ns, const char *pod, struct k8s_error *err)
 {
-	const char *ns = str_at(pod, "metadata", "namespace") ?: "?";
-	const char *name = str_at(pod, "metadata", "name") ?: "?";
-	const json_t *st = json_object_get(pod, "status");
-	const char *phase = str_at(st, "phase", NULL) ?: "Pending";
-	const json_t *cs = agent_status(pod);
-	const json_t *state = json_object_get(cs, "state");
-	const json_t *waiting = json_object_get(state, "waiting");
-	const json_t *term = json_object_get(state, "terminated");
+	const json_t *waiting = json_object_get(json_object_get(cs, "state"), "waiting");
 	const char *wreason = str_at(waiting, "reason", NULL);
 	const char *wmsg = str_at(waiting, "message", NULL);
 
@@ -251,8 +257,26 @@ int agent_job_pod_state(const json_t *pod, char **ret_state, struct k8s_error *e
 			                  str_at(cs, "image", NULL) ?: "?", wreason,
 			                  wmsg ? ": " : "", wmsg ?: "");
 		return k8s_errorf(err, -EIO, 0, wreason, "agent pod %s/%s cannot start (%s)%s%s",
-		                  ns, name, wreason, wmsg ? ": " : "", wmsg ?: "");
+		                  ns, pod, wreason, wmsg ? ": " : "", wmsg ?: "");
 	}
+	return 0;
+}
+
+int agent_job_pod_state(const json_t *pod, char **ret_state, struct k8s_error *err)
+{
+	const char *ns = str_at(pod, "metadata", "namespace") ?: "?";
+	const char *name = str_at(pod, "metadata", "name") ?: "?";
+	const json_t *st = json_object_get(pod, "status");
+	const char *phase = str_at(st, "phase", NULL) ?: "Pending";
+	const json_t *cs = agent_status(pod);
+	const json_t *state = json_object_get(cs, "state");
+	const json_t *waiting = json_object_get(state, "waiting");
+	const json_t *term = json_object_get(state, "terminated");
+	const char *wreason = str_at(waiting, "reason", NULL);
+	int r = agent_waiting_fatal(cs, ns, name, err);
+
+	if (r < 0)
+		return r;
 	if (!strcmp(phase, "Failed")) {
 		const char *reason = str_at(st, "reason", NULL), *msg = str_at(st, "message", NULL);
 		if (reason || msg)
@@ -300,7 +324,7 @@ bool agent_job_ready_line(const char *line, char **ret_version)
 	return true;
 }
 
-static unsigned long long now_ms(void)
+unsigned long long agent_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -319,7 +343,7 @@ struct waiter {
 
 static unsigned elapsed(const struct waiter *w)
 {
-	return (unsigned)(now_ms() - w->start);
+	return (unsigned)(agent_now_ms() - w->start);
 }
 
 static void tick(struct waiter *w, enum agent_job_stage stage, const char *detail)
@@ -443,25 +467,33 @@ static size_t log_write(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-/* Follow the agent's log until the ready line (mirrord-behaviour.md §3.2). */
-static int wait_log(struct waiter *w, unsigned long long deadline)
+int agent_startup_timeout(unsigned timeout_s, const char *state, struct k8s_error *err)
+{
+	return k8s_errorf(
+	        err, -ETIMEDOUT, 0, NULL,
+	        "timeout waiting for the agent to be ready (%u s, agent.startup_timeout)%s%s",
+	        timeout_s, state ? ": " : "", state ?: "");
+}
+
+int agent_follow_log(struct k8s_client *c, const char *ns, const char *pod, const char *container,
+                     unsigned long long deadline, char **ret_version, struct k8s_error *err)
 {
 	_cleanup_free_ char *path = NULL;
-	if (asprintf(&path, "/api/v1/namespaces/%s/pods/%s/log?container=%s&follow=true",
-	             w->job->namespace, w->job->pod, AGENT_JOB_CONTAINER) < 0)
+	if (asprintf(&path, "/api/v1/namespaces/%s/pods/%s/log?container=%s&follow=true", ns, pod,
+	             container) < 0)
 		return -ENOMEM;
 	_cleanup_free_ struct logscan *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	for (;;) {
-		unsigned long long now = now_ms();
+		unsigned long long now = agent_now_ms();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		s->len = 0;
-		int r = k8s_stream(w->c, path, (unsigned)(deadline - now), log_write, s, w->err);
+		int r = k8s_stream(c, path, (unsigned)(deadline - now), log_write, s, err);
 		if (s->ready) {
-			k8s_error_clear(w->err);
-			w->job->version = TAKE_PTR(s->version);
+			k8s_error_clear(err);
+			*ret_version = TAKE_PTR(s->version);
 			return 0;
 		}
 		/* Right after Running the log can still be "waiting to start"
@@ -477,10 +509,9 @@ static int wait_log(struct waiter *w, unsigned long long deadline)
 			s->line[s->len] = '\0';
 			memcpy(s->last, s->line, s->len + 1);
 		}
-		return k8s_errorf(w->err, -EIO, 0, NULL,
-		                  "the agent in pod %s/%s stopped before it was ready%s%s%s",
-		                  w->job->namespace, w->job->pod, s->last[0] ? ": \"" : "", s->last,
-		                  s->last[0] ? "\"" : "");
+		return k8s_errorf(err, -EIO, 0, NULL,
+		                  "the agent in pod %s/%s stopped before it was ready%s%s%s", ns,
+		                  pod, s->last[0] ? ": \"" : "", s->last, s->last[0] ? "\"" : "");
 	}
 }
 
@@ -495,7 +526,7 @@ static int wait_ready(struct waiter *w, unsigned timeout_s)
 		return -ENOMEM;
 	bool running = false;
 	while (!running) {
-		if (now_ms() >= deadline)
+		if (agent_now_ms() >= deadline)
 			return -ETIMEDOUT;
 		/* Short watches: each one restarts from the current state
 		 * (synthetic ADDED), and between them we tick and look for
@@ -513,7 +544,8 @@ static int wait_ready(struct waiter *w, unsigned timeout_s)
 		tick(w, AGENT_JOB_WAITING, w->state ? w->state : "waiting for the agent pod");
 	}
 	tick(w, AGENT_JOB_RUNNING, w->job->pod);
-	return wait_log(w, deadline);
+	return agent_follow_log(w->c, w->job->namespace, w->job->pod, AGENT_JOB_CONTAINER, deadline,
+	                        &w->job->version, w->err);
 }
 
 int agent_job_start(struct k8s_client *c, const struct agent_job_opts *o,
@@ -531,26 +563,25 @@ int agent_job_start(struct k8s_client *c, const struct agent_job_opts *o,
 	if (!(j->namespace = strdup(o->namespace ? o->namespace : "")))
 		return -ENOMEM;
 	_cleanup_json_ json_t *spec = NULL;
-	r = agent_job_spec(o, j->name, j->port, GID_MIN + rand_below(GID_MAX - GID_MIN + 1), &spec,
-	                   err);
+	r = agent_job_spec(o, j->name, j->port, GID_MIN + agent_rand_below(GID_MAX - GID_MIN + 1),
+	                   &spec, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *path = NULL;
 	if (asprintf(&path, "/apis/batch/v1/namespaces/%s/jobs", j->namespace) < 0)
 		return -ENOMEM;
-	struct waiter w = {c, j, progress, userdata, now_ms(), NULL, err};
+	struct waiter w = {c, j, progress, userdata, agent_now_ms(), NULL, err};
 	r = k8s_create(c, path, spec, NULL, err);
 	if (r < 0)
 		return r;
-	tick(&w, AGENT_JOB_CREATED, j->name);
+	_cleanup_free_ char *what = NULL;
+	if (asprintf(&what, "job %s/%s", j->namespace, j->name) < 0)
+		what = NULL;
+	tick(&w, AGENT_JOB_CREATED, what ? what : j->name);
 	unsigned timeout_s = o->startup_timeout_s ? o->startup_timeout_s : 60;
 	r = wait_ready(&w, timeout_s);
 	if (r == -ETIMEDOUT)
-		r = k8s_errorf(
-		        err, -ETIMEDOUT, 0, NULL,
-		        "timeout waiting for the agent to be ready (%u s, agent.startup_timeout)"
-		        "%s%s",
-		        timeout_s, w.state ? ": " : "", w.state ?: "");
+		r = agent_startup_timeout(timeout_s, w.state, err);
 	free(w.state);
 	if (r < 0) {
 		/* Don't leave a half-started agent behind; the error we return

@@ -48,6 +48,14 @@ struct agent_job_opts {
 	/* Extra labels/annotations (objects of strings) for Job and pod, or
 	 * NULL. Borrowed. */
 	const json_t *labels, *annotations;
+	/* mirrord's agent.* pod settings, passed through as given, or NULL:
+	 * tolerations (replaces the default tolerate-everything of a
+	 * targeted agent), nodeSelector, container resources (replaces the
+	 * default requests/limits), imagePullSecrets, pod securityContext. */
+	const json_t *tolerations, *node_selector, *resources, *image_pull_secrets,
+	        *security_context;
+	const char *service_account, *priority_class; /* or NULL */
+	bool no_mesh_opt_out; /* agent.disable_mesh_sidecar_injection: false */
 	/* Fixed name/port (tests); NULL / 0: random. */
 	const char *name;
 	unsigned port;
@@ -75,8 +83,9 @@ typedef void (*agent_job_progress_fn)(void *userdata, enum agent_job_stage stage
                                       const char *detail, unsigned elapsed_ms);
 
 struct agent_job {
-	char *namespace, *name; /* the Job */
-	char *pod;              /* its pod, once known */
+	char *namespace, *name; /* the Job; name NULL for an ephemeral agent */
+	char *pod;              /* its pod (ephemeral: the target pod) */
+	char *container;        /* ephemeral only: the agent's container */
 	char *version;          /* from "agent ready - version X", or NULL */
 	unsigned port;          /* the agent listens on pod:port */
 };
@@ -96,6 +105,23 @@ static inline void agent_job_freep(struct agent_job **j)
 int agent_job_start(struct k8s_client *c, const struct agent_job_opts *o,
                     agent_job_progress_fn progress, void *userdata, struct agent_job **ret,
                     struct k8s_error *err);
+
+/* The agent as an ephemeral container in the target pod (-e,
+ * agent.ephemeral; mirrord-behaviour.md §3.3): PATCH
+ * pods/POD/ephemeralcontainers (strategic merge) with a container that
+ * targets `container`, carries that container's env and envFrom, and runs
+ * `ephemeral --container-id ID` (o->container_id). o->namespace is the
+ * pod's. Then wait as agent_job_start does. The result has no Job (name
+ * NULL): ephemeral containers cannot be removed, the agent exits when its
+ * client leaves, so agent_job_delete() has nothing to do. */
+int agent_ephemeral_start(struct k8s_client *c, const struct agent_job_opts *o, const char *pod,
+                          const char *container, agent_job_progress_fn progress, void *userdata,
+                          struct agent_job **ret, struct k8s_error *err);
+
+/* Pure, for tests: the ephemeral agent container's startup state in a pod
+ * object, as agent_job_pod_state(). */
+int agent_ephemeral_state(const json_t *pod, const char *container, char **ret_state,
+                          struct k8s_error *err);
 
 /* DELETE the Job with propagationPolicy=Background (its pod goes too). A
  * Job already gone (TTL) is success. Does not free j. */

@@ -14,6 +14,8 @@ struct k8s_client {
 	char *url_base;                /* server URL, host replaced by tls-server-name if set */
 	struct curl_slist *connect_to; /* "tsn:port:host:port" for tls-server-name */
 	unsigned request_ms, connect_ms;
+	k8s_cancel_fn cancelled; /* or NULL */
+	void *cancel_data;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -171,6 +173,8 @@ int k8s_curl_errno(CURLcode cc)
 
 static int transport_error(struct k8s_client *c, CURLcode cc, struct k8s_error *err)
 {
+	if (cc == CURLE_ABORTED_BY_CALLBACK)
+		return k8s_errorf(err, -EINTR, 0, NULL, "interrupted");
 	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
 	const char *advice = "check the kubeconfig's server address and your network";
 	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
@@ -183,6 +187,22 @@ static int transport_error(struct k8s_client *c, CURLcode cc, struct k8s_error *
 	return k8s_errorf(err, k8s_curl_errno(cc), 0, NULL,
 	                  "cannot reach the API server at %s: %s; %s", c->kc->server, detail,
 	                  advice);
+}
+
+void k8s_client_set_cancel(struct k8s_client *c, k8s_cancel_fn fn, void *data)
+{
+	c->cancelled = fn;
+	c->cancel_data = data;
+}
+
+/* libcurl calls this about once a second even while nothing arrives, so
+ * a cancelled wait ends within a second. */
+static int xferinfo(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow)
+{
+	struct k8s_client *c = data;
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return c->cancelled && c->cancelled(c->cancel_data);
 }
 
 /* Options common to every request: TLS, proxy, auth. */
@@ -230,7 +250,8 @@ int k8s_curl_transport(const struct kubeconfig *kc, CURL *h, struct curl_slist *
 	return 0;
 }
 
-static int setup_request(struct k8s_client *c, const char *token, struct curl_slist **hdrs)
+static int setup_request(struct k8s_client *c, const char *token, bool cleanup,
+                         struct curl_slist **hdrs)
 {
 	struct kubeconfig *kc = c->kc;
 	CURL *h = c->curl;
@@ -244,6 +265,11 @@ static int setup_request(struct k8s_client *c, const char *token, struct curl_sl
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "mirrord-trace/" MT_VERSION);
+	if (c->cancelled && !cleanup) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	}
 	int r = k8s_curl_transport(kc, h, c->connect_to, false);
 	if (r < 0)
 		return r;
@@ -321,7 +347,8 @@ static int perform(struct k8s_client *c, const char *method, const char *path,
 				return -ENOMEM;
 			}
 		}
-		r = setup_request(c, token, &hdrs);
+		/* A DELETE is how we clean up: it is never cancelled. */
+		r = setup_request(c, token, !strcmp(method, "DELETE"), &hdrs);
 		if (r < 0) {
 			curl_slist_free_all(hdrs);
 			return r;

@@ -36,6 +36,12 @@ struct kubeconfig *k8s_client_config(struct k8s_client *c);
  * timeout (default 10 s). */
 void k8s_client_set_timeouts(struct k8s_client *c, unsigned request_ms, unsigned connect_ms);
 
+/* Polled during every request (about once a second while waiting); a
+ * non-zero answer aborts it with -EINTR. NULL: never cancelled.
+ * DELETEs are never cancelled: they are how a cancelled run cleans up. */
+typedef int (*k8s_cancel_fn)(void *data);
+void k8s_client_set_cancel(struct k8s_client *c, k8s_cancel_fn fn, void *data);
+
 /* One request. body may be NULL; content_type defaults to
  * application/json when there is a body. *ret (may be NULL) receives the
  * parsed 2xx body (JSON null for an empty one). */

@@ -110,6 +110,13 @@ struct session {
 	int fd;   /* io.fd(), as registered with the loop */
 	bool tcp; /* our own socket (session_open): messages name --agent-addr */
 	bool alive;
+	/* A dropped link being replaced (io.reconnect): reconnecting until
+	 * the transport is back, resuming until the agent's HELLO_OK. */
+	bool reconnecting, resuming;
+	uint64_t resume_start_ns; /* start of the current cycle, 0 if none */
+	unsigned resume_delay_ms; /* before the next attempt */
+	int64_t resume_timer;
+	char *resume_why; /* what dropped the link */
 	char *lost_why;
 	void (*lost_cb)(void *, const char *);
 	void *lost_data;
@@ -152,6 +159,12 @@ struct session {
 int session_send(struct session *s, const struct ap_msg *m);
 void session_lost(struct session *s, const char *fmt, ...) MT_PRINTF(2, 3);
 void session_wq_changed(struct session *s);
+/* Blocking wait, bounded by timeout_ms, for the reply of the given type
+ * and id (or an AP_ERROR); frames before it are dispatched. The reply
+ * stays at the front of rbuf until consume_front(s, length). Returns
+ * its length or -errno. */
+ssize_t sync_wait(struct session *s, int type, uint32_t id, int timeout_ms, struct ap_msg *ret);
+void consume_front(struct session *s, size_t upto);
 
 /* relay.c */
 int relay_start(struct session *s);
@@ -165,6 +178,12 @@ void stream_on_connected(struct session *s, struct stream *st, int err);
 void stream_update(struct session *s, struct stream *st);
 void relays_resume(struct session *s);
 void relays_reset_all(struct session *s);
+/* The agent link dropped and will be replaced: reset every connection the
+ * program holds and every UDP flow; keep connects that wait for the
+ * agent's answer (re-sent by relays_resend_connects). Returns how many
+ * connections were reset. */
+size_t relays_link_down(struct session *s);
+int relays_resend_connects(struct session *s);
 
 uint16_t sa_port(const struct sockaddr_storage *ss);
 void send_close(struct session *s, struct stream *st, uint8_t how, int err);

@@ -404,7 +404,9 @@ bool session_recently_reachable(struct session *s, const struct sockaddr *dst, s
 	struct sockaddr_storage ss;
 	uintptr_t t;
 
-	if (len > sizeof(ss))
+	/* While the agent link is being replaced, every connect parks: an
+	 * optimistic one could not be re-sent on the new link. */
+	if (len > sizeof(ss) || s->reconnecting || s->resuming)
 		return false;
 	memset(&ss, 0, sizeof(ss));
 	memcpy(&ss, dst, len);
@@ -701,11 +703,14 @@ void relays_resume(struct session *s)
 		stream_update(s, v);
 }
 
-void relays_reset_all(struct session *s)
+/* Reset every stream; with keep_parked, not the connects that wait for the
+ * agent's answer while the program holds nothing yet. Those that fail get
+ * err. Returns how many of the program's TCP connections were reset. */
+static size_t reset_streams(struct session *s, bool keep_parked, int err)
 {
 	uint64_t key;
 	void *v;
-	size_t n = 0, cap = s->streams.n;
+	size_t n = 0, nreset = 0, cap = s->streams.n;
 	struct stream **all = xcalloc(cap + 1, sizeof(*all));
 
 	/* Collect first: callbacks below may free streams. */
@@ -713,17 +718,59 @@ void relays_reset_all(struct session *s)
 		all[n++] = v;
 	for (size_t i = 0; i < n; i++) {
 		struct stream *st = all[i];
+		if (keep_parked && st->state == ST_CONNECTING && st->cb && !st->attached)
+			continue;
+		if (st->type == SOCK_STREAM && st->fd >= 0)
+			nreset++;
 		session_open_cb cb = st->state == ST_CONNECTING ? st->cb : NULL;
 		void *cbdata = st->cbdata;
 		st->cb = NULL;
 		reset_local(st);
 		stream_free(s, st);
-		/* A connect waiting for the agent fails as an unreachable
-		 * network: that is what the pod link now is. */
 		if (cb)
-			cb(cbdata, ENETUNREACH, 0);
+			cb(cbdata, err, 0);
 	}
 	free(all);
+	return nreset;
+}
+
+void relays_reset_all(struct session *s)
+{
+	/* A connect waiting for the agent fails as an unreachable network:
+	 * that is what the pod link now is. */
+	reset_streams(s, false, ENETUNREACH);
+}
+
+size_t relays_link_down(struct session *s)
+{
+	/* A parked connect: the program waits in connect() and holds nothing
+	 * yet. Asking again is safe, since the agent dropped whatever it had
+	 * started for the old link. */
+	return reset_streams(s, true, ECONNRESET);
+}
+
+int relays_resend_connects(struct session *s)
+{
+	uint64_t key;
+	void *v;
+
+	for (size_t i = 0; u64map_next(&s->streams, &i, &key, &v);) {
+		struct stream *st = v;
+		if (st->state != ST_CONNECTING || !st->cb || st->attached)
+			continue;
+		struct ap_msg m = {.type = AP_CONNECT, .id = st->id};
+		int r = ap_addr_from_sockaddr((struct sockaddr *)&st->dst, st->dstlen,
+		                              &m.u.connect.dst);
+		if (r < 0)
+			return r;
+		m.u.connect.stream = st->id;
+		m.u.connect.proto = st->type == SOCK_DGRAM ? AP_PROTO_UDP : AP_PROTO_TCP;
+		m.u.connect.window = AP_DEFAULT_WINDOW;
+		r = session_send(s, &m);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* ---- freeing flows of closed program sockets -------------------------- */

@@ -1,10 +1,12 @@
 /* The agent connection: handshake, framing, request dispatch, and what
  * happens when the agent goes away. */
 #include "session/internal.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #include <fcntl.h>
 #include <poll.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,8 +67,10 @@ static bool io_wants_out(struct session *s)
  * or buffers bytes itself. */
 static void set_want_out(struct session *s, bool want)
 {
+	if (!s->alive || !s->loop || s->reconnecting)
+		return;
 	want = want || io_wants_out(s);
-	if (want == s->want_out || !s->alive || !s->loop)
+	if (want == s->want_out)
 		return;
 	s->want_out = want;
 	evloop_mod(s->loop, s->fd, EPOLLIN | (want ? EPOLLOUT : 0));
@@ -90,6 +94,9 @@ int session_send(struct session *s, const struct ap_msg *m)
 
 	if (!s->alive)
 		return -ENOTCONN;
+	if (s->reconnecting)
+		return 0; /* nothing survives into the new link but connects,
+			   * and those are re-sent (relays_resend_connects) */
 	n = ap_encoded_size(m);
 	if (n < 0)
 		return (int)n;
@@ -156,6 +163,127 @@ void session_lost(struct session *s, const char *fmt, ...)
 		s->lost_cb(s->lost_data, s->lost_why ? s->lost_why : "connection lost");
 }
 
+/* ---- surviving a dropped transport ------------------------------------ */
+
+/* A transport that can reconnect (the port-forward) survives a drop:
+ *  - every relayed connection the program holds is reset (ECONNRESET on
+ *    its next read or write): bytes in flight may or may not have arrived,
+ *    and only the program's own protocol can tell;
+ *  - UDP flows end; the next datagram opens a new one, and DNS reopens its
+ *    upstream streams the same way;
+ *  - connects still waiting for the agent's answer are sent again, and
+ *    connects made while reconnecting wait (both bounded by
+ *    CONNECT_TIMEOUT_MS);
+ *  - the agent waits --communication-timeout for us to come back, so the
+ *    attempts stop at reconnect_budget_ms; then the session is lost.
+ * Other transports lose the session at once, as before. */
+#define RECONNECT_FIRST_MS 50u
+#define RECONNECT_MAX_MS 2000u
+
+static void reconnect_tick(struct evloop *l, void *data);
+static void on_agent_io(struct evloop *l, int fd, uint32_t events, void *data);
+static void resumed(struct session *s);
+
+/* Schedule the next attempt, or give up once the budget is spent. */
+static void retry_later(struct session *s, const char *last)
+{
+	uint64_t spent_ms = (now_ns() - s->resume_start_ns) / 1000000u;
+	unsigned delay = s->resume_delay_ms;
+
+	if (spent_ms + delay > s->io.reconnect_budget_ms) {
+		s->reconnecting = false;
+		session_lost(s, "%s, and reconnecting failed for %" PRIu64 " ms (last: %s)",
+		             s->resume_why ? s->resume_why : "connection lost", spent_ms, last);
+		return;
+	}
+	log_debug("reconnecting to the agent: %s; next try in %u ms", last, delay);
+	s->resume_delay_ms = delay * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : delay * 2;
+	s->resume_timer = evloop_timer(s->loop, delay, reconnect_tick, s);
+}
+
+static void link_down(struct session *s, const char *fmt, ...) MT_PRINTF(2, 3);
+static void link_down(struct session *s, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (!s->io.reconnect || !s->alive || !s->loop) {
+		session_lost(s, "%s", why);
+		return;
+	}
+	evloop_del(s->loop, s->fd);
+	s->want_out = false;
+	s->reconnecting = true;
+	/* What the dead link held is gone: the agent's half-read frames
+	 * and ours. Frames queued from here on wait for the new link. */
+	s->wq_len = s->wq_off = 0;
+	s->rlen = 0;
+	size_t reset = relays_link_down(s);
+	if (s->resuming) {
+		/* The new link failed before its handshake: same cycle. */
+		s->resuming = false;
+		retry_later(s, why);
+		return;
+	}
+	s->resume_start_ns = now_ns();
+	s->resume_delay_ms = RECONNECT_FIRST_MS;
+	free(s->resume_why);
+	s->resume_why = xstrdup(why);
+	log_warn("lost the connection to the agent (%s); reconnecting; %zu relayed "
+	         "connection%s reset",
+	         why, reset, reset == 1 ? " was" : "s were");
+	s->resume_timer = evloop_timer(s->loop, 0, reconnect_tick, s);
+}
+
+static void reconnect_tick(struct evloop *l, void *data)
+{
+	struct session *s = data;
+	int r;
+
+	s->resume_timer = 0;
+	r = s->io.reconnect(s->io.data);
+	if (r < 0) {
+		retry_later(s, strerror(-r));
+		return;
+	}
+	s->fd = s->io.fd(s->io.data);
+	r = evloop_add(l, s->fd, EPOLLIN, on_agent_io, s);
+	if (r < 0) {
+		s->reconnecting = false;
+		session_lost(s, "cannot watch the new agent connection: %s", strerror(-r));
+		return;
+	}
+	s->reconnecting = false;
+	s->resuming = true;
+	/* The new link starts with a handshake, then every connect still
+	 * waiting for an answer (session_send() dropped frames meanwhile:
+	 * they all belonged to connections that were reset). */
+	s->wq_len = s->wq_off = 0;
+	struct ap_msg m = {.type = AP_HELLO};
+	m.u.hello.magic = AP_MAGIC;
+	m.u.hello.version = AP_VERSION;
+	m.u.hello.client_name =
+	        (struct ap_bytes){(const uint8_t *)CLIENT_NAME, sizeof(CLIENT_NAME) - 1};
+	if (session_send(s, &m) < 0 || relays_resend_connects(s) < 0)
+		return; /* session_send() already called it lost */
+	session_wq_changed(s);
+}
+
+/* The agent answered the new link's handshake. */
+static void resumed(struct session *s)
+{
+	uint64_t ms = (now_ns() - s->resume_start_ns) / 1000000u;
+
+	s->resuming = false;
+	s->resume_start_ns = 0;
+	s->stats.reconnects++;
+	log_warn("reconnected to the agent after %" PRIu64 " ms", ms);
+	relays_resume(s);
+}
+
 /* One frame from the agent, after the handshake. */
 static void dispatch(struct session *s, const struct ap_msg *m)
 {
@@ -193,16 +321,33 @@ static void dispatch(struct session *s, const struct ap_msg *m)
 	case AP_ERROR:
 		if (ap_bytes_to_str(&m->u.error.message, text, sizeof(text)) < 0)
 			snprintf(text, sizeof(text), "(unreadable message)");
+		/* Right after a drop the agent may not have seen the old
+		 * connection end yet: it turns us away as a second client.
+		 * Try again, within the same reconnect budget. */
+		if (s->resuming && m->u.error.err == EBUSY) {
+			link_down(s, "the agent still serves the old connection");
+			return;
+		}
 		session_lost(s, "the agent reported an error: %s", text);
 		return;
-	case AP_HELLO:
 	case AP_HELLO_OK:
+		if (s->resuming && m->u.hello_ok.version == AP_VERSION) {
+			resumed(s);
+			return;
+		}
+		break;
+	case AP_HELLO:
 	case AP_ENV_REQ:
 	case AP_ENV_RESP:
 	case AP_FILE_REQ:
 	case AP_FILE_RESP:
 	case AP_CONNECT:
+	case AP_FS_REQ:
 		break;
+	case AP_FS_RESP:
+		/* The late answer to a file request whose caller gave up
+		 * (session/files.c): nothing waits for it any more. */
+		return;
 	}
 	session_lost(s, "the agent sent an unexpected %s frame", ap_type_name(m->type));
 }
@@ -226,7 +371,7 @@ again:
 		if (n == -EAGAIN)
 			break;
 		if (n < 0) {
-			session_lost(s, "connection to the agent failed: %s", strerror((int)-n));
+			link_down(s, "connection to the agent failed: %s", strerror((int)-n));
 			return;
 		}
 		if (n == 0) {
@@ -256,7 +401,7 @@ again:
 		s->rlen -= off;
 	}
 	if (eof) {
-		session_lost(s, "the agent closed the connection");
+		link_down(s, "the agent closed the connection");
 		return;
 	}
 	if (more && off) {
@@ -271,7 +416,7 @@ again:
 
 /* Drop the frame a sync caller consumed (it is the first one in rbuf
  * after pump() found it, because pump compacts before returning 0). */
-static void consume_front(struct session *s, size_t upto)
+void consume_front(struct session *s, size_t upto)
 {
 	memmove(s->rbuf, s->rbuf + upto, s->rlen - upto);
 	s->rlen -= upto;
@@ -282,11 +427,11 @@ static void flush_prepare(struct evloop *l, void *data)
 	struct session *s = data;
 	int r;
 
-	if (!s->alive || (s->wq_off == s->wq_len && !s->want_out))
+	if (!s->alive || s->reconnecting || (s->wq_off == s->wq_len && !s->want_out))
 		return;
 	r = flush_some(s);
 	if (r < 0) {
-		session_lost(s, "connection to the agent failed: %s", strerror(-r));
+		link_down(s, "connection to the agent failed: %s", strerror(-r));
 		return;
 	}
 	set_want_out(s, s->wq_off < s->wq_len);
@@ -300,20 +445,19 @@ static void on_agent_io(struct evloop *l, int fd, uint32_t events, void *data)
 	if (events & EPOLLOUT) {
 		int r = flush_io(s);
 		if (r < 0) {
-			session_lost(s, "connection to the agent failed: %s", strerror(-r));
+			link_down(s, "connection to the agent failed: %s", strerror(-r));
 			return;
 		}
 		flush_prepare(l, s);
 	}
-	if (s->alive && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (s->alive && !s->reconnecting && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		pump(s);
 }
 
 /* Blocking wait for one reply frame, bounded by timeout_ms. The frame
  * stays in rbuf until the caller calls consume_front(). Returns the
  * frame's length in rbuf, or -errno. */
-static ssize_t sync_wait(struct session *s, int type, uint32_t id, int timeout_ms,
-                         struct ap_msg *ret)
+ssize_t sync_wait(struct session *s, int type, uint32_t id, int timeout_ms, struct ap_msg *ret)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
@@ -544,18 +688,55 @@ fail:
 	return r;
 }
 
+/* Tell the agent the session is over, so that it exits now instead of
+ * waiting for a reconnect (AP_ERROR with err 0). Best effort, at most
+ * GOODBYE_MS: the agent's own timeout covers a goodbye that is lost. */
+#define GOODBYE_MS 500
+static void goodbye(struct session *s)
+{
+	static const char text[] = "client exiting";
+	struct ap_msg m = {
+	        .type = AP_ERROR,
+	        .u.error = {.err = 0, .message = {(const uint8_t *)text, sizeof(text) - 1}},
+	};
+	uint64_t deadline = now_ns() + GOODBYE_MS * 1000000ull;
+
+	/* Whatever else is queued only closes streams; the goodbye closes
+	 * them all. */
+	s->wq_len = s->wq_off = 0;
+	if (session_send(s, &m) < 0)
+		return;
+	for (;;) {
+		if (flush_some(s) < 0 || flush_io(s) < 0)
+			return;
+		bool io_busy = io_wants_out(s);
+		if (s->wq_off == s->wq_len && !io_busy)
+			return;
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return;
+		struct pollfd p = {.fd = s->io.fd(s->io.data), .events = POLLOUT};
+		if (poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1) < 0 && errno != EINTR)
+			return;
+	}
+}
+
 void session_free(struct session *s)
 {
 	if (!s)
 		return;
 	if (s->alive) {
+		if (!s->reconnecting)
+			goodbye(s);
 		s->alive = false;
-		if (s->loop)
+		if (s->loop && !s->reconnecting)
 			evloop_del(s->loop, s->fd);
 		s->lost_cb = NULL;
 		relays_reset_all(s);
 		dns_stop(s);
 	}
+	if (s->loop && s->resume_timer)
+		evloop_timer_cancel(s->loop, s->resume_timer);
 	if (s->loop) {
 		evloop_del_prepare(s->loop, flush_prepare, s);
 		if (s->relay4 >= 0)
@@ -589,6 +770,7 @@ void session_free(struct session *s)
 	free(s->rbuf);
 	free(s->wq);
 	free(s->lost_why);
+	free(s->resume_why);
 	free(s);
 }
 

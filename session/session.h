@@ -42,6 +42,11 @@ struct session_io {
 	ssize_t (*write)(void *data, const void *buf, size_t len);
 	int (*flush)(void *data);
 	void (*close)(void *data);
+	/* Optional: replace a dropped link (blocking, bounded); 0 or -errno.
+	 * With it a drop costs the program its relayed connections, not the
+	 * session (see session.c), for up to reconnect_budget_ms. */
+	int (*reconnect)(void *data);
+	unsigned reconnect_budget_ms;
 };
 
 /* As session_open, over an already connected transport. *io is copied;
@@ -62,6 +67,75 @@ const char *session_agent_mode(const struct session *s);
 /* Startup requests, before the program runs (blocking, bounded). */
 int session_fetch_env(struct session *s, char ***ret_env, size_t *ret_n);
 int session_fetch_file(struct session *s, const char *path, char **ret_data, size_t *ret_len);
+
+/* ---- remote files ------------------------------------------------------
+ * Blocking calls, each bounded by a timeout, for the syscall layer. Paths
+ * are absolute and resolved by the agent inside the target's root. An
+ * operation that failed in the pod returns -errno exactly as the pod's
+ * syscall did (-ENOENT, -ENOTDIR, -ELOOP, -EISDIR, -EACCES, ...); a failed
+ * agent link returns -ENOTCONN, -ETIMEDOUT, -ECONNRESET or -EPROTO.
+ * Writes fail with -EROFS until session_fs_enable_write(). */
+
+#define SESSION_FS_NAME_MAX 255
+/* Most entries session_fs_list() collects (-EFBIG past it). */
+#define SESSION_FS_LIST_MAX 65536
+
+struct stat;
+struct statfs;
+
+struct session_dirent {
+	uint64_t ino;
+	uint8_t type; /* DT_* */
+	char name[SESSION_FS_NAME_MAX + 1];
+};
+
+/* Allow write operations for the rest of the session (feature.fs write
+ * mode). */
+int session_fs_enable_write(struct session *s);
+/* stat (follow) or lstat (!follow) of a remote path. */
+int session_fs_stat(struct session *s, const char *path, bool follow, struct stat *ret);
+/* The target of a remote symlink (malloc'd); -EINVAL if not a link. */
+int session_fs_readlink(struct session *s, const char *path, char **ret_target);
+/* access(2) mode bits R_OK, W_OK, X_OK or F_OK. */
+int session_fs_access(struct session *s, const char *path, int mode);
+int session_fs_statfs(struct session *s, const char *path, struct statfs *ret);
+
+/* Open a remote file (flags: O_RDONLY, or O_WRONLY/O_RDWR with O_CREAT,
+ * O_TRUNC, O_EXCL; or O_DIRECTORY for listing; other flags are local
+ * matters and ignored) and return its handle and fstat. Only regular files
+ * and directories can be opened. Handles are limited per session (-EMFILE). */
+int session_fs_open(struct session *s, const char *path, int flags, mode_t mode,
+                    uint32_t *ret_handle, struct stat *ret_st);
+int session_fs_close(struct session *s, uint32_t handle);
+int session_fs_fsync(struct session *s, uint32_t handle);
+/* One chunk: at most len (<= 64 KiB) bytes at off; 0 at the end. */
+ssize_t session_fs_pread(struct session *s, uint32_t handle, void *buf, size_t len, uint64_t off);
+ssize_t session_fs_pwrite(struct session *s, uint32_t handle, const void *buf, size_t len,
+                          uint64_t off);
+/* Copy [off, off + len) of a remote file into the local fd at the same
+ * offsets, several chunks in flight. Returns the bytes copied, fewer than
+ * len if the file ends first. */
+int64_t session_fs_fetch(struct session *s, uint32_t handle, uint64_t off, uint64_t len, int fd);
+/* Write-back: replace path (created with mode if missing) with the whole
+ * content of the local fd, then fsync it in the pod. */
+int session_fs_put(struct session *s, int fd, const char *path, mode_t mode);
+
+/* One page of a directory opened with O_DIRECTORY, from *cookie (0 at the
+ * start); *cookie is advanced. Returns the number of entries (<= cap)
+ * written to ents; 0 with *ret_eof at the end. */
+int session_fs_readdir(struct session *s, uint32_t handle, uint64_t *cookie,
+                       struct session_dirent *ents, size_t cap, bool *ret_eof);
+/* The whole listing of a remote directory, "." and ".." included
+ * (malloc'd array). */
+int session_fs_list(struct session *s, const char *path, struct session_dirent **ret,
+                    size_t *ret_n);
+
+int session_fs_mkdir(struct session *s, const char *path, mode_t mode);
+int session_fs_unlink(struct session *s, const char *path);
+int session_fs_rmdir(struct session *s, const char *path);
+/* flags: 0 or RENAME_NOREPLACE */
+int session_fs_rename(struct session *s, const char *from, const char *to, unsigned flags);
+int session_fs_truncate(struct session *s, const char *path, uint64_t len);
 
 /* ---- outgoing connections ------------------------------------------- */
 
@@ -166,5 +240,6 @@ struct session_stats {
 	uint64_t streams_opened;
 	uint64_t bytes_up, bytes_down;
 	size_t streams_live;
+	uint64_t reconnects; /* dropped agent links replaced */
 };
 void session_get_stats(const struct session *s, struct session_stats *ret);

@@ -221,9 +221,21 @@ static void setup(struct agent_run *ar, struct conn *c, const char *env_extra)
 	handshake(c, "targetless");
 }
 
-/* Client goes away: the agent must exit 0. */
+/* The client says goodbye (AP_ERROR, err 0) and goes away: the agent must
+ * exit 0 at once. */
+static void goodbye(struct conn *c)
+{
+	static const char text[] = "client exiting";
+	struct ap_msg m = {
+	        .type = AP_ERROR,
+	        .u.error = {.err = 0, .message = {(const uint8_t *)text, sizeof(text) - 1}},
+	};
+	send_msg(c, &m);
+}
+
 static void teardown(struct agent_run *ar, struct conn *c)
 {
+	goodbye(c);
 	close(c->fd);
 	free(c->buf);
 	int st = agent_wait(ar, WAIT_MS);
@@ -420,6 +432,68 @@ TEST(tcp_echo_halfclose_credit)
 	CHECK_EQ(m.u.connect_resp.err, EEXIST);
 	close(lfd);
 	teardown(&ar, &c);
+}
+
+/* A client link that drops without a goodbye (a port-forward cut): the
+ * agent ends that client's streams, stays up, and serves a client that
+ * comes back within --communication-timeout. */
+TEST(reconnect_after_drop)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	uint16_t port;
+	int lfd = listener(SOCK_STREAM, &port), rfd;
+	char buf[16];
+
+	setup(&ar, &c, NULL);
+	send_connect(&c, 1, 1, AP_PROTO_TCP, port, AP_DEFAULT_WINDOW);
+	recv_type(&c, AP_CONNECT_RESP, &m);
+	CHECK_EQ(m.u.connect_resp.err, 0);
+	rfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(rfd >= 0);
+	close(c.fd);
+	free(c.buf);
+
+	/* The old stream's remote end is closed... */
+	struct pollfd p = {.fd = rfd, .events = POLLIN};
+	CHECK(poll(&p, 1, WAIT_MS) == 1);
+	CHECK(read(rfd, buf, sizeof(buf)) <= 0);
+	close(rfd);
+	/* ...the agent is still there, and a new link works from scratch
+	 * (the same stream id is free again). */
+	CHECK_EQ(agent_wait(&ar, 200), -1);
+	conn_open(&c, &ar);
+	handshake(&c, "targetless");
+	send_connect(&c, 2, 1, AP_PROTO_TCP, port, AP_DEFAULT_WINDOW);
+	recv_type(&c, AP_CONNECT_RESP, &m);
+	CHECK_EQ(m.u.connect_resp.err, 0);
+	rfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(rfd >= 0);
+	send_data(&c, 1, "again");
+	read_exact(rfd, buf, 5);
+	CHECK(!memcmp(buf, "again", 5));
+	close(rfd);
+	close(lfd);
+	teardown(&ar, &c);
+}
+
+/* Nobody comes back: the agent exits 0 after --communication-timeout. */
+TEST(drop_then_timeout)
+{
+	static const char *const mode[] = {"targetless", NULL};
+	struct agent_run ar;
+	struct conn c;
+
+	agent_start(&ar, 1, NULL, mode);
+	conn_open(&c, &ar);
+	handshake(&c, "targetless");
+	close(c.fd);
+	free(c.buf);
+	int st = agent_wait(&ar, WAIT_MS);
+	CHECK(st != -1);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
 }
 
 TEST(tcp_window_respected)

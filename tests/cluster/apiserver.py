@@ -70,6 +70,9 @@ RESOURCES = {
     "cronjobs": dict(group="batch", version="v1", kind="CronJob", ns=True, short=["cj"], singular="cronjob",
                      cats=["all"], schema="io.k8s.api.batch.v1.CronJob",
                      verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
+    # core/v1 Events, written by the fake's controllers and kubelet (read-only over the API).
+    "events": dict(group="", version="v1", kind="Event", ns=True, short=["ev"], singular="event", cats=[],
+                   verbs=["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
 }
 SUBRESOURCES = {"pods": {"log": ("Pod", ["get"]), "portforward": ("PodPortForwardOptions", ["create", "get"]),
                          "exec": ("PodExecOptions", ["create", "get"]), "status": ("Pod", ["get", "patch", "update"]),
@@ -83,7 +86,11 @@ POD_FIELDS = {"metadata.name", "metadata.namespace", "spec.nodeName", "spec.rest
               "status.nominatedNodeName"}
 EXTRA_FIELDS = {"jobs": {"status.successful"}, "nodes": {"spec.unschedulable"},
                 "namespaces": {"status.phase"}, "replicasets": {"status.replicas"},
-                "services": {"spec.clusterIP", "spec.type"}}
+                "services": {"spec.clusterIP", "spec.type"},
+                # pkg/registry/core/event/strategy.go ToSelectableFields
+                "events": {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                           "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+                           "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}}
 DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -100,6 +107,7 @@ FAULTS = {"forbid": [], "errors": [], "pending": [], "errimagepull": [], "split"
           "watch_close_after": 0, "watch_expire": False, "expired_before": 0,
           "ws_split": 0, "portforward_drop": 0, "portforward_ws": True}
 GRANTS = []  # (user, verb, resource) for service accounts ("*" wildcards)
+BINDINGS = []  # {"subject", "namespace" (None: ClusterRoleBinding), "kind", "role", "rules"}
 KUBELET = {}  # (ns, name) -> {"procs": {cname: Popen}, "netns": str, "dir": str}
 LOG = lambda m: sys.stderr.write("%s apiserver: %s\n" % (time.strftime("%H:%M:%S"), m))  # noqa: E731
 
@@ -255,6 +263,8 @@ def labels_match(reqs, labels):
 def field_value(obj, path):
     if path == "status.podIPs":
         return ",".join(p["ip"] for p in obj.get("status", {}).get("podIPs", []))
+    if path == "source" and obj.get("kind", "Event") == "Event" and "involvedObject" in obj:
+        return (obj.get("source") or {}).get("component", "")
     cur = obj
     for part in path.split("."):
         if not isinstance(cur, dict):
@@ -345,6 +355,11 @@ COLS = {
     "nodes": [("Name", "string", "name"), ("Status", "string", ""), ("Roles", "string", ""),
               ("Age", "string", ""), ("Version", "string", "")],
     "namespaces": [("Name", "string", "name"), ("Status", "string", ""), ("Age", "string", "")],
+    # pkg/printers/internalversion/printers.go eventColumnDefinitions
+    "events": [("Last Seen", "string", ""), ("Type", "string", ""), ("Reason", "string", ""),
+               ("Object", "string", ""), ("Subobject", "string", "", 1), ("Source", "string", "", 1),
+               ("Message", "string", ""), ("First Seen", "string", "", 1), ("Count", "string", "", 1),
+               ("Name", "string", "name", 1)],
 }
 
 
@@ -379,6 +394,20 @@ def cells(plural, o):
         return [md["name"], "Ready", "control-plane", a, "v1.32.0"]
     if plural == "namespaces":
         return [md["name"], st.get("phase", "Active"), a]
+    if plural == "events":
+        first = age(o.get("firstTimestamp") or o.get("eventTime") or md.get("creationTimestamp"))
+        last = age(o.get("lastTimestamp") or o.get("eventTime") or md.get("creationTimestamp"))
+        count = o.get("count") or 1
+        if count > 1:
+            last = "%s (x%d over %s)" % (last, count, first)
+        io = o.get("involvedObject") or {}
+        src = o.get("source") or {}
+        source = src.get("component") or o.get("reportingComponent") or ""
+        if src.get("host") or o.get("reportingInstance"):
+            source += ", " + (src.get("host") or o.get("reportingInstance"))
+        target = "%s/%s" % (io.get("kind", "").lower(), io.get("name", ""))
+        return [last, o.get("type", ""), o.get("reason", ""), target, io.get("fieldPath", ""), source,
+                (o.get("message") or "").strip(), first, count, md["name"]]
     return [md["name"], a]
 
 
@@ -581,6 +610,320 @@ def semantic_checks(kind, plural, obj, req_missing):
         raise invalid(kind, plural, name, causes)
 
 
+# ------------------------------------------------------------------ RBAC
+
+def rule_allows(rule, verb, group, resource, sub, name):
+    """rbac/v1 PolicyRule matching (plugin/pkg/auth/authorizer/rbac RuleAllows)."""
+    verbs = rule.get("verbs") or []
+    if "*" not in verbs and verb not in verbs:
+        return False
+    groups = rule.get("apiGroups") or []
+    if "*" not in groups and group not in groups:
+        return False
+    combined = resource + "/" + sub if sub else resource
+    if not any(r == "*" or r == combined or (sub and r == "*/" + sub) for r in rule.get("resources") or []):
+        return False
+    names = rule.get("resourceNames") or []
+    return not names or (name or "") in names
+
+
+def subject_matches(subject, who):
+    if subject.startswith("group:"):
+        return subject[len("group:"):] in who.get("groups", [])
+    return subject == who["user"]
+
+
+def rbac_allows(who, verb, group, resource, sub, ns, name):
+    with LOCK:
+        bindings = list(BINDINGS)
+    for b in bindings:
+        if not subject_matches(b["subject"], who):
+            continue
+        # A RoleBinding grants only inside its namespace; a ClusterRoleBinding everywhere.
+        if b["namespace"] is not None and b["namespace"] != ns:
+            continue
+        if any(rule_allows(r, verb, group, resource, sub, name) for r in b["rules"]):
+            return True
+    return False
+
+
+def check_role(doc, kinds):
+    """Validate a Role/ClusterRole the way the API server would (the subset
+    that matters); returns its rules or raises ValueError."""
+    if not isinstance(doc, dict) or doc.get("kind") not in kinds:
+        raise ValueError("not a %s: %r" % ("/".join(kinds), (doc or {}).get("kind") if isinstance(doc, dict) else doc))
+    if doc.get("apiVersion") != "rbac.authorization.k8s.io/v1":
+        raise ValueError('%s "%s": apiVersion must be rbac.authorization.k8s.io/v1'
+                         % (doc["kind"], (doc.get("metadata") or {}).get("name")))
+    name = (doc.get("metadata") or {}).get("name")
+    if not name:
+        raise ValueError("%s without metadata.name" % doc["kind"])
+    rules = doc.get("rules") or []
+    for i, r in enumerate(rules):
+        for f in ("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"):
+            if f in r and (not isinstance(r[f], list) or not all(isinstance(x, str) for x in r[f])):
+                raise ValueError('%s.rbac.authorization.k8s.io "%s" is invalid: rules[%d].%s: must be a list of '
+                                 'strings' % (doc["kind"], name, i, f))
+        if not r.get("verbs"):
+            raise ValueError('%s.rbac.authorization.k8s.io "%s" is invalid: rules[%d].verbs: Required value'
+                             % (doc["kind"], name, i))
+        if r.get("nonResourceURLs") and doc["kind"] == "Role":
+            raise ValueError('Role.rbac.authorization.k8s.io "%s" is invalid: rules[%d].nonResourceURLs: Invalid '
+                             'value: namespaced rules cannot apply to non-resource URLs' % (name, i))
+        if not r.get("nonResourceURLs") and "apiGroups" not in r:
+            raise ValueError('%s.rbac.authorization.k8s.io "%s" is invalid: rules[%d].apiGroups: Required value: '
+                             'resource rules must supply at least one api group' % (doc["kind"], name, i))
+        if not r.get("nonResourceURLs") and not r.get("resources"):
+            raise ValueError('%s.rbac.authorization.k8s.io "%s" is invalid: rules[%d].resources: Required value: '
+                             'resource rules must supply at least one resource' % (doc["kind"], name, i))
+    return rules
+
+
+# ------------------------------------------------------------------ events (core/v1)
+
+EVENT_KEYS = {}  # exact key -> event name (identical repeats bump count)
+EVENT_SIMILAR = {}  # aggregate key -> set of messages seen (EventAggregator, 10 per 10 min)
+
+
+def record_event(obj, etype, reason, message, component, host=None, field_path=None):
+    """Record a core/v1 Event the way client-go's recorder does: a new Event
+    named <object>.<hex unix nanos>; an identical repeat bumps count and
+    lastTimestamp; from the 11th different message with the same reason the
+    aggregator writes '(combined from similar events): ...' to one Event."""
+    md = obj["metadata"]
+    ns = md.get("namespace") or "default"
+    io = {"kind": obj.get("kind"), "namespace": md.get("namespace"), "name": md["name"], "uid": md.get("uid"),
+          "apiVersion": obj.get("apiVersion"), "resourceVersion": md.get("resourceVersion")}
+    if field_path:
+        io["fieldPath"] = field_path
+    io = {k: v for k, v in io.items() if v}
+    t = now()
+    with LOCK:
+        agg = (md.get("uid"), etype, reason, component, host)
+        seen = EVENT_SIMILAR.setdefault(agg, set())
+        if message not in seen and len(seen) >= 10:
+            key = agg + ("(combined)",)
+            message = "(combined from similar events): " + message
+        else:
+            seen.add(message)
+            key = agg + (field_path, message)
+        name = EVENT_KEYS.get(key)
+        ev = get_obj("events", ns, name) if name else None
+        if ev:
+            ev["count"] = ev.get("count", 1) + 1
+            ev["lastTimestamp"] = t
+            ev["message"] = message
+            put("events", ev, "MODIFIED")
+            return ev
+        name = "%s.%x" % (md["name"], time.time_ns())
+        ev = {"kind": "Event", "apiVersion": "v1",
+              "metadata": {"name": name, "namespace": ns, "uid": str(uuid.uuid4()), "creationTimestamp": t},
+              "involvedObject": io, "reason": reason, "message": message,
+              "source": dict({"component": component}, **({"host": host} if host else {})),
+              "firstTimestamp": t, "lastTimestamp": t, "count": 1, "type": etype, "eventTime": None,
+              "reportingComponent": component, "reportingInstance": host or ""}
+        EVENT_KEYS[key] = name
+        put("events", ev, "ADDED")
+        return ev
+
+
+# ------------------------------------------------------------------ Pod Security Admission
+
+PSA_LEVELS = ("privileged", "baseline", "restricted")
+# Pod Security Standards, baseline "Capabilities": what may be added.
+PSA_BASELINE_CAPS = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+                     "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+PSA_RESTRICTED_VOLUMES = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                          "projected", "secret")
+
+
+def psa_policy(ns):
+    """(level, version) enforced in namespace NS, from its labels. An invalid
+    level is enforced as restricted, as pod-security-admission does."""
+    o = get_obj("namespaces", None, ns)
+    labels = (o or {}).get("metadata", {}).get("labels") or {}
+    level = labels.get("pod-security.kubernetes.io/enforce", "privileged")
+    if level not in PSA_LEVELS:
+        level = "restricted"
+    version = labels.get("pod-security.kubernetes.io/enforce-version", "latest") or "latest"
+    return level, version
+
+
+def _plural(one, many, n):
+    return one if n == 1 else many
+
+
+def _jq(items):
+    return ", ".join('"%s"' % x for x in items)
+
+
+def _ctrs(spec):
+    """visitContainers order: init, regular, ephemeral."""
+    return [c for k in ("initContainers", "containers", "ephemeralContainers") for c in spec.get(k) or []]
+
+
+def _sc(c):
+    return c.get("securityContext") or {}
+
+
+def psa_violations(spec, level):
+    """[(reason, detail)] of the checks of pod-security-admission/policy that
+    fail at LEVEL, in the order the real evaluator reports them (baseline
+    checks by file name, then the restricted ones; restricted overrides
+    capabilities_baseline, hostPathVolumes and seccompProfile_baseline)."""
+    if level == "privileged":
+        return []
+    out = []
+    ctrs = _ctrs(spec)
+    psc = spec.get("securityContext") or {}
+
+    def caps_baseline():
+        bad, caps = [], set()
+        for c in ctrs:
+            add = [x for x in (_sc(c).get("capabilities") or {}).get("add") or [] if x not in PSA_BASELINE_CAPS]
+            if add:
+                bad.append(c["name"])
+                caps |= set(add)
+        if bad:
+            out.append(("non-default capabilities", "%s %s must not include %s in securityContext.capabilities.add"
+                        % (_plural("container", "containers", len(bad)), _jq(bad), _jq(sorted(caps)))))
+
+    def host_namespaces():
+        hn = [f + "=true" for f in ("hostNetwork", "hostPID", "hostIPC") if spec.get(f)]
+        if hn:
+            out.append(("host namespaces", ", ".join(hn)))
+
+    def host_path():
+        vols = [v.get("name", "") for v in spec.get("volumes") or [] if v.get("hostPath") is not None]
+        if vols:
+            out.append(("hostPath volumes", "%s %s" % (_plural("volume", "volumes", len(vols)), _jq(vols))))
+
+    def host_ports():
+        bad, ports = [], []
+        for c in ctrs:
+            hp = [str(p["hostPort"]) for p in c.get("ports") or [] if p.get("hostPort")]
+            if hp:
+                bad.append(c["name"])
+                ports += hp
+        if bad:
+            out.append(("hostPort", "%s %s %s %s %s" % (
+                _plural("container", "containers", len(bad)), _jq(bad), _plural("uses", "use", len(bad)),
+                _plural("hostPort", "hostPorts", len(ports)), ", ".join(ports))))
+
+    def privileged():
+        bad = [c["name"] for c in ctrs if _sc(c).get("privileged") is True]
+        if bad:
+            out.append(("privileged", "%s %s must not set securityContext.privileged=true"
+                        % (_plural("container", "containers", len(bad)), _jq(bad))))
+
+    def seccomp_baseline():
+        setters, vals = [], set()
+        if ((psc.get("seccompProfile") or {}).get("type")) == "Unconfined":
+            setters.append("pod")
+            vals.add("Unconfined")
+        bad = [c["name"] for c in ctrs if (_sc(c).get("seccompProfile") or {}).get("type") == "Unconfined"]
+        if bad:
+            setters.append("%s %s" % (_plural("container", "containers", len(bad)), _jq(bad)))
+            vals.add("Unconfined")
+        if setters:
+            out.append(("seccompProfile", "%s must not set securityContext.seccompProfile.type to %s"
+                        % (" and ".join(setters), _jq(sorted(vals)))))
+
+    if level == "baseline":
+        caps_baseline()
+        host_namespaces()
+        host_path()
+        host_ports()
+        privileged()
+        seccomp_baseline()
+        return out
+    host_namespaces()
+    host_ports()
+    privileged()
+    bad = [c["name"] for c in ctrs if _sc(c).get("allowPrivilegeEscalation") is not False]
+    if bad:
+        out.append(("allowPrivilegeEscalation != false", "%s %s must set securityContext.allowPrivilegeEscalation="
+                    "false" % (_plural("container", "containers", len(bad)), _jq(bad))))
+    nodrop, adding, caps = [], [], set()
+    for c in ctrs:
+        cp = _sc(c).get("capabilities") or {}
+        if "ALL" not in (cp.get("drop") or []):
+            nodrop.append(c["name"])
+        add = [x for x in cp.get("add") or [] if x != "NET_BIND_SERVICE"]
+        if add:
+            adding.append(c["name"])
+            caps |= set(add)
+    det = []
+    if nodrop:
+        det.append('%s %s must set securityContext.capabilities.drop=["ALL"]'
+                   % (_plural("container", "containers", len(nodrop)), _jq(nodrop)))
+    if adding:
+        det.append("%s %s must not include %s in securityContext.capabilities.add"
+                   % (_plural("container", "containers", len(adding)), _jq(adding), _jq(sorted(caps))))
+    if det:
+        out.append(("unrestricted capabilities", "; ".join(det)))
+    badv, types = [], set()
+    for v in spec.get("volumes") or []:
+        t = [k for k in v if k != "name" and k not in PSA_RESTRICTED_VOLUMES]
+        if t:
+            badv.append(v.get("name", ""))
+            types |= set(t)
+    if badv:
+        out.append(("restricted volume types", "%s %s %s %s %s" % (
+            _plural("volume", "volumes", len(badv)), _jq(badv), _plural("uses", "use", len(badv)),
+            _plural("restricted volume type", "restricted volume types", len(types)), _jq(sorted(types)))))
+    for field, reason, good, must_not, must in (
+            ("runAsNonRoot", "runAsNonRoot != true", lambda v: v is True,
+             "%s must not set securityContext.runAsNonRoot=false",
+             "pod or %s %s must set securityContext.runAsNonRoot=true"),
+            ("seccompProfile", "seccompProfile", lambda v: (v or {}).get("type") in ("RuntimeDefault", "Localhost"),
+             "%s must not set securityContext.seccompProfile.type to %s",
+             'pod or %s %s must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"')):
+        setters, vals, implicit = [], set(), []
+        pod_ok = False
+        if psc.get(field) is not None:
+            if good(psc[field]):
+                pod_ok = True
+            else:
+                setters.append("pod")
+                vals.add(str((psc[field] or {}).get("type")) if field == "seccompProfile" else "")
+        explicit = []
+        for c in ctrs:
+            v = _sc(c).get(field)
+            if v is not None:
+                if not good(v):
+                    explicit.append(c["name"])
+                    vals.add(str((v or {}).get("type")) if field == "seccompProfile" else "")
+            elif not pod_ok:
+                implicit.append(c["name"])
+        if explicit:
+            setters.append("%s %s" % (_plural("container", "containers", len(explicit)), _jq(explicit)))
+        if setters:
+            out.append((reason, must_not % ((" and ".join(setters),) if field == "runAsNonRoot"
+                                            else (" and ".join(setters), _jq(sorted(vals))))))
+        elif implicit:
+            out.append((reason, must % (_plural("container", "containers", len(implicit)), _jq(implicit))))
+        if field == "runAsNonRoot":  # check_runAsUser.go sorts between the two
+            setters = (["pod"] if psc.get("runAsUser") == 0 else [])
+            bad = [c["name"] for c in ctrs if _sc(c).get("runAsUser") == 0]
+            if bad:
+                setters.append("%s %s" % (_plural("container", "containers", len(bad)), _jq(bad)))
+            if setters:
+                out.append(("runAsUser=0", "%s must not set runAsUser=0" % " and ".join(setters)))
+    return out
+
+
+def psa_check(ns, name, spec):
+    """The PodSecurity admission error for a pod NAME with SPEC in NS, or None."""
+    level, version = psa_policy(ns)
+    bad = psa_violations(spec or {}, level)
+    if not bad:
+        return None
+    detail = ", ".join("%s (%s)" % (r, d) if d else r for r, d in bad)
+    return APIError(403, "Forbidden", 'pods "%s" is forbidden: violates PodSecurity "%s:%s": %s'
+                    % (name, level, version, detail), {"name": name, "group": "", "kind": "pods"})
+
+
 # ------------------------------------------------------------------ kubelet
 
 def gen_suffix():
@@ -680,6 +1023,12 @@ def kubelet_run(ns, name):
                              "image": c.get("image", "")} for c in pod["spec"]["containers"]]}
     with LOCK:
         KUBELET[(ns, name)] = {"procs": procs, "netns": netns, "dir": pdir, "entry": entry, "cids": cids}
+    for c in pod["spec"]["containers"]:
+        fp = "spec.containers{%s}" % c["name"]
+        record_event(pod, "Normal", "Pulled", 'Container image "%s" already present on machine' % c.get("image"),
+                     "kubelet", NODE, fp)
+        record_event(pod, "Normal", "Created", "Created container: " + c["name"], "kubelet", NODE, fp)
+        record_event(pod, "Normal", "Started", "Started container " + c["name"], "kubelet", NODE, fp)
     started = now()
     set_pod_status(ns, name, lambda p: p.__setitem__("status", cluster.running_status(p, ip, started, cids)))
     write_pods_json()
@@ -712,35 +1061,110 @@ def kubelet_wait(ns, name, procs, started, cids):
         owner_job_update(ns, name)
 
 
-def kubelet_stop(ns, name):
+def cgroup_pids(cg):
+    """Every pid in the cgroup tree CG (cgroup.procs of each level)."""
+    out = set()
+    for d, _, files in os.walk(cg):
+        if "cgroup.procs" in files:
+            try:
+                with open(os.path.join(d, "cgroup.procs")) as f:
+                    out |= {int(x) for x in f.read().split()}
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def pid_pod_uid(pid):
+    """The pod uid of PID's cgroup (…/mtc-kubepods/pod<uid>/…), or None."""
+    try:
+        with open("/proc/%d/cgroup" % pid) as f:
+            for line in f:
+                m = re.search(r"/mtc-kubepods/pod([0-9a-f-]{36})(/|$)", line)
+                if m:
+                    return m.group(1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def kubelet_stop(ns, name, uid=None):
+    """Stop a pod as the kubelet does: every process of the pod's cgroup tree
+    (pod<uid>/<container id>), wherever it has moved since (a process that
+    setns()ed into another pod's network namespace still dies with its own
+    pod), SIGTERM then, after a short grace, SIGKILL with forks blocked
+    (pids.max=0) until the tree is empty. Processes left in the pod's network
+    namespace that belong to no other pod's cgroup (helpers, the unshare
+    parents) are stopped too; a process of another pod that merely entered
+    this namespace survives, as it would with a real kubelet. Then the netns
+    and the cgroups go."""
     with LOCK:
         k = KUBELET.pop((ns, name), None)
     netns = k["netns"] if k else None
-    if not netns:
+    if k and k.get("entry"):
+        uid = uid or k["entry"].get("uid")
+    if not netns or not uid:
         try:
             for p in json.load(open(STATE + "/pods.json")):
                 if p["namespace"] == ns and p["name"] == name:
-                    netns = p["netnsName"]
+                    netns = netns or p["netnsName"]
+                    uid = uid or p.get("uid")
         except (OSError, ValueError):
             pass
-    if netns:
-        out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split()
-        for sig in (15, 9):
-            for pid in out:
+    cg = "%s/pod%s" % (cluster.CGROUP_ROOT, uid) if uid else None
+    me = os.getpid()
+
+    def victims():
+        pids = cgroup_pids(cg) if cg else set()
+        if netns:
+            out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split()
+            for p in out:
                 try:
-                    os.kill(int(pid), sig)
-                except (OSError, ValueError):
-                    pass
-            for _ in range(30):
-                if not subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.strip():
-                    break
-                time.sleep(0.1)
+                    pid = int(p)
+                except ValueError:
+                    continue
+                if pid_pod_uid(pid) in (None, uid):
+                    pids.add(pid)
+        pids.discard(me)
+        return pids
+
+    def signal(sig):
+        left = victims()
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        return left
+
+    if signal(15):
+        end = time.time() + 3
+        while victims() and time.time() < end:
+            time.sleep(0.1)
+    if cg and os.path.exists(cg + "/pids.max"):
+        try:
+            with open(cg + "/pids.max", "w") as f:
+                f.write("0")  # no new forks anywhere in the tree while we kill
+        except OSError:
+            pass
+    end = time.time() + 5
+    while signal(9) and time.time() < end:
+        time.sleep(0.05)
+    left = victims()
+    if left:
+        LOG("kubelet: %s/%s: processes survive SIGKILL: %s" % (ns, name, sorted(left)))
+    if netns:
         subprocess.run(["ip", "netns", "del", netns], capture_output=True)
     if k:
         for proc in k["procs"].values():
             try:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
+                pass
+    if cg and os.path.isdir(cg):
+        for d, _, _ in sorted(os.walk(cg), key=lambda x: -len(x[0])):
+            try:
+                os.rmdir(d)
+            except OSError:
                 pass
 
 
@@ -828,8 +1252,14 @@ def delete_object(plural, ns, name, policy, grace=None):
     obj = set_pod_status(ns, name, lambda p: p["metadata"].update(
         deletionTimestamp=now(), deletionGracePeriodSeconds=30 if grace is None else grace))
 
+    uid = obj["metadata"].get("uid") if obj else None
+    for c in (obj or {}).get("spec", {}).get("containers", []):
+        if (obj.get("status") or {}).get("phase") == "Running":
+            record_event(obj, "Normal", "Killing", "Stopping container " + c["name"], "kubelet", NODE,
+                         "spec.containers{%s}" % c["name"])
+
     def finish():
-        kubelet_stop(ns, name)
+        kubelet_stop(ns, name, uid)
         o = get_obj("pods", ns, name)
         if o:
             put("pods", o, "DELETED")
@@ -1122,8 +1552,14 @@ class Handler(BaseHTTPRequestHandler):
             return {"user": subj.get("commonName", ""), "groups": groups + ["system:authenticated"]}
         return None
 
-    def authorize(self, who, verb, plural, sub, ns, name):
+    def authorize(self, who, verb, plural, sub, ns, name, g=None):
+        """RBAC-like authorization: fault switch "forbid" first, then
+        system:masters, `admin grant`, and the Role/ClusterRole bindings of
+        `admin bind-role`/`bind-clusterrole`. NS is the request's namespace
+        (for a namespaces/NAME request, NAME, as in the real RequestInfo)."""
         res = plural + ("/" + sub if sub else "")
+        if g is None:
+            g = RESOURCES.get(plural, {}).get("group", "")
         for fv, fr in FAULTS["forbid"]:
             if fv in (verb, "*") and fr in (res, plural, "*"):
                 break
@@ -1133,8 +1569,10 @@ class Handler(BaseHTTPRequestHandler):
             for u, v, r in GRANTS:
                 if u in (who["user"], "*") and v in (verb, "*") and r in (res, "*"):
                     return
-        g = RESOURCES.get(plural, {}).get("group", "")
-        what = '%s "%s"' % (qualified(plural), name) if name else qualified(plural)
+            if rbac_allows(who, verb, g, plural, sub, ns, name):
+                return
+        qual = "%s.%s" % (plural, g) if g else plural
+        what = '%s "%s"' % (qual, name) if name else qual
         where = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
         raise APIError(403, "Forbidden", '%s is forbidden: User "%s" cannot %s resource "%s" in API group "%s" %s'
                        % (what, who["user"], verb, res, g, where),
@@ -1252,10 +1690,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def resource(self, method, path):
         parts = path.strip("/").split("/")
+        # RequestInfo first (apiserver/pkg/endpoints/request), then authorization,
+        # then routing: an unknown resource of a forbidden user is a 403, not a 404.
         if parts[:2] == ["api", "v1"]:
-            group, rest = "", parts[2:]
-        elif len(parts) >= 3 and parts[0] == "apis" and parts[1] in ("apps", "batch") and parts[2] == "v1":
-            group, rest = parts[1], parts[3:]
+            group, version, rest = "", "v1", parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
         else:
             raise APIError(404, "NotFound", "the server could not find the requested resource",
                            {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
@@ -1265,18 +1705,20 @@ class Handler(BaseHTTPRequestHandler):
         if not rest:
             raise APIError(404, "NotFound", "the server could not find the requested resource")
         plural, name, sub = rest[0], rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None
-        info = RESOURCES.get(plural)
-        if not info or info["group"] != group or len(rest) > 3 or (ns is not None and not info["ns"]):
-            raise APIError(404, "NotFound", "the server could not find the requested resource")
-        if sub and sub not in SUBRESOURCES.get(plural, {}):
-            raise APIError(404, "NotFound", "the server could not find the requested resource")
         watch = self.q.get("watch") in ("1", "true")
         verb = {"GET": "watch" if watch else ("get" if name else "list"), "POST": "create",
                 "DELETE": "delete" if name else "deletecollection", "PUT": "update", "PATCH": "patch"}[method]
         if sub == "portforward" or sub == "exec":
             verb = "get" if method == "GET" else "create"
         body = self.read_body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
-        self.authorize(self.who, verb, plural, sub, ns, name)
+        auth_ns = ns if ns is not None else (name if plural == "namespaces" and name else None)
+        self.authorize(self.who, verb, plural, sub, auth_ns, name, group)
+        info = RESOURCES.get(plural)
+        if not info or info["group"] != group or version != "v1" or len(rest) > 3 or \
+                (ns is not None and not info["ns"]):
+            raise APIError(404, "NotFound", "the server could not find the requested resource")
+        if sub and sub not in SUBRESOURCES.get(plural, {}):
+            raise APIError(404, "NotFound", "the server could not find the requested resource")
         self.fault_errors(verb, plural)
         if ns is not None and info["ns"] and plural != "namespaces" and not get_obj("namespaces", None, ns) \
                 and method in ("POST",):
@@ -1432,6 +1874,10 @@ class Handler(BaseHTTPRequestHandler):
             c.setdefault("imagePullPolicy", "Always" if ":" not in img.split("/")[-1] or img.endswith(":latest")
                          else "IfNotPresent")
             c.setdefault("resources", {})
+        if added:  # PodSecurity admission also checks pods/ephemeralcontainers updates
+            err = psa_check(ns, name, dict(pod["spec"], ephemeralContainers=old_ecs + added))
+            if err:
+                raise err
         dry = self.q.get("dryRun") == "All"
         with LOCK:
             p = get_obj("pods", ns, name)
@@ -1703,6 +2149,12 @@ class Handler(BaseHTTPRequestHandler):
         md.pop("resourceVersion", None)
         md.setdefault("generation", 1)
         dry = self.q.get("dryRun") == "All"
+        if plural == "pods":
+            # validating admission (PodSecurity) runs after the name is generated
+            # and before storage (so before AlreadyExists), dry run included
+            err = psa_check(ns, md["name"], obj.get("spec"))
+            if err:
+                raise err
         with LOCK:
             if get_obj(plural, ns, md["name"]):
                 raise APIError(409, "AlreadyExists", '%s "%s" already exists' % (qualified(plural), md["name"]),
@@ -1759,8 +2211,18 @@ class Handler(BaseHTTPRequestHandler):
         obj["status"] = {}
 
     @staticmethod
-    def job_controller(job):
+    def job_controller(job, delay=0.0):
+        """One pod per Job. A pod rejected by admission (PodSecurity) is not
+        created: a Warning FailedCreate Event goes to the Job and the controller
+        retries with the workqueue's backoff (1 s doubling, at most 60 s) while
+        the Job exists, so relabelling the namespace lets it through."""
         ns, jn, uid = job["metadata"]["namespace"], job["metadata"]["name"], job["metadata"]["uid"]
+        if delay:
+            time.sleep(delay)
+            cur = get_obj("jobs", ns, jn)
+            if not cur or cur["metadata"]["uid"] != uid:
+                return
+            job = cur
         tmpl = job["spec"]["template"]
         pod = {"kind": "Pod", "apiVersion": "v1",
                "metadata": {"name": "%s-%s" % (jn[:57], gen_suffix()), "namespace": ns,
@@ -1774,14 +2236,32 @@ class Handler(BaseHTTPRequestHandler):
         if not pod["metadata"]["annotations"]:
             del pod["metadata"]["annotations"]
         Handler.pod_defaults(pod)
+        err = psa_check(ns, pod["metadata"]["name"], pod["spec"])
+        if err:
+            j = get_obj("jobs", ns, jn)
+            if not j or j["metadata"]["uid"] != uid:
+                return
+            record_event(j, "Warning", "FailedCreate", "Error creating: " + err.status["message"], "job-controller")
+            if not j.get("status", {}).get("startTime"):
+                with LOCK:
+                    j = get_obj("jobs", ns, jn)
+                    if j and j["metadata"]["uid"] == uid:
+                        j["status"] = {"startTime": now(), "ready": 0, "terminating": 0,
+                                       "uncountedTerminatedPods": {}}
+                        put("jobs", j, "MODIFIED")
+            threading.Thread(target=Handler.job_controller, args=(job, min(max(delay * 2, 1.0), 60.0)),
+                             daemon=True).start()
+            return
         with LOCK:
-            if not get_obj("jobs", ns, jn):
+            j = get_obj("jobs", ns, jn)
+            if not j or j["metadata"]["uid"] != uid:
                 return
             put("pods", pod, "ADDED")
             j = get_obj("jobs", ns, jn)
             j["status"] = {"active": 1, "ready": 0, "startTime": now(), "terminating": 0,
                            "uncountedTerminatedPods": {}}
             put("jobs", j, "MODIFIED")
+        record_event(j, "Normal", "SuccessfulCreate", "Created pod: " + pod["metadata"]["name"], "job-controller")
         if pod["spec"]["nodeName"] == NODE:
             kubelet_run(ns, pod["metadata"]["name"])
 
@@ -1910,11 +2390,51 @@ def admin(req):
     if op == "grant":
         GRANTS.append((req["user"], req["verb"], req["resource"]))
         return {"ok": True}
+    if op == "bind":  # RoleBinding (namespace) or ClusterRoleBinding (namespace null) of parsed roles
+        ns = req.get("namespace")
+        kinds = ("Role", "ClusterRole") if ns is not None else ("ClusterRole",)
+        if not req.get("roles"):
+            return {"ok": False, "error": "no %s to bind" % " or ".join(kinds)}
+        if ns is not None and not get_obj("namespaces", None, ns):
+            return {"ok": False, "error": 'namespaces "%s" not found' % ns}
+        new = []
+        for doc in req["roles"]:
+            try:
+                rules = check_role(doc, kinds)
+            except ValueError as e:
+                return {"ok": False, "error": str(e)}
+            new.append({"subject": req["user"], "namespace": ns, "kind": doc["kind"],
+                        "role": doc["metadata"]["name"], "rules": rules})
+        with LOCK:
+            BINDINGS.extend(new)
+        LOG("admin: bound %s to %s %s" % (", ".join("%s/%s" % (b["kind"], b["role"]) for b in new), req["user"],
+                                          "in namespace " + ns if ns is not None else "cluster-wide"))
+        return {"ok": True, "bound": ["%s/%s" % (b["kind"], b["role"]) for b in new]}
+    if op == "token":  # a bearer token for an arbitrary user (and groups)
+        tok = cluster.b64u(os.urandom(24))
+        groups = list(req.get("groups") or [])
+        with LOCK:
+            TOKENS[tok] = {"user": req["user"], "groups": groups + ["system:authenticated"]}
+        return {"ok": True, "token": tok}
+    if op == "ns-label":  # set (or, with an empty value, remove) a namespace label
+        with LOCK:
+            o = get_obj("namespaces", None, req["namespace"])
+            if not o:
+                return {"ok": False, "error": 'namespaces "%s" not found' % req["namespace"]}
+            labels = o["metadata"].setdefault("labels", {})
+            if req.get("value"):
+                labels[req["key"]] = req["value"]
+            else:
+                labels.pop(req["key"], None)
+            put("namespaces", o, "MODIFIED")
+        return {"ok": True, "labels": labels}
     if op == "reset":
         FAULTS.update({"forbid": [], "errors": [], "pending": [], "errimagepull": [], "split": 0,
                        "watch_close_after": 0, "watch_expire": False, "expired_before": 0,
                        "ws_split": 0, "portforward_drop": 0, "portforward_ws": True})
         del GRANTS[:]
+        with LOCK:
+            del BINDINGS[:]
         return {"ok": True}
     if op == "get":
         return {"ok": True, "object": get_obj(req["resource"], req.get("namespace"), req["name"])}

@@ -133,7 +133,10 @@ def setup_node(pki_dir):
         run("ip", "netns", "add", ns)
     ipb(NODE_NS, [
         "link set lo up",
-        "link add %s type bridge forward_delay 0 stp_state 0" % BRIDGE,
+        # A fixed MAC: a bridge without one takes the lowest MAC of its
+        # ports, so a new pod's veth could change it, and every pod's ARP
+        # entry for the gateway would then point nowhere for seconds.
+        "link add %s address 02:6d:74:63:00:01 type bridge forward_delay 0 stp_state 0" % BRIDGE,
         "addr add %s/16 dev %s" % (BRIDGE_IP, BRIDGE),
         "link set %s up" % BRIDGE,
         # the workstation link, created inside the namespaces (never the host)
@@ -488,12 +491,15 @@ def up(spec_path):
     setup_node(pki)
 
     objs = []  # every API object
-    namespaces = list(dict.fromkeys(["default", "kube-system", "kube-public", "kube-node-lease"]
-                                    + spec.get("namespaces", [])))
-    for n in namespaces:
+    # SPEC namespaces: "name" or {"name": ..., "labels": {...}} (e.g. pod-security.kubernetes.io/enforce)
+    ns_labels = {}
+    for n in ["default", "kube-system", "kube-public", "kube-node-lease"] + spec.get("namespaces", []):
+        name, labels = (n, {}) if isinstance(n, str) else (n["name"], n.get("labels") or {})
+        ns_labels.setdefault(name, {}).update(labels)
+    for n, labels in ns_labels.items():
         objs.append({"kind": "Namespace", "apiVersion": "v1",
                      "metadata": {"name": n, "uid": uid_of("ns/" + n), "creationTimestamp": now(),
-                                  "labels": {"kubernetes.io/metadata.name": n}},
+                                  "labels": dict(labels, **{"kubernetes.io/metadata.name": n})},
                      "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
     objs.append({"kind": "Node", "apiVersion": "v1",
                  "metadata": {"name": node, "uid": uid_of("node/" + node), "creationTimestamp": now(),

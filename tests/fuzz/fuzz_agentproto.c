@@ -34,6 +34,29 @@ static bool addr_eq(const struct ap_addr *a, const struct ap_addr *b)
 	       memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
 }
 
+static bool time_eq(const struct ap_fs_time *a, const struct ap_fs_time *b)
+{
+	return a->sec == b->sec && a->nsec == b->nsec;
+}
+
+/* Field by field: the structs have padding. */
+static bool stat_eq(const struct ap_fs_stat *a, const struct ap_fs_stat *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->mode == b->mode && a->uid == b->uid &&
+	       a->gid == b->gid && a->nlink == b->nlink && a->rdev == b->rdev &&
+	       a->size == b->size && a->blksize == b->blksize && a->blocks == b->blocks &&
+	       time_eq(&a->atime, &b->atime) && time_eq(&a->mtime, &b->mtime) &&
+	       time_eq(&a->ctime, &b->ctime);
+}
+
+static bool statfs_eq(const struct ap_fs_statfs *a, const struct ap_fs_statfs *b)
+{
+	return a->type == b->type && a->bsize == b->bsize && a->blocks == b->blocks &&
+	       a->bfree == b->bfree && a->bavail == b->bavail && a->files == b->files &&
+	       a->ffree == b->ffree && a->fsid == b->fsid && a->namelen == b->namelen &&
+	       a->frsize == b->frsize && a->flags == b->flags;
+}
+
 static bool msg_eq(const struct ap_msg *a, const struct ap_msg *b)
 {
 	if (a->type != b->type || a->id != b->id)
@@ -74,6 +97,24 @@ static bool msg_eq(const struct ap_msg *a, const struct ap_msg *b)
 		return a->u.credit.bytes == b->u.credit.bytes;
 	case AP_CLOSE:
 		return a->u.close.how == b->u.close.how && a->u.close.err == b->u.close.err;
+	case AP_FS_REQ:
+		return a->u.fs_req.op == b->u.fs_req.op && a->u.fs_req.flags == b->u.fs_req.flags &&
+		       a->u.fs_req.mode == b->u.fs_req.mode &&
+		       a->u.fs_req.handle == b->u.fs_req.handle &&
+		       a->u.fs_req.offset == b->u.fs_req.offset &&
+		       a->u.fs_req.count == b->u.fs_req.count &&
+		       bytes_eq(&a->u.fs_req.path, &b->u.fs_req.path) &&
+		       bytes_eq(&a->u.fs_req.path2, &b->u.fs_req.path2) &&
+		       bytes_eq(&a->u.fs_req.data, &b->u.fs_req.data);
+	case AP_FS_RESP:
+		return a->u.fs_resp.op == b->u.fs_resp.op && a->u.fs_resp.err == b->u.fs_resp.err &&
+		       a->u.fs_resp.handle == b->u.fs_resp.handle &&
+		       a->u.fs_resp.cookie == b->u.fs_resp.cookie &&
+		       a->u.fs_resp.eof == b->u.fs_resp.eof &&
+		       a->u.fs_resp.count == b->u.fs_resp.count &&
+		       stat_eq(&a->u.fs_resp.st, &b->u.fs_resp.st) &&
+		       statfs_eq(&a->u.fs_resp.sfs, &b->u.fs_resp.sfs) &&
+		       bytes_eq(&a->u.fs_resp.data, &b->u.fs_resp.data);
 	case AP_ENV_REQ:
 	case AP_PING:
 	case AP_PONG:
@@ -120,6 +161,29 @@ static void consume(const struct ap_msg *m)
 	case AP_DATA:
 		ASSERT(m->u.data.data.len <= AP_MAX_DATA);
 		break;
+	case AP_FS_REQ:
+		ASSERT(ap_fs_op_name(m->u.fs_req.op)[0] != '?');
+		ASSERT(m->u.fs_req.path.len <= AP_MAX_PATH && m->u.fs_req.path2.len <= AP_MAX_PATH);
+		ASSERT(m->u.fs_req.data.len <= AP_MAX_DATA && m->u.fs_req.count <= AP_MAX_DATA);
+		break;
+	case AP_FS_RESP: {
+		/* A READDIR page holds exactly count names the client can use
+		 * as one local path component. */
+		struct ap_dirent d;
+		ASSERT(ap_fs_op_name(m->u.fs_resp.op)[0] != '?');
+		ASSERT(m->u.fs_resp.data.len <= AP_MAX_DATA);
+		if (m->u.fs_resp.op != AP_FS_READDIR)
+			break;
+		while (ap_dirent_next(&m->u.fs_resp.data, &off, &d) == 1) {
+			ASSERT(d.name.len >= 1 && d.name.len <= AP_FS_NAME_MAX);
+			ASSERT(!memchr(d.name.ptr, '/', d.name.len));
+			ASSERT(ap_bytes_to_str(&d.name, str, sizeof(str)) == 0);
+			n++;
+		}
+		ASSERT(n == m->u.fs_resp.count);
+		ASSERT(off == m->u.fs_resp.data.len);
+		break;
+	}
 	case AP_HELLO:
 	case AP_HELLO_OK:
 	case AP_ENV_REQ:

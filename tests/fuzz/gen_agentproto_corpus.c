@@ -219,6 +219,121 @@ int main(int argc, char **argv)
 	frame[n] = 'x';
 	save("trailing-byte", frame, n + 1);
 
+	/* File protocol: every op as a request, the responses that carry
+	 * fields, an error response, and malformed variants. */
+	static const struct {
+		const char *name;
+		uint8_t op;
+	} ops[] = {
+	        {"valid-fs-enable-write", AP_FS_ENABLE_WRITE},
+	        {"valid-fs-stat", AP_FS_STAT},
+	        {"valid-fs-readlink", AP_FS_READLINK},
+	        {"valid-fs-access", AP_FS_ACCESS},
+	        {"valid-fs-statfs", AP_FS_STATFS},
+	        {"valid-fs-open", AP_FS_OPEN},
+	        {"valid-fs-read", AP_FS_READ},
+	        {"valid-fs-write", AP_FS_WRITE},
+	        {"valid-fs-fsync", AP_FS_FSYNC},
+	        {"valid-fs-close", AP_FS_CLOSE},
+	        {"valid-fs-readdir", AP_FS_READDIR},
+	        {"valid-fs-mkdir", AP_FS_MKDIR},
+	        {"valid-fs-unlink", AP_FS_UNLINK},
+	        {"valid-fs-rmdir", AP_FS_RMDIR},
+	        {"valid-fs-rename", AP_FS_RENAME},
+	        {"valid-fs-truncate", AP_FS_TRUNCATE},
+	};
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		struct ap_msg q = {.type = AP_FS_REQ, .id = 20 + (uint32_t)i};
+		uint8_t op = ops[i].op;
+		q.u.fs_req.op = op;
+		if (op == AP_FS_STAT)
+			q.u.fs_req.flags = AP_FS_NOFOLLOW;
+		if (op == AP_FS_OPEN)
+			q.u.fs_req.flags = AP_FS_O_WRITE | AP_FS_O_CREAT | AP_FS_O_TRUNC;
+		if (op == AP_FS_RENAME)
+			q.u.fs_req.flags = AP_FS_RENAME_NOREPLACE;
+		if (op == AP_FS_ACCESS)
+			q.u.fs_req.mode = AP_FS_R_OK | AP_FS_X_OK;
+		if (op == AP_FS_OPEN || op == AP_FS_MKDIR)
+			q.u.fs_req.mode = 0755;
+		if (op >= AP_FS_READ && op <= AP_FS_READDIR)
+			q.u.fs_req.handle = 0x101;
+		if (op == AP_FS_READ || op == AP_FS_WRITE || op == AP_FS_READDIR ||
+		    op == AP_FS_TRUNCATE)
+			q.u.fs_req.offset = 10ull << 30;
+		if (op == AP_FS_READ)
+			q.u.fs_req.count = AP_MAX_DATA;
+		if (op == AP_FS_WRITE)
+			q.u.fs_req.data = B("chunk");
+		if (op == AP_FS_STAT || op == AP_FS_READLINK || op == AP_FS_ACCESS ||
+		    op == AP_FS_STATFS || op == AP_FS_OPEN || op >= AP_FS_MKDIR)
+			q.u.fs_req.path = B("/app/config.yaml");
+		if (op == AP_FS_RENAME)
+			q.u.fs_req.path2 = B("/app/config.yaml.new");
+		enc(ops[i].name, &q);
+	}
+
+	struct ap_msg fr = {.type = AP_FS_RESP, .id = 21};
+	fr.u.fs_resp.op = AP_FS_OPEN;
+	fr.u.fs_resp.handle = 0x101;
+	fr.u.fs_resp.st = (struct ap_fs_stat){.dev = 2049,
+	                                      .ino = 42,
+	                                      .mode = 0100644,
+	                                      .nlink = 1,
+	                                      .size = 10ull << 30,
+	                                      .blksize = 4096,
+	                                      .mtime = {1700000000, 999999999}};
+	enc("valid-fs-resp-open", &fr);
+	fr = (struct ap_msg){.type = AP_FS_RESP, .id = 22};
+	fr.u.fs_resp.op = AP_FS_STATFS;
+	fr.u.fs_resp.sfs = (struct ap_fs_statfs){.type = 0xef53, .bsize = 4096, .namelen = 255};
+	enc("valid-fs-resp-statfs", &fr);
+	fr = (struct ap_msg){.type = AP_FS_RESP, .id = 23};
+	fr.u.fs_resp.op = AP_FS_READ;
+	fr.u.fs_resp.data = B("file bytes");
+	enc("valid-fs-resp-read", &fr);
+	fr = (struct ap_msg){.type = AP_FS_RESP, .id = 24};
+	fr.u.fs_resp.op = AP_FS_STAT;
+	fr.u.fs_resp.err = ELOOP;
+	enc("valid-fs-resp-error", &fr);
+	static uint8_t dents[256];
+	size_t doff = 0;
+	if (ap_dirent_put(dents, sizeof(dents), &doff, 2, 4, ".", 1) < 0 ||
+	    ap_dirent_put(dents, sizeof(dents), &doff, 12, 8, "config.yaml", 11) < 0)
+		abort();
+	fr = (struct ap_msg){.type = AP_FS_RESP, .id = 25};
+	fr.u.fs_resp.op = AP_FS_READDIR;
+	fr.u.fs_resp.cookie = 0x7fffffff;
+	fr.u.fs_resp.eof = 1;
+	fr.u.fs_resp.count = 2;
+	fr.u.fs_resp.data = (struct ap_bytes){dents, (uint32_t)doff};
+	n = enc("valid-fs-resp-readdir", &fr);
+	/* A name with '/': the last byte of "config.yaml" becomes '/'. */
+	frame[n - 1] = '/';
+	save("fs-dirent-slash", frame, n);
+	frame[n - 1] = 'l';
+	/* count one higher than the list holds */
+	frame[AP_HEADER_SIZE + 1 + 4 + 8 + 1 + 3] = 3;
+	save("fs-dirent-count-mismatch", frame, n);
+	n = enc(NULL, &(struct ap_msg){.type = AP_FS_REQ, .u.fs_req = {.op = AP_FS_CLOSE}});
+	frame[AP_HEADER_SIZE] = AP_FS_OP_LAST + 1;
+	save("fs-bad-op", frame, n);
+	/* READ asking for one byte more than a chunk */
+	struct ap_msg rd = {.type = AP_FS_REQ};
+	rd.u.fs_req.op = AP_FS_READ;
+	rd.u.fs_req.count = 1;
+	n = enc(NULL, &rd);
+	put32(frame + n - 4, AP_MAX_DATA + 1);
+	save("fs-read-oversized-count", frame, n);
+	/* An error response (valid), then one with 4 bytes of fields. */
+	fr = (struct ap_msg){.type = AP_FS_RESP};
+	fr.u.fs_resp.op = AP_FS_CLOSE;
+	n = enc(NULL, &fr);
+	frame[AP_HEADER_SIZE + 4] = ENOENT;
+	save("valid-fs-resp-close-error", frame, n);
+	put32(frame, (uint32_t)(n - AP_HEADER_SIZE + 4));
+	save("fs-error-trailing-handle", frame, n + 4);
+
 	static const uint8_t garbage[] = "GET / HTTP/1.1\r\nHost: agent\r\n\r\n";
 	save("garbage-http", garbage, sizeof(garbage) - 1);
 	save("empty", garbage, 0);

@@ -36,23 +36,22 @@ fi
 
 a() { T=${T:-60} in_ws "$AGENTCTL" --kubeconfig "$KUBECONFIG" "$@" >"$OUT" 2>"$ERR"; }
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" "$OUT"; }
-agent_procs() { pgrep -f -- "--listen 0.0.0.0:$1 " || true; }
+agent_procs() { pgrep -f -- "--listen 127.0.0.1:$1 " || true; }
 
-# The agents get a short --communication-timeout: the fake kubelet stops a
-# deleted pod's processes by network namespace, and a targeted agent has
-# setns()'d into the target's, so there only its own timeout (the same
-# safety net as after a SIGKILLed mirrord-trace) ends it.
+# The fake kubelet stops a deleted pod's processes by its cgroup, as a real
+# one does, so the agent goes with its pod although it setns()'d into the
+# target's network namespace. A short --communication-timeout is the
+# safety net should that break.
 export AGENTCTL_COMM_TIMEOUT=6
 
 # gone NS JOB POD PORT: within 15 s the Job and pod are 404 and no agent
 # process with that port is left.
 gone() {
-	local i noted=
+	local i
 	for i in $(seq 75); do
 		if [ "$(api GET "/apis/batch/v1/namespaces/$1/jobs/$2")" = 404 ] &&
 			[ "$(api GET "/api/v1/namespaces/$1/pods/$3")" = 404 ]; then
 			[ -z "$(agent_procs "$4")" ] && return 0
-			[ -z "$noted" ] && noted=1 && echo "note: pod $1/$3 is deleted but its agent still runs (fake kubelet; waiting for its communication timeout)"
 		fi
 		sleep 0.2
 	done
@@ -65,7 +64,7 @@ JOB=$(field job) POD=$(field pod) PORT=$(field port)
 JOBS+=("lolzspace/$JOB")
 [[ $JOB == mirrord-trace-agent-?????????? ]] || fail "job name: $JOB"
 [ "$PORT" -ge 30000 ] && [ "$PORT" -le 65535 ] || fail "port: $PORT"
-grep -q "^progress created $JOB" "$ERR" || fail "no 'created' progress: $(cat "$ERR")"
+grep -q "^progress created job lolzspace/$JOB" "$ERR" || fail "no 'created' progress: $(cat "$ERR")"
 grep -q "^progress ready" "$ERR" || fail "no 'ready' progress: $(cat "$ERR")"
 [ "$(api GET "/api/v1/namespaces/lolzspace/pods/$POD")" = 200 ] || fail "GET pod $POD"
 /usr/bin/python3 - "$API_OUT" "$NODE_NAME" <<'PY' || fail "agent pod: $(cat "$API_OUT")"

@@ -5,55 +5,7 @@
 # port-forward, and after every run (normal exit, failing program, SIGTERM,
 # bad target) no agent Job, pod or process is left.
 # Usage: exec.sh MIRRORD_TRACE
-. "$(dirname "$0")/../cluster/tests/lib.sh"
-MT=$(readlink -f "$1")
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
-OUT=$(mktemp)
-ERR=$(mktemp)
-cleanup() {
-	rm -f "$OUT" "$ERR" "$API_OUT" "$API_OUT.h"
-	# Jobs a failed check left behind.
-	for ns in default lolzspace; do
-		api GET "/apis/batch/v1/namespaces/$ns/jobs?labelSelector=app%3Dmirrord-trace" >/dev/null 2>&1
-		for j in $(/usr/bin/python3 -c 'import json,sys; [print(i["metadata"]["name"]) for i in json.load(open(sys.argv[1])).get("items", [])]' "$API_OUT" 2>/dev/null); do
-			api DELETE "/apis/batch/v1/namespaces/$ns/jobs/$j?propagationPolicy=Background" >/dev/null 2>&1
-		done
-	done
-}
-trap cleanup EXIT
-
-# The kubelet runs $MIRRORD_TRACE_AGENT_BIN for the agent image; exec has
-# no command override, so without it there is nothing to test.
-APISERVER_PID=$(cat "$MTC_DIR/apiserver.pid" 2>/dev/null)
-grep -qz '^MIRRORD_TRACE_AGENT_BIN=.' "/proc/$APISERVER_PID/environ" 2>/dev/null ||
-	skip "the cluster was brought up without MIRRORD_TRACE_AGENT_BIN (run cluster.up from ctest)"
-
-# The agent exits when its client leaves; a short communication timeout
-# covers an agent whose client never came.
-export MIRRORD_AGENT_COMMUNICATION_TIMEOUT=10
-
-mt() { T=${T:-90} in_ws "$MT" exec "$@" >"$OUT" 2>"$ERR"; }
-agent_procs() { pgrep -f -- "--listen 0.0.0.0:[0-9]+ " || true; }
-items() { /usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$API_OUT"; }
-
-# none_left WHAT: within 20 s no agent Job or pod in default/lolzspace and
-# no agent process.
-none_left() {
-	local i jobs pods procs
-	for i in $(seq 100); do
-		jobs=0 pods=0
-		for ns in default lolzspace; do
-			[ "$(api GET "/apis/batch/v1/namespaces/$ns/jobs?labelSelector=app%3Dmirrord-trace")" = 200 ] || fail "$1: list jobs"
-			jobs=$((jobs + $(items)))
-			[ "$(api GET "/api/v1/namespaces/$ns/pods?labelSelector=app%3Dmirrord-trace")" = 200 ] || fail "$1: list pods"
-			pods=$((pods + $(items)))
-		done
-		procs=$(agent_procs)
-		[ "$jobs" = 0 ] && [ "$pods" = 0 ] && [ -z "$procs" ] && return 0
-		sleep 0.2
-	done
-	fail "$1: left behind: $jobs job(s), $pods pod(s), agent pids: $procs"
-}
+. "$(dirname "$0")/exec_lib.sh"
 
 none_left "before the tests"
 
@@ -89,16 +41,7 @@ rc=$?
 none_left "after a failing program"
 
 # --- SIGTERM to mirrord-trace: passed to the program, then cleanup
-in_ws "$MT" exec -t deploy/lolz -n lolzspace -- sleep 60 >"$OUT" 2>"$ERR" &
-PID=$!
-wait_until 60 grep -q "agent ready" "$ERR" || fail "SIGTERM run: agent not ready: $(cat "$ERR")"
-sleep 0.5
-# in_ws is timeout → nsenter → mirrord-trace: signal mirrord-trace itself.
-MTPID=
-for p in $(pgrep -f -- "exec -t deploy/lolz -n lolzspace -- sleep 60"); do
-	[ "$(readlink -f "/proc/$p/exe")" = "$MT" ] && MTPID=$p
-done
-[ -n "$MTPID" ] || fail "SIGTERM run: no mirrord-trace process"
+start_ready "SIGTERM run" 60
 kill -TERM "$MTPID"
 wait "$PID"
 rc=$?

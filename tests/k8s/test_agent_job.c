@@ -170,8 +170,8 @@ static void test_targeted_spec(void)
 	CHECK(!strcmp(sat(c, "image"), "mirrord-trace-agent:dev"));
 	CHECK(!strcmp(sat(c, "imagePullPolicy"), "IfNotPresent"));
 	json_t *want_args =
-	        json_pack("[s,s,s,s,s,s,s]", "--listen", "0.0.0.0:40000", "--communication-timeout",
-	                  "30", "targeted", "--container-id", "abc123");
+	        json_pack("[s,s,s,s,s,s,s]", "--listen", "127.0.0.1:40000",
+	                  "--communication-timeout", "30", "targeted", "--container-id", "abc123");
 	CHECK(json_equal(json_object_get(c, "args"), want_args));
 	json_decref(want_args);
 	json_t *want_caps = json_pack("[s,s,s]", "NET_ADMIN", "SYS_PTRACE", "SYS_ADMIN");
@@ -220,12 +220,68 @@ static void test_targetless_spec(void)
 	const json_t *c = json_array_get(json_object_get(ps, "containers"), 0);
 	CHECK(!at(c, "securityContext", "capabilities", NULL));
 	CHECK(!at(c, "securityContext", "privileged", NULL));
-	json_t *want = json_pack("[s,s,s,s,s]", "--listen", "0.0.0.0:31000",
+	json_t *want = json_pack("[s,s,s,s,s]", "--listen", "127.0.0.1:31000",
 	                         "--communication-timeout", "30", "targetless");
 	CHECK(json_equal(json_object_get(c, "args"), want));
 	json_decref(want);
 	CHECK(!strcmp(sat(c, "image"), AGENT_JOB_IMAGE_DEFAULT));
 	json_decref(job);
+}
+
+/* mirrord's agent.* pod settings reach the pod spec, and the result is
+ * still a valid Job. */
+static void test_agent_settings(void)
+{
+	json_t *tol = json_pack("[{s:s, s:s, s:s}]", "key", "dedicated", "operator", "Equal",
+	                        "value", "dev");
+	json_t *sel = json_pack("{s:s}", "kubernetes.io/os", "linux");
+	json_t *res = json_pack("{s:{s:s}}", "limits", "memory", "200Mi");
+	json_t *secrets = json_pack("[{s:s}]", "name", "regcred");
+	json_t *psc = json_pack("{s:{s:s}}", "seccompProfile", "type", "RuntimeDefault");
+	struct agent_job_opts o = {
+	        .namespace = "default",
+	        .node = "node-1",
+	        .container_id = "abc",
+	        .caps = AGENT_CAP_ALL,
+	        .log_level = "debug",
+	        .tolerations = tol,
+	        .node_selector = sel,
+	        .resources = res,
+	        .image_pull_secrets = secrets,
+	        .security_context = psc,
+	        .service_account = "agent-sa",
+	        .priority_class = "high",
+	        .no_mesh_opt_out = true,
+	};
+	struct k8s_error err = {0};
+	json_t *job = NULL;
+
+	CHECK(agent_job_spec(&o, "a", 40000, 3000, &job, &err) == 0);
+	if (!job)
+		return;
+	validate(job, json_object_get(defs, "io.k8s.api.batch.v1.Job"), "Job");
+	const json_t *ps = at(job, "spec", "template", "spec");
+	CHECK(json_equal(json_object_get(ps, "tolerations"), tol));
+	CHECK(json_equal(json_object_get(ps, "nodeSelector"), sel));
+	CHECK(json_equal(json_object_get(ps, "imagePullSecrets"), secrets));
+	CHECK(json_equal(json_object_get(ps, "securityContext"), psc));
+	CHECK(!strcmp(sat(ps, "serviceAccountName"), "agent-sa"));
+	CHECK(!strcmp(sat(ps, "priorityClassName"), "high"));
+	const json_t *c = json_array_get(json_object_get(ps, "containers"), 0);
+	CHECK(json_equal(json_object_get(c, "resources"), res));
+	json_t *want = json_pack("[s,s,s,s,s,s,s,s,s]", "--listen", "127.0.0.1:40000",
+	                         "--communication-timeout", "30", "--log-level", "debug",
+	                         "targeted", "--container-id", "abc");
+	CHECK(json_equal(json_object_get(c, "args"), want));
+	json_decref(want);
+	/* agent.disable_mesh_sidecar_injection: false keeps the mesh. */
+	CHECK(!at(job, "metadata", "annotations", "sidecar.istio.io/inject"));
+	json_decref(job);
+	json_decref(tol);
+	json_decref(sel);
+	json_decref(res);
+	json_decref(secrets);
+	json_decref(psc);
 }
 
 static json_t *pod(const char *phase, const char *state_json, bool ready)
@@ -321,6 +377,7 @@ int main(void)
 	defs = json_object_get(root, "definitions");
 	test_targeted_spec();
 	test_targetless_spec();
+	test_agent_settings();
 	test_pod_state();
 	test_ready_line();
 	test_random();

@@ -345,7 +345,7 @@ TEST(reject_flags_and_reserved)
 TEST(reject_unknown_type)
 {
 	uint8_t f[AP_HEADER_SIZE];
-	static const uint8_t bad[] = {0, AP_PONG + 1, 0x7f, 0x80, 0xff};
+	static const uint8_t bad[] = {0, AP_TYPE_LAST + 1, 0x7f, 0x80, 0xff};
 	for (size_t i = 0; i < sizeof(bad); i++) {
 		hdr(f, 0, bad[i], 0, 0, 0);
 		expect_decode(f, sizeof(f), -EBADMSG);
@@ -353,7 +353,7 @@ TEST(reject_unknown_type)
 	struct ap_msg m = {.type = 0};
 	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
 	CHECK_EQ(ap_encoded_size(&m), -EINVAL);
-	m.type = (enum ap_type)(AP_PONG + 1);
+	m.type = (enum ap_type)(AP_TYPE_LAST + 1);
 	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 
@@ -871,6 +871,132 @@ TEST(bytes_to_str)
 	CHECK_STR(s, "");
 }
 
+/* ---- file protocol ------------------------------------------------------ */
+
+TEST(roundtrip_fs_requests)
+{
+	struct ap_msg m = {.type = AP_FS_REQ, .id = 3}, d;
+	m.u.fs_req.op = AP_FS_RENAME;
+	m.u.fs_req.flags = AP_FS_RENAME_NOREPLACE;
+	m.u.fs_req.path = B("/a/from");
+	m.u.fs_req.path2 = B("/b/to");
+	/* op + flags + two strings */
+	CHECK_EQ(roundtrip(&m, &d), AP_HEADER_SIZE + 1 + 4 + 4 + 7 + 4 + 5);
+	CHECK(bytes_eq(d.u.fs_req.path2, "/b/to"));
+	CHECK_EQ(d.u.fs_req.flags, AP_FS_RENAME_NOREPLACE);
+
+	m = (struct ap_msg){.type = AP_FS_REQ, .id = 4};
+	m.u.fs_req.op = AP_FS_READ;
+	m.u.fs_req.handle = 0x1234;
+	m.u.fs_req.offset = (10ull << 30) - 1;
+	m.u.fs_req.count = AP_MAX_DATA;
+	CHECK_EQ(roundtrip(&m, &d), AP_HEADER_SIZE + 1 + 4 + 8 + 4);
+	CHECK_EQ(d.u.fs_req.offset, (10ull << 30) - 1);
+	CHECK_EQ(d.u.fs_req.count, AP_MAX_DATA);
+
+	/* Fields an op does not carry, and out-of-range values, are refused
+	 * by the encoder as the decoder would refuse them. */
+	m.u.fs_req.path = B("/x");
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.fs_req.path = B("");
+	m.u.fs_req.count = AP_MAX_DATA + 1;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.fs_req.count = 0;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.fs_req.count = 1;
+	m.u.fs_req.offset = AP_FS_MAX_OFFSET + 1;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m = (struct ap_msg){.type = AP_FS_REQ};
+	m.u.fs_req.op = AP_FS_OPEN;
+	m.u.fs_req.path = B("/x");
+	m.u.fs_req.flags = AP_FS_O_TRUNC; /* without WRITE */
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.fs_req.flags = AP_FS_O_WRITE | AP_FS_O_DIRECTORY;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.fs_req.flags = AP_FS_O_WRITE | AP_FS_O_CREAT;
+	m.u.fs_req.mode = 010000;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.fs_req.op = AP_FS_OP_LAST + 1;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	CHECK_STR(ap_fs_op_name(AP_FS_READDIR), "READDIR");
+	CHECK_STR(ap_fs_op_name(AP_FS_OP_LAST + 1), "?");
+	CHECK_STR(ap_fs_op_name(-1), "?");
+}
+
+TEST(roundtrip_fs_responses)
+{
+	struct ap_msg m = {.type = AP_FS_RESP, .id = 5}, d;
+	m.u.fs_resp.op = AP_FS_OPEN;
+	m.u.fs_resp.handle = 77;
+	m.u.fs_resp.st = (struct ap_fs_stat){
+	        .ino = 1, .mode = 0100600, .size = UINT64_MAX, .ctime = {-5, 999999999}};
+	roundtrip(&m, &d);
+	CHECK_EQ(d.u.fs_resp.handle, 77);
+	CHECK_EQ(d.u.fs_resp.st.size, UINT64_MAX);
+	CHECK_EQ(d.u.fs_resp.st.ctime.sec, -5);
+	m.u.fs_resp.st.ctime.nsec = 1000000000;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+
+	/* A failure carries op and err only. */
+	m = (struct ap_msg){.type = AP_FS_RESP, .id = 6};
+	m.u.fs_resp.op = AP_FS_OPEN;
+	m.u.fs_resp.err = ENOTDIR;
+	CHECK_EQ(roundtrip(&m, &d), AP_HEADER_SIZE + 1 + 4);
+	m.u.fs_resp.handle = 1;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.fs_resp.handle = 0;
+	m.u.fs_resp.err = -1;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+
+	/* A directory page: exactly count entries, names without '/'. */
+	uint8_t list[128];
+	size_t off = 0;
+	CHECK_EQ(ap_dirent_put(list, sizeof(list), &off, 9, 4, "..", 2), 0);
+	CHECK_EQ(ap_dirent_put(list, sizeof(list), &off, 10, 8, "a.txt", 5), 0);
+	CHECK_EQ(ap_dirent_put(list, sizeof(list), &off, 1, 8, "a/b", 3), -EINVAL);
+	CHECK_EQ(ap_dirent_put(list, sizeof(list), &off, 1, 8, "", 0), -EINVAL);
+	CHECK_EQ(ap_dirent_put(list, 20, &(size_t){10}, 1, 8, "abc", 3), -ENOBUFS);
+	m = (struct ap_msg){.type = AP_FS_RESP, .id = 7};
+	m.u.fs_resp.op = AP_FS_READDIR;
+	m.u.fs_resp.cookie = 123;
+	m.u.fs_resp.eof = 1;
+	m.u.fs_resp.count = 2;
+	m.u.fs_resp.data = (struct ap_bytes){list, (uint32_t)off};
+	roundtrip(&m, &d);
+	struct ap_dirent e;
+	size_t w = 0;
+	CHECK_EQ(ap_dirent_next(&d.u.fs_resp.data, &w, &e), 1);
+	CHECK(bytes_eq(e.name, ".."));
+	CHECK_EQ(ap_dirent_next(&d.u.fs_resp.data, &w, &e), 1);
+	CHECK(bytes_eq(e.name, "a.txt"));
+	CHECK_EQ(e.ino, 10);
+	CHECK_EQ(e.type, 8);
+	CHECK_EQ(ap_dirent_next(&d.u.fs_resp.data, &w, &e), 0);
+	m.u.fs_resp.count = 3;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.fs_resp.count = 2;
+	m.u.fs_resp.eof = 2;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+}
+
+TEST(reject_fs_frames)
+{
+	/* An unknown op, from the wire. */
+	uint8_t f[AP_HEADER_SIZE + 1];
+	hdr(f, 1, AP_FS_REQ, 0, 0, 0);
+	f[AP_HEADER_SIZE] = AP_FS_OP_LAST + 1;
+	expect_decode(f, sizeof(f), -EBADMSG);
+	f[AP_HEADER_SIZE] = 0;
+	expect_decode(f, sizeof(f), -EBADMSG);
+	/* Oversized from the header alone. */
+	hdr(f, AP_MAX_DATA + 64, AP_FS_REQ, 0, 0, 0);
+	expect_decode(f, AP_HEADER_SIZE, -EMSGSIZE);
+	hdr(f, AP_MAX_DATA + 64, AP_FS_RESP, 0, 0, 0);
+	expect_decode(f, AP_HEADER_SIZE, -EMSGSIZE);
+	hdr(f, 4, AP_FS_RESP, 0, 0, 0);
+	expect_decode(f, AP_HEADER_SIZE, -EBADMSG);
+}
+
 TEST(type_names)
 {
 	CHECK_STR(ap_type_name(AP_HELLO), "HELLO");
@@ -887,8 +1013,10 @@ TEST(type_names)
 	CHECK_STR(ap_type_name(AP_CLOSE), "CLOSE");
 	CHECK_STR(ap_type_name(AP_PING), "PING");
 	CHECK_STR(ap_type_name(AP_PONG), "PONG");
+	CHECK_STR(ap_type_name(AP_FS_REQ), "FS_REQ");
+	CHECK_STR(ap_type_name(AP_FS_RESP), "FS_RESP");
 	CHECK_STR(ap_type_name(0), "?");
-	CHECK_STR(ap_type_name(15), "?");
+	CHECK_STR(ap_type_name(AP_TYPE_LAST + 1), "?");
 	CHECK_STR(ap_type_name(-1), "?");
 	CHECK_STR(ap_type_name(256 + AP_DATA), "?");
 }

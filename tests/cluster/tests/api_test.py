@@ -76,10 +76,10 @@ def pod(ns, name):
     return req("GET", "/api/v1/namespaces/%s/pods/%s" % (ns, name))[1]
 
 
-def watch_events(path, n, timeout=15):
+def watch_events(path, n, timeout=15, token=ENV["ADMIN_TOKEN"]):
     """Read up to N events from a watch (parsing a chunked stream)."""
     c = conn()
-    c.request("GET", path, headers={"Authorization": "Bearer " + ENV["ADMIN_TOKEN"]})
+    c.request("GET", path, headers={"Authorization": "Bearer " + token})
     r = c.getresponse()
     assert r.status == 200 and r.getheader("Transfer-Encoding") == "chunked", r.status
     c.sock.settimeout(timeout)
