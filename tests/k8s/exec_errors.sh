@@ -75,6 +75,13 @@ expect_fail "agent startup timeout" \
 	"timeout waiting for the agent to be ready \(3 s, agent.startup_timeout\): pod lolzspace/mirrord-trace-agent-[a-z0-9]+-[a-z0-9]+ is Pending \(ContainerCreating\)" \
 	--agent-startup-timeout 3 -a lolzspace -t deploy/lolz -n lolzspace -- true
 
+# --- Pod Security: an agent namespace that enforces "baseline" refuses the
+# agent's pod (hostPID, capabilities); the Job's FailedCreate event says so
+# long before agent.startup_timeout.
+expect_fail "Pod Security" \
+	"the agent Job psa-baseline/mirrord-trace-agent-[a-z0-9]+ cannot create its pod: .*violates PodSecurity \"baseline:latest\".*hostPID.*pod-security.kubernetes.io/enforce=privileged" \
+	-a psa-baseline -t deploy/lolz -n lolzspace -- true
+
 # --- the kubeconfig
 KC_BAD=$(mktemp)
 EXTRA_FILES="$KC_BAD"

@@ -6,11 +6,13 @@ ADMIN="$CLUSTER/admin"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 OUT=$(mktemp)
 ERR=$(mktemp)
+# Where agent Jobs may go in these tests (checked for leftovers).
+AGENT_NAMESPACES="default lolzspace psa-baseline"
 cleanup() {
 	"$ADMIN" reset >/dev/null 2>&1
 	rm -f "$OUT" "$ERR" "$API_OUT" "$API_OUT.h" ${EXTRA_FILES:-}
 	# Jobs a failed check left behind.
-	for ns in default lolzspace; do
+	for ns in $AGENT_NAMESPACES; do
 		api GET "/apis/batch/v1/namespaces/$ns/jobs?labelSelector=app%3Dmirrord-trace" >/dev/null 2>&1
 		for j in $(/usr/bin/python3 -c 'import json,sys; [print(i["metadata"]["name"]) for i in json.load(open(sys.argv[1])).get("items", [])]' "$API_OUT" 2>/dev/null); do
 			api DELETE "/apis/batch/v1/namespaces/$ns/jobs/$j?propagationPolicy=Background" >/dev/null 2>&1
@@ -34,12 +36,12 @@ agent_procs() { pgrep -f -- "--listen 127.0.0.1:[0-9]+ " || true; }
 items() { /usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$API_OUT"; }
 
 # none_left WHAT [SECONDS]: within SECONDS (default 20) no agent Job or pod
-# in default/lolzspace and no agent process.
+# in $AGENT_NAMESPACES and no agent process.
 none_left() {
 	local i jobs pods procs
 	for i in $(seq $((${2:-20} * 5))); do
 		jobs=0 pods=0
-		for ns in default lolzspace; do
+		for ns in $AGENT_NAMESPACES; do
 			[ "$(api GET "/apis/batch/v1/namespaces/$ns/jobs?labelSelector=app%3Dmirrord-trace")" = 200 ] || fail "$1: list jobs"
 			jobs=$((jobs + $(items)))
 			[ "$(api GET "/api/v1/namespaces/$ns/pods?labelSelector=app%3Dmirrord-trace")" = 200 ] || fail "$1: list pods"

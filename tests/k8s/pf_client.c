@@ -5,12 +5,16 @@
  *   pf_client drop  NS POD PORT      an 8 MiB download is cut (admin fault
  *                                     portforward_drop): -ECONNRESET, then
  *                                     reconnect and GET / works
+ *   pf_client get   NS POD PORT MIB  GET /bytes?n=MIB MiB; prints the MB/s
+ *                                     from the request to the last byte
+ *                                     (bench/k8s.sh)
  * KUBECONFIG selects the cluster. Prints one line; exits 0 on success. */
 #include <errno.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "k8s/kubeconfig.h"
 #include "k8s/portforward.h"
@@ -134,7 +138,7 @@ static void hex(const uint8_t *md, char out[65])
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: pf_client echo|closed|drop NS POD PORT [MIB]\n");
+		fprintf(stderr, "usage: pf_client echo|closed|drop|get NS POD PORT [MIB]\n");
 		return 2;
 	}
 	long port = 0, mib = 4;
@@ -192,6 +196,29 @@ int main(int argc, char **argv)
 		printf("echo ok %llu bytes sha256 %s sent %llu received %llu\n",
 		       (unsigned long long)n, ha, (unsigned long long)st.sent,
 		       (unsigned long long)st.received);
+		return 0;
+	}
+	if (!strcmp(argv[1], "get")) {
+		uint64_t n = (uint64_t)mib << 20;
+		char req[256];
+		struct timespec t0, t1;
+		snprintf(req, sizeof(req),
+		         "GET /bytes?n=%llu HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n",
+		         (unsigned long long)n);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		r = pump(pf, req, 0, 0, up, &h, &err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (r < 0)
+			return die("get", r, &err);
+		if (!strstr(h.head, " 200 ") || h.body != n) {
+			fprintf(stderr, "pf_client: get: %llu of %llu bytes\n%s",
+			        (unsigned long long)h.body, (unsigned long long)n, h.head);
+			return 1;
+		}
+		double s =
+		        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		printf("get ok %llu bytes %.3f s %.1f MB/s\n", (unsigned long long)n, s,
+		       (double)n / s / 1e6);
 		return 0;
 	}
 	if (!strcmp(argv[1], "closed")) {
