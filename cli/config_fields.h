@@ -89,13 +89,13 @@ X(ENV_UNSET, "feature.env.unset", CT_STRLIST, NULL, NULL, IMPL_YES, NULL, NULL) 
 X(ENV_FILE, "feature.env.env_file", CT_STR, "MIRRORD_OVERRIDE_ENV_VARS_FILE", NULL, IMPL_LATER, NULL, "the file is not read") \
 X(ENV_MAPPING, "feature.env.mapping", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "values are not rewritten") \
 X(ENV_LOAD_FROM_PROCESS, "feature.env.load_from_process", CT_OBOOL, "MIRRORD_ENV_LOAD_FROM_PROCESS", NULL, IMPL_LATER, "false", "the environment is fetched before the program starts") \
-X(FS_MODE, "feature.fs.mode", CT_FS_MODE, "MIRRORD_FILE_MODE", "\"read\"", IMPL_LATER, "\"local\"", "files stay local") \
-X(FS_READ_WRITE, "feature.fs.read_write", CT_STRLIST, "MIRRORD_FILE_READ_WRITE_PATTERN", NULL, IMPL_LATER, NULL, "files stay local") \
-X(FS_READ_ONLY, "feature.fs.read_only", CT_STRLIST, "MIRRORD_FILE_READ_ONLY_PATTERN", NULL, IMPL_LATER, NULL, "files stay local") \
-X(FS_LOCAL, "feature.fs.local", CT_STRLIST, "MIRRORD_FILE_LOCAL_PATTERN", NULL, IMPL_LATER, NULL, "files stay local") \
-X(FS_NOT_FOUND, "feature.fs.not_found", CT_STRLIST, NULL, NULL, IMPL_LATER, NULL, "files stay local") \
-X(FS_MAPPING, "feature.fs.mapping", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "files stay local") \
-X(FS_READONLY_FILE_BUFFER, "feature.fs.readonly_file_buffer", CT_U32, NULL, "128000", IMPL_LATER, NULL, "files stay local") \
+X(FS_MODE, "feature.fs.mode", CT_FS_MODE, "MIRRORD_FILE_MODE", "\"read\"", IMPL_YES, NULL, NULL) \
+X(FS_READ_WRITE, "feature.fs.read_write", CT_STRLIST, "MIRRORD_FILE_READ_WRITE_PATTERN", NULL, IMPL_YES, NULL, NULL) \
+X(FS_READ_ONLY, "feature.fs.read_only", CT_STRLIST, "MIRRORD_FILE_READ_ONLY_PATTERN", NULL, IMPL_YES, NULL, NULL) \
+X(FS_LOCAL, "feature.fs.local", CT_STRLIST, "MIRRORD_FILE_LOCAL_PATTERN", NULL, IMPL_YES, NULL, NULL) \
+X(FS_NOT_FOUND, "feature.fs.not_found", CT_STRLIST, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(FS_MAPPING, "feature.fs.mapping", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "paths are not rewritten") \
+X(FS_READONLY_FILE_BUFFER, "feature.fs.readonly_file_buffer", CT_U32, NULL, "128000", IMPL_LATER, NULL, "remote files are copied whole") \
 X(IN_MODE, "feature.network.incoming.mode", CT_IN_MODE, "MIRRORD_AGENT_TCP_STEAL_TRAFFIC", "\"mirror\"", IMPL_LATER, "\"off\"", "incoming traffic is neither mirrored nor stolen; listen() stays local") \
 X(IN_HEADER_FILTER, "feature.network.incoming.http_filter.header_filter", CT_STR, "MIRRORD_HTTP_HEADER_FILTER", NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
 X(IN_PATH_FILTER, "feature.network.incoming.http_filter.path_filter", CT_STR, "MIRRORD_HTTP_PATH_FILTER", NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \

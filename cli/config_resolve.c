@@ -650,6 +650,25 @@ static void derive(struct resolver *r)
 		c->agent_namespace = config_str(c, CF_AGENT_NAMESPACE);
 	}
 
+	/* mirrord's legacy switches, weaker than MIRRORD_FILE_MODE and
+	 * stronger than the file: OPS=true is write, RO_OPS=true read, both
+	 * false local. */
+	if (c->v[CF_FS_MODE].source < CONFIG_SRC_ENV) {
+		const char *ops = envp_get(r->in->envp, "MIRRORD_FILE_OPS");
+		const char *ro = envp_get(r->in->envp, "MIRRORD_FILE_RO_OPS");
+		bool b_ops = false, b_ro = false;
+		bool has_ops = ops && parse_bool(ops, &b_ops) == 0;
+		bool has_ro = ro && parse_bool(ro, &b_ro) == 0;
+		const char *m = b_ops                 ? "write"
+		                : b_ro                ? "read"
+		                : (has_ops || has_ro) ? "local"
+		                                      : NULL;
+
+		if (m) {
+			json_decref(c->v[CF_FS_MODE].value);
+			c->v[CF_FS_MODE] = (struct config_value){json_string(m), CONFIG_SRC_ENV};
+		}
+	}
 	c->env_include_buf = join_list(c->v[CF_ENV_INCLUDE].value);
 	c->env_exclude_buf = join_list(c->v[CF_ENV_EXCLUDE].value);
 	c->env_include = c->env_include_buf;

@@ -6,7 +6,9 @@
 #include "cli/k8s_run.h"
 #include "common/evloop.h"
 #include "common/util.h"
+#include "session/fs_cache.h"
 #include "session/session.h"
+#include "syscalls/fs_policy.h"
 #include "syscalls/syscalls.h"
 #include "tracer/tracer.h"
 
@@ -208,6 +210,70 @@ static int serve_pod_files(struct run *r, const char *dir, const struct exec_opt
 	return 0;
 }
 
+/* A CT_STRLIST value (a string or an array of strings) as an array of
+ * pointers into the config (malloc'd, NULL-terminated). */
+static const char **str_list(const struct config *c, enum config_field f, size_t *ret_n)
+{
+	json_t *v = config_get(c, f);
+	size_t n = json_is_array(v) ? json_array_size(v) : json_is_string(v) ? 1 : 0, k = 0;
+	const char **out = xcalloc(n + 1, sizeof(char *));
+
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_is_array(v) ? json_string_value(json_array_get(v, i))
+		                                 : json_string_value(v);
+		if (s)
+			out[k++] = s;
+	}
+	*ret_n = k;
+	return out;
+}
+
+/* feature.fs: the path rules, and the cache of pod files under the run
+ * directory unless the mode is local. */
+static int setup_fs(struct run *r, const struct config *c, const char *dir, const char *program,
+                    struct fs_policy **ret_fp, struct fs_cache **ret_fc)
+{
+	struct fs_policy_config fc = {0};
+	_cleanup_free_ const char **rw = NULL, **ro = NULL, **loc = NULL, **nf = NULL;
+	_cleanup_free_ char *cwd = getcwd(NULL, 0), *exe = realpath(program, NULL), *why = NULL;
+	_cleanup_free_ char *cache = NULL;
+	const char *tmp = getenv("TMPDIR");
+	int e;
+
+	if (fs_mode_parse(config_str(c, CF_FS_MODE), &fc.mode) < 0)
+		fc.mode = FS_MODE_READ;
+	fc.read_write = rw = str_list(c, CF_FS_READ_WRITE, &fc.n_read_write);
+	fc.read_only = ro = str_list(c, CF_FS_READ_ONLY, &fc.n_read_only);
+	fc.local = loc = str_list(c, CF_FS_LOCAL, &fc.n_local);
+	fc.not_found = nf = str_list(c, CF_FS_NOT_FOUND, &fc.n_not_found);
+	fc.cwd = cwd;
+	fc.exe = exe;
+	fc.home = getenv("HOME");
+	fc.tmpdir = tmp && *tmp == '/' ? tmp : "/tmp";
+	e = fs_policy_new(&fc, ret_fp, &why);
+	if (e < 0) {
+		log_error("feature.fs: %s", why);
+		return e;
+	}
+	if (fc.mode == FS_MODE_LOCAL)
+		return 0;
+	cache = xasprintf("%s/fs", dir);
+	e = fs_cache_new(r->session, cache, ret_fc);
+	if (e < 0) {
+		log_error("cannot create the file cache \"%s\": %s", cache, strerror(-e));
+		return e;
+	}
+	if (fs_policy_remote_writes(*ret_fp)) {
+		e = session_fs_enable_write(r->session);
+		if (e < 0) {
+			log_error("the agent refused remote writes (feature.fs write): %s",
+			          strerror(-e));
+			return e;
+		}
+	}
+	return 0;
+}
+
 /* Socket inodes the traced processes hold, for the session's UDP sweep. */
 static size_t live_inodes(void *data, uint64_t **ret)
 {
@@ -310,6 +376,8 @@ int cmd_exec(int argc, char **argv)
 	char **remote = NULL, **env = NULL;
 	size_t nremote = 0, nfiles = 0;
 	struct served_file files[3];
+	struct fs_policy *fsp = NULL;
+	struct fs_cache *fsc = NULL;
 	int ret = 1, e;
 
 	e = exec_parse(argc, argv, &o);
@@ -382,12 +450,16 @@ int cmd_exec(int argc, char **argv)
 	}
 	if (serve_pod_files(&r, dir, &o, files, &nfiles) < 0)
 		goto out;
+	if (setup_fs(&r, o.config, dir, program, &fsp, &fsc) < 0)
+		goto out;
 
 	struct policy_config pc = {
 	        .outgoing_tcp = o.outgoing_tcp,
 	        .outgoing_udp = o.outgoing_udp,
 	        .files = files,
 	        .nfiles = nfiles,
+	        .fs = fsp,
+	        .fs_cache = fsc,
 	        .notice = on_notice,
 	        .incoming_why = strcmp(session_agent_mode(r.session), "targetless") == 0
 	                                ? "targetless runs never mirror or steal incoming traffic"
@@ -437,8 +509,20 @@ int cmd_exec(int argc, char **argv)
 	}
 
 out:
+	if (r.tracer) {
+		struct tracer_stats ts;
+		tracer_get_stats(r.tracer, &ts);
+		log_debug("ptrace stops: %llu seccomp, %llu exit, %llu signal, %llu event, "
+		          "%llu injections",
+		          (unsigned long long)ts.seccomp_stops, (unsigned long long)ts.exit_stops,
+		          (unsigned long long)ts.signal_stops, (unsigned long long)ts.event_stops,
+		          (unsigned long long)ts.injections);
+	}
 	tracer_free(r.tracer);
 	policy_free(r.policy);
+	/* Before the session: the last write-backs go through it. */
+	fs_cache_free(fsc);
+	fs_policy_free(fsp);
 	session_free(r.session);
 	/* After the session (it runs over the port-forward): the agent Job
 	 * is deleted on every path. */

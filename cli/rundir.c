@@ -25,22 +25,8 @@ static const char *base_dir(void)
 
 void rundir_remove(const char *path)
 {
-	_cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	DIR *d;
-	struct dirent *de;
-
-	if (dfd < 0)
-		return;
-	d = fdopendir(dfd);
-	if (!d)
-		return;
-	dfd = -1; /* owned by d now */
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			unlinkat(dirfd(d), de->d_name, 0);
-	}
-	closedir(d);
-	rmdir(path);
+	/* Recursive: the remote-file cache keeps the pod's tree below it. */
+	(void)rm_tree(path);
 }
 
 /* Remove directories of earlier runs whose supervisor is gone (killed with

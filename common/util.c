@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void oom(void)
@@ -225,4 +227,23 @@ int set_nonblock(int fd, bool on)
 	if (fcntl(fd, F_SETFL, fl) < 0)
 		return -errno;
 	return 0;
+}
+
+static int rm_tree_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	/* FTW_DEPTH: contents first, so a directory is empty when seen. */
+	if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int rm_tree(const char *path)
+{
+	int r = nftw(path, rm_tree_entry, 16, FTW_DEPTH | FTW_PHYS);
+
+	if (r < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return r;
 }

@@ -72,3 +72,7 @@ const char *sockaddr_str(const void *sa, unsigned len, char *buf, size_t cap);
 /* write()/read() all bytes, retrying on EINTR and short counts. Blocking fds. */
 int write_all(int fd, const void *buf, size_t len);
 int set_nonblock(int fd, bool on);
+
+/* Remove path and everything under it, without following symlinks; a
+ * missing path is success. Returns 0 or the first -errno. */
+int rm_tree(const char *path);

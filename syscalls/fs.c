@@ -1,13 +1,35 @@
-/* File syscalls. Until general remote files exist, the supervisor serves a
- * fixed set of pod files (resolv.conf, hosts, hostname) from local copies:
- * an open of the pod path is rewritten to the copy, so every consumer
- * (glibc, musl's legacy open(), Go's openat) reads the pod's content. */
-#include "syscalls/internal.h"
+/* File syscalls: path resolution, opens, chdir and execve.
+ *
+ * Every path the program names is made absolute first (against its real
+ * cwd or dirfd, read from /proc/TID), then feature.fs decides
+ * (fs_policy.c). Remote files are read through the cache (session/
+ * fs_cache.c) and the path argument is rewritten to the copy; a path that
+ * lies in the cache (the program's cwd or a dirfd is a remote directory's
+ * copy) stands for the pod's path it mirrors. The pod files served at
+ * startup (resolv.conf with the DNS relay, hosts, hostname) are redirected
+ * to their copies before any rule applies. */
+#include "syscalls/fs_internal.h"
 #include "common/util.h"
+#include "session/fs_cache.h"
 
 #include <fcntl.h>
-#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+int fs_errno(int e)
+{
+	switch (e) {
+	case -ENOTCONN:
+	case -ETIMEDOUT:
+	case -ECONNRESET:
+	case -EPROTO:
+		return -EIO;
+	default:
+		return e;
+	}
+}
 
 static const struct served_file *served(const struct policy *p, const char *path)
 {
@@ -17,51 +39,316 @@ static const struct served_file *served(const struct policy *p, const char *path
 	return NULL;
 }
 
-/* Rewrite the path argument (index arg) if it names a served file. */
-static void rewrite_path(struct sc_event *ev, struct policy *p, unsigned arg, const char *what)
+/* base + "/" + rel, with ".", ".." and repeated slashes removed (by name,
+ * as mirrord does: the pod's symlinks are resolved by the agent, not here;
+ * ".." above "/" stays at "/"). */
+static int normalise(const char *base, const char *rel, char *out, size_t cap)
 {
-	char path[PATH_MAX];
-	const struct served_file *f;
-	uint64_t addr;
-	ssize_t n = sc_read_str(ev, sc_arg(ev, arg), path, sizeof(path));
+	char tmp[2 * PATH_MAX + 2];
+	size_t len = 0;
+	int n = rel[0] == '/' ? snprintf(tmp, sizeof(tmp), "%s", rel)
+	                      : snprintf(tmp, sizeof(tmp), "%s/%s", base, rel);
 
-	/* Relative paths and unreadable pointers are the kernel's business;
-	 * the served files are all absolute pod paths. */
-	if (n <= 0 || path[0] != '/' || !(f = served(p, path))) {
-		if (sc_tracing(ev)) {
-			if (n < 0)
-				sc_note(ev, SC_LOCAL, "%s(<unreadable path>)", what);
-			else
-				sc_note(ev, SC_LOCAL, "%s(\"%s\") not a pod file", what, path);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *s = tmp, *next; *s; s = next) {
+		size_t cl;
+		while (*s == '/')
+			s++;
+		next = strchr(s, '/');
+		cl = next ? (size_t)(next - s) : strlen(s);
+		if (!next)
+			next = s + cl;
+		if (cl == 0 || (cl == 1 && s[0] == '.'))
+			continue;
+		if (cl == 2 && s[0] == '.' && s[1] == '.') {
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--; /* the slash */
+			continue;
 		}
-		sc_continue(ev);
-		return;
+		if (len + 1 + cl + 1 > cap)
+			return -ENAMETOOLONG;
+		out[len++] = '/';
+		memcpy(out + len, s, cl);
+		len += cl;
 	}
-	if (sc_scratch_put(ev, f->local_path, strlen(f->local_path) + 1, &addr) < 0 ||
-	    sc_set_arg(ev, arg, addr) < 0) {
-		/* Without a rewrite the program reads its local file: say so. */
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = 0;
+	return 0;
+}
+
+static int proc_link(pid_t tid, const char *what, char *buf, size_t cap)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/%s", (int)tid, what);
+	n = readlink(link, buf, cap - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	/* Only a directory or file path can be a base: not "socket:[..]",
+	 * "anon_inode:..", nor a removed one. */
+	if (buf[0] != '/' || (n > 10 && strcmp(buf + n - 10, " (deleted)") == 0))
+		return -ENOENT;
+	return 0;
+}
+
+int fs_fd_path(struct sc_event *ev, int fd, char *buf, size_t cap)
+{
+	char what[32];
+
+	snprintf(what, sizeof(what), "fd/%d", fd);
+	return proc_link(sc_tid(ev), what, buf, cap);
+}
+
+/* The decision for an absolute path that lies in the cache: it is the
+ * pod's file. Reads stay remote; a write goes where the rules send a write
+ * of the pod's path, and "local" then means the local file of that name,
+ * never our copy. */
+static void decide_cached(struct policy *p, bool write, struct fs_path *r)
+{
+	enum fs_verdict v = fs_policy_decide(p->cfg.fs, r->remote, write);
+
+	if (v == FS_NOT_FOUND)
+		r->act = FA_ENOENT;
+	else if (!write || v == FS_REMOTE)
+		r->act = FA_REMOTE;
+	else {
+		memcpy(r->twin, r->remote, sizeof(r->twin));
+		r->local = r->twin;
+		r->act = FA_REDIRECT;
+	}
+}
+
+int fs_resolve(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned path_arg,
+               unsigned flags, struct fs_path *r)
+{
+	char path[PATH_MAX], base[PATH_MAX];
+	const struct served_file *f;
+	bool write = flags & FSR_WRITE;
+	ssize_t n = sc_read_str(ev, sc_arg(ev, path_arg), path, sizeof(path));
+	int dirfd = dirfd_arg >= 0 ? (int)sc_arg(ev, (unsigned)dirfd_arg) : AT_FDCWD;
+	int e;
+
+	if (n < 0)
+		return (int)n;
+	if (n == 0 && !(flags & FSR_EMPTY_PATH))
+		return -ENOENT; /* the kernel's ENOENT for "" */
+	base[0] = 0;
+	if (path[0] != '/') {
+		e = dirfd == AT_FDCWD ? proc_link(sc_tid(ev), "cwd", base, sizeof(base))
+		                      : fs_fd_path(ev, dirfd, base, sizeof(base));
+		if (e < 0)
+			return e;
+	}
+	e = normalise(base, path, r->abs, sizeof(r->abs));
+	if (e < 0)
+		return e;
+	if (!write && (f = served(p, r->abs))) {
+		r->act = FA_REDIRECT;
+		r->local = f->local_path;
+		return 0;
+	}
+	if (!p->cfg.fs || fs_policy_mode(p->cfg.fs) == FS_MODE_LOCAL) {
+		r->act = FA_LOCAL;
+		return 0;
+	}
+	if (p->cfg.fs_cache) {
+		_cleanup_free_ char *rem = fs_cache_remote_of(p->cfg.fs_cache, r->abs);
+		if (rem) {
+			snprintf(r->remote, sizeof(r->remote), "%s", rem);
+			decide_cached(p, write, r);
+			return 0;
+		}
+	}
+	switch (fs_policy_decide(p->cfg.fs, r->abs, write)) {
+	case FS_REMOTE:
+		memcpy(r->remote, r->abs, sizeof(r->remote));
+		r->act = p->cfg.fs_cache ? FA_REMOTE : FA_LOCAL;
+		break;
+	case FS_NOT_FOUND:
+		r->act = FA_ENOENT;
+		break;
+	case FS_LOCAL:
+		r->act = FA_LOCAL;
+		break;
+	}
+	return 0;
+}
+
+int fs_redirect_arg(struct sc_event *ev, unsigned arg, const char *local)
+{
+	uint64_t addr;
+	int e = sc_scratch_put(ev, local, strlen(local) + 1, &addr);
+
+	return e < 0 ? e : sc_set_arg(ev, arg, addr);
+}
+
+void fs_redirect(struct sc_event *ev, unsigned arg, const char *local, const char *what,
+                 const char *why)
+{
+	if (fs_redirect_arg(ev, arg, local) < 0) {
+		/* Without a rewrite the program sees its local file: say so. */
 		if (sc_tracing(ev))
-			sc_note(ev, SC_LOCAL, "%s(\"%s\") (cannot rewrite: local file)", what,
-			        path);
+			sc_note(ev, SC_LOCAL, "%s (cannot rewrite: local file)", what);
 		sc_continue(ev);
 		return;
 	}
 	if (sc_tracing(ev))
-		sc_note(ev, SC_REMOTE, "%s(\"%s\") -> pod copy %s", what, path, f->local_path);
+		sc_note(ev, SC_REMOTE, "%s -> %s %s", what, why, local);
 	sc_continue(ev);
+}
+
+bool fs_settle_common(struct sc_event *ev, const struct fs_path *r, int e, unsigned arg,
+                      const char *what)
+{
+	if (e < 0 || r->act == FA_LOCAL) {
+		if (sc_tracing(ev))
+			sc_note(ev, SC_LOCAL, "%s(\"%s\")", what, e < 0 ? "?" : r->abs);
+		sc_continue(ev);
+		return true;
+	}
+	if (r->act == FA_ENOENT) {
+		if (sc_tracing(ev))
+			sc_note(ev, SC_DENIED, "%s(\"%s\") not_found", what, r->abs);
+		sc_skip(ev, -ENOENT);
+		return true;
+	}
+	if (r->act == FA_REDIRECT) {
+		char w[PATH_MAX + 32];
+		snprintf(w, sizeof(w), "%s(\"%s\")", what, r->abs);
+		fs_redirect(ev, arg, r->local, w, "local");
+		return true;
+	}
+	return false;
+}
+
+/* open, creat, openat, openat2. flags/mode are the program's; how_arg >= 0
+ * for openat2, whose struct open_how is rewritten when flags change. */
+static void do_open(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned path_arg,
+                    int flags, mode_t mode, int how_arg, const char *what)
+{
+	struct fs_path r;
+	bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+	int e;
+
+	if (flags & O_PATH)
+		write = false;
+	e = fs_resolve(ev, p, dirfd_arg, path_arg, write ? FSR_WRITE : 0, &r);
+	if (fs_settle_common(ev, &r, e, path_arg, what))
+		return;
+	if (write) {
+		e = fs_cache_write_open(p->cfg.fs_cache, r.remote, flags, mode);
+	} else {
+		struct stat st;
+		e = fs_cache_read(p->cfg.fs_cache, r.remote, flags & O_DIRECTORY, &st);
+	}
+	if (e < 0) {
+		if (sc_tracing(ev))
+			sc_note(ev, SC_REMOTE, "%s(\"%s\") pod: %s", what, r.remote,
+			        strerror(-fs_errno(e)));
+		sc_skip(ev, fs_errno(e));
+		return;
+	}
+	_cleanup_free_ char *copy = fs_cache_path(p->cfg.fs_cache, r.remote);
+	/* The pod created the file (O_EXCL was checked there); the copy
+	 * exists now, so the local open must not be exclusive. */
+	if (write && (flags & O_EXCL)) {
+		uint64_t addr;
+		if (how_arg >= 0) {
+			struct open_how how;
+			if (sc_read_mem(ev, sc_arg(ev, (unsigned)how_arg), &how, sizeof(how)) ==
+			    0) {
+				how.flags &= ~(uint64_t)O_EXCL;
+				if (sc_scratch_put(ev, &how, sizeof(how), &addr) == 0)
+					(void)sc_set_arg(ev, (unsigned)how_arg, addr);
+			}
+		} else {
+			(void)sc_set_arg(ev, path_arg + 1, (uint64_t)(flags & ~O_EXCL));
+		}
+	}
+	char w[PATH_MAX + 32];
+	snprintf(w, sizeof(w), "%s(\"%s\")", what, r.remote);
+	fs_redirect(ev, path_arg, copy, w, write ? "pod file (write-back)" : "pod copy");
 }
 
 void fs_open(struct sc_event *ev, struct policy *p)
 {
-	rewrite_path(ev, p, 0, "open");
+	do_open(ev, p, -1, 0, (int)sc_arg(ev, 1), (mode_t)sc_arg(ev, 2), -1, "open");
+}
+
+void fs_creat(struct sc_event *ev, struct policy *p)
+{
+	/* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode);
+	 * it has no flags argument to strip O_EXCL from, and needs none. */
+	do_open(ev, p, -1, 0, O_CREAT | O_WRONLY | O_TRUNC, (mode_t)sc_arg(ev, 1), -1, "creat");
 }
 
 void fs_openat(struct sc_event *ev, struct policy *p)
 {
-	rewrite_path(ev, p, 1, "openat");
+	do_open(ev, p, 0, 1, (int)sc_arg(ev, 2), (mode_t)sc_arg(ev, 3), -1, "openat");
 }
 
 void fs_openat2(struct sc_event *ev, struct policy *p)
 {
-	rewrite_path(ev, p, 1, "openat2");
+	struct open_how how;
+
+	/* A short or unreadable open_how is the kernel's to refuse. */
+	if (sc_arg(ev, 3) < sizeof(how) || sc_read_mem(ev, sc_arg(ev, 2), &how, sizeof(how)) < 0) {
+		sc_continue(ev);
+		return;
+	}
+	do_open(ev, p, 0, 1, (int)how.flags, (mode_t)how.mode, 2, "openat2");
+}
+
+/* Finish chdir and execve of a pod path: fail with e, or point the path
+ * at the copy. */
+static void to_copy(struct sc_event *ev, struct policy *p, const char *remote, int e,
+                    const char *what, const char *why)
+{
+	char w[PATH_MAX + 32];
+
+	if (e < 0) {
+		sc_skip(ev, fs_errno(e));
+		return;
+	}
+	_cleanup_free_ char *copy = fs_cache_path(p->cfg.fs_cache, remote);
+	snprintf(w, sizeof(w), "%s(\"%s\")", what, remote);
+	fs_redirect(ev, 0, copy, w, why);
+}
+
+void fs_chdir(struct sc_event *ev, struct policy *p)
+{
+	struct fs_path r;
+	struct stat st;
+	int e = fs_resolve(ev, p, -1, 0, 0, &r);
+
+	if (fs_settle_common(ev, &r, e, 0, "chdir"))
+		return;
+	e = session_fs_stat(p->session, r.remote, true, &st);
+	if (e == 0 && !S_ISDIR(st.st_mode))
+		e = -ENOTDIR;
+	if (e == 0)
+		e = fs_cache_mkdir(p->cfg.fs_cache, r.remote);
+	to_copy(ev, p, r.remote, e, "chdir", "pod directory copy");
+}
+
+void fs_execve(struct sc_event *ev, struct policy *p)
+{
+	struct fs_path r;
+	struct stat st;
+	int e = fs_resolve(ev, p, -1, 0, 0, &r);
+
+	if (fs_settle_common(ev, &r, e, 0, "execve"))
+		return;
+	e = fs_cache_read(p->cfg.fs_cache, r.remote, false, &st);
+	if (e == 0 && !S_ISREG(st.st_mode))
+		e = -EACCES;
+	/* argv[0] stays as the program wrote it; /proc/self/exe shows the
+	 * copy. */
+	to_copy(ev, p, r.remote, e, "execve", "pod binary copy");
 }

@@ -1,6 +1,7 @@
 /* Dispatch from the table, and the filter lists derived from it. */
 #include "syscalls/internal.h"
 #include "common/util.h"
+#include "syscalls/fs_policy.h"
 
 #include <string.h>
 
@@ -24,10 +25,38 @@ size_t policy_max_rules(void)
 	return sc_table_x86_64_size;
 }
 
+/* The file handlers in three groups: opens (also for the served pod
+ * files), the other path reads, and what only write mode needs. */
+static bool is_open(sc_handler h)
+{
+	return h == fs_open || h == fs_openat || h == fs_openat2;
+}
+
+static bool is_fs_read(sc_handler h)
+{
+	return h == fs_creat || h == fs_stat || h == fs_lstat || h == fs_newfstatat ||
+	       h == fs_statx || h == fs_access || h == fs_faccessat || h == fs_readlink ||
+	       h == fs_readlinkat || h == fs_statfs || h == fs_chdir || h == fs_execve ||
+	       h == fs_xattr;
+}
+
+static bool is_fs_write(sc_handler h)
+{
+	return h == fs_mkdir || h == fs_mkdirat || h == fs_rmdir || h == fs_unlink ||
+	       h == fs_unlinkat || h == fs_rename || h == fs_renameat || h == fs_renameat2 ||
+	       h == fs_truncate || h == fs_sync_fd;
+}
+
 bool policy_wants(const struct policy *p, const struct sc_entry *e)
 {
-	if (e->handler == fs_open || e->handler == fs_openat || e->handler == fs_openat2)
-		return p->cfg.nfiles > 0;
+	bool fs_on = p->cfg.fs && p->cfg.fs_cache && fs_policy_mode(p->cfg.fs) != FS_MODE_LOCAL;
+
+	if (is_open(e->handler))
+		return p->cfg.nfiles > 0 || fs_on;
+	if (is_fs_read(e->handler))
+		return fs_on;
+	if (is_fs_write(e->handler))
+		return fs_on && fs_policy_remote_writes(p->cfg.fs);
 	if (e->handler == net_sendto || e->handler == net_sendmsg || e->handler == net_recvfrom ||
 	    e->handler == net_recvmsg)
 		return p->cfg.outgoing_udp;

@@ -10,6 +10,8 @@
 #include "tracer/tracer.h"
 
 struct policy;
+struct fs_policy;
+struct fs_cache;
 
 /* A pod file served to the program from a local copy. */
 struct served_file {
@@ -22,6 +24,11 @@ struct policy_config {
 	bool outgoing_udp;
 	const struct served_file *files;
 	size_t nfiles;
+	/* feature.fs (syscalls/fs_policy.h) and the cache of pod files; NULL
+	 * (or mode local): no path syscall is trapped but the served files'
+	 * opens. Both are the caller's and outlive the policy. */
+	const struct fs_policy *fs;
+	struct fs_cache *fs_cache;
 	/* Incoming traffic is not served (targetless, or not implemented):
 	 * the first listen() gets one notice through this callback, saying
 	 * why (incoming_why); NULL: listen() is not trapped at all. */

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Files: the pod's /etc/resolv.conf, /etc/hosts and /etc/hostname, the few
-# pod files served before general remote files exist (issue 6 adds those).
+# Files: the pod's /etc/resolv.conf, /etc/hosts and /etc/hostname (served
+# from copies made at startup, resolv.conf with the DNS relay), and any
+# other pod file through feature.fs (remote_fs.sh has the details).
 . "$(dirname "$0")/lib.sh"
 require_pod
 require_tracer
@@ -18,10 +19,6 @@ run traced cat /etc/hosts
 expect_out_match "^${POD_HOSTS_IP}[[:space:]]+${POD_HOSTS_NAME}\$" "/etc/hosts is the pod's"
 run traced cat /etc/hostname
 expect_out_eq "$POD_HOSTNAME" "/etc/hostname is the pod's"
-# Any other pod file stays remote-only until issue 6: the program sees its
-# local filesystem.
-if ! baseline; then
-	run traced cat "$POD_FILE"
-	expect_rc_nonzero "a file only the pod has is not served yet"
-fi
+run traced cat "$POD_FILE"
+expect_out_eq "$POD_FILE_CONTENT" "a file only the pod has is read from the pod"
 e2e_done

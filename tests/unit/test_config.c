@@ -452,17 +452,16 @@ TEST(env_errors_name_the_variable)
 
 TEST(unimplemented_fields_warn_once_each)
 {
-	struct config *c =
-	        must_resolve_text("m.json", "{\"feature\": {\"fs\": {\"mode\": "
-	                                    "\"read\"}}, \"agent\": {\"json_log\": true}}");
+	struct config *c = must_resolve_text("m.json", "{\"feature\": {\"fs\": {\"mapping\": "
+	                                               "{}}}, \"agent\": {\"json_log\": true}}");
 	CHECK_EQ(c->warnings.n, 2);
 	_cleanup_free_ char *w1 = config_error_format(&c->warnings.v[0]);
 	_cleanup_free_ char *w0 = config_error_format(&c->warnings.v[1]);
 	CHECK(strstr(
-	        w0, "m.json:1:49: agent.json_log: accepted but not implemented yet: the agent logs "
+	        w0, "m.json:1:48: agent.json_log: accepted but not implemented yet: the agent logs "
 	            "plain text lines"));
-	CHECK(strstr(w1, "m.json:1:21: feature.fs.mode: accepted but not implemented yet: files "
-	                 "stay local"));
+	CHECK(strstr(w1, "m.json:1:21: feature.fs.mapping: accepted but not implemented yet: "
+	                 "paths are not rewritten"));
 	config_free(c);
 
 	/* Quiet values: what mirrord-trace does anyway. */

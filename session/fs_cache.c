@@ -1,0 +1,397 @@
+/* The remote-file cache (see fs_cache.h). Invariants:
+ * - Everything lives under one directory of mode 0700 inside the run
+ *   directory, so no other local user reads the pod's secrets, and all of
+ *   it goes when the run ends (fs_cache_free, or the next run's prune of a
+ *   killed one).
+ * - A copy is replaced by rename() of a complete temporary file, so a
+ *   program never sees half a fetch, and fds it holds on an older copy
+ *   keep the content they had.
+ * - A copy opened for writing is the newest version of its file until it
+ *   is written back: it is never fetched over. */
+#include "session/fs_cache.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NBUCKETS 1024
+
+struct entry {
+	struct entry *next;
+	char *remote;
+	/* the pod's file when last copied */
+	off_t size;
+	struct timespec mtime;
+	bool have;
+	/* write-back */
+	bool writable, pending;
+	mode_t mode;
+	off_t lsize;
+	struct timespec lmtime;
+};
+
+struct fs_cache {
+	struct session *s;
+	char *dir;
+	size_t dirlen;
+	struct entry *bucket[NBUCKETS];
+	unsigned tmp_seq;
+};
+
+static size_t hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (size_t)(h % NBUCKETS);
+}
+
+static struct entry *lookup(struct fs_cache *c, const char *remote, bool create)
+{
+	struct entry **b = &c->bucket[hash(remote)], *e;
+
+	for (e = *b; e; e = e->next)
+		if (strcmp(e->remote, remote) == 0)
+			return e;
+	if (!create)
+		return NULL;
+	e = xcalloc(1, sizeof(*e));
+	e->remote = xstrdup(remote);
+	e->next = *b;
+	*b = e;
+	return e;
+}
+
+int fs_cache_new(struct session *s, const char *dir, struct fs_cache **ret)
+{
+	struct fs_cache *c;
+
+	if (mkdir(dir, 0700) < 0)
+		return -errno;
+	c = xcalloc(1, sizeof(*c));
+	c->s = s;
+	c->dir = xstrdup(dir);
+	c->dirlen = strlen(dir);
+	*ret = c;
+	return 0;
+}
+
+static bool same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+void fs_cache_free(struct fs_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < NBUCKETS; i++) {
+		struct entry *e = c->bucket[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			if (e->writable) {
+				_cleanup_free_ char *local = fs_cache_path(c, e->remote);
+				(void)fs_cache_sync(c, local);
+			}
+			free(e->remote);
+			free(e);
+		}
+	}
+	(void)rm_tree(c->dir);
+	free(c->dir);
+	free(c);
+}
+
+const char *fs_cache_dir(const struct fs_cache *c)
+{
+	return c->dir;
+}
+
+char *fs_cache_path(const struct fs_cache *c, const char *remote)
+{
+	return strcmp(remote, "/") == 0 ? xstrdup(c->dir) : xasprintf("%s%s", c->dir, remote);
+}
+
+char *fs_cache_remote_of(const struct fs_cache *c, const char *local)
+{
+	if (strncmp(local, c->dir, c->dirlen) != 0)
+		return NULL;
+	if (local[c->dirlen] == 0)
+		return xstrdup("/");
+	if (local[c->dirlen] != '/')
+		return NULL;
+	return xstrdup(local + c->dirlen);
+}
+
+/* mkdir -p of the directories above local (below the cache dir); a
+ * placeholder file in the way (a name listed as a file earlier) goes. */
+static int make_parents(struct fs_cache *c, const char *local)
+{
+	_cleanup_free_ char *p = xstrdup(local);
+
+	for (char *q = p + c->dirlen + 1; (q = strchr(q, '/')); q++) {
+		struct stat sb;
+		*q = 0;
+		if (lstat(p, &sb) == 0 && !S_ISDIR(sb.st_mode))
+			(void)rm_tree(p);
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*q = '/';
+	}
+	return 0;
+}
+
+/* A new temporary file in the cache dir (not in a mirrored directory,
+ * where a listing would show it). */
+static int tmp_open(struct fs_cache *c, char **ret_path)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		char *p = xasprintf("%s/.mirrord-trace-tmp-%u", c->dir, c->tmp_seq++);
+		int fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0) {
+			*ret_path = p;
+			return fd;
+		}
+		free(p);
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* Fill a new copy of remote from the open handle h (len bytes; 0 leaves
+ * it empty) and put it in place. Returns the copy's fd (for fstat) or
+ * -errno. */
+static int install_copy(struct fs_cache *c, const char *local, uint32_t h, const struct stat *st,
+                        bool fetch)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = tmp_open(c, &tmp);
+	struct stat sb;
+	int r;
+
+	if (fd < 0)
+		return fd;
+	if (fetch && st->st_size > 0) {
+		int64_t n = session_fs_fetch(c->s, h, 0, (uint64_t)st->st_size, fd);
+		if (n < 0) {
+			unlink(tmp);
+			return (int)n;
+		}
+	}
+	/* The owner's bits of the pod's mode, always readable and writable
+	 * by us: execve of a remote binary needs its x bit. */
+	(void)fchmod(fd, 0600 | (st->st_mode & 0700));
+	r = make_parents(c, local);
+	if (r == 0 && lstat(local, &sb) == 0 && S_ISDIR(sb.st_mode))
+		(void)rm_tree(local);
+	if (r < 0 || rename(tmp, local) < 0) {
+		r = r < 0 ? r : -errno;
+		unlink(tmp);
+		return r;
+	}
+	return TAKE_FD(fd);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct session_dirent *)a)->name,
+	              ((const struct session_dirent *)b)->name);
+}
+
+static bool plain_name(const char *n)
+{
+	return *n && strcmp(n, ".") && strcmp(n, "..") && !strchr(n, '/');
+}
+
+/* Mirror a remote directory's listing: entries that are missing locally
+ * are created empty with the right type; local names the pod no longer
+ * has are removed. Contents already copied stay. */
+static int copy_listing(struct fs_cache *c, const char *remote, const char *local)
+{
+	_cleanup_free_ struct session_dirent *ents = NULL;
+	_cleanup_free_ char *probe = xasprintf("%s/x", local);
+	size_t n = 0;
+	int r = session_fs_list(c->s, remote, &ents, &n);
+	DIR *d;
+	struct dirent *de;
+	struct stat sb;
+
+	if (r < 0)
+		return r;
+	if (lstat(local, &sb) == 0 && !S_ISDIR(sb.st_mode))
+		(void)rm_tree(local);
+	r = make_parents(c, probe);
+	if (r < 0)
+		return r;
+	qsort(ents, n, sizeof(*ents), name_cmp);
+	d = opendir(local);
+	if (d) {
+		while ((de = readdir(d))) {
+			struct session_dirent key;
+			if (!plain_name(de->d_name))
+				continue;
+			snprintf(key.name, sizeof(key.name), "%s", de->d_name);
+			if (!bsearch(&key, ents, n, sizeof(*ents), name_cmp)) {
+				_cleanup_free_ char *p = xasprintf("%s/%s", local, de->d_name);
+				(void)rm_tree(p);
+			}
+		}
+		closedir(d);
+	}
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *p = NULL;
+		bool is_dir = ents[i].type == DT_DIR, is_lnk = ents[i].type == DT_LNK;
+		if (!plain_name(ents[i].name))
+			continue;
+		p = xasprintf("%s/%s", local, ents[i].name);
+		if (lstat(p, &sb) == 0) {
+			if (S_ISDIR(sb.st_mode) == is_dir && S_ISLNK(sb.st_mode) == is_lnk)
+				continue;
+			(void)rm_tree(p);
+		}
+		/* Placeholders: only the name and type matter; stat, readlink
+		 * and open of them are answered from the pod by path. */
+		if (is_dir)
+			(void)mkdir(p, 0700);
+		else if (is_lnk)
+			(void)symlink("(remote)", p);
+		else
+			(void)close(open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			                 0600));
+	}
+	return 0;
+}
+
+int fs_cache_read(struct fs_cache *c, const char *remote, bool dir_only, struct stat *ret_st)
+{
+	_cleanup_free_ char *local = fs_cache_path(c, remote);
+	struct entry *e = lookup(c, remote, false);
+	struct stat st, sb;
+	uint32_t h;
+	int r = session_fs_open(c->s, remote, O_RDONLY | (dir_only ? O_DIRECTORY : 0), 0, &h, &st);
+
+	if (r < 0)
+		return r;
+	if (S_ISDIR(st.st_mode)) {
+		r = copy_listing(c, remote, local);
+	} else if (e && e->have &&
+	           (e->writable || (e->size == st.st_size && same_time(e->mtime, st.st_mtim))) &&
+	           lstat(local, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		r = 0; /* the copy is current */
+	} else {
+		r = install_copy(c, local, h, &st, true);
+		if (r >= 0) {
+			close(r);
+			e = lookup(c, remote, true);
+			e->have = true;
+			e->size = st.st_size;
+			e->mtime = st.st_mtim;
+			r = 0;
+		}
+	}
+	(void)session_fs_close(c->s, h);
+	if (r == 0)
+		*ret_st = st;
+	return r;
+}
+
+int fs_cache_write_open(struct fs_cache *c, const char *remote, int flags, mode_t mode)
+{
+	_cleanup_free_ char *local = fs_cache_path(c, remote);
+	struct entry *e;
+	struct stat st, sb;
+	uint32_t h;
+	int r = session_fs_open(c->s, remote, flags & (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC),
+	                        mode, &h, &st);
+
+	if (r < 0)
+		return r;
+	e = lookup(c, remote, true);
+	if (S_ISDIR(st.st_mode)) {
+		r = -EISDIR;
+	} else if (e->writable && !(flags & O_TRUNC) && lstat(local, &sb) == 0 &&
+	           S_ISREG(sb.st_mode)) {
+		r = 0; /* our copy is newer than the pod's until written back */
+		e->pending = true;
+	} else {
+		r = install_copy(c, local, h, &st, !(flags & O_TRUNC));
+		if (r >= 0) {
+			if (fstat(r, &sb) == 0) {
+				e->lsize = sb.st_size;
+				e->lmtime = sb.st_mtim;
+			}
+			close(r);
+			e->have = e->writable = true;
+			e->pending = (flags & O_TRUNC) && st.st_size > 0;
+			e->size = st.st_size;
+			e->mtime = st.st_mtim;
+			e->mode = st.st_mode & 07777;
+			r = 0;
+		}
+	}
+	(void)session_fs_close(c->s, h);
+	return r;
+}
+
+/* Put the copy of remote (at local) to the pod if it changed. */
+static int sync_entry(struct fs_cache *c, const char *remote, const char *local)
+{
+	_cleanup_close_ int fd = -1;
+	struct entry *e = lookup(c, remote, false);
+	struct stat sb;
+	int r;
+
+	if (!e || !e->writable)
+		return 0;
+	fd = open(local, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		return 0; /* removed meanwhile: nothing to send */
+	if (!e->pending && sb.st_size == e->lsize && same_time(sb.st_mtim, e->lmtime))
+		return 0;
+	r = session_fs_put(c->s, fd, remote, e->mode);
+	if (r < 0)
+		return r;
+	e->pending = false;
+	e->lsize = sb.st_size;
+	e->lmtime = sb.st_mtim;
+	return 0;
+}
+
+int fs_cache_sync(struct fs_cache *c, const char *local)
+{
+	_cleanup_free_ char *remote = fs_cache_remote_of(c, local);
+
+	return remote ? sync_entry(c, remote, local) : 0;
+}
+
+int fs_cache_flush(struct fs_cache *c, const char *remote)
+{
+	_cleanup_free_ char *local = fs_cache_path(c, remote);
+
+	return sync_entry(c, remote, local);
+}
+
+void fs_cache_forget(struct fs_cache *c, const char *remote)
+{
+	_cleanup_free_ char *local = fs_cache_path(c, remote);
+	struct entry *e = lookup(c, remote, false);
+
+	if (e)
+		e->have = e->writable = e->pending = false;
+	if (strcmp(remote, "/") != 0)
+		(void)rm_tree(local);
+}
+
+int fs_cache_mkdir(struct fs_cache *c, const char *remote)
+{
+	_cleanup_free_ char *local = fs_cache_path(c, remote);
+	_cleanup_free_ char *probe = xasprintf("%s/x", local);
+
+	return make_parents(c, probe);
+}

@@ -1,0 +1,50 @@
+/* The run's private copy of the pod files the program uses. The cache
+ * mirrors the pod's tree by name under one directory (mode 0700): the pod's
+ * /srv/a.txt is <dir>/srv/a.txt. The program's path is rewritten to the
+ * copy, so every consumer (read, mmap, execve, getdents64 on a directory
+ * whose listing was copied) works on a real file. Blocking: each call
+ * waits for the agent (session_fs_*). */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include "session/session.h"
+
+struct fs_cache;
+struct stat;
+
+/* Create dir (it must not exist; mode 0700) for the cache. */
+int fs_cache_new(struct session *s, const char *dir, struct fs_cache **ret);
+/* Write back what is still dirty, then remove the directory. */
+void fs_cache_free(struct fs_cache *c);
+const char *fs_cache_dir(const struct fs_cache *c);
+
+/* The copy's path for a remote path (malloc'd); nothing is fetched. */
+char *fs_cache_path(const struct fs_cache *c, const char *remote);
+/* If local names the cache or something in it, the remote path it stands
+ * for (malloc'd), else NULL. */
+char *fs_cache_remote_of(const struct fs_cache *c, const char *local);
+
+/* Make the copy of remote current for reading: a regular file's content
+ * (fetched again only when the pod's size or mtime changed), a directory's
+ * listing (entries as empty files, directories and symlinks, so getdents64
+ * shows names and types). Returns 0 with the pod's stat, or -errno as the
+ * pod's open failed. */
+int fs_cache_read(struct fs_cache *c, const char *remote, bool dir_only, struct stat *ret_st);
+/* Open remote for writing in the pod (flags: O_WRONLY/O_RDWR, O_CREAT,
+ * O_EXCL, O_TRUNC; mode for creation), make the copy hold its content
+ * (none after O_TRUNC) and remember it for write-back. */
+int fs_cache_write_open(struct fs_cache *c, const char *remote, int flags, mode_t mode);
+/* A copy the program may have changed is done with (close, fsync): if
+ * local is a copy opened for writing whose content changed since it was
+ * last sent, put it to the pod. Returns 0 (also when there was nothing to
+ * do) or -errno of the write-back. */
+int fs_cache_sync(struct fs_cache *c, const char *local);
+/* The same for the copy of the pod path remote: before the pod renames
+ * it, so changes written through an fd that was never closed (dup2 over
+ * it, as shells do) go with it. */
+int fs_cache_flush(struct fs_cache *c, const char *remote);
+/* The pod path was removed or renamed away: drop the copy. */
+void fs_cache_forget(struct fs_cache *c, const char *remote);
+/* A directory created remotely: create the copy too (chdir into it). */
+int fs_cache_mkdir(struct fs_cache *c, const char *remote);

@@ -1,0 +1,195 @@
+/* Metadata of remote paths: stat, lstat, newfstatat, statx, access,
+ * faccessat(2), readlink(at), statfs. Answered from the pod's metadata
+ * and written into the program's buffer; the syscall is skipped, so one
+ * stop and no content fetched. */
+#include "syscalls/fs_internal.h"
+#include "common/util.h"
+#include "session/fs_cache.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <asm/unistd_64.h>
+
+/* x86-64: glibc's struct stat and struct statfs are the kernel's. */
+_Static_assert(sizeof(struct stat) == 144, "kernel struct stat layout");
+_Static_assert(sizeof(struct statfs) == 120, "kernel struct statfs layout");
+
+/* Write the answer to buf and skip, or skip with the error. */
+static void answer(struct sc_event *ev, int e, uint64_t buf, const void *data, size_t len, long ok,
+                   const char *what, const char *remote)
+{
+	e = fs_errno(e);
+	if (e == 0 && len && sc_write_mem(ev, buf, data, len) < 0)
+		e = -EFAULT;
+	if (sc_tracing(ev))
+		sc_note(ev, SC_REMOTE, "%s(\"%s\") pod: %s", what, remote, e ? strerror(-e) : "ok");
+	sc_skip(ev, e ? e : ok);
+}
+
+/* The path of a fstatat-style call with AT_EMPTY_PATH and "": the fd's
+ * own file. Only a copy in the cache stands for a pod file. */
+static int resolve_at(struct sc_event *ev, struct policy *p, int flags, struct fs_path *r)
+{
+	return fs_resolve(ev, p, 0, 1, (flags & AT_EMPTY_PATH) ? FSR_EMPTY_PATH : 0, r);
+}
+
+static void do_stat(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned path_arg,
+                    bool follow, uint64_t buf, int atflags, const char *what)
+{
+	struct fs_path r;
+	struct stat st;
+	int e = dirfd_arg < 0 ? fs_resolve(ev, p, -1, path_arg, 0, &r)
+	                      : resolve_at(ev, p, atflags, &r);
+
+	if (fs_settle_common(ev, &r, e, path_arg, what))
+		return;
+	e = session_fs_stat(p->session, r.remote, follow, &st);
+	answer(ev, e, buf, &st, sizeof(st), 0, what, r.remote);
+}
+
+void fs_stat(struct sc_event *ev, struct policy *p)
+{
+	do_stat(ev, p, -1, 0, true, sc_arg(ev, 1), 0, "stat");
+}
+
+void fs_lstat(struct sc_event *ev, struct policy *p)
+{
+	do_stat(ev, p, -1, 0, false, sc_arg(ev, 1), 0, "lstat");
+}
+
+void fs_newfstatat(struct sc_event *ev, struct policy *p)
+{
+	int fl = (int)sc_arg(ev, 3);
+
+	do_stat(ev, p, 0, 1, !(fl & AT_SYMLINK_NOFOLLOW), sc_arg(ev, 2), fl, "newfstatat");
+}
+
+static struct statx_timestamp stx_time(struct timespec t)
+{
+	return (struct statx_timestamp){.tv_sec = t.tv_sec, .tv_nsec = (uint32_t)t.tv_nsec};
+}
+
+void fs_statx(struct sc_event *ev, struct policy *p)
+{
+	int fl = (int)sc_arg(ev, 2);
+	struct fs_path r;
+	struct stat st = {0};
+	struct statx sx;
+	int e = resolve_at(ev, p, fl, &r);
+
+	if (fs_settle_common(ev, &r, e, 1, "statx"))
+		return;
+	e = session_fs_stat(p->session, r.remote, !(fl & AT_SYMLINK_NOFOLLOW), &st);
+	/* What the pod's stat carries: the basic fields, no birth time. */
+	sx = (struct statx){
+	        .stx_mask = STATX_BASIC_STATS,
+	        .stx_blksize = (uint32_t)st.st_blksize,
+	        .stx_nlink = (uint32_t)st.st_nlink,
+	        .stx_uid = st.st_uid,
+	        .stx_gid = st.st_gid,
+	        .stx_mode = (uint16_t)st.st_mode,
+	        .stx_ino = st.st_ino,
+	        .stx_size = (uint64_t)st.st_size,
+	        .stx_blocks = (uint64_t)st.st_blocks,
+	        .stx_atime = stx_time(st.st_atim),
+	        .stx_ctime = stx_time(st.st_ctim),
+	        .stx_mtime = stx_time(st.st_mtim),
+	        .stx_rdev_major = major(st.st_rdev),
+	        .stx_rdev_minor = minor(st.st_rdev),
+	        .stx_dev_major = major(st.st_dev),
+	        .stx_dev_minor = minor(st.st_dev),
+	};
+	answer(ev, e, sc_arg(ev, 4), &sx, sizeof(sx), 0, "statx", r.remote);
+}
+
+static void do_access(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned path_arg,
+                      int mode, const char *what)
+{
+	struct fs_path r;
+	int e = fs_resolve(ev, p, dirfd_arg, path_arg, 0, &r);
+
+	if (fs_settle_common(ev, &r, e, path_arg, what))
+		return;
+	e = session_fs_access(p->session, r.remote, mode & (R_OK | W_OK | X_OK));
+	answer(ev, e, 0, NULL, 0, 0, what, r.remote);
+}
+
+void fs_access(struct sc_event *ev, struct policy *p)
+{
+	do_access(ev, p, -1, 0, (int)sc_arg(ev, 1), "access");
+}
+
+void fs_faccessat(struct sc_event *ev, struct policy *p)
+{
+	/* faccessat2's flags (AT_EACCESS, AT_SYMLINK_NOFOLLOW) change
+	 * nothing for the agent, which checks as itself. */
+	do_access(ev, p, 0, 1, (int)sc_arg(ev, 2),
+	          sc_nr(ev) == __NR_faccessat ? "faccessat" : "faccessat2");
+}
+
+static void do_readlink(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned path_arg,
+                        const char *what)
+{
+	struct fs_path r;
+	_cleanup_free_ char *target = NULL;
+	uint64_t buf = sc_arg(ev, path_arg + 1);
+	int size = (int)sc_arg(ev, path_arg + 2);
+	int e = fs_resolve(ev, p, dirfd_arg, path_arg, 0, &r);
+	size_t n = 0;
+
+	if (fs_settle_common(ev, &r, e, path_arg, what))
+		return;
+	e = size <= 0 ? -EINVAL : session_fs_readlink(p->session, r.remote, &target);
+	if (e == 0) {
+		/* Truncated to the buffer, without a NUL, as the kernel does. */
+		n = strlen(target);
+		if (n > (size_t)size)
+			n = (size_t)size;
+	}
+	answer(ev, e, buf, target, n, (long)n, what, r.remote);
+}
+
+void fs_readlink(struct sc_event *ev, struct policy *p)
+{
+	do_readlink(ev, p, -1, 0, "readlink");
+}
+
+void fs_readlinkat(struct sc_event *ev, struct policy *p)
+{
+	do_readlink(ev, p, 0, 1, "readlinkat");
+}
+
+void fs_statfs(struct sc_event *ev, struct policy *p)
+{
+	struct fs_path r;
+	struct statfs sf;
+	int e = fs_resolve(ev, p, -1, 0, 0, &r);
+
+	if (fs_settle_common(ev, &r, e, 0, "statfs"))
+		return;
+	memset(&sf, 0, sizeof(sf));
+	e = session_fs_statfs(p->session, r.remote, &sf);
+	answer(ev, e, sc_arg(ev, 1), &sf, sizeof(sf), 0, "statfs", r.remote);
+}
+
+/* getxattr, lgetxattr, listxattr, llistxattr: the agent has no xattr op,
+ * so a pod file has none (ls -l asks for ACLs and SELinux labels, and
+ * must not see the local ENOENT). */
+void fs_xattr(struct sc_event *ev, struct policy *p)
+{
+	long nr = sc_nr(ev);
+	bool list = nr == __NR_listxattr || nr == __NR_llistxattr;
+	struct fs_path r;
+	int e = fs_resolve(ev, p, -1, 0, 0, &r);
+
+	if (fs_settle_common(ev, &r, e, 0, list ? "listxattr" : "getxattr"))
+		return;
+	if (sc_tracing(ev))
+		sc_note(ev, SC_EMULATED, "%s(\"%s\") pod file: no attributes",
+		        list ? "listxattr" : "getxattr", r.remote);
+	sc_skip(ev, list ? 0 : -ENODATA);
+}

@@ -1,0 +1,321 @@
+/* feature.fs path rules. Each list is compiled once into one PCRE2
+ * alternation, so a decision costs at most a few matches (it runs at every
+ * trapped open and stat: python3 starts with about a thousand). Patterns
+ * match bytes (no UTF mode): a path need not be valid UTF-8. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "syscalls/fs_policy.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <string.h>
+
+/* mirrord's read-local-by-default list (Linux), verbatim. */
+static const char *const default_local[] = {
+        ".\\.so$",
+        ".\\.sh$",
+        ".\\.rb$",
+        ".\\.d$",
+        ".\\.pyc$",
+        ".\\.py$",
+        ".\\.jar$",
+        ".\\.class$",
+        ".\\.js$",
+        ".\\.pth$",
+        ".\\.plist$",
+        "venv\\.cfg$",
+        "^/proc(/|$)",
+        "^/sys(/|$)",
+        "^/lib(/|$)",
+        "^/etc(/|$)",
+        "^/usr(/|$)",
+        "^/home(/|$)",
+        "^/bin(/|$)",
+        "^/sbin(/|$)",
+        "^/dev(/|$)",
+        "^/opt(/|$)",
+        "^/tmp(/|$)",
+        "^/var/tmp(/|$)",
+        "^/var/db/timezone/zoneinfo(/|$)",
+        "^/snap(/|$)",
+        "^/run(/|$)",
+        "^/selinux(/|$)",
+        "^/nix(/|$)",
+        ".+\\.asdf/.+",
+        "^/home/iojs(/|$)",
+        "^/home/runner(/|$)",
+        "clr-.*-pipe-",
+        "\\.pdb$",
+        "\\.dll$",
+        ".*(^|/)jvm\\.cfg$",
+        "/package\\.json$",
+        "/\\.yarnrc$",
+        "/\\.yarnrc.yml$",
+        "/\\.yarnrc.json$",
+        "/node_modules",
+        ".*/\\.tool-versions$",
+        "^/Program Files",
+        "^/$",
+};
+
+/* Read from the pod by default, for reads only. */
+static const char *const default_remote[] = {
+        "^/etc/resolv.conf$",
+        "^/etc/hosts$",
+        "^/etc/hostname$",
+        "^/etc/ssl/certs(/|$)",
+};
+
+/* Under $HOME: credentials of other clusters never come from the pod, and
+ * the local ones must not leak into a program that thinks it is there. */
+static const char *const default_not_found_in_home[] = {"\\.config/gcloud", "\\.kube", "\\.azure"};
+
+enum {
+	L_NOT_FOUND,
+	L_READ_WRITE,
+	L_READ_ONLY,
+	L_LOCAL,
+	L_DEF_NOT_FOUND,
+	L_DEF_REMOTE,
+	L_DEF_LOCAL,
+	L__N
+};
+
+struct fs_policy {
+	enum fs_mode mode;
+	pcre2_code *re[L__N]; /* NULL: empty list */
+	pcre2_match_data *md;
+};
+
+static const char *const mode_names[] = {
+        [FS_MODE_LOCAL] = "local",
+        [FS_MODE_LOCAL_WITH_OVERRIDES] = "localwithoverrides",
+        [FS_MODE_READ] = "read",
+        [FS_MODE_WRITE] = "write",
+};
+
+int fs_mode_parse(const char *s, enum fs_mode *ret)
+{
+	if (s && strcmp(s, "local-with-overrides") == 0)
+		s = "localwithoverrides";
+	for (size_t i = 0; s && i < ARRAY_SIZE(mode_names); i++)
+		if (strcmp(s, mode_names[i]) == 0) {
+			*ret = (enum fs_mode)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *fs_mode_name(enum fs_mode m)
+{
+	return (size_t)m < ARRAY_SIZE(mode_names) ? mode_names[m] : "?";
+}
+
+/* A growing string; the patterns are short and few. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->s = xrealloc(b->s, b->cap);
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = 0;
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+/* Literal text as a pattern: PCRE2 treats a backslash before any
+ * non-alphanumeric byte as that byte, so escape all of those. */
+static void sb_escaped(struct sbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c >= 0x80))
+			sb_add(b, "\\", 1);
+		sb_add(b, s, 1);
+	}
+}
+
+static int compile_one(const char *pat, size_t len, pcre2_code **ret, char **ret_why)
+{
+	int err;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_CASELESS, &err, &off, NULL);
+
+	if (!re) {
+		PCRE2_UCHAR msg[256];
+		pcre2_get_error_message(err, msg, sizeof(msg));
+		if (ret_why)
+			*ret_why = xasprintf("bad pattern \"%s\": %s at offset %zu", pat,
+			                     (const char *)msg, (size_t)off);
+		return -EINVAL;
+	}
+	/* JIT is an optimisation; without it matching still works. */
+	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	*ret = re;
+	return 0;
+}
+
+/* Compile pats as one alternation. Each pattern is first compiled alone,
+ * so an error names the user's pattern, and a stray ')' cannot close the
+ * group of another. */
+static int compile_list(const char *const *pats, size_t n, struct sbuf *extra, pcre2_code **ret,
+                        char **ret_why)
+{
+	struct sbuf all = {0};
+	int e = 0;
+
+	*ret = NULL;
+	for (size_t i = 0; i < n; i++) {
+		pcre2_code *one;
+		e = compile_one(pats[i], strlen(pats[i]), &one, ret_why);
+		if (e < 0)
+			goto out;
+		pcre2_code_free(one);
+		sb_str(&all, all.len ? "|(?:" : "(?:");
+		sb_str(&all, pats[i]);
+		sb_str(&all, ")");
+	}
+	if (extra && extra->len) {
+		sb_str(&all, all.len ? "|" : "");
+		sb_add(&all, extra->s, extra->len);
+	}
+	if (all.len)
+		e = compile_one(all.s, all.len, ret, ret_why);
+out:
+	free(all.s);
+	return e;
+}
+
+/* Append "(?:^<escaped prefix>suffix)" as one more alternative. */
+static void add_dynamic(struct sbuf *b, const char *anchor, const char *lit, const char *suffix)
+{
+	sb_str(b, b->len ? "|(?:" : "(?:");
+	sb_str(b, anchor);
+	sb_escaped(b, lit);
+	sb_str(b, suffix);
+	sb_str(b, ")");
+}
+
+int fs_policy_new(const struct fs_policy_config *c, struct fs_policy **ret, char **ret_why)
+{
+	struct fs_policy *p = xcalloc(1, sizeof(*p));
+	struct sbuf dyn_local = {0}, dyn_nf = {0};
+	int e;
+
+	p->mode = c->mode;
+	if (c->tmpdir && *c->tmpdir)
+		add_dynamic(&dyn_local, "^", c->tmpdir, "");
+	if (c->cwd && *c->cwd && strcmp(c->cwd, "/") != 0)
+		add_dynamic(&dyn_local, "^", c->cwd, "(/|$)");
+	if (c->exe && *c->exe)
+		add_dynamic(&dyn_local, "", c->exe, "$");
+	if (c->home && *c->home) {
+		add_dynamic(&dyn_local, "^", c->home, "/\\.");
+		for (size_t i = 0; i < ARRAY_SIZE(default_not_found_in_home); i++) {
+			_cleanup_free_ char *tail = xasprintf("/%s", default_not_found_in_home[i]);
+			add_dynamic(&dyn_nf, "^", c->home, tail);
+		}
+	}
+
+	if ((e = compile_list(c->not_found, c->n_not_found, NULL, &p->re[L_NOT_FOUND], ret_why)) <
+	            0 ||
+	    (e = compile_list(c->read_write, c->n_read_write, NULL, &p->re[L_READ_WRITE],
+	                      ret_why)) < 0 ||
+	    (e = compile_list(c->read_only, c->n_read_only, NULL, &p->re[L_READ_ONLY], ret_why)) <
+	            0 ||
+	    (e = compile_list(c->local, c->n_local, NULL, &p->re[L_LOCAL], ret_why)) < 0 ||
+	    (e = compile_list(NULL, 0, &dyn_nf, &p->re[L_DEF_NOT_FOUND], ret_why)) < 0 ||
+	    (e = compile_list(default_remote, ARRAY_SIZE(default_remote), NULL,
+	                      &p->re[L_DEF_REMOTE], ret_why)) < 0 ||
+	    (e = compile_list(default_local, ARRAY_SIZE(default_local), &dyn_local,
+	                      &p->re[L_DEF_LOCAL], ret_why)) < 0) {
+		fs_policy_free(p);
+		goto out;
+	}
+	p->md = pcre2_match_data_create(1, NULL);
+	if (!p->md)
+		abort(); /* out of memory: the supervisor's policy */
+	*ret = p;
+out:
+	free(dyn_local.s);
+	free(dyn_nf.s);
+	return e;
+}
+
+void fs_policy_free(struct fs_policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < L__N; i++)
+		pcre2_code_free(p->re[i]);
+	pcre2_match_data_free(p->md);
+	free(p);
+}
+
+enum fs_mode fs_policy_mode(const struct fs_policy *p)
+{
+	return p->mode;
+}
+
+bool fs_policy_remote_writes(const struct fs_policy *p)
+{
+	return p->mode == FS_MODE_WRITE || (p->mode != FS_MODE_LOCAL && p->re[L_READ_WRITE]);
+}
+
+static bool matches(const struct fs_policy *p, int list, const char *path)
+{
+	const pcre2_code *re = p->re[list];
+
+	return re && pcre2_match(re, (PCRE2_SPTR)path, strlen(path), 0, 0, p->md, NULL) >= 0;
+}
+
+enum fs_verdict fs_policy_decide(const struct fs_policy *p, const char *path, bool write)
+{
+	/* 1. mirrord sees relative paths only before the program's cwd is
+	 * known; they stay local (callers resolve them first). */
+	if (path[0] != '/')
+		return matches(p, L_NOT_FOUND, path) ? FS_NOT_FOUND : FS_LOCAL;
+	/* 2. */
+	if (p->mode == FS_MODE_LOCAL)
+		return FS_LOCAL;
+	/* 3.-6. the user's lists */
+	if (matches(p, L_NOT_FOUND, path))
+		return FS_NOT_FOUND;
+	if (matches(p, L_READ_WRITE, path))
+		return FS_REMOTE;
+	if (matches(p, L_READ_ONLY, path))
+		return write ? FS_LOCAL : FS_REMOTE;
+	if (matches(p, L_LOCAL, path))
+		return FS_LOCAL;
+	/* 7.-9. the defaults, in every mode but local (as mirrord does,
+	 * whatever its documentation says of localwithoverrides only) */
+	if (matches(p, L_DEF_NOT_FOUND, path))
+		return FS_NOT_FOUND;
+	if (!write && matches(p, L_DEF_REMOTE, path))
+		return FS_REMOTE;
+	if (matches(p, L_DEF_LOCAL, path))
+		return FS_LOCAL;
+	/* 10. the mode */
+	switch (p->mode) {
+	case FS_MODE_WRITE:
+		return FS_REMOTE;
+	case FS_MODE_READ:
+		return write ? FS_LOCAL : FS_REMOTE;
+	case FS_MODE_LOCAL:
+	case FS_MODE_LOCAL_WITH_OVERRIDES:
+		break;
+	}
+	return FS_LOCAL;
+}

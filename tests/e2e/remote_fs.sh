@@ -1,0 +1,102 @@
+#!/bin/bash
+# Remote files (feature.fs): the program reads the pod's files through the
+# agent, sees their metadata, lists their directories, gets ENOENT for
+# not_found, keeps local-list paths local, and in write mode changes the
+# pod. The pod fixture's /srv is a bind mount of $MT_POD_DIR/srv, so files
+# written there appear in the pod only (the host's /srv is empty).
+. "$(dirname "$0")/lib.sh"
+require_pod
+require_tracer
+baseline && skip "tracer-only scenario (it compares against the pod itself)"
+require_cmd python3 busybox setpriv
+
+D=/srv/mt-fs-$$ # the pod's path
+HD=$MT_POD_DIR/srv/mt-fs-$$
+mkdir -p "$HD/sub"
+printf 'key: value\nport: 8080\n' >"$HD/config.yaml"
+printf 'tok-%s' "$$" >"$HD/token"
+ln -s config.yaml "$HD/link"
+touch -d '2001-02-03 04:05:06' "$HD/config.yaml"
+chmod 640 "$HD/config.yaml"
+[ ! -e "$D" ] || skip "$D exists on this machine: the scenario needs it pod-only"
+
+# ---- reads ----
+run traced cat "$D/token"
+expect_out_eq "tok-$$" "cat reads a pod-only file"
+run traced busybox cat "$D/config.yaml"
+expect_out_has "port: 8080" "static busybox reads a pod-only file"
+run traced python3 -c "print(open('$D/config.yaml').read().splitlines()[0])"
+expect_out_eq "key: value" "python3 reads a pod-only file"
+run traced cat "$POD_FILE"
+expect_out_eq "$POD_FILE_CONTENT" "the fixture's pod file is read from the pod"
+
+# ---- metadata, without the content ----
+run in_pod stat -c '%s %Y %a %u %g %F' "$D/config.yaml"
+POD_STAT=$OUT
+run traced stat -c '%s %Y %a %u %g %F' "$D/config.yaml"
+expect_out_eq "$POD_STAT" "stat (statx) shows the pod's size, mtime, mode, owner, type"
+run traced busybox stat -c '%s %Y %a' "$D/config.yaml"
+expect_out_eq "22 981173106 640" "busybox stat shows the pod's metadata"
+run traced python3 -c "import os; s = os.stat('$D/config.yaml'); l = os.lstat('$D/link'); print(s.st_size, int(s.st_mtime), oct(s.st_mode & 0o777), os.readlink('$D/link'), oct(l.st_mode)[:4], os.access('$D/token', os.R_OK))"
+expect_out_eq "22 981173106 0o640 config.yaml 0o12 True" "python3 stat, lstat, readlink, access"
+
+# ---- directories ----
+run traced ls "$D"
+expect_out_eq "$(printf 'config.yaml\nlink\nsub\ntoken')" "ls lists the pod's directory"
+run traced ls -l "$D"
+expect_out_match "^l.* link -> config.yaml\$" "ls -l shows the pod's symlink and its target"
+expect_out_match "^d.* sub\$" "ls -l shows the pod's subdirectory"
+run traced python3 -c "import os; print(sorted((e.name, e.is_dir()) for e in os.scandir('$D')))"
+expect_out_eq "[('config.yaml', False), ('link', False), ('sub', True), ('token', False)]" "python3 scandir types"
+run traced sh -c "cd $D && cat config.yaml && ls"
+expect_out_has "port: 8080" "chdir into a pod directory, then a relative open"
+expect_out_has "token" "chdir into a pod directory, then ls ."
+
+# ---- not found, errors, local ----
+run traced cat "$D/missing"
+expect_rc_nonzero "a path the pod does not have"
+expect_err_match "No such file or directory" "the pod's ENOENT"
+run traced cat "$D/config.yaml/x"
+expect_err_match "Not a directory" "the pod's ENOTDIR comes back as it is"
+printf '{"feature": {"fs": {"not_found": ["mt-FS-.*/token"]}}}' >"$T/nf.json"
+run traced -f "$T/nf.json" -- cat "$D/token"
+expect_rc_nonzero "feature.fs.not_found"
+expect_err_match "No such file or directory" "not_found gives ENOENT"
+run traced -f "$T/nf.json" -- cat "$D/config.yaml"
+expect_out_has "port: 8080" "not_found matches only its paths"
+MIRRORD_FILE_LOCAL_PATTERN="^/srv/" run traced cat "$D/token"
+expect_rc_nonzero "MIRRORD_FILE_LOCAL_PATTERN keeps the path local (this machine has no $D)"
+run traced --fs-mode local -- cat "$D/token"
+expect_rc_nonzero "--fs-mode local: everything local"
+echo "local-$$" >"$T/local.txt"
+run traced cat "$T/local.txt"
+expect_out_eq "local-$$" "/tmp stays local by default"
+
+# ---- the cache: private, and gone at exit ----
+traced sh -c "exec 3<$D/token; readlink /proc/self/fd/3 >$T/link; sleep 3" &
+bgpid=$!
+for _ in $(seq 50); do [ -s "$T/link" ] && break; sleep 0.1; done
+COPY=$(cat "$T/link")
+RUNDIR=${COPY%/fs"$D"/token}
+expect_true "the open was rewritten to a copy in the run directory ($COPY)" test -f "$COPY" -a "$RUNDIR" != "$COPY"
+expect_eq "700 700" "$(stat -c %a "$RUNDIR" "$RUNDIR/fs" | tr '\n' ' ' | sed 's/ $//')" "run directory and cache are mode 0700"
+run setpriv --reuid=65534 --regid=65534 --clear-groups cat "$COPY"
+expect_rc_nonzero "another user cannot read the cached pod file"
+wait $bgpid
+expect_true "the cache is removed at exit" test ! -e "$RUNDIR"
+
+# ---- writes ----
+run traced sh -c "echo read-mode >$D/r.txt"
+expect_rc_nonzero "read mode: a write goes local (and this machine has no $D)"
+expect_true "read mode: the pod is not changed" test ! -e "$HD/r.txt"
+run traced --fs-mode write -- sh -c "echo one >$D/w.txt && echo two >>$D/w.txt && mkdir $D/wd && mv $D/w.txt $D/wd/w2.txt && rm $D/link && cat $D/wd/w2.txt"
+expect_rc 0 "write mode: create, append, mkdir, rename, unlink"
+expect_out_eq "$(printf 'one\ntwo')" "write mode: the program reads its writes"
+run in_pod cat "$D/wd/w2.txt"
+expect_out_eq "$(printf 'one\ntwo')" "write mode: the pod has the written, renamed file"
+expect_true "write mode: unlink and rename reached the pod" test ! -L "$HD/link" -a ! -e "$HD/w.txt"
+run traced --fs-mode write -- python3 -c "f = open('$D/py.txt', 'w'); f.write('abc'); f.flush(); import os; os.fsync(f.fileno()); print(open('$HD/py.txt').read() if os.path.exists('$HD/py.txt') else 'none'); f.close()"
+expect_eq "abc" "$(cat "$HD/py.txt" 2>/dev/null)" "write mode: python3 write reaches the pod"
+
+rm -rf "$HD"
+e2e_done
