@@ -127,6 +127,10 @@ int streams_connect(struct streams *s, uint32_t req_id, const struct ap_msg *m,
 int streams_data(struct streams *s, uint32_t id, const struct ap_bytes *data, const char **ret_why);
 int streams_credit(struct streams *s, uint32_t id, uint32_t bytes, const char **ret_why);
 int streams_close(struct streams *s, uint32_t id, uint8_t how, int32_t err, const char **ret_why);
+/* Take over fd (a connected TCP socket) as the open stream id, which the
+ * caller announced (AP_ACCEPT); window is the client's grant. -EMFILE at
+ * the stream limit (fd is then still the caller's). */
+int streams_adopt(struct streams *s, uint32_t id, int fd, uint32_t window);
 /* Client output drained: send owed credits, resume reading sockets. */
 void streams_kick(struct streams *s);
 /* Bytes from the client not yet written to any socket. */

@@ -2,6 +2,7 @@
  * requests, and queues replies in a bounded output buffer. This is part
  * of the agent's main loop, so it logs (once per event, at the top). */
 #include "agent/agent.h"
+#include "agent/incoming.h"
 #include "common/evloop.h"
 #include "common/log.h"
 
@@ -52,7 +53,8 @@ struct client {
 	int64_t fail_timer;
 	int64_t kick_timer;
 	int64_t detach_timer;
-	struct files *files; /* remote file handles of this session */
+	struct files *files;       /* remote file handles of this session */
+	struct incoming *incoming; /* port subscriptions, mirror/HTTP streams */
 };
 
 static void client_update(struct client *c);
@@ -89,11 +91,13 @@ int client_new(struct agent *a, int fd, struct client **ret)
 	c->fd = fd;
 	c->in = xmalloc(IN_CAP);
 	c->files = files_new(&a->target);
+	c->incoming = incoming_new(c, a);
 	/* Replies are latency-bound request/response frames: no Nagle. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->events = EPOLLIN;
 	r = evloop_add(a->loop, fd, c->events, client_on_event, c);
 	if (r < 0) {
+		incoming_free(c->incoming);
 		files_free(c->files);
 		free(c->in);
 		free(c);
@@ -109,6 +113,10 @@ void client_free(struct client *c)
 {
 	if (!c)
 		return;
+	/* First, while c can still queue frames: its subscriptions end and
+	 * their redirect rules go. */
+	incoming_free(c->incoming);
+	c->incoming = NULL;
 	evloop_del(c->a->loop, c->fd);
 	if (c->hello_timer)
 		evloop_timer_cancel(c->a->loop, c->hello_timer);
@@ -348,13 +356,25 @@ static void dispatch(struct client *c, const struct ap_msg *m)
 		r = streams_connect(s, m->id, m, &why);
 		break;
 	case AP_DATA:
-		r = streams_data(s, m->id, &m->u.data.data, &why);
+		r = incoming_data(c->incoming, m->id, &m->u.data.data, &why);
+		if (r == 0)
+			r = streams_data(s, m->id, &m->u.data.data, &why);
 		break;
 	case AP_CREDIT:
-		r = streams_credit(s, m->id, m->u.credit.bytes, &why);
+		r = incoming_credit(c->incoming, m->id, m->u.credit.bytes, &why);
+		if (r == 0)
+			r = streams_credit(s, m->id, m->u.credit.bytes, &why);
 		break;
 	case AP_CLOSE:
-		r = streams_close(s, m->id, m->u.close.how, m->u.close.err, &why);
+		r = incoming_close(c->incoming, m->id, m->u.close.how, m->u.close.err, &why);
+		if (r == 0)
+			r = streams_close(s, m->id, m->u.close.how, m->u.close.err, &why);
+		break;
+	case AP_PORT_SUB:
+		incoming_sub(c->incoming, m);
+		break;
+	case AP_PORT_UNSUB:
+		incoming_unsub(c->incoming, m);
 		break;
 	case AP_FS_REQ:
 		files_serve(c->files, c, m);
@@ -386,6 +406,8 @@ static void dispatch(struct client *c, const struct ap_msg *m)
 	case AP_FILE_RESP:
 	case AP_CONNECT_RESP:
 	case AP_FS_RESP:
+	case AP_PORT_RESP:
+	case AP_ACCEPT:
 	default:
 		r = -EPROTO;
 		why = "unexpected message from the client";
@@ -524,6 +546,8 @@ static void do_write(struct client *c)
 	}
 	if (!had_room && client_has_room(c, AP_MAX_DATA + AP_HEADER_SIZE) && c->a->streams)
 		streams_kick(c->a->streams);
+	if (!had_room && client_has_room(c, AP_MAX_DATA + AP_HEADER_SIZE))
+		incoming_kick(c->incoming);
 	if (was_paused && !input_paused(c))
 		client_kick(c);
 }

@@ -5,6 +5,7 @@
  * and only then does the agent setns() into the target's: every socket
  * made afterwards (the outgoing connections) lives there. */
 #include "agent/agent.h"
+#include "agent/incoming.h"
 #include "common/evloop.h"
 #include "common/log.h"
 
@@ -328,6 +329,29 @@ static void raise_fd_limit(void)
 	(void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* Steal rules of an agent that died with its guard (the whole pod
+ * killed) would redirect the pod's port to nowhere: remove them before
+ * serving. Rules whose owner still runs (another session) stay. The
+ * guard of this agent starts with its first rule (redirect.c). */
+static void clean_predecessors(const struct agent_target *t)
+{
+	unsigned removed, alive;
+	int r;
+
+	if (t->mode == AGENT_TARGETLESS)
+		return;
+	r = redirect_clean_stale(&removed, &alive);
+	if (r < 0)
+		log_debug("no %s to check for leftover redirects: %s", redirect_backend_name(),
+		          strerror(-r));
+	else if (removed)
+		log_warn("removed %u redirect rule set(s) of a previous agent that did not "
+		         "clean up (%s)",
+		         removed, redirect_backend_name());
+	if (r >= 0 && alive)
+		log_warn("%u other agent(s) hold redirects in this network namespace", alive);
+}
+
 /* Everything after argument parsing; returns the exit code. */
 static int run(const struct options *o)
 {
@@ -384,6 +408,7 @@ static int run(const struct options *o)
 		          strerror(-r), r == -EPERM ? " (the agent needs CAP_SYS_ADMIN)" : "");
 		goto out_listen;
 	}
+	clean_predecessors(&a.target);
 
 	r = evloop_new(&a.loop);
 	if (r < 0) {

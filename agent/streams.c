@@ -422,6 +422,24 @@ int streams_connect(struct streams *ss, uint32_t req_id, const struct ap_msg *m,
 	return 0;
 }
 
+int streams_adopt(struct streams *ss, uint32_t id, int fd, uint32_t window)
+{
+	if (ss->count >= AGENT_MAX_STREAMS || lookup(ss, id))
+		return -EMFILE;
+	struct stream *s = xcalloc(1, sizeof(*s));
+	s->owner = ss;
+	s->id = id;
+	s->proto = AP_PROTO_TCP;
+	s->fd = fd;
+	s->state = ST_OPEN;
+	s->window = window ? window : AP_DEFAULT_WINDOW;
+	s->send_avail = s->window;
+	*slot(ss, id) = s;
+	ss->count++;
+	stream_update(s);
+	return 0;
+}
+
 int streams_data(struct streams *ss, uint32_t id, const struct ap_bytes *d, const char **ret_why)
 {
 	struct stream *s = lookup(ss, id);

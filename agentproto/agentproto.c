@@ -30,7 +30,12 @@
 #define AP_FS_TIME_SIZE (8 + 4)
 #define AP_FS_STAT_SIZE (2 * 8 + 3 * 4 + 5 * 8 + 3 * AP_FS_TIME_SIZE)
 #define AP_FS_STATFS_SIZE (11 * 8)
-#define AP_DIRENT_FIXED (8 + 1 + AP_LEN_SIZE) /* ino, type, name length */
+#define AP_DIRENT_FIXED (8 + 1 + AP_LEN_SIZE)  /* ino, type, name length */
+#define AP_PORT_SUB_FIXED (2 + 1 + 4 + 1 + 1)  /* port, mode, window, op, count */
+#define AP_FILTER_RULE_FIXED (1 + AP_LEN_SIZE) /* kind, pattern length */
+#define AP_PORT_SUB_MAX \
+	(AP_PORT_SUB_FIXED + AP_MAX_FILTER_RULES * (AP_FILTER_RULE_FIXED + AP_MAX_FILTER_PATTERN))
+#define AP_ACCEPT_SIZE (2 + 1 + 2 * AP_ADDR_SIZE + 4)
 /* The largest file request is a WRITE (op, handle, offset, data); the
  * largest response a READDIR page (op, err, cookie, eof, count, list). */
 #define AP_FS_REQ_MAX (1 + 4 + 8 + AP_LEN_SIZE + AP_MAX_DATA)
@@ -104,6 +109,10 @@ static const struct type_bounds type_bounds[] = {
         [AP_PONG] = {0, 0},
         [AP_FS_REQ] = {1, AP_FS_REQ_MAX},
         [AP_FS_RESP] = {1 + 4, AP_FS_RESP_MAX},
+        [AP_PORT_SUB] = {AP_PORT_SUB_FIXED, AP_PORT_SUB_MAX},
+        [AP_PORT_UNSUB] = {2, 2},
+        [AP_PORT_RESP] = {4, 4},
+        [AP_ACCEPT] = {AP_ACCEPT_SIZE, AP_ACCEPT_SIZE},
 };
 
 static bool type_known(uint32_t t)
@@ -217,6 +226,14 @@ const char *ap_type_name(int type)
 		return "FS_REQ";
 	case AP_FS_RESP:
 		return "FS_RESP";
+	case AP_PORT_SUB:
+		return "PORT_SUB";
+	case AP_PORT_UNSUB:
+		return "PORT_UNSUB";
+	case AP_PORT_RESP:
+		return "PORT_RESP";
+	case AP_ACCEPT:
+		return "ACCEPT";
 	default:
 		return "?";
 	}
@@ -401,6 +418,53 @@ static uint64_t fs_resp_size(const struct ap_msg *m)
 	       (f & RS_DATA ? AP_LEN_SIZE + (uint64_t)m->u.fs_resp.data.len : 0);
 }
 
+static uint64_t port_sub_size(const struct ap_msg *m)
+{
+	uint64_t n = AP_PORT_SUB_FIXED;
+
+	for (unsigned i = 0; i < m->u.port_sub.rule_count && i < AP_MAX_FILTER_RULES; i++)
+		n += AP_FILTER_RULE_FIXED + (uint64_t)m->u.port_sub.rules[i].pattern.len;
+	return n;
+}
+
+/* A subscription: a real port, a known mode, and a filter whose shape
+ * matches its op. Rules past rule_count must be empty, so a decoded
+ * message has one wire form. */
+static int port_sub_check(const struct ap_msg *m)
+{
+	uint8_t op = m->u.port_sub.filter_op, n = m->u.port_sub.rule_count;
+
+	if (m->u.port_sub.port == 0)
+		return -EINVAL;
+	if (m->u.port_sub.mode != AP_SUB_MIRROR && m->u.port_sub.mode != AP_SUB_STEAL)
+		return -EINVAL;
+	if (n > AP_MAX_FILTER_RULES)
+		return -EMSGSIZE;
+	if (op == AP_FILTER_NONE ? n != 0 : (op > AP_FILTER_ANY_OF || n == 0))
+		return -EINVAL;
+	for (unsigned i = 0; i < AP_MAX_FILTER_RULES; i++) {
+		const struct ap_filter_rule *r = &m->u.port_sub.rules[i];
+		int e;
+
+		if (i >= n) {
+			if (r->kind || r->pattern.len)
+				return -EINVAL;
+			continue;
+		}
+		if (r->kind < AP_FILTER_HEADER || r->kind > AP_FILTER_METHOD)
+			return -EINVAL;
+		e = bytes_check(&r->pattern, AP_MAX_FILTER_PATTERN);
+		if (e < 0)
+			return e;
+		/* An empty pattern matches everything: a steal-all in
+		 * disguise, which the config layer refuses too. A NUL would
+		 * cut the pattern short in a C string. */
+		if (r->pattern.len == 0 || memchr(r->pattern.ptr, 0, r->pattern.len))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /* Payload size of a message that passed msg_check(). 64-bit arithmetic:
  * the ap_bytes lengths are u32 and a sum of two could wrap a 32-bit
  * size_t. */
@@ -434,6 +498,14 @@ static uint64_t payload_size(const struct ap_msg *m)
 		return fs_req_size(m);
 	case AP_FS_RESP:
 		return fs_resp_size(m);
+	case AP_PORT_SUB:
+		return port_sub_size(m);
+	case AP_PORT_UNSUB:
+		return 2;
+	case AP_PORT_RESP:
+		return 4;
+	case AP_ACCEPT:
+		return AP_ACCEPT_SIZE;
 	case AP_ENV_REQ:
 	case AP_PING:
 	case AP_PONG:
@@ -485,6 +557,17 @@ static int msg_check(const struct ap_msg *m)
 		return fs_req_check(m);
 	case AP_FS_RESP:
 		return fs_resp_check(m);
+	case AP_PORT_SUB:
+		return port_sub_check(m);
+	case AP_PORT_UNSUB:
+		return m->u.port_unsub.port ? 0 : -EINVAL;
+	case AP_ACCEPT:
+		if (!(m->id & AP_STREAM_AGENT_BIT) || m->u.accept.port == 0 ||
+		    (m->u.accept.mode != AP_SUB_MIRROR && m->u.accept.mode != AP_SUB_STEAL))
+			return -EINVAL;
+		r = addr_check(&m->u.accept.peer);
+		return r < 0 ? r : addr_check(&m->u.accept.local);
+	case AP_PORT_RESP:
 	case AP_ENV_REQ:
 	case AP_CREDIT:
 	case AP_PING:
@@ -717,6 +800,29 @@ static int decode_fs_resp(struct reader *r, struct ap_msg *m)
 
 /* Parse the payload of a frame whose header passed the checks. Structural
  * checks only; msg_check() applies the semantic ones afterwards. */
+static int decode_port_sub(struct reader *r, struct ap_msg *m)
+{
+	int e = rd_u16(r, &m->u.port_sub.port);
+
+	if (e == 0)
+		e = rd_u8(r, &m->u.port_sub.mode);
+	if (e == 0)
+		e = rd_u32(r, &m->u.port_sub.window);
+	if (e == 0)
+		e = rd_u8(r, &m->u.port_sub.filter_op);
+	if (e == 0)
+		e = rd_u8(r, &m->u.port_sub.rule_count);
+	/* The count bounds the array before a single rule is read. */
+	if (e == 0 && m->u.port_sub.rule_count > AP_MAX_FILTER_RULES)
+		e = -EMSGSIZE;
+	for (unsigned i = 0; e == 0 && i < m->u.port_sub.rule_count; i++) {
+		e = rd_u8(r, &m->u.port_sub.rules[i].kind);
+		if (e == 0)
+			e = rd_bytes(r, AP_MAX_FILTER_PATTERN, &m->u.port_sub.rules[i].pattern);
+	}
+	return e;
+}
+
 static int decode_payload(struct reader *r, struct ap_msg *m)
 {
 	uint16_t reserved = 0;
@@ -797,6 +903,26 @@ static int decode_payload(struct reader *r, struct ap_msg *m)
 		break;
 	case AP_FS_RESP:
 		e = decode_fs_resp(r, m);
+		break;
+	case AP_PORT_SUB:
+		e = decode_port_sub(r, m);
+		break;
+	case AP_PORT_UNSUB:
+		e = rd_u16(r, &m->u.port_unsub.port);
+		break;
+	case AP_PORT_RESP:
+		e = rd_i32(r, &m->u.port_resp.err);
+		break;
+	case AP_ACCEPT:
+		e = rd_u16(r, &m->u.accept.port);
+		if (e == 0)
+			e = rd_u8(r, &m->u.accept.mode);
+		if (e == 0)
+			e = rd_addr(r, &m->u.accept.peer);
+		if (e == 0)
+			e = rd_addr(r, &m->u.accept.local);
+		if (e == 0)
+			e = rd_u32(r, &m->u.accept.window);
 		break;
 	case AP_ENV_REQ:
 	case AP_PING:
@@ -1058,6 +1184,30 @@ static void encode_payload(struct writer *w, const struct ap_msg *m)
 		break;
 	case AP_FS_RESP:
 		encode_fs_resp(w, m);
+		break;
+	case AP_PORT_SUB:
+		wr_u16(w, m->u.port_sub.port);
+		wr_u8(w, m->u.port_sub.mode);
+		wr_u32(w, m->u.port_sub.window);
+		wr_u8(w, m->u.port_sub.filter_op);
+		wr_u8(w, m->u.port_sub.rule_count);
+		for (unsigned i = 0; i < m->u.port_sub.rule_count; i++) {
+			wr_u8(w, m->u.port_sub.rules[i].kind);
+			wr_bytes(w, &m->u.port_sub.rules[i].pattern);
+		}
+		break;
+	case AP_PORT_UNSUB:
+		wr_u16(w, m->u.port_unsub.port);
+		break;
+	case AP_PORT_RESP:
+		wr_i32(w, m->u.port_resp.err);
+		break;
+	case AP_ACCEPT:
+		wr_u16(w, m->u.accept.port);
+		wr_u8(w, m->u.accept.mode);
+		wr_addr(w, &m->u.accept.peer);
+		wr_addr(w, &m->u.accept.local);
+		wr_u32(w, m->u.accept.window);
 		break;
 	case AP_ENV_REQ:
 	case AP_PING:

@@ -28,7 +28,7 @@
 #define AP_MAX_ENV_COUNT 4096
 #define AP_MAX_STRING 65536 /* one env entry, one message text */
 #define AP_MAX_FILE (AP_MAX_PAYLOAD - 64)
-/* Stream ids opened by the agent (incoming traffic, later) have this bit. */
+/* Stream ids opened by the agent (incoming traffic: AP_ACCEPT) have this bit. */
 #define AP_STREAM_AGENT_BIT 0x80000000u
 /* Default per-stream receive window each side grants at open. */
 #define AP_DEFAULT_WINDOW (1024u * 1024)
@@ -52,8 +52,13 @@ enum ap_type {
 	AP_PONG = 14,        /* both  id=seq; no payload */
 	AP_FS_REQ = 15,      /* c->a  id=req; u8 op (enum ap_fs_op), then the op's fields */
 	AP_FS_RESP = 16,     /* a->c  id=req; u8 op, i32 err, then (err == 0 only) fields */
+	AP_PORT_SUB = 17,    /* c->a  id=req; u16 port, u8 mode, u32 window, filter */
+	AP_PORT_UNSUB = 18,  /* c->a  id=req; u16 port */
+	AP_PORT_RESP = 19,   /* a->c  id=req; i32 err */
+	AP_ACCEPT = 20,      /* a->c  id=stream; u16 port, u8 mode, addr peer, addr local,
+	                      *       u32 window */
 };
-#define AP_TYPE_LAST AP_FS_RESP
+#define AP_TYPE_LAST AP_ACCEPT
 
 enum ap_proto { AP_PROTO_TCP = 1, AP_PROTO_UDP = 2 };
 
@@ -61,6 +66,44 @@ enum ap_close {
 	AP_CLOSE_FIN = 0,   /* sender will send no more DATA (half-close) */
 	AP_CLOSE_RESET = 1, /* abort the whole stream, both directions */
 };
+
+/* Incoming traffic (AP_PORT_SUB / AP_PORT_UNSUB / AP_PORT_RESP / AP_ACCEPT).
+ *
+ * AP_PORT_SUB subscribes one TCP port of the target (1..65535) in a mode:
+ *   MIRROR  the agent copies what peers send to the port (the pod still
+ *           answers them);
+ *   STEAL   the agent takes the connections over (redirect), the pod's app
+ *           no longer sees them; with a filter only matching HTTP/1.x
+ *           requests are taken and the rest pass through to the pod's app.
+ * window is the receive window the client grants each stream the
+ * subscription opens (0 means AP_DEFAULT_WINDOW). The filter follows:
+ *   u8 op (enum ap_filter_op), u8 count, count x (u8 kind, str pattern)
+ * op NONE has count 0, ALL_OF / ANY_OF have 1..AP_MAX_FILTER_RULES rules;
+ * a pattern is 1..AP_MAX_FILTER_PATTERN bytes without NUL. HEADER and PATH
+ * are PCRE2 patterns matched case-insensitively (HEADER against each
+ * header as "name: value" with a lowercase name, PATH against the path,
+ * then path?query), METHOD is compared case-insensitively. A filter with
+ * MIRROR is refused with EOPNOTSUPP by this agent.
+ * AP_PORT_RESP answers both requests: 0, or the errno (EEXIST: the port
+ * is already subscribed by this client; ENOENT: unsubscribing a port that
+ * is not; EINVAL: a bad pattern; EOPNOTSUPP: steal is not possible here).
+ *
+ * Every connection a subscription takes (steal) or sees (mirror) becomes
+ * a stream opened by the agent: AP_ACCEPT with a fresh id that has
+ * AP_STREAM_AGENT_BIT, the subscribed port, the mode, the real remote
+ * peer and the local (pod) address it connected to, and the window the
+ * agent grants the client. Then AP_DATA / AP_CREDIT / AP_CLOSE as for
+ * AP_CONNECT streams. A MIRROR stream is one way: the agent discards the
+ * client's DATA (credited at once, so a relay may forward replies
+ * blindly); its AP_CLOSE FIN marks the peer's FIN, RESET a lost copy
+ * (reset, a gap the capture could not fill, or the client too slow). A
+ * filtered STEAL stream carries whole HTTP requests in order and expects
+ * each response back; it may end after any response. */
+enum ap_sub_mode { AP_SUB_MIRROR = 1, AP_SUB_STEAL = 2 };
+enum ap_filter_op { AP_FILTER_NONE = 0, AP_FILTER_ALL_OF = 1, AP_FILTER_ANY_OF = 2 };
+enum ap_filter_kind { AP_FILTER_HEADER = 1, AP_FILTER_PATH = 2, AP_FILTER_METHOD = 3 };
+#define AP_MAX_FILTER_RULES 16
+#define AP_MAX_FILTER_PATTERN 1024
 
 /* Remote file access (AP_FS_REQ / AP_FS_RESP). One request type with an
  * operation code keeps the dispatch of both peers to one case each. The
@@ -181,6 +224,12 @@ struct ap_bytes {
 	uint32_t len;
 };
 
+/* One rule of an HTTP filter (AP_PORT_SUB). */
+struct ap_filter_rule {
+	uint8_t kind; /* enum ap_filter_kind */
+	struct ap_bytes pattern;
+};
+
 struct ap_msg {
 	enum ap_type type;
 	uint32_t id;
@@ -257,6 +306,26 @@ struct ap_msg {
 			 * walk with ap_dirent_next(). */
 			struct ap_bytes data;
 		} fs_resp;
+		struct {
+			uint16_t port;
+			uint8_t mode; /* enum ap_sub_mode */
+			uint32_t window;
+			uint8_t filter_op; /* enum ap_filter_op */
+			uint8_t rule_count;
+			struct ap_filter_rule rules[AP_MAX_FILTER_RULES];
+		} port_sub;
+		struct {
+			uint16_t port;
+		} port_unsub;
+		struct {
+			int32_t err;
+		} port_resp;
+		struct {
+			uint16_t port;
+			uint8_t mode;
+			struct ap_addr peer, local;
+			uint32_t window;
+		} accept;
 	} u;
 };
 

@@ -343,6 +343,11 @@ static void dispatch(struct session *s, const struct ap_msg *m)
 	case AP_FILE_RESP:
 	case AP_CONNECT:
 	case AP_FS_REQ:
+	/* Incoming traffic (issue 7): the session does not subscribe yet. */
+	case AP_PORT_SUB:
+	case AP_PORT_UNSUB:
+	case AP_PORT_RESP:
+	case AP_ACCEPT:
 		break;
 	case AP_FS_RESP:
 		/* The late answer to a file request whose caller gave up

@@ -115,6 +115,29 @@ static bool msg_eq(const struct ap_msg *a, const struct ap_msg *b)
 		       stat_eq(&a->u.fs_resp.st, &b->u.fs_resp.st) &&
 		       statfs_eq(&a->u.fs_resp.sfs, &b->u.fs_resp.sfs) &&
 		       bytes_eq(&a->u.fs_resp.data, &b->u.fs_resp.data);
+	case AP_PORT_SUB:
+		if (a->u.port_sub.port != b->u.port_sub.port ||
+		    a->u.port_sub.mode != b->u.port_sub.mode ||
+		    a->u.port_sub.window != b->u.port_sub.window ||
+		    a->u.port_sub.filter_op != b->u.port_sub.filter_op ||
+		    a->u.port_sub.rule_count != b->u.port_sub.rule_count)
+			return false;
+		for (unsigned i = 0; i < AP_MAX_FILTER_RULES; i++)
+			if (a->u.port_sub.rules[i].kind != b->u.port_sub.rules[i].kind ||
+			    !bytes_eq(&a->u.port_sub.rules[i].pattern,
+			              &b->u.port_sub.rules[i].pattern))
+				return false;
+		return true;
+	case AP_PORT_UNSUB:
+		return a->u.port_unsub.port == b->u.port_unsub.port;
+	case AP_PORT_RESP:
+		return a->u.port_resp.err == b->u.port_resp.err;
+	case AP_ACCEPT:
+		return a->u.accept.port == b->u.accept.port &&
+		       a->u.accept.mode == b->u.accept.mode &&
+		       addr_eq(&a->u.accept.peer, &b->u.accept.peer) &&
+		       addr_eq(&a->u.accept.local, &b->u.accept.local) &&
+		       a->u.accept.window == b->u.accept.window;
 	case AP_ENV_REQ:
 	case AP_PING:
 	case AP_PONG:
@@ -161,6 +184,19 @@ static void consume(const struct ap_msg *m)
 	case AP_DATA:
 		ASSERT(m->u.data.data.len <= AP_MAX_DATA);
 		break;
+	case AP_PORT_SUB:
+		/* Each rule is a usable C string within its bound. */
+		ASSERT(m->u.port_sub.rule_count <= AP_MAX_FILTER_RULES);
+		for (unsigned i = 0; i < m->u.port_sub.rule_count; i++) {
+			const struct ap_bytes *p = &m->u.port_sub.rules[i].pattern;
+			ASSERT(p->len >= 1 && p->len <= AP_MAX_FILTER_PATTERN);
+			ASSERT(ap_bytes_to_str(p, str, sizeof(str)) == 0);
+		}
+		break;
+	case AP_ACCEPT:
+		ASSERT(m->id & AP_STREAM_AGENT_BIT);
+		addr = &m->u.accept.peer;
+		break;
 	case AP_FS_REQ:
 		ASSERT(ap_fs_op_name(m->u.fs_req.op)[0] != '?');
 		ASSERT(m->u.fs_req.path.len <= AP_MAX_PATH && m->u.fs_req.path2.len <= AP_MAX_PATH);
@@ -192,6 +228,8 @@ static void consume(const struct ap_msg *m)
 	case AP_CLOSE:
 	case AP_PING:
 	case AP_PONG:
+	case AP_PORT_UNSUB:
+	case AP_PORT_RESP:
 	default:
 		break;
 	}

@@ -334,6 +334,48 @@ int main(int argc, char **argv)
 	put32(frame, (uint32_t)(n - AP_HEADER_SIZE + 4));
 	save("fs-error-trailing-handle", frame, n + 4);
 
+	/* Incoming traffic: subscriptions with and without filters, the
+	 * reply, and an agent-opened stream. */
+	struct ap_msg sub = {.type = AP_PORT_SUB, .id = 30};
+	sub.u.port_sub.port = 80;
+	sub.u.port_sub.mode = AP_SUB_MIRROR;
+	enc("valid-port-sub-mirror", &sub);
+	sub.u.port_sub.mode = AP_SUB_STEAL;
+	sub.u.port_sub.window = AP_DEFAULT_WINDOW;
+	sub.u.port_sub.filter_op = AP_FILTER_ANY_OF;
+	sub.u.port_sub.rule_count = 3;
+	sub.u.port_sub.rules[0] = (struct ap_filter_rule){AP_FILTER_HEADER, B("^x-user: alice$")};
+	sub.u.port_sub.rules[1] = (struct ap_filter_rule){AP_FILTER_PATH, B("^/api/")};
+	sub.u.port_sub.rules[2] = (struct ap_filter_rule){AP_FILTER_METHOD, B("POST")};
+	n = enc("valid-port-sub-filter", &sub);
+	/* the last rule's kind (before its 4-byte length and 4-byte pattern) */
+	frame[n - 4 - 4 - 1] = AP_FILTER_METHOD + 1;
+	save("port-sub-bad-kind", frame, n);
+	frame[n - 4 - 4 - 1] = AP_FILTER_METHOD;
+	frame[n - 1] = 0; /* "POS\0" */
+	save("port-sub-nul-pattern", frame, n);
+	frame[AP_HEADER_SIZE + 8] = AP_MAX_FILTER_RULES + 1; /* rule count */
+	save("port-sub-oversized-count", frame, n);
+	frame[AP_HEADER_SIZE + 8] = 3;
+	frame[AP_HEADER_SIZE + 7] = AP_FILTER_NONE; /* NONE with rules */
+	save("port-sub-none-with-rules", frame, n);
+	frame[AP_HEADER_SIZE + 7] = AP_FILTER_ANY_OF;
+	frame[AP_HEADER_SIZE] = frame[AP_HEADER_SIZE + 1] = 0; /* port 0 */
+	save("port-sub-port-zero", frame, n);
+	struct ap_msg unsub = {.type = AP_PORT_UNSUB, .id = 31, .u.port_unsub.port = 80};
+	enc("valid-port-unsub", &unsub);
+	struct ap_msg presp = {.type = AP_PORT_RESP, .id = 30, .u.port_resp.err = EEXIST};
+	enc("valid-port-resp", &presp);
+	struct ap_msg acc = {.type = AP_ACCEPT, .id = AP_STREAM_AGENT_BIT | 1};
+	acc.u.accept.port = 80;
+	acc.u.accept.mode = AP_SUB_STEAL;
+	acc.u.accept.peer = (struct ap_addr){.family = 4, .port = 51000, .addr = {10, 1, 0, 7}};
+	acc.u.accept.local = (struct ap_addr){.family = 6, .port = 80, .addr = {0xfd, [15] = 2}};
+	acc.u.accept.window = AP_DEFAULT_WINDOW;
+	n = enc("valid-accept", &acc);
+	frame[8] = 0; /* a client-side stream id */
+	save("accept-client-stream-id", frame, n);
+
 	static const uint8_t garbage[] = "GET / HTTP/1.1\r\nHost: agent\r\n\r\n";
 	save("garbage-http", garbage, sizeof(garbage) - 1);
 	save("empty", garbage, 0);

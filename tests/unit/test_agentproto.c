@@ -275,6 +275,130 @@ TEST(roundtrip_data_credit_close)
 	CHECK_EQ(d.u.close.how, AP_CLOSE_FIN);
 }
 
+TEST(roundtrip_port_sub)
+{
+	struct ap_msg m = {.type = AP_PORT_SUB, .id = 7}, d;
+	m.u.port_sub.port = 8080;
+	m.u.port_sub.mode = AP_SUB_MIRROR;
+	CHECK_EQ(roundtrip(&m, &d), AP_HEADER_SIZE + 9);
+	CHECK_EQ(d.u.port_sub.port, 8080);
+	CHECK_EQ(d.u.port_sub.mode, AP_SUB_MIRROR);
+	CHECK_EQ(d.u.port_sub.filter_op, AP_FILTER_NONE);
+	CHECK_EQ(d.u.port_sub.rule_count, 0);
+
+	m.u.port_sub.mode = AP_SUB_STEAL;
+	m.u.port_sub.window = 4096;
+	m.u.port_sub.filter_op = AP_FILTER_ALL_OF;
+	m.u.port_sub.rule_count = 2;
+	m.u.port_sub.rules[0] = (struct ap_filter_rule){AP_FILTER_HEADER, B("^x-user: alice$")};
+	m.u.port_sub.rules[1] = (struct ap_filter_rule){AP_FILTER_METHOD, B("GET")};
+	roundtrip(&m, &d);
+	CHECK_EQ(d.u.port_sub.window, 4096);
+	CHECK_EQ(d.u.port_sub.filter_op, AP_FILTER_ALL_OF);
+	CHECK_EQ(d.u.port_sub.rule_count, 2);
+	CHECK_EQ(d.u.port_sub.rules[0].kind, AP_FILTER_HEADER);
+	CHECK(bytes_eq(d.u.port_sub.rules[0].pattern, "^x-user: alice$"));
+	CHECK(bytes_eq(d.u.port_sub.rules[1].pattern, "GET"));
+	CHECK_EQ(d.u.port_sub.rules[2].kind, 0);
+
+	/* The full rule set at its bounds fits a frame and round-trips. */
+	static char pat[AP_MAX_FILTER_PATTERN + 1];
+	memset(pat, 'a', sizeof(pat));
+	m.u.port_sub.rule_count = AP_MAX_FILTER_RULES;
+	for (unsigned i = 0; i < AP_MAX_FILTER_RULES; i++)
+		m.u.port_sub.rules[i] = (struct ap_filter_rule){
+		        AP_FILTER_PATH, {(const uint8_t *)pat, AP_MAX_FILTER_PATTERN}};
+	roundtrip(&m, &d);
+	CHECK_EQ(d.u.port_sub.rule_count, AP_MAX_FILTER_RULES);
+	m.u.port_sub.rules[3].pattern.len = AP_MAX_FILTER_PATTERN + 1;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EMSGSIZE);
+}
+
+TEST(reject_port_sub)
+{
+	struct ap_msg m = {.type = AP_PORT_SUB, .id = 1};
+	m.u.port_sub.port = 80;
+	m.u.port_sub.mode = AP_SUB_STEAL;
+	CHECK(ap_encode(&m, buf, sizeof(buf)) > 0);
+	m.u.port_sub.port = 0;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.port_sub.port = 80;
+	m.u.port_sub.mode = 3;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.port_sub.mode = AP_SUB_STEAL;
+	/* A filter op without rules, rules without an op, unknown ops,
+	 * kinds, empty patterns and NULs are all refused. */
+	m.u.port_sub.filter_op = AP_FILTER_ANY_OF;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.port_sub.filter_op = AP_FILTER_NONE;
+	m.u.port_sub.rule_count = 1;
+	m.u.port_sub.rules[0] = (struct ap_filter_rule){AP_FILTER_PATH, B("/x")};
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.port_sub.filter_op = 3;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.port_sub.filter_op = AP_FILTER_ALL_OF;
+	CHECK(ap_encode(&m, buf, sizeof(buf)) > 0);
+	m.u.port_sub.rules[0].kind = 4;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.port_sub.rules[0] = (struct ap_filter_rule){AP_FILTER_PATH, {(const uint8_t *)"", 0}};
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.port_sub.rules[0] =
+	        (struct ap_filter_rule){AP_FILTER_PATH, {(const uint8_t *)"a\0b", 3}};
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.u.port_sub.rule_count = AP_MAX_FILTER_RULES + 1;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EMSGSIZE);
+
+	/* On the wire: a count past the limit is refused before any rule
+	 * is read, and a rule running past the payload is malformed. */
+	m.u.port_sub.rule_count = 1;
+	m.u.port_sub.rules[0] = (struct ap_filter_rule){AP_FILTER_PATH, B("/x")};
+	ssize_t n = ap_encode(&m, buf, sizeof(buf));
+	CHECK(n > 0);
+	buf[AP_HEADER_SIZE + 8] = AP_MAX_FILTER_RULES + 1;
+	expect_decode(buf, (size_t)n, -EMSGSIZE);
+	buf[AP_HEADER_SIZE + 8] = 2;
+	expect_decode(buf, (size_t)n, -EBADMSG);
+	buf[AP_HEADER_SIZE + 8] = 1;
+	put32(buf + AP_HEADER_SIZE + 10, AP_MAX_FILTER_PATTERN + 1);
+	expect_decode(buf, (size_t)n, -EMSGSIZE);
+	put32(buf + AP_HEADER_SIZE + 10, 3);
+	expect_decode(buf, (size_t)n, -EBADMSG);
+}
+
+TEST(roundtrip_port_unsub_resp_accept)
+{
+	struct ap_msg m = {.type = AP_PORT_UNSUB, .id = 2, .u.port_unsub.port = 443}, d;
+	CHECK_EQ(roundtrip(&m, &d), AP_HEADER_SIZE + 2);
+	CHECK_EQ(d.u.port_unsub.port, 443);
+	m.u.port_unsub.port = 0;
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
+
+	struct ap_msg r = {.type = AP_PORT_RESP, .id = 2, .u.port_resp.err = EOPNOTSUPP};
+	CHECK_EQ(roundtrip(&r, &d), AP_HEADER_SIZE + 4);
+	CHECK_EQ(d.u.port_resp.err, EOPNOTSUPP);
+
+	struct ap_msg a = {.type = AP_ACCEPT, .id = AP_STREAM_AGENT_BIT | 5};
+	a.u.accept.port = 80;
+	a.u.accept.mode = AP_SUB_MIRROR;
+	a.u.accept.peer = v4(10, 0, 0, 9, 40000);
+	a.u.accept.local = v6_loopback(80);
+	a.u.accept.window = AP_DEFAULT_WINDOW;
+	CHECK_EQ(roundtrip(&a, &d), AP_HEADER_SIZE + 45);
+	CHECK_EQ(d.u.accept.mode, AP_SUB_MIRROR);
+	CHECK_EQ(d.u.accept.peer.port, 40000);
+	CHECK_EQ(d.u.accept.local.family, 6);
+	CHECK_EQ(d.u.accept.window, AP_DEFAULT_WINDOW);
+	/* Only the agent opens these: a client-side id is malformed. */
+	a.id = 5;
+	CHECK_EQ(ap_encode(&a, buf, sizeof(buf)), -EINVAL);
+	a.id = AP_STREAM_AGENT_BIT | 5;
+	a.u.accept.mode = 0;
+	CHECK_EQ(ap_encode(&a, buf, sizeof(buf)), -EINVAL);
+	a.u.accept.mode = AP_SUB_STEAL;
+	a.u.accept.peer.family = 5;
+	CHECK_EQ(ap_encode(&a, buf, sizeof(buf)), -EINVAL);
+}
+
 TEST(wire_layout_exact)
 {
 	struct ap_msg m = {.type = AP_CREDIT, .id = 0x01020304};
@@ -1015,6 +1139,10 @@ TEST(type_names)
 	CHECK_STR(ap_type_name(AP_PONG), "PONG");
 	CHECK_STR(ap_type_name(AP_FS_REQ), "FS_REQ");
 	CHECK_STR(ap_type_name(AP_FS_RESP), "FS_RESP");
+	CHECK_STR(ap_type_name(AP_PORT_SUB), "PORT_SUB");
+	CHECK_STR(ap_type_name(AP_PORT_UNSUB), "PORT_UNSUB");
+	CHECK_STR(ap_type_name(AP_PORT_RESP), "PORT_RESP");
+	CHECK_STR(ap_type_name(AP_ACCEPT), "ACCEPT");
 	CHECK_STR(ap_type_name(0), "?");
 	CHECK_STR(ap_type_name(AP_TYPE_LAST + 1), "?");
 	CHECK_STR(ap_type_name(-1), "?");

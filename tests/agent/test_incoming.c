@@ -1,0 +1,806 @@
+/* Incoming traffic through the real agent: steal (all, HTTP filter,
+ * WebSocket upgrade, 502), mirror (1000 requests under reordering and
+ * duplication) and the cleanup of redirect rules (unsubscribe, client
+ * drop, agent SIGKILL, a dead predecessor's leftovers).
+ *
+ * Each test builds its own two network namespaces joined by a veth pair:
+ * "pod" (10.201.0.1, a python3 HTTP server on port 80 as the pod's app,
+ * and the agent's target) and "peer" (10.201.0.2, where the test's
+ * connections to the pod come from). Names carry the test's pid; they are
+ * removed on every path (an atexit hook). Nothing leaves this machine.
+ * Usage: test_incoming PATH-TO-AGENT [TEST-NAME]; needs root. */
+
+#include "tests/unit/test.h"
+#include "agentproto/agentproto.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#define WAIT_MS 5000
+#define POD_IP "10.201.0.1"
+#define PEER_IP "10.201.0.2"
+#define APP_PORT 80
+#define MIRROR_REQUESTS 1000
+#define MIRROR_BATCH 50
+#define MIRROR_BODY 3000 /* several segments per request */
+
+static const char *agent_path;
+static char ns_pod[64], ns_peer[64];
+static pid_t app_pid = -1;
+static int peer_nsfd = -1, root_nsfd = -1;
+
+static const char app_py[] = "import http.server,sys\n"
+                             "class H(http.server.BaseHTTPRequestHandler):\n"
+                             "    protocol_version='HTTP/1.1'\n"
+                             "    def do_GET(self):\n"
+                             "        n=int(self.headers.get('content-length') or 0)\n"
+                             "        self.rfile.read(n)\n"
+                             "        b=b'pod\\n'\n"
+                             "        self.send_response(200)\n"
+                             "        self.send_header('content-length',str(len(b)))\n"
+                             "        self.end_headers()\n"
+                             "        self.wfile.write(b)\n"
+                             "    do_POST=do_GET\n"
+                             "    def log_message(self,*a): pass\n"
+                             "http.server.ThreadingHTTPServer.request_queue_size=256\n"
+                             "http.server.ThreadingHTTPServer(('0.0.0.0',80),H).serve_forever()\n";
+
+static int sh(const char *fmt, ...) MT_PRINTF(1, 2);
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Output of a command, '#' comment lines (timestamps) left out. */
+static char *capture_cmd(const char *cmd)
+{
+	FILE *f = popen(cmd, "r");
+	size_t cap = 1 << 16, n = 0;
+	char *out = calloc(1, cap), line[1024];
+
+	CHECK(f && out);
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] == '#')
+			continue;
+		size_t l = strlen(line);
+		CHECK(n + l + 1 < cap);
+		memcpy(out + n, line, l + 1);
+		n += l;
+	}
+	pclose(f);
+	return out;
+}
+
+static char *ruleset(void)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd),
+	         "ip netns exec %s sh -c 'nft list ruleset; iptables-save -t nat; "
+	         "ip6tables-save -t nat' 2>&1",
+	         ns_pod);
+	return capture_cmd(cmd);
+}
+
+/* Whether the ruleset comes back to want within ms (cleanups run in the
+ * agent's detach timer or its guard, asynchronously to the test). */
+static bool ruleset_becomes(const char *want, int ms)
+{
+	for (int waited = 0;; waited += 100) {
+		char *now = ruleset();
+		bool same = !strcmp(now, want);
+		if (!same && waited >= ms)
+			fprintf(stderr, "ruleset now:\n%s\nwanted:\n%s\n", now, want);
+		free(now);
+		if (same || waited >= ms)
+			return same;
+		usleep(100 * 1000);
+	}
+}
+
+static void teardown_ns(void)
+{
+	if (app_pid > 0) {
+		kill(app_pid, SIGKILL);
+		waitpid(app_pid, NULL, 0);
+		app_pid = -1;
+	}
+	if (!ns_pod[0])
+		return;
+	sh("ip netns del %s 2>/dev/null", ns_pod);
+	sh("ip netns del %s 2>/dev/null", ns_peer);
+	ns_pod[0] = 0;
+}
+
+/* The harness's alarm would leave the namespaces behind. */
+static void on_alarm(int sig)
+{
+	teardown_ns();
+	_exit(1);
+}
+
+static bool wait_port(void);
+
+/* Namespaces, the veth pair, a pre-existing nat rule (a pod has rules of
+ * its own; the cleanup must leave them as they were) and the app. */
+static void setup_ns(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: needs root for network namespaces\n");
+		CHECK(!getenv("MIRRORD_TRACE_MUST_WORK"));
+		exit(0);
+	}
+	snprintf(ns_pod, sizeof(ns_pod), "mtin-%d-pod", (int)getpid());
+	snprintf(ns_peer, sizeof(ns_peer), "mtin-%d-peer", (int)getpid());
+	atexit(teardown_ns);
+	signal(SIGALRM, on_alarm);
+	CHECK(sh("ip netns add %s && ip netns add %s", ns_pod, ns_peer) == 0);
+	CHECK(sh("ip link add mtp%d netns %s type veth peer name mtq%d netns %s", (int)getpid(),
+	         ns_pod, (int)getpid(), ns_peer) == 0);
+	CHECK(sh("ip -n %s addr add " POD_IP "/24 dev mtp%d && ip -n %s link set mtp%d up && "
+	         "ip -n %s link set lo up",
+	         ns_pod, (int)getpid(), ns_pod, (int)getpid(), ns_pod) == 0);
+	CHECK(sh("ip -n %s addr add " PEER_IP "/24 dev mtq%d && ip -n %s link set mtq%d up && "
+	         "ip -n %s link set lo up",
+	         ns_peer, (int)getpid(), ns_peer, (int)getpid(), ns_peer) == 0);
+	CHECK(sh("ip netns exec %s iptables -t nat -A PREROUTING -p tcp --dport 9 -j RETURN",
+	         ns_pod) == 0);
+	app_pid = fork();
+	CHECK(app_pid >= 0);
+	if (app_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		execlp("ip", "ip", "netns", "exec", ns_pod, "python3", "-c", app_py, (char *)NULL);
+		_exit(127);
+	}
+	char path[128];
+	snprintf(path, sizeof(path), "/var/run/netns/%s", ns_peer);
+	peer_nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	root_nsfd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	CHECK(peer_nsfd >= 0 && root_nsfd >= 0);
+	CHECK(wait_port());
+}
+
+/* A TCP connection from the peer namespace to the pod's app. */
+static int peer_connect(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(APP_PORT)};
+	int one = 1, fd;
+
+	inet_pton(AF_INET, POD_IP, &sa.sin_addr);
+	CHECK(setns(peer_nsfd, CLONE_NEWNET) == 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(setns(root_nsfd, CLONE_NEWNET) == 0);
+	CHECK(fd >= 0);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool wait_port(void)
+{
+	for (int i = 0; i < 100; i++) {
+		int fd = peer_connect();
+		if (fd >= 0) {
+			close(fd);
+			return true;
+		}
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
+/* Read until the peer closes or want bytes arrived; returns the length. */
+static size_t read_some(int fd, char *buf, size_t cap, size_t want)
+{
+	size_t n = 0;
+	while (n < want && n + 1 < cap) {
+		ssize_t k = read(fd, buf + n, cap - 1 - n);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	buf[n] = 0;
+	return n;
+}
+
+/* One request on a fresh connection; returns the response. */
+static void http_get(const char *extra_headers, char *resp, size_t cap)
+{
+	char req[512];
+	int fd = peer_connect();
+
+	CHECK(fd >= 0);
+	snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nhost: pod\r\n%s\r\n", extra_headers);
+	CHECK_EQ(write_all(fd, req, strlen(req)), 0);
+	read_some(fd, resp, cap, 1);
+	/* the rest of a small response */
+	usleep(20 * 1000);
+	size_t n = strlen(resp);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	while (poll(&p, 1, 100) > 0) {
+		ssize_t k = read(fd, resp + n, cap - 1 - n);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	resp[n] = 0;
+	close(fd);
+}
+
+/* ---- the agent and its protocol ---- */
+
+struct agent_run {
+	pid_t pid;
+	int out;
+	uint16_t port;
+};
+
+struct conn {
+	int fd;
+	uint8_t *buf;
+	size_t len, consumed;
+};
+
+static int64_t ms_left(uint64_t deadline)
+{
+	uint64_t now = now_ns();
+	return now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000);
+}
+
+static void agent_start(struct agent_run *ar, const char *env_extra)
+{
+	char pid[16], line[256];
+	int p[2];
+
+	snprintf(pid, sizeof(pid), "%d", (int)app_pid);
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	ar->pid = fork();
+	CHECK(ar->pid >= 0);
+	if (ar->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(p[1], 1);
+		if (env_extra)
+			putenv((char *)env_extra);
+		execl(agent_path, agent_path, "--listen", "127.0.0.1:0", "--communication-timeout",
+		      "2", "--log-level",
+		      getenv("MT_TEST_AGENT_LOG") ? getenv("MT_TEST_AGENT_LOG") : "warn",
+		      "targeted", "--pid", pid, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	ar->out = p[0];
+	FILE *f = fdopen(dup(p[0]), "r");
+	unsigned long port = 0;
+	CHECK(f && fgets(line, sizeof(line), f));
+	CHECK(sscanf(line, "listening on 127.0.0.1:%lu", &port) == 1);
+	ar->port = (uint16_t)port;
+	CHECK(fgets(line, sizeof(line), f));
+	fclose(f);
+}
+
+static void send_msg(struct conn *c, const struct ap_msg *m)
+{
+	static uint8_t buf[AP_HEADER_SIZE + AP_MAX_PAYLOAD];
+	ssize_t n = ap_encode(m, buf, sizeof(buf));
+
+	CHECK(n > 0);
+	CHECK_EQ(write_all(c->fd, buf, (size_t)n), 0);
+}
+
+static int recv_msg(struct conn *c, struct ap_msg *ret, int ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)ms * 1000000;
+
+	memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
+	c->len -= c->consumed;
+	c->consumed = 0;
+	for (;;) {
+		ssize_t n = ap_decode(c->buf, c->len, ret);
+		CHECK(n >= 0);
+		if (n > 0) {
+			c->consumed = (size_t)n;
+			return 1;
+		}
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		if (poll(&p, 1, (int)ms_left(deadline)) <= 0)
+			return -1;
+		n = read(c->fd, c->buf + c->len, AP_HEADER_SIZE + AP_MAX_PAYLOAD - c->len);
+		if (n <= 0)
+			return 0;
+		c->len += (size_t)n;
+	}
+}
+
+/* Next frame of type t; CREDIT frames on the way are skipped. */
+static void recv_type(struct conn *c, enum ap_type t, struct ap_msg *ret)
+{
+	for (;;) {
+		CHECK_EQ(recv_msg(c, ret, WAIT_MS), 1);
+		if (ret->type == t)
+			return;
+		/* Frames of streams that end meanwhile are not the point. */
+		if (ret->type == AP_CREDIT || ret->type == AP_CLOSE || ret->type == AP_DATA)
+			continue;
+		fprintf(stderr, "expected %s, got %s\n", ap_type_name(t), ap_type_name(ret->type));
+		CHECK(false);
+	}
+}
+
+static void connect_agent(struct conn *c, const struct agent_run *ar)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons(ar->port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct ap_msg m = {.type = AP_HELLO,
+	                   .u.hello = {.magic = AP_MAGIC,
+	                               .version = AP_VERSION,
+	                               .client_name = {(const uint8_t *)"t", 1}}};
+
+	*c = (struct conn){.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+	c->buf = malloc(AP_HEADER_SIZE + AP_MAX_PAYLOAD);
+	CHECK(c->fd >= 0 && c->buf);
+	CHECK(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	send_msg(c, &m);
+	recv_type(c, AP_HELLO_OK, &m);
+}
+
+static void goodbye(struct conn *c, struct agent_run *ar)
+{
+	struct ap_msg m = {.type = AP_ERROR, .u.error = {.err = 0}};
+	int st;
+
+	send_msg(c, &m);
+	close(c->fd);
+	free(c->buf);
+	CHECK_EQ(waitpid(ar->pid, &st, 0), ar->pid);
+	close(ar->out);
+}
+
+/* Subscribe port 80; returns the answer's errno. */
+static int subscribe(struct conn *c, uint32_t id, uint8_t mode, uint8_t op, const char *header,
+                     const char *method)
+{
+	struct ap_msg m = {.type = AP_PORT_SUB, .id = id};
+
+	m.u.port_sub.port = APP_PORT;
+	m.u.port_sub.mode = mode;
+	m.u.port_sub.filter_op = op;
+	if (header)
+		m.u.port_sub.rules[m.u.port_sub.rule_count++] = (struct ap_filter_rule){
+		        AP_FILTER_HEADER, {(const uint8_t *)header, (uint32_t)strlen(header)}};
+	if (method)
+		m.u.port_sub.rules[m.u.port_sub.rule_count++] = (struct ap_filter_rule){
+		        AP_FILTER_METHOD, {(const uint8_t *)method, (uint32_t)strlen(method)}};
+	send_msg(c, &m);
+	recv_type(c, AP_PORT_RESP, &m);
+	CHECK_EQ(m.id, id);
+	return m.u.port_resp.err;
+}
+
+static int unsubscribe(struct conn *c, uint32_t id)
+{
+	struct ap_msg m = {.type = AP_PORT_UNSUB, .id = id, .u.port_unsub.port = APP_PORT};
+	send_msg(c, &m);
+	recv_type(c, AP_PORT_RESP, &m);
+	return m.u.port_resp.err;
+}
+
+static void send_data(struct conn *c, uint32_t id, const char *s)
+{
+	struct ap_msg m = {.type = AP_DATA,
+	                   .id = id,
+	                   .u.data.data = {(const uint8_t *)s, (uint32_t)strlen(s)}};
+	send_msg(c, &m);
+}
+
+/* Collect DATA of stream id until want bytes or a CLOSE. */
+static size_t recv_stream(struct conn *c, uint32_t id, char *out, size_t cap, size_t want)
+{
+	struct ap_msg m;
+	size_t n = 0;
+
+	while (n < want) {
+		CHECK_EQ(recv_msg(c, &m, WAIT_MS), 1);
+		if (m.type == AP_CREDIT || m.id != id)
+			continue;
+		if (m.type == AP_CLOSE)
+			break;
+		CHECK_EQ(m.type, AP_DATA);
+		CHECK(n + m.u.data.data.len < cap);
+		memcpy(out + n, m.u.data.data.ptr, m.u.data.data.len);
+		n += m.u.data.data.len;
+		struct ap_msg cr = {
+		        .type = AP_CREDIT, .id = id, .u.credit.bytes = m.u.data.data.len};
+		send_msg(c, &cr);
+	}
+	out[n] = 0;
+	return n;
+}
+
+/* ---- steal ---- */
+
+/* A peer connection on a background child: sends req, prints what comes
+ * back into a pipe. The test process meanwhile plays the client. */
+static pid_t peer_bg(const char *req, int *ret_out)
+{
+	int p[2];
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char resp[4096];
+		int fd = peer_connect();
+		if (fd < 0)
+			_exit(1);
+		(void)!write(fd, req, strlen(req));
+		size_t n = read_some(fd, resp, sizeof(resp), sizeof(resp));
+		(void)!write(p[1], resp, n);
+		_exit(0);
+	}
+	close(p[1]);
+	*ret_out = p[0];
+	return pid;
+}
+
+static void bg_result(pid_t pid, int fd, char *out, size_t cap)
+{
+	read_some(fd, out, cap, cap);
+	close(fd);
+	waitpid(pid, NULL, 0);
+}
+
+TEST(steal_all_and_unsubscribe)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	char buf[4096], resp[4096];
+	int out;
+
+	setup_ns();
+	char *before = ruleset();
+	agent_start(&ar, NULL);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), 0);
+	CHECK_EQ(subscribe(&c, 2, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), EEXIST);
+	char *during = ruleset();
+	CHECK(strcmp(before, during) != 0);
+	free(during);
+
+	pid_t bg = peer_bg("GET /stolen HTTP/1.1\r\nhost: pod\r\n\r\n", &out);
+	recv_type(&c, AP_ACCEPT, &m);
+	uint32_t sid = m.id;
+	CHECK(sid & AP_STREAM_AGENT_BIT);
+	CHECK_EQ(m.u.accept.mode, AP_SUB_STEAL);
+	CHECK_EQ(m.u.accept.port, APP_PORT);
+	CHECK_EQ(m.u.accept.peer.family, 4);
+	CHECK(memcmp(m.u.accept.peer.addr, "\x0a\xc9\x00\x02", 4) == 0);
+	CHECK(memcmp(m.u.accept.local.addr, "\x0a\xc9\x00\x01", 4) == 0);
+	CHECK_EQ(m.u.accept.local.port, APP_PORT);
+	recv_stream(&c, sid, buf, sizeof(buf), 1);
+	CHECK(strstr(buf, "GET /stolen"));
+	send_data(&c, sid, "HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nlocal\n");
+	send_msg(&c, &(struct ap_msg){.type = AP_CLOSE, .id = sid, .u.close = {AP_CLOSE_FIN, 0}});
+	bg_result(bg, out, resp, sizeof(resp));
+	CHECK(strstr(resp, "local\n"));
+
+	CHECK_EQ(unsubscribe(&c, 3), 0);
+	CHECK_EQ(unsubscribe(&c, 4), ENOENT);
+	char *after = ruleset();
+	CHECK_STR(after, before);
+	http_get("", resp, sizeof(resp));
+	CHECK(strstr(resp, "pod\n"));
+	goodbye(&c, &ar);
+	free(after);
+	free(before);
+	teardown_ns();
+}
+
+TEST(steal_header_filter_upgrade_and_502)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	char buf[4096], resp[4096];
+	int out;
+
+	setup_ns();
+	agent_start(&ar, NULL);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
+
+	/* Not alice: the pod answers, the client sees nothing. */
+	http_get("x-user: bob\r\n", resp, sizeof(resp));
+	CHECK(strstr(resp, "200 OK") && strstr(resp, "pod\n"));
+	CHECK_EQ(recv_msg(&c, &m, 200), -1);
+
+	/* Alice, twice on one connection with a bob request between them:
+	 * per request routing on a kept connection. */
+	pid_t bg = peer_bg("GET /a1 HTTP/1.1\r\nX-User: alice\r\n\r\n"
+	                   "GET /b HTTP/1.1\r\nx-user: bob\r\n\r\n"
+	                   "GET /a2 HTTP/1.1\r\nx-user: alice\r\nconnection: close\r\n\r\n",
+	                   &out);
+	recv_type(&c, AP_ACCEPT, &m);
+	uint32_t sid = m.id;
+	recv_stream(&c, sid, buf, sizeof(buf), 1);
+	CHECK(strstr(buf, "GET /a1"));
+	send_data(&c, sid, "HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nA1\n");
+	recv_stream(&c, sid, buf, sizeof(buf), 1);
+	CHECK(strstr(buf, "GET /a2") && !strstr(buf, "/b"));
+	send_data(&c, sid,
+	          "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nA2\n\r\n0\r\n\r\n");
+	bg_result(bg, out, resp, sizeof(resp));
+	char *a1 = strstr(resp, "A1\n"), *pod = strstr(resp, "pod\n"), *a2 = strstr(resp, "A2\n");
+	CHECK(a1 && pod && a2 && a1 < pod && pod < a2);
+
+	/* The client resets before answering: 502 with a clear body, and
+	 * the connection stays usable (the next request reaches the pod). */
+	int fd = peer_connect();
+	CHECK(fd >= 0);
+	const char *fail = "GET /fail HTTP/1.1\r\nx-user: alice\r\n\r\n";
+	CHECK_EQ(write_all(fd, fail, strlen(fail)), 0);
+	recv_type(&c, AP_ACCEPT, &m);
+	sid = m.id;
+	recv_stream(&c, sid, buf, sizeof(buf), 1);
+	send_msg(&c, &(struct ap_msg){.type = AP_CLOSE,
+	                              .id = sid,
+	                              .u.close = {AP_CLOSE_RESET, ECONNREFUSED}});
+	read_some(fd, resp, sizeof(resp), 100);
+	CHECK(strstr(resp, "HTTP/1.1 502 Bad Gateway"));
+	CHECK(strstr(resp, "local application failed"));
+	const char *next = "GET /next HTTP/1.1\r\nx-user: bob\r\n\r\n";
+	CHECK_EQ(write_all(fd, next, strlen(next)), 0);
+	read_some(fd, resp, sizeof(resp), 1);
+	CHECK(strstr(resp, "200 OK"));
+	close(fd);
+
+	/* WebSocket: the upgrade of a matched request makes the connection
+	 * raw TCP with the client, both ways. */
+	fd = peer_connect();
+	CHECK(fd >= 0);
+	const char *up = "GET /ws HTTP/1.1\r\nx-user: alice\r\nconnection: upgrade\r\n"
+	                 "upgrade: websocket\r\n\r\n";
+	CHECK_EQ(write_all(fd, up, strlen(up)), 0);
+	recv_type(&c, AP_ACCEPT, &m);
+	sid = m.id;
+	recv_stream(&c, sid, buf, sizeof(buf), strlen(up));
+	send_data(&c, sid,
+	          "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\nraw-from-app");
+	size_t got = read_some(fd, resp, sizeof(resp), 60);
+	CHECK(got > 0 && strstr(resp, "101") && strstr(resp, "raw-from-app"));
+	CHECK_EQ(write_all(fd, "\x81\x02hi not http", 13), 0);
+	recv_stream(&c, sid, buf, sizeof(buf), 13);
+	CHECK(memcmp(buf, "\x81\x02hi not http", 13) == 0);
+	close(fd);
+	goodbye(&c, &ar);
+	teardown_ns();
+}
+
+/* ---- cleanup ---- */
+
+static void cleanup_cases(const char *env)
+{
+	struct agent_run ar;
+	struct conn c;
+	char *before, *now;
+
+	setup_ns();
+	before = ruleset();
+
+	/* A dropped client (no goodbye): the agent frees it, rules go. */
+	agent_start(&ar, env);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), 0);
+	close(c.fd);
+	free(c.buf);
+	CHECK(ruleset_becomes(before, 5000));
+	kill(ar.pid, SIGKILL);
+	waitpid(ar.pid, NULL, 0);
+	close(ar.out);
+
+	/* SIGKILL of the agent: its guard removes the rules. */
+	agent_start(&ar, env);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), 0);
+	kill(ar.pid, SIGKILL);
+	waitpid(ar.pid, NULL, 0);
+	close(ar.out);
+	close(c.fd);
+	free(c.buf);
+	CHECK(ruleset_becomes(before, 5000));
+
+	/* Leftovers of an agent that died with its guard (pid 4000000 does
+	 * not exist): a new agent removes them at start. The iptables
+	 * leftover is hooked from PREROUTING only: iptables-nft would create
+	 * an OUTPUT base chain for the hook, and which base chains a dead
+	 * agent caused to exist is not knowable afterwards (an empty one
+	 * stays; it changes no packet). */
+	if (env && strstr(env, "iptables"))
+		CHECK(sh("ip netns exec %s sh -c 'iptables -t nat -N MTIN_4000000_1 && "
+		         "iptables -t nat -N MTOUT_4000000_1 && iptables -t nat -A MTIN_4000000_1 "
+		         "-p "
+		         "tcp --dport 80 -j REDIRECT --to-ports 1 && iptables -t nat -I PREROUTING "
+		         "1 "
+		         "-j MTIN_4000000_1'",
+		         ns_pod) == 0);
+	else
+		CHECK(sh("ip netns exec %s nft -f - <<'EOF'\ntable inet mirrord_trace_4000000_1 {\n"
+		         " chain pre { type nat hook prerouting priority dstnat - 10; tcp dport 80 "
+		         "redirect to :1; }\n}\nEOF",
+		         ns_pod) == 0);
+	now = ruleset();
+	CHECK(strcmp(now, before) != 0);
+	free(now);
+	agent_start(&ar, env);
+	now = ruleset();
+	CHECK_STR(now, before);
+	free(now);
+	connect_agent(&c, &ar);
+	goodbye(&c, &ar);
+	free(before);
+	teardown_ns();
+}
+
+TEST(cleanup_nft)
+{
+	cleanup_cases(NULL);
+}
+
+TEST(cleanup_iptables)
+{
+	cleanup_cases("MIRRORD_TRACE_AGENT_FIREWALL=iptables");
+}
+
+/* ---- mirror ---- */
+
+TEST(mirror_1000_requests)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	static char body[MIRROR_BODY + 1];
+	static struct {
+		uint32_t id;
+		char *buf;
+		size_t len;
+		bool closed;
+	} st[MIRROR_REQUESTS];
+	size_t nst = 0, closed = 0;
+
+	setup_ns();
+	/* Reordering and duplicated segments (a retransmission as the
+	 * capture sees it) on the way into the pod. */
+	bool netem = sh("ip netns exec %s tc qdisc add dev mtq%d root netem delay 1ms "
+	                "reorder 30%% 50%% duplicate 5%% 2>/dev/null",
+	                ns_peer, (int)getpid()) == 0;
+	memset(body, 'b', MIRROR_BODY);
+	agent_start(&ar, NULL);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe(&c, 1, AP_SUB_MIRROR, AP_FILTER_NONE, NULL, NULL), 0);
+	CHECK_EQ(subscribe(&c, 2, AP_SUB_MIRROR, AP_FILTER_ALL_OF, NULL, "GET") == EEXIST, 1);
+
+	size_t answered = 0;
+	for (int b = 0; b < MIRROR_REQUESTS / MIRROR_BATCH; b++) {
+		int fds[MIRROR_BATCH];
+		for (int i = 0; i < MIRROR_BATCH; i++) {
+			char head[128];
+			int k = b * MIRROR_BATCH + i;
+			fds[i] = peer_connect();
+			CHECK(fds[i] >= 0);
+			snprintf(head, sizeof(head),
+			         "POST /r%04d HTTP/1.1\r\ncontent-length: %d\r\n\r\n", k,
+			         MIRROR_BODY);
+			CHECK_EQ(write_all(fds[i], head, strlen(head)), 0);
+			/* In pieces, so one request spans several segments. */
+			for (int off = 0; off < MIRROR_BODY; off += 1000)
+				CHECK_EQ(write_all(fds[i], body + off, 1000), 0);
+		}
+		for (int i = 0; i < MIRROR_BATCH; i++) {
+			char resp[512];
+			size_t got = 0;
+			/* The whole response, or closing with unread bytes
+			 * would send a reset. */
+			while (got + 1 < sizeof(resp)) {
+				ssize_t k = read(fds[i], resp + got, sizeof(resp) - 1 - got);
+				if (k <= 0)
+					break;
+				got += (size_t)k;
+				resp[got] = 0;
+				if (strstr(resp, "pod\n"))
+					break;
+			}
+			resp[got] = 0;
+			answered += strstr(resp, "pod\n") != NULL;
+			close(fds[i]);
+		}
+		/* Drain the agent meanwhile, so its window never closes. */
+		while (recv_msg(&c, &m, 0) == 1) {
+			if (m.type == AP_ACCEPT) {
+				CHECK_EQ(m.u.accept.mode, AP_SUB_MIRROR);
+				CHECK(nst < MIRROR_REQUESTS);
+				st[nst].id = m.id;
+				st[nst].buf = malloc(MIRROR_BODY + 128);
+				nst++;
+				continue;
+			}
+			size_t i;
+			for (i = 0; i < nst && st[i].id != m.id; i++)
+				;
+			if (m.type == AP_CREDIT || i == nst)
+				continue;
+			if (m.type == AP_CLOSE) {
+				CHECK_EQ(m.u.close.how, AP_CLOSE_FIN);
+				st[i].closed = true;
+				closed++;
+				continue;
+			}
+			CHECK_EQ(m.type, AP_DATA);
+			CHECK(st[i].len + m.u.data.data.len <= MIRROR_BODY + 128);
+			memcpy(st[i].buf + st[i].len, m.u.data.data.ptr, m.u.data.data.len);
+			st[i].len += m.u.data.data.len;
+			send_msg(&c, &(struct ap_msg){.type = AP_CREDIT,
+			                              .id = m.id,
+			                              .u.credit.bytes = m.u.data.data.len});
+		}
+	}
+	/* The connections are closed; their FINs are on the way. */
+	while (closed < nst && recv_msg(&c, &m, 2000) == 1) {
+		size_t i;
+		for (i = 0; i < nst && st[i].id != m.id; i++)
+			;
+		if (i == nst || m.type == AP_CREDIT)
+			continue;
+		if (m.type == AP_CLOSE) {
+			st[i].closed = true;
+			closed++;
+		} else if (m.type == AP_DATA) {
+			memcpy(st[i].buf + st[i].len, m.u.data.data.ptr, m.u.data.data.len);
+			st[i].len += m.u.data.data.len;
+		}
+	}
+	size_t intact = 0;
+	for (size_t i = 0; i < nst; i++) {
+		char head[128];
+		int k;
+		if (sscanf(st[i].buf, "POST /r%d ", &k) != 1)
+			continue;
+		snprintf(head, sizeof(head), "POST /r%04d HTTP/1.1\r\ncontent-length: %d\r\n\r\n",
+		         k, MIRROR_BODY);
+		intact += st[i].closed && st[i].len == strlen(head) + MIRROR_BODY &&
+		          !memcmp(st[i].buf, head, strlen(head)) &&
+		          !memcmp(st[i].buf + strlen(head), body, MIRROR_BODY);
+	}
+	fprintf(stderr, "mirror: %zu answered by the pod, %zu streams, %zu intact%s\n", answered,
+	        nst, intact, netem ? " (netem reorder 30%, duplicate 5%)" : " (no netem)");
+	CHECK_EQ(answered, MIRROR_REQUESTS);
+	CHECK_EQ(nst, MIRROR_REQUESTS);
+	CHECK_EQ(intact, MIRROR_REQUESTS);
+	for (size_t i = 0; i < nst; i++)
+		free(st[i].buf);
+	goodbye(&c, &ar);
+	teardown_ns();
+}
+
+TEST_MAIN_WITH_ARG(agent_path, "PATH-TO-mirrord-trace-agent")
