@@ -23,12 +23,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define CAP_SNAP 65600          /* an IP packet of 64 KiB (GRO) plus headers */
-#define CAP_RCVBUF (8 << 20)    /* the kernel queue between us and the NIC */
-#define CAP_BATCH 512           /* packets per wakeup */
-#define CAP_MAX_FLOWS 4096      /* connections mirrored at once */
+#define CAP_SNAP 65600       /* an IP packet of 64 KiB (GRO) plus headers */
+#define CAP_RCVBUF (8 << 20) /* the kernel queue between us and the NIC */
+#define CAP_BATCH 512        /* packets per wakeup */
+#define CAP_MAX_FLOWS 4096   /* connections mirrored at once */
 #define CAP_BUCKETS 4096
-#define CAP_MAX_OOO (64u << 20) /* out-of-order bytes over all flows */
+#define CAP_MAX_OOO (64u << 20)      /* out-of-order bytes over all flows */
 #define CAP_IDLE_MS (10 * 60 * 1000) /* a flow silent this long is dropped */
 #define CAP_SWEEP_MS (30 * 1000)
 #define CAP_MAX_BPF (16 + 2 * 2 * INCOMING_MAX_SUBS)
@@ -208,7 +208,7 @@ static void on_packet(struct capture *cap, const uint8_t *p, size_t n)
 	if (syn && !ack) {
 		if (f && f->isn == seq)
 			return; /* a retransmitted SYN */
-		if (f) /* the 4-tuple is reused: the old copy is over */
+		if (f)          /* the 4-tuple is reused: the old copy is over */
 			flow_free(f, AP_CLOSE_RESET, ECONNRESET);
 		if (cap->nflows >= CAP_MAX_FLOWS)
 			return;
@@ -319,16 +319,16 @@ int capture_set_ports(struct capture *cap, const uint16_t *ports, size_t n)
 	 *  V6: jeq IPV6 ? +1 : DROP; ldb [6]; jeq TCP ? +1 : DROP; ldh [42];
 	 *      jeq port_i ? ACCEPT : next; DROP: ret 0; ACCEPT: ret snap */
 	size_t v6 = 8 + n + 1, v6_ports = v6 + 4, drop = v6_ports + n, accept = drop + 1;
-#define JMP(code, kk, t, fl)                                                                \
-	do {                                                                                \
-		f[k] = (struct sock_filter)BPF_JUMP(code, kk, (uint8_t)((t) - k - 1),       \
-		                                    (uint8_t)((fl) - k - 1));               \
-		k++;                                                                        \
+#define JMP(code, kk, t, fl)                                                        \
+	do {                                                                        \
+		f[k] = (struct sock_filter)BPF_JUMP(code, kk, (uint8_t)((t)-k - 1), \
+		                                    (uint8_t)((fl)-k - 1));         \
+		k++;                                                                \
 	} while (0)
-#define STMT(code, kk)                                                                      \
-	do {                                                                                \
-		f[k] = (struct sock_filter)BPF_STMT(code, kk);                              \
-		k++;                                                                        \
+#define STMT(code, kk)                                         \
+	do {                                                   \
+		f[k] = (struct sock_filter)BPF_STMT(code, kk); \
+		k++;                                           \
 	} while (0)
 	if (n > INCOMING_MAX_SUBS || accept + 1 > CAP_MAX_BPF)
 		return -E2BIG;
@@ -359,7 +359,8 @@ int capture_set_ports(struct capture *cap, const uint16_t *ports, size_t n)
 		return -errno;
 	if (!cap->sweep_timer) {
 		/* First ports: start receiving (bind to every interface). */
-		struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+		struct sockaddr_ll sll = {.sll_family = AF_PACKET,
+		                          .sll_protocol = htons(ETH_P_ALL)};
 		if (bind(cap->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 			return -errno;
 		int r = evloop_add(cap->a->loop, cap->fd, EPOLLIN, on_readable, cap);

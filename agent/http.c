@@ -36,7 +36,7 @@ struct http_filter {
 	unsigned n;
 	struct {
 		uint8_t kind;
-		pcre2_code *re;       /* HEADER, PATH */
+		pcre2_code *re;                         /* HEADER, PATH */
 		char method[AP_MAX_FILTER_PATTERN + 1]; /* METHOD */
 	} rules[AP_MAX_FILTER_RULES];
 	pcre2_match_data *md;
@@ -320,8 +320,9 @@ static ssize_t framer_feed(struct framer *fr, const uint8_t *p, size_t n)
 			if (isxdigit(c)) {
 				if (fr->left >> 56)
 					return -EBADMSG;
-				fr->left = fr->left * 16 +
-				           (uint64_t)(isdigit(c) ? c - '0' : (tolower(c) - 'a' + 10));
+				fr->left =
+				        fr->left * 16 +
+				        (uint64_t)(isdigit(c) ? c - '0' : (tolower(c) - 'a' + 10));
 				fr->size_seen = true;
 			} else if (c == '\r' && fr->size_seen) {
 				fr->cs = CH_SIZE_LF;
@@ -558,7 +559,8 @@ static int route_request(struct hconn *h, size_t len)
 		h->is = istream_open(h->in, AP_SUB_STEAL, h->port, (struct sockaddr *)&h->peer,
 		                     (struct sockaddr *)&h->orig, &client_ops, h);
 		if (!h->is) {
-			target_failed(h, "the local application is not reachable (too many streams)");
+			target_failed(h,
+			              "the local application is not reachable (too many streams)");
 			return -EMFILE;
 		}
 	}
@@ -569,7 +571,8 @@ static int route_request(struct hconn *h, size_t len)
 		target_failed(h, why);
 		return r;
 	}
-	log_debug("HTTP request on port %u to %s", h->port, h->to_client ? "the client" : "the pod");
+	log_debug("HTTP request on port %u to %s", h->port,
+	          h->to_client ? "the client" : "the pod");
 	(void)to_target(h, h->ibuf, len);
 	buf_drop(h->ibuf, &h->ilen, len);
 	h->st = h->req.done ? HS_WAIT : HS_BODY;

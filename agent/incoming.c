@@ -253,9 +253,8 @@ int incoming_adopt(struct incoming *in, int fd, uint16_t port, const struct sock
 		return r;
 	r = streams_adopt(in->a->streams, id, fd, s->window);
 	if (r < 0) {
-		struct ap_msg m = {.type = AP_CLOSE,
-		                   .id = id,
-		                   .u.close = {.how = AP_CLOSE_RESET, .err = -r}};
+		struct ap_msg m = {
+		        .type = AP_CLOSE, .id = id, .u.close = {.how = AP_CLOSE_RESET, .err = -r}};
 		(void)client_send(in->c, &m);
 	}
 	return r;

@@ -30,8 +30,7 @@ void incoming_unsub(struct incoming *in, const struct ap_msg *m);
 /* Stream frames for ids this module owns (mirror and HTTP streams).
  * Return 1 if handled, 0 if the id is not ours (streams.c's turn), < 0
  * for a protocol violation (*ret_why says which). */
-int incoming_data(struct incoming *in, uint32_t id, const struct ap_bytes *d,
-                  const char **ret_why);
+int incoming_data(struct incoming *in, uint32_t id, const struct ap_bytes *d, const char **ret_why);
 int incoming_credit(struct incoming *in, uint32_t id, uint32_t bytes, const char **ret_why);
 int incoming_close(struct incoming *in, uint32_t id, uint8_t how, int32_t err,
                    const char **ret_why);

@@ -17,8 +17,8 @@
 struct reasm_seg;
 
 struct reasm {
-	uint32_t next;       /* next sequence number to deliver */
-	uint32_t fin_seq;    /* sequence number of the FIN, if fin */
+	uint32_t next;    /* next sequence number to deliver */
+	uint32_t fin_seq; /* sequence number of the FIN, if fin */
 	bool fin;
 	struct reasm_seg *ooo; /* sorted by seq, non-overlapping */
 	size_t ooo_bytes;

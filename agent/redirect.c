@@ -31,11 +31,11 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-#define RULESET_ID_MAX 23      /* "<pid>_<start>"; "MTOUT_" + 22 fits iptables (28) */
-#define RULESET_NAME_MAX 48    /* "MTOUT_" + id; iptables takes up to 28 */
-#define CMD_OUTPUT_MAX 4096    /* stdout kept from one listing */
-#define RULES_TEXT_MAX 16384   /* one restore/nft script: ports x ~120 bytes */
-#define STALE_MAX 64           /* leftover rule sets removed in one start */
+#define RULESET_ID_MAX 23    /* "<pid>_<start>"; "MTOUT_" + 22 fits iptables (28) */
+#define RULESET_NAME_MAX 48  /* "MTOUT_" + id; iptables takes up to 28 */
+#define CMD_OUTPUT_MAX 4096  /* stdout kept from one listing */
+#define RULES_TEXT_MAX 16384 /* one restore/nft script: ports x ~120 bytes */
+#define STALE_MAX 64         /* leftover rule sets removed in one start */
 
 enum backend { BK_NONE, BK_NFT, BK_IPTABLES };
 
@@ -46,7 +46,7 @@ struct redirect {
 
 static enum backend backend;
 static char id[RULESET_ID_MAX]; /* "<pid>_<start>" of this worker */
-static int guard_fd = -1;         /* write end of the guard's pipe */
+static int guard_fd = -1;       /* write end of the guard's pipe */
 /* iptables-nft only: the nat tables and base chains that did not exist
  * before our first rule. iptables-nft creates them on demand and they
  * stay after our chains go; deleting them again (when empty) leaves
@@ -174,7 +174,8 @@ static int run(const char *const *argv, const char *input, char *out, size_t cap
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
-#define RUN(err, errcap, ...) run((const char *const[]){__VA_ARGS__, NULL}, NULL, NULL, 0, err, errcap)
+#define RUN(err, errcap, ...) \
+	run((const char *const[]){__VA_ARGS__, NULL}, NULL, NULL, 0, err, errcap)
 
 /* Remove the rule set named by rid ("<pid>_<start>"), quietly: parts that
  * do not exist are fine. */
@@ -194,10 +195,12 @@ static void remove_ruleset(enum backend bk, const char *rid)
 		/* A chain cannot go while a rule jumps to it: unhook first,
 		 * as often as it is hooked. */
 		for (int k = 0; k < 4; k++)
-			if (RUN(NULL, 0, tools[i], "-w", "-t", "nat", "-D", "PREROUTING", "-j", in) < 0)
+			if (RUN(NULL, 0, tools[i], "-w", "-t", "nat", "-D", "PREROUTING", "-j",
+			        in) < 0)
 				break;
 		for (int k = 0; k < 4; k++)
-			if (RUN(NULL, 0, tools[i], "-w", "-t", "nat", "-D", "OUTPUT", "-j", out) < 0)
+			if (RUN(NULL, 0, tools[i], "-w", "-t", "nat", "-D", "OUTPUT", "-j", out) <
+			    0)
 				break;
 		(void)RUN(NULL, 0, tools[i], "-w", "-t", "nat", "-F", in);
 		(void)RUN(NULL, 0, tools[i], "-w", "-t", "nat", "-X", in);
@@ -321,8 +324,8 @@ static int apply_nft(struct redirect *r, const uint16_t *ports, size_t n, char *
 	off += (size_t)snprintf(s + off, RULES_TEXT_MAX - off, " }\n}\n");
 	for (size_t i = 0; i < n; i++)
 		off += (size_t)snprintf(s + off, RULES_TEXT_MAX - off,
-		                        "add rule inet %s pre tcp dport %u redirect to :%u\n", table,
-		                        ports[i], r->listen_port);
+		                        "add rule inet %s pre tcp dport %u redirect to :%u\n",
+		                        table, ports[i], r->listen_port);
 	if (off >= RULES_TEXT_MAX)
 		return -E2BIG;
 	return run((const char *const[]){"nft", "-f", "-", NULL}, s, NULL, 0, err, errcap);
@@ -347,7 +350,8 @@ static int apply_iptables(struct redirect *r, const char *tool, const uint16_t *
 			e = RUN(err, errcap, tool, "-w", "-t", "nat", "-I", "PREROUTING", "1", "-j",
 			        in);
 		if (e == 0)
-			e = RUN(err, errcap, tool, "-w", "-t", "nat", "-I", "OUTPUT", "1", "-j", out);
+			e = RUN(err, errcap, tool, "-w", "-t", "nat", "-I", "OUTPUT", "1", "-j",
+			        out);
 		if (e < 0)
 			return e;
 	}
@@ -358,11 +362,12 @@ static int apply_iptables(struct redirect *r, const char *tool, const uint16_t *
 	                        "-A MTOUT_%s -m mark --mark 0x%x -j RETURN\n",
 	                        id, id, id, MT_AGENT_MARK);
 	for (size_t i = 0; i < n; i++)
-		off += (size_t)snprintf(s + off, RULES_TEXT_MAX - off,
-		                        "-A MTIN_%s -p tcp -m tcp --dport %u -j REDIRECT --to-ports "
-		                        "%u\n-A MTOUT_%s -o lo -p tcp -m tcp --dport %u -j REDIRECT "
-		                        "--to-ports %u\n",
-		                        id, ports[i], r->listen_port, id, ports[i], r->listen_port);
+		off += (size_t)snprintf(
+		        s + off, RULES_TEXT_MAX - off,
+		        "-A MTIN_%s -p tcp -m tcp --dport %u -j REDIRECT --to-ports "
+		        "%u\n-A MTOUT_%s -o lo -p tcp -m tcp --dport %u -j REDIRECT "
+		        "--to-ports %u\n",
+		        id, ports[i], r->listen_port, id, ports[i], r->listen_port);
 	off += (size_t)snprintf(s + off, RULES_TEXT_MAX - off, "COMMIT\n");
 	if (off >= RULES_TEXT_MAX)
 		return -E2BIG;
