@@ -398,6 +398,10 @@ again:
 		}
 		off += (size_t)used;
 		dispatch(s, &m);
+		/* The frame took the link down (an EBUSY while resuming):
+		 * rbuf was dropped with it. */
+		if (s->reconnecting)
+			return;
 	}
 	if (!s->alive)
 		return;
