@@ -176,6 +176,9 @@ run_proxy() {
 
 # agent_start: a fresh agent in the workstation netns (it serves one client).
 agent_start() {
+	# The previous agent's "agent ready" must not be read as this one's: the
+	# background job truncates the file only once it runs.
+	rm -f "$BT/agent.out"
 	bench_bg "$BT/agent.out" ip netns exec "$WORKSTATION_NETNS" "$MT_AGENT" --listen 127.0.0.1:0 \
 		targeted --pid "$TARGET_PID"
 	AGENT_PID=$BG_PID # ip netns exec execs: this is the agent itself (checked below)

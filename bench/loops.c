@@ -2,6 +2,8 @@
  *
  *   loops getpid N   N x syscall(SYS_getpid)
  *   loops read N     N x read(fd, buf, 1) on /dev/zero
+ *   loops open N     N x openat + close of /etc/passwd (a local path: with
+ *                    feature.fs read it is trapped, decided local, resumed)
  *
  * Prints one line "KIND N NS_PER_CALL". The clock is CLOCK_MONOTONIC through
  * the vDSO (no syscall). /dev/zero is opened before the clock starts: openat
@@ -46,6 +48,21 @@ static int loop_read(int fd, long n)
 	return 0;
 }
 
+/* The path is on mirrord's default local list (^/etc), so a traced open
+ * costs the stop and the decision, never the agent. */
+static int loop_open(long n)
+{
+	long i;
+
+	for (i = 0; i < n; i++) {
+		int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		close(fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char *end;
@@ -53,8 +70,9 @@ int main(int argc, char **argv)
 	int fd = -1, rc;
 	double t0, t1;
 
-	if (argc != 3 || (strcmp(argv[1], "getpid") && strcmp(argv[1], "read"))) {
-		fprintf(stderr, "usage: loops getpid|read N\n");
+	if (argc != 3 ||
+	    (strcmp(argv[1], "getpid") && strcmp(argv[1], "read") && strcmp(argv[1], "open"))) {
+		fprintf(stderr, "usage: loops getpid|read|open N\n");
 		return 2;
 	}
 	errno = 0;
@@ -73,6 +91,11 @@ int main(int argc, char **argv)
 		t0 = now_ns();
 		rc = loop_read(fd, n);
 		t1 = now_ns();
+	} else if (!strcmp(argv[1], "open")) {
+		loop_open(n / 10 + 1);
+		t0 = now_ns();
+		rc = loop_open(n);
+		t1 = now_ns();
 	} else {
 		loop_getpid(n / 10 + 1);
 		t0 = now_ns();
@@ -80,7 +103,7 @@ int main(int argc, char **argv)
 		t1 = now_ns();
 	}
 	if (rc) {
-		fprintf(stderr, "loops: read from /dev/zero failed\n");
+		fprintf(stderr, "loops: %s failed\n", argv[1]);
 		return 1;
 	}
 	printf("%s %ld %.1f\n", argv[1], n, (t1 - t0) / (double)n);
