@@ -174,11 +174,15 @@ static void usage(enum cli_mode mode)
 	       "  -k, --key KEY                session key for {{ key }} [MIRRORD_KEY]\n"
 	       "  -q, --quiet                  no progress lines while the agent starts\n"
 	       "                               [MIRRORD_TRACE_QUIET, MIRRORD_PROGRESS_MODE=off]\n"
+	       "Kubernetes (without --agent-addr):\n"
+	       "  -e, --ephemeral-container    the agent as an ephemeral container of the target "
+	       "pod\n"
+	       "                               [MIRRORD_EPHEMERAL_CONTAINER]\n"
+	       "  -i/--agent-image, -l/--agent-log-level, --agent-ttl, --agent-startup-timeout,\n"
+	       "  --context, -c/--accept-invalid-certificates[=BOOL] as in mirrord\n"
+	       "Files: --fs-mode read|write|local|localwithoverrides [MIRRORD_FILE_MODE]\n"
 	       "Accepted for mirrord compatibility (warned about until implemented):\n"
-	       "  -l/--agent-log-level, -i/--agent-image, --agent-ttl, --agent-startup-timeout,\n"
-	       "  -e/--ephemeral-container, --fs-mode, --skip-processes, --steal, --context,\n"
-	       "  -c/--accept-invalid-certificates[=BOOL], --env-file, --no-telemetry,\n"
-	       "  --disable-version-check\n"
+	       "  --skip-processes, --steal, --env-file, --no-telemetry, --disable-version-check\n"
 	       "  -h, --help                   show this help\n",
 	       DEFAULT_CONFIG_FILE);
 }
