@@ -7,9 +7,11 @@
  * casts the buffer to a struct (that would bake host layout and alignment
  * into the protocol).
  *
- * Encoder and decoder share one set of semantic rules (msg_check()), so
- * ap_encode() refuses exactly the messages ap_decode() would reject, and a
- * decoded frame re-encodes to the identical bytes (the fuzzer checks it).
+ * Encoder (encode.c) and decoder share one set of semantic rules
+ * (ap_msg_check(), here), so ap_encode() refuses exactly the messages
+ * ap_decode() would reject, and a decoded frame re-encodes to the
+ * identical bytes (the fuzzer checks it). lists.c has the entry-list and
+ * address helpers; internal.h what the three files share.
  *
  * Pure code: no I/O, no allocation, no logging. */
 #include "agentproto/agentproto.h"
@@ -19,67 +21,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
-
-/* Wire sizes of the fixed parts. */
-#define AP_LEN_SIZE 4              /* u32 length before a str/blob */
-#define AP_ADDR_SIZE (1 + 2 + 16)  /* u8 family, u16 port, 16 bytes */
-#define AP_HELLO_FIXED (4 + 2 + 2) /* magic, version, reserved */
-#define AP_HELLO_OK_FIXED (2 + 2)  /* version, reserved */
-#define AP_CONNECT_SIZE (4 + 1 + AP_ADDR_SIZE + 4)
-#define AP_CONNECT_RESP_SIZE (4 + 4 + AP_ADDR_SIZE)
-#define AP_FS_TIME_SIZE (8 + 4)
-#define AP_FS_STAT_SIZE (2 * 8 + 3 * 4 + 5 * 8 + 3 * AP_FS_TIME_SIZE)
-#define AP_FS_STATFS_SIZE (11 * 8)
-#define AP_DIRENT_FIXED (8 + 1 + AP_LEN_SIZE)  /* ino, type, name length */
-#define AP_PORT_SUB_FIXED (2 + 1 + 4 + 1 + 1)  /* port, mode, window, op, count */
-#define AP_FILTER_RULE_FIXED (1 + AP_LEN_SIZE) /* kind, pattern length */
-#define AP_PORT_SUB_MAX \
-	(AP_PORT_SUB_FIXED + AP_MAX_FILTER_RULES * (AP_FILTER_RULE_FIXED + AP_MAX_FILTER_PATTERN))
-#define AP_ACCEPT_SIZE (2 + 1 + 2 * AP_ADDR_SIZE + 4)
-/* The largest file request is a WRITE (op, handle, offset, data); the
- * largest response a READDIR page (op, err, cookie, eof, count, list). */
-#define AP_FS_REQ_MAX (1 + 4 + 8 + AP_LEN_SIZE + AP_MAX_DATA)
-#define AP_FS_RESP_MAX (1 + 4 + 8 + 1 + 4 + AP_LEN_SIZE + AP_FS_DIR_MAX_BYTES)
-_Static_assert(1 + 4 + 2 * (AP_LEN_SIZE + AP_MAX_PATH) <= AP_FS_REQ_MAX, "RENAME fits");
-_Static_assert(1 + 4 + 4 + AP_FS_STAT_SIZE <= AP_FS_RESP_MAX, "OPEN fits");
-_Static_assert(1 + 4 + AP_LEN_SIZE + AP_MAX_DATA <= AP_FS_RESP_MAX, "READ fits");
-
-/* ---- big-endian helpers ------------------------------------------------ */
-
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
+#include "agentproto/internal.h"
 
 /* ---- per-type payload bounds ------------------------------------------- */
 
@@ -120,41 +62,6 @@ static bool type_known(uint32_t t)
 	return t >= AP_HELLO && t <= AP_TYPE_LAST;
 }
 
-/* ---- file operations: which fields each op carries ---------------------- */
-
-/* Request fields, in wire order. */
-enum {
-	RQ_FLAGS = 1 << 0,
-	RQ_MODE = 1 << 1,
-	RQ_HANDLE = 1 << 2,
-	RQ_OFFSET = 1 << 3,
-	RQ_COUNT = 1 << 4,
-	RQ_PATH = 1 << 5,
-	RQ_PATH2 = 1 << 6,
-	RQ_DATA = 1 << 7,
-};
-
-/* Response fields (err == 0), in wire order. */
-enum {
-	RS_HANDLE = 1 << 0,
-	RS_COOKIE = 1 << 1,
-	RS_EOF = 1 << 2,
-	RS_COUNT = 1 << 3,
-	RS_STAT = 1 << 4,
-	RS_STATFS = 1 << 5,
-	RS_DATA = 1 << 6,
-};
-
-/* One table describes every op, so the decoder, the encoder and the
- * checks cannot disagree about a layout. */
-struct fs_op_desc {
-	const char *name;
-	uint8_t req, resp;  /* RQ_* / RS_* fields present */
-	uint32_t flags_ok;  /* request flags the op accepts */
-	uint32_t mode_max;  /* largest request mode */
-	uint32_t resp_data; /* longest response data */
-};
-
 static const struct fs_op_desc fs_ops[] = {
         [AP_FS_ENABLE_WRITE] = {"ENABLE_WRITE", 0, 0, 0, 0, 0},
         [AP_FS_STAT] = {"STAT", RQ_FLAGS | RQ_PATH, RS_STAT, AP_FS_NOFOLLOW, 0, 0},
@@ -177,15 +84,14 @@ static const struct fs_op_desc fs_ops[] = {
         [AP_FS_TRUNCATE] = {"TRUNCATE", RQ_OFFSET | RQ_PATH, 0, 0, 0, 0},
 };
 
-/* The op's entry, or NULL: op comes from the peer. */
-static const struct fs_op_desc *fs_op(uint8_t op)
+const struct fs_op_desc *ap_fs_op_desc(uint8_t op)
 {
 	return op >= AP_FS_ENABLE_WRITE && op <= AP_FS_OP_LAST ? &fs_ops[op] : NULL;
 }
 
 const char *ap_fs_op_name(int op)
 {
-	const struct fs_op_desc *d = op >= 0 && op <= UINT8_MAX ? fs_op((uint8_t)op) : NULL;
+	const struct fs_op_desc *d = op >= 0 && op <= UINT8_MAX ? ap_fs_op_desc((uint8_t)op) : NULL;
 	return d ? d->name : "?";
 }
 
@@ -340,7 +246,7 @@ static bool fs_statfs_zero(const struct ap_fs_statfs *f)
  * (one wire form per message; nothing a peer sends is silently ignored). */
 static int fs_req_check(const struct ap_msg *m)
 {
-	const struct fs_op_desc *d = fs_op(m->u.fs_req.op);
+	const struct fs_op_desc *d = ap_fs_op_desc(m->u.fs_req.op);
 	uint32_t f = m->u.fs_req.flags;
 	int r;
 
@@ -373,7 +279,7 @@ static int fs_req_check(const struct ap_msg *m)
 
 static int fs_resp_check(const struct ap_msg *m)
 {
-	const struct fs_op_desc *d = fs_op(m->u.fs_resp.op);
+	const struct fs_op_desc *d = ap_fs_op_desc(m->u.fs_resp.op);
 	/* A failed op carries no fields; the check below then wants them
 	 * all zero. */
 	uint8_t have = d && m->u.fs_resp.err == 0 ? d->resp : 0;
@@ -399,7 +305,7 @@ static int fs_resp_check(const struct ap_msg *m)
 
 static uint64_t fs_req_size(const struct ap_msg *m)
 {
-	uint8_t f = fs_op(m->u.fs_req.op)->req;
+	uint8_t f = ap_fs_op_desc(m->u.fs_req.op)->req;
 
 	return 1 + (f & RQ_FLAGS ? 4 : 0) + (f & RQ_MODE ? 4 : 0) + (f & RQ_HANDLE ? 4 : 0) +
 	       (f & RQ_OFFSET ? 8 : 0) + (f & RQ_COUNT ? 4 : 0) +
@@ -410,7 +316,7 @@ static uint64_t fs_req_size(const struct ap_msg *m)
 
 static uint64_t fs_resp_size(const struct ap_msg *m)
 {
-	uint8_t f = m->u.fs_resp.err ? 0 : fs_op(m->u.fs_resp.op)->resp;
+	uint8_t f = m->u.fs_resp.err ? 0 : ap_fs_op_desc(m->u.fs_resp.op)->resp;
 
 	return 1 + 4 + (f & RS_HANDLE ? 4 : 0) + (f & RS_COOKIE ? 8 : 0) + (f & RS_EOF ? 1 : 0) +
 	       (f & RS_COUNT ? 4 : 0) + (f & RS_STAT ? AP_FS_STAT_SIZE : 0) +
@@ -465,10 +371,10 @@ static int port_sub_check(const struct ap_msg *m)
 	return 0;
 }
 
-/* Payload size of a message that passed msg_check(). 64-bit arithmetic:
+/* Payload size of a message that passed ap_msg_check(). 64-bit arithmetic:
  * the ap_bytes lengths are u32 and a sum of two could wrap a 32-bit
  * size_t. */
-static uint64_t payload_size(const struct ap_msg *m)
+uint64_t ap_payload_size(const struct ap_msg *m)
 {
 	switch (m->type) {
 	case AP_HELLO:
@@ -517,7 +423,7 @@ static uint64_t payload_size(const struct ap_msg *m)
 
 /* Everything a well-formed message must satisfy beyond its framing.
  * Returns 0, -EMSGSIZE (a protocol limit) or -EINVAL (a bad value). */
-static int msg_check(const struct ap_msg *m)
+int ap_msg_check(const struct ap_msg *m)
 {
 	int r;
 
@@ -719,13 +625,6 @@ static int rd_stat(struct reader *r, struct ap_fs_stat *st)
 	return e;
 }
 
-/* statfs is eleven u64 in struct order. */
-#define STATFS_FIELDS(f)                                                                       \
-	{                                                                                      \
-		&(f)->type, &(f)->bsize, &(f)->blocks, &(f)->bfree, &(f)->bavail, &(f)->files, \
-		        &(f)->ffree, &(f)->fsid, &(f)->namelen, &(f)->frsize, &(f)->flags      \
-	}
-
 static int rd_statfs(struct reader *r, struct ap_fs_statfs *f)
 {
 	uint64_t *v[] = STATFS_FIELDS(f);
@@ -745,7 +644,7 @@ static int decode_fs_req(struct reader *r, struct ap_msg *m)
 
 	if (e < 0)
 		return e;
-	d = fs_op(m->u.fs_req.op);
+	d = ap_fs_op_desc(m->u.fs_req.op);
 	if (!d)
 		return -EBADMSG;
 	if (e == 0 && (d->req & RQ_FLAGS))
@@ -777,7 +676,7 @@ static int decode_fs_resp(struct reader *r, struct ap_msg *m)
 		e = rd_i32(r, &m->u.fs_resp.err);
 	if (e < 0)
 		return e;
-	d = fs_op(m->u.fs_resp.op);
+	d = ap_fs_op_desc(m->u.fs_resp.op);
 	if (!d)
 		return -EBADMSG;
 	f = m->u.fs_resp.err ? 0 : d->resp;
@@ -799,7 +698,7 @@ static int decode_fs_resp(struct reader *r, struct ap_msg *m)
 }
 
 /* Parse the payload of a frame whose header passed the checks. Structural
- * checks only; msg_check() applies the semantic ones afterwards. */
+ * checks only; ap_msg_check() applies the semantic ones afterwards. */
 static int decode_port_sub(struct reader *r, struct ap_msg *m)
 {
 	int e = rd_u16(r, &m->u.port_sub.port);
@@ -858,7 +757,7 @@ static int decode_payload(struct reader *r, struct ap_msg *m)
 			e = rd_u32(r, &m->u.env_resp.count);
 		if (e == 0 && m->u.env_resp.count > AP_MAX_ENV_COUNT)
 			e = -EMSGSIZE;
-		/* The list itself is walked by msg_check(). */
+		/* The list itself is walked by ap_msg_check(). */
 		if (e == 0)
 			rd_rest(r, &m->u.env_resp.entries);
 		break;
@@ -974,426 +873,10 @@ ssize_t ap_decode(const uint8_t *buf, size_t len, struct ap_msg *ret_msg)
 	e = decode_payload(&r, &m);
 	if (e < 0)
 		return e;
-	e = msg_check(&m);
+	e = ap_msg_check(&m);
 	if (e < 0)
 		return e == -EINVAL ? -EBADMSG : e;
 
 	*ret_msg = m;
 	return (ssize_t)(AP_HEADER_SIZE + plen);
-}
-
-/* ---- encoder ------------------------------------------------------------ */
-
-/* The encoder writes into a buffer already known to be large enough (the
- * size is computed and compared with cap first), so the writers only
- * advance. */
-struct writer {
-	uint8_t *p;
-	size_t off;
-};
-
-static void wr_u8(struct writer *w, uint8_t v)
-{
-	w->p[w->off++] = v;
-}
-
-static void wr_u16(struct writer *w, uint16_t v)
-{
-	put_be16(w->p + w->off, v);
-	w->off += 2;
-}
-
-static void wr_u32(struct writer *w, uint32_t v)
-{
-	put_be32(w->p + w->off, v);
-	w->off += 4;
-}
-
-static void wr_u64(struct writer *w, uint64_t v)
-{
-	put_be64(w->p + w->off, v);
-	w->off += 8;
-}
-
-static void wr_i64(struct writer *w, int64_t v)
-{
-	uint64_t u;
-	memcpy(&u, &v, sizeof(u));
-	wr_u64(w, u);
-}
-
-static void wr_i32(struct writer *w, int32_t v)
-{
-	uint32_t u;
-	memcpy(&u, &v, sizeof(u));
-	wr_u32(w, u);
-}
-
-static void wr_raw(struct writer *w, const struct ap_bytes *b)
-{
-	/* memcpy with a NULL source is undefined even for 0 bytes. */
-	if (b->len > 0)
-		memcpy(w->p + w->off, b->ptr, b->len);
-	w->off += b->len;
-}
-
-static void wr_bytes(struct writer *w, const struct ap_bytes *b)
-{
-	wr_u32(w, b->len);
-	wr_raw(w, b);
-}
-
-static void wr_addr(struct writer *w, const struct ap_addr *a)
-{
-	wr_u8(w, a->family);
-	wr_u16(w, a->port);
-	memcpy(w->p + w->off, a->addr, sizeof(a->addr));
-	w->off += sizeof(a->addr);
-}
-
-static void wr_time(struct writer *w, const struct ap_fs_time *t)
-{
-	wr_i64(w, t->sec);
-	wr_u32(w, t->nsec);
-}
-
-static void wr_stat(struct writer *w, const struct ap_fs_stat *st)
-{
-	wr_u64(w, st->dev);
-	wr_u64(w, st->ino);
-	wr_u32(w, st->mode);
-	wr_u32(w, st->uid);
-	wr_u32(w, st->gid);
-	wr_u64(w, st->nlink);
-	wr_u64(w, st->rdev);
-	wr_u64(w, st->size);
-	wr_u64(w, st->blksize);
-	wr_u64(w, st->blocks);
-	wr_time(w, &st->atime);
-	wr_time(w, &st->mtime);
-	wr_time(w, &st->ctime);
-}
-
-static void wr_statfs(struct writer *w, const struct ap_fs_statfs *f)
-{
-	const uint64_t *v[] = STATFS_FIELDS(f);
-
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		wr_u64(w, *v[i]);
-}
-
-static void encode_fs_req(struct writer *w, const struct ap_msg *m)
-{
-	uint8_t f = fs_op(m->u.fs_req.op)->req;
-
-	wr_u8(w, m->u.fs_req.op);
-	if (f & RQ_FLAGS)
-		wr_u32(w, m->u.fs_req.flags);
-	if (f & RQ_MODE)
-		wr_u32(w, m->u.fs_req.mode);
-	if (f & RQ_HANDLE)
-		wr_u32(w, m->u.fs_req.handle);
-	if (f & RQ_OFFSET)
-		wr_u64(w, m->u.fs_req.offset);
-	if (f & RQ_COUNT)
-		wr_u32(w, m->u.fs_req.count);
-	if (f & RQ_PATH)
-		wr_bytes(w, &m->u.fs_req.path);
-	if (f & RQ_PATH2)
-		wr_bytes(w, &m->u.fs_req.path2);
-	if (f & RQ_DATA)
-		wr_bytes(w, &m->u.fs_req.data);
-}
-
-static void encode_fs_resp(struct writer *w, const struct ap_msg *m)
-{
-	uint8_t f = m->u.fs_resp.err ? 0 : fs_op(m->u.fs_resp.op)->resp;
-
-	wr_u8(w, m->u.fs_resp.op);
-	wr_i32(w, m->u.fs_resp.err);
-	if (f & RS_HANDLE)
-		wr_u32(w, m->u.fs_resp.handle);
-	if (f & RS_COOKIE)
-		wr_u64(w, m->u.fs_resp.cookie);
-	if (f & RS_EOF)
-		wr_u8(w, m->u.fs_resp.eof);
-	if (f & RS_COUNT)
-		wr_u32(w, m->u.fs_resp.count);
-	if (f & RS_STAT)
-		wr_stat(w, &m->u.fs_resp.st);
-	if (f & RS_STATFS)
-		wr_statfs(w, &m->u.fs_resp.sfs);
-	if (f & RS_DATA)
-		wr_bytes(w, &m->u.fs_resp.data);
-}
-
-static void encode_payload(struct writer *w, const struct ap_msg *m)
-{
-	switch (m->type) {
-	case AP_HELLO:
-		wr_u32(w, m->u.hello.magic);
-		wr_u16(w, m->u.hello.version);
-		wr_u16(w, 0);
-		wr_bytes(w, &m->u.hello.client_name);
-		break;
-	case AP_HELLO_OK:
-		wr_u16(w, m->u.hello_ok.version);
-		wr_u16(w, 0);
-		wr_bytes(w, &m->u.hello_ok.agent_version);
-		wr_bytes(w, &m->u.hello_ok.mode);
-		break;
-	case AP_ERROR:
-		wr_i32(w, m->u.error.err);
-		wr_bytes(w, &m->u.error.message);
-		break;
-	case AP_ENV_RESP:
-		wr_i32(w, m->u.env_resp.err);
-		wr_u32(w, m->u.env_resp.count);
-		wr_raw(w, &m->u.env_resp.entries);
-		break;
-	case AP_FILE_REQ:
-		wr_bytes(w, &m->u.file_req.path);
-		break;
-	case AP_FILE_RESP:
-		wr_i32(w, m->u.file_resp.err);
-		wr_bytes(w, &m->u.file_resp.content);
-		break;
-	case AP_CONNECT:
-		wr_u32(w, m->u.connect.stream);
-		wr_u8(w, m->u.connect.proto);
-		wr_addr(w, &m->u.connect.dst);
-		wr_u32(w, m->u.connect.window);
-		break;
-	case AP_CONNECT_RESP:
-		wr_i32(w, m->u.connect_resp.err);
-		wr_u32(w, m->u.connect_resp.stream);
-		wr_addr(w, &m->u.connect_resp.local);
-		break;
-	case AP_DATA:
-		wr_raw(w, &m->u.data.data);
-		break;
-	case AP_CREDIT:
-		wr_u32(w, m->u.credit.bytes);
-		break;
-	case AP_CLOSE:
-		wr_u8(w, m->u.close.how);
-		wr_i32(w, m->u.close.err);
-		break;
-	case AP_FS_REQ:
-		encode_fs_req(w, m);
-		break;
-	case AP_FS_RESP:
-		encode_fs_resp(w, m);
-		break;
-	case AP_PORT_SUB:
-		wr_u16(w, m->u.port_sub.port);
-		wr_u8(w, m->u.port_sub.mode);
-		wr_u32(w, m->u.port_sub.window);
-		wr_u8(w, m->u.port_sub.filter_op);
-		wr_u8(w, m->u.port_sub.rule_count);
-		for (unsigned i = 0; i < m->u.port_sub.rule_count; i++) {
-			wr_u8(w, m->u.port_sub.rules[i].kind);
-			wr_bytes(w, &m->u.port_sub.rules[i].pattern);
-		}
-		break;
-	case AP_PORT_UNSUB:
-		wr_u16(w, m->u.port_unsub.port);
-		break;
-	case AP_PORT_RESP:
-		wr_i32(w, m->u.port_resp.err);
-		break;
-	case AP_ACCEPT:
-		wr_u16(w, m->u.accept.port);
-		wr_u8(w, m->u.accept.mode);
-		wr_addr(w, &m->u.accept.peer);
-		wr_addr(w, &m->u.accept.local);
-		wr_u32(w, m->u.accept.window);
-		break;
-	case AP_ENV_REQ:
-	case AP_PING:
-	case AP_PONG:
-	default:
-		break;
-	}
-}
-
-ssize_t ap_encoded_size(const struct ap_msg *msg)
-{
-	int e = msg_check(msg);
-	uint64_t n;
-
-	if (e < 0)
-		return e;
-	n = payload_size(msg);
-	if (n > AP_MAX_PAYLOAD)
-		return -EMSGSIZE;
-	return (ssize_t)(AP_HEADER_SIZE + n);
-}
-
-ssize_t ap_encode(const struct ap_msg *msg, uint8_t *out, size_t cap)
-{
-	ssize_t size = ap_encoded_size(msg);
-
-	if (size < 0)
-		return size;
-	if ((size_t)size > cap)
-		return -ENOBUFS;
-
-	struct writer w = {.p = out, .off = 0};
-	wr_u32(&w, (uint32_t)(size - AP_HEADER_SIZE));
-	wr_u8(&w, (uint8_t)msg->type);
-	wr_u8(&w, 0);  /* flags */
-	wr_u16(&w, 0); /* reserved */
-	wr_u32(&w, msg->id);
-	encode_payload(&w, msg);
-	return size;
-}
-
-/* ---- env entry lists ---------------------------------------------------- */
-
-int ap_env_put(uint8_t *buf, size_t cap, size_t *off, const char *entry, size_t len)
-{
-	if (len > AP_MAX_STRING)
-		return -EMSGSIZE;
-	/* Written so no sum can wrap: *off may be anything the caller had. */
-	if (*off > cap || cap - *off < AP_LEN_SIZE || cap - *off - AP_LEN_SIZE < len)
-		return -ENOBUFS;
-	put_be32(buf + *off, (uint32_t)len);
-	if (len > 0)
-		memcpy(buf + *off + AP_LEN_SIZE, entry, len);
-	*off += AP_LEN_SIZE + len;
-	return 0;
-}
-
-int ap_env_next(const struct ap_bytes *entries, size_t *off, struct ap_bytes *ret_entry)
-{
-	size_t len = entries->len;
-	uint32_t n;
-
-	/* The list was validated by ap_decode(), but a caller's loop must
-	 * never run off the end if handed something else: a malformed list
-	 * ends the walk (0) rather than returning an error a `while (...)`
-	 * loop would spin on. */
-	if (*off > len || len - *off < AP_LEN_SIZE)
-		return 0;
-	n = get_be32(entries->ptr + *off);
-	if (n > len - *off - AP_LEN_SIZE)
-		return 0;
-	ret_entry->ptr = entries->ptr + *off + AP_LEN_SIZE;
-	ret_entry->len = n;
-	*off += AP_LEN_SIZE + n;
-	return 1;
-}
-
-/* ---- dirent lists --------------------------------------------------------- */
-
-int ap_dirent_put(uint8_t *buf, size_t cap, size_t *off, uint64_t ino, uint8_t type,
-                  const char *name, size_t len)
-{
-	if (len == 0 || len > AP_FS_NAME_MAX || memchr(name, '/', len) || memchr(name, 0, len))
-		return -EINVAL;
-	if (*off > cap || cap - *off < AP_DIRENT_FIXED || cap - *off - AP_DIRENT_FIXED < len)
-		return -ENOBUFS;
-	put_be64(buf + *off, ino);
-	buf[*off + 8] = type;
-	put_be32(buf + *off + 9, (uint32_t)len);
-	memcpy(buf + *off + AP_DIRENT_FIXED, name, len);
-	*off += AP_DIRENT_FIXED + len;
-	return 0;
-}
-
-int ap_dirent_next(const struct ap_bytes *list, size_t *off, struct ap_dirent *ret)
-{
-	size_t len = list->len;
-	uint32_t n;
-
-	/* As ap_env_next: a malformed list ends the walk. */
-	if (*off > len || len - *off < AP_DIRENT_FIXED)
-		return 0;
-	n = get_be32(list->ptr + *off + 9);
-	if (n > len - *off - AP_DIRENT_FIXED)
-		return 0;
-	ret->ino = get_be64(list->ptr + *off);
-	ret->type = list->ptr[*off + 8];
-	ret->name.ptr = list->ptr + *off + AP_DIRENT_FIXED;
-	ret->name.len = n;
-	*off += AP_DIRENT_FIXED + n;
-	return 1;
-}
-
-int ap_bytes_to_str(const struct ap_bytes *b, char *dst, size_t cap)
-{
-	if (b->len >= cap)
-		return -ENAMETOOLONG;
-	if (b->len > 0) {
-		/* An embedded NUL would silently truncate the string the
-		 * caller acts on ("/etc/passwd\0/../x"). */
-		if (memchr(b->ptr, 0, b->len))
-			return -EINVAL;
-		memcpy(dst, b->ptr, b->len);
-	}
-	dst[b->len] = '\0';
-	return 0;
-}
-
-/* ---- addresses ---------------------------------------------------------- */
-
-int ap_addr_from_sockaddr(const struct sockaddr *sa, size_t len, struct ap_addr *ret)
-{
-	struct ap_addr a = {0};
-	sa_family_t fam;
-
-	if (len < sizeof(fam))
-		return -EINVAL;
-	/* memcpy into properly typed locals: the caller's buffer may be a
-	 * byte array copied out of a tracee with no particular alignment. */
-	memcpy(&fam, (const uint8_t *)sa + offsetof(struct sockaddr, sa_family), sizeof(fam));
-	if (fam == AF_INET) {
-		struct sockaddr_in sin;
-		if (len < sizeof(sin))
-			return -EINVAL;
-		memcpy(&sin, sa, sizeof(sin));
-		a.family = 4;
-		a.port = ntohs(sin.sin_port);
-		memcpy(a.addr, &sin.sin_addr, 4);
-	} else if (fam == AF_INET6) {
-		struct sockaddr_in6 sin6;
-		if (len < sizeof(sin6))
-			return -EINVAL;
-		memcpy(&sin6, sa, sizeof(sin6));
-		/* flowinfo and scope_id do not travel: a local interface
-		 * index means nothing in the agent's namespace. */
-		a.family = 6;
-		a.port = ntohs(sin6.sin6_port);
-		memcpy(a.addr, &sin6.sin6_addr, 16);
-	} else {
-		return -EAFNOSUPPORT;
-	}
-	*ret = a;
-	return 0;
-}
-
-int ap_addr_to_sockaddr(const struct ap_addr *a, struct sockaddr *sa, size_t cap)
-{
-	if (a->family == 4) {
-		struct sockaddr_in sin = {0};
-		if (cap < sizeof(sin))
-			return -EINVAL;
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons(a->port);
-		memcpy(&sin.sin_addr, a->addr, 4);
-		memcpy(sa, &sin, sizeof(sin));
-		return (int)sizeof(sin);
-	}
-	if (a->family == 6) {
-		struct sockaddr_in6 sin6 = {0};
-		if (cap < sizeof(sin6))
-			return -EINVAL;
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons(a->port);
-		memcpy(&sin6.sin6_addr, a->addr, 16);
-		memcpy(sa, &sin6, sizeof(sin6));
-		return (int)sizeof(sin6);
-	}
-	return -EINVAL;
 }
