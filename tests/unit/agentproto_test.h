@@ -17,7 +17,8 @@ static inline struct ap_bytes B(const char *s) {
 	return (struct ap_bytes){(const uint8_t *)s, (uint32_t)strlen(s)};
 }
 
-static inline bool bytes_eq(struct ap_bytes a, const char *s)
+static inline bool
+bytes_eq(struct ap_bytes a, const char *s)
 {
 	return a.len == strlen(s) && memcmp(a.ptr, s, a.len) == 0;
 }
@@ -32,7 +33,7 @@ static inline void put32(uint8_t *p, uint32_t v)
 
 /* Write a raw header; the payload is the caller's business. */
 static inline void hdr(uint8_t *p, uint32_t plen, uint8_t type, uint8_t flags, uint16_t reserved,
-                uint32_t id)
+                       uint32_t id)
 {
 	put32(p, plen);
 	p[4] = type;
