@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 struct k8s_run {
@@ -31,16 +30,9 @@ struct k8s_run {
 	unsigned t_client, t_resolve, t_created, t_running, t_ready, t_pf, t_session;
 };
 
-static unsigned long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
-}
-
 static unsigned since(const struct k8s_run *kr)
 {
-	return (unsigned)(mono_ms() - kr->t0);
+	return (unsigned)(now_ns() / 1000000u - kr->t0);
 }
 
 static void k8s_fail(const char *what, struct k8s_error *err, int r)
@@ -200,7 +192,7 @@ int k8s_run_start(const struct config *c, const struct k8s_run_opts *opts, struc
 	struct k8s_run *kr = xcalloc(1, sizeof(*kr));
 	int r;
 
-	kr->t0 = mono_ms();
+	kr->t0 = now_ns() / 1000000u;
 	kr->quiet = opts->quiet;
 	kr->tty = isatty(STDERR_FILENO);
 	r = kubeconfig_load(&ko, &kc, &err);

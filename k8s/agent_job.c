@@ -326,9 +326,7 @@ bool agent_job_ready_line(const char *line, char **ret_version)
 
 unsigned long long agent_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
+	return now_ns() / 1000000u;
 }
 
 struct waiter {

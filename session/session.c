@@ -181,6 +181,7 @@ void session_lost(struct session *s, const char *fmt, ...)
 #define RECONNECT_MAX_MS 2000u
 
 static void reconnect_tick(struct evloop *l, void *data);
+static int send_hello(struct session *s);
 static void on_agent_io(struct evloop *l, int fd, uint32_t events, void *data);
 static void resumed(struct session *s);
 
@@ -262,12 +263,7 @@ static void reconnect_tick(struct evloop *l, void *data)
 	 * waiting for an answer (session_send() dropped frames meanwhile:
 	 * they all belonged to connections that were reset). */
 	s->wq_len = s->wq_off = 0;
-	struct ap_msg m = {.type = AP_HELLO};
-	m.u.hello.magic = AP_MAGIC;
-	m.u.hello.version = AP_VERSION;
-	m.u.hello.client_name =
-	        (struct ap_bytes){(const uint8_t *)CLIENT_NAME, sizeof(CLIENT_NAME) - 1};
-	if (session_send(s, &m) < 0 || relays_resend_connects(s) < 0)
+	if (send_hello(s) < 0 || relays_resend_connects(s) < 0)
 		return; /* session_send() already called it lost */
 	session_wq_changed(s);
 }
@@ -615,6 +611,18 @@ int session_open_io(struct evloop *l, const struct session_io *io, const char *w
 	return session_start(l, session_alloc(io), where, timeout_ms, ret, ret_why);
 }
 
+/* Queue our side of the version handshake. */
+static int send_hello(struct session *s)
+{
+	struct ap_msg m = {.type = AP_HELLO};
+
+	m.u.hello.magic = AP_MAGIC;
+	m.u.hello.version = AP_VERSION;
+	m.u.hello.client_name =
+	        (struct ap_bytes){(const uint8_t *)CLIENT_NAME, sizeof(CLIENT_NAME) - 1};
+	return session_send(s, &m);
+}
+
 /* The handshake, then attach to the loop. Frees s on failure. */
 static int session_start(struct evloop *l, struct session *s, const char *where, int timeout_ms,
                          struct session **ret, char **ret_why)
@@ -624,12 +632,7 @@ static int session_start(struct evloop *l, struct session *s, const char *where,
 	ssize_t used;
 	int r;
 
-	m = (struct ap_msg){.type = AP_HELLO};
-	m.u.hello.magic = AP_MAGIC;
-	m.u.hello.version = AP_VERSION;
-	m.u.hello.client_name =
-	        (struct ap_bytes){(const uint8_t *)CLIENT_NAME, sizeof(CLIENT_NAME) - 1};
-	r = session_send(s, &m);
+	r = send_hello(s);
 	if (r < 0)
 		goto fail_why;
 	used = sync_wait(s, AP_HELLO_OK, 0, timeout_ms, &m);
