@@ -56,14 +56,14 @@ X(AGENT_TTL, "agent.ttl", CT_U16, "MIRRORD_AGENT_TTL", "1", IMPL_YES, NULL, NULL
 X(AGENT_EPHEMERAL, "agent.ephemeral", CT_BOOL, "MIRRORD_EPHEMERAL_CONTAINER", "false", IMPL_YES, NULL, NULL) \
 X(AGENT_COMMUNICATION_TIMEOUT, "agent.communication_timeout", CT_U16, "MIRRORD_AGENT_COMMUNICATION_TIMEOUT", NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_STARTUP_TIMEOUT, "agent.startup_timeout", CT_U16, "MIRRORD_AGENT_STARTUP_TIMEOUT", "60", IMPL_YES, NULL, NULL) \
-X(AGENT_FLUSH_CONNECTIONS, "agent.flush_connections", CT_BOOL, "MIRRORD_AGENT_STEALER_FLUSH_CONNECTIONS", "true", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
+X(AGENT_FLUSH_CONNECTIONS, "agent.flush_connections", CT_BOOL, "MIRRORD_AGENT_STEALER_FLUSH_CONNECTIONS", "true", IMPL_LATER, NULL, "the agent does not take this setting") \
 X(AGENT_DISABLED_CAPABILITIES, "agent.disabled_capabilities", CT_ARR, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_TOLERATIONS, "agent.tolerations", CT_ARR, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_RESOURCES, "agent.resources", CT_OBJ, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_CHECK_OUT_OF_PODS, "agent.check_out_of_pods", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "node capacity is not checked: on a full node the agent pod stays Pending until agent.startup_timeout") \
 X(AGENT_PRIVILEGED, "agent.privileged", CT_BOOL, NULL, "false", IMPL_YES, NULL, NULL) \
-X(AGENT_EXTERNAL_IP_FIX, "agent.external_ip_fix", CT_BOOL, "MIRRORD_AGENT_EXTERNAL_IP_FIX", "true", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(AGENT_NFTABLES, "agent.nftables", CT_OBOOL, NULL, NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
+X(AGENT_EXTERNAL_IP_FIX, "agent.external_ip_fix", CT_BOOL, "MIRRORD_AGENT_EXTERNAL_IP_FIX", "true", IMPL_LATER, NULL, "the agent does not take this setting") \
+X(AGENT_NFTABLES, "agent.nftables", CT_OBOOL, NULL, NULL, IMPL_LATER, NULL, "the agent does not take this setting") \
 X(AGENT_DNS_TIMEOUT, "agent.dns.timeout", CT_U32, NULL, NULL, IMPL_LATER, NULL, "the agent relays DNS with the pod's resolver settings") \
 X(AGENT_DNS_ATTEMPTS, "agent.dns.attempts", CT_U32, NULL, NULL, IMPL_LATER, NULL, "the agent relays DNS with the pod's resolver settings") \
 X(AGENT_LABELS, "agent.labels", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
@@ -74,14 +74,14 @@ X(AGENT_PRIORITY_CLASS, "agent.priority_class", CT_STR, NULL, NULL, IMPL_YES, NU
 X(AGENT_SECURITY_CONTEXT, "agent.security_context", CT_OBJ, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_METRICS, "agent.metrics", CT_STR, NULL, NULL, IMPL_LATER, NULL, "the agent has no metrics endpoint") \
 X(AGENT_EXCLUDE_FROM_MESH, "agent.exclude_from_mesh", CT_BOOL, "MIRRORD_AGENT_EXCLUDE_FROM_MESH", "false", IMPL_NA, NULL, "the agent listens on the pod's loopback, which mesh sidecars do not intercept") \
-X(AGENT_INJECT_HEADERS, "agent.inject_headers", CT_BOOL, NULL, "false", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(AGENT_OVERRIDE_CACHE_CONTROL, "agent.override_cache_control", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(AGENT_MAX_BODY_BUFFER_SIZE, "agent.max_body_buffer_size", CT_U32, NULL, "65535", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(AGENT_MAX_BODY_BUFFER_TIMEOUT, "agent.max_body_buffer_timeout", CT_U32, NULL, "1000", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(AGENT_HTTP_DETECTION_TIMEOUT, "agent.http_detection_timeout", CT_U32, "MIRRORD_AGENT_HTTP_DETECTION_TIMEOUT", "2", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(AGENT_CLEAN_IPTABLES_ON_START, "agent.clean_iptables_on_start", CT_OBOOL, "MIRRORD_AGENT_CLEAN_IPTABLES_ON_START", NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
+X(AGENT_INJECT_HEADERS, "agent.inject_headers", CT_BOOL, NULL, "false", IMPL_LATER, NULL, "the agent does not take this setting") \
+X(AGENT_OVERRIDE_CACHE_CONTROL, "agent.override_cache_control", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "the agent does not take this setting") \
+X(AGENT_MAX_BODY_BUFFER_SIZE, "agent.max_body_buffer_size", CT_U32, NULL, "65535", IMPL_LATER, NULL, "the agent does not take this setting") \
+X(AGENT_MAX_BODY_BUFFER_TIMEOUT, "agent.max_body_buffer_timeout", CT_U32, NULL, "1000", IMPL_LATER, NULL, "the agent does not take this setting") \
+X(AGENT_HTTP_DETECTION_TIMEOUT, "agent.http_detection_timeout", CT_U32, "MIRRORD_AGENT_HTTP_DETECTION_TIMEOUT", "2", IMPL_LATER, NULL, "the agent does not take this setting") \
+X(AGENT_CLEAN_IPTABLES_ON_START, "agent.clean_iptables_on_start", CT_OBOOL, "MIRRORD_AGENT_CLEAN_IPTABLES_ON_START", NULL, IMPL_LATER, NULL, "the agent does not take this setting") \
 X(AGENT_DISABLE_MESH_SIDECAR_INJECTION, "agent.disable_mesh_sidecar_injection", CT_BOOL, NULL, "true", IMPL_YES, NULL, NULL) \
-X(AGENT_JAQ_TIME_LIMIT, "agent.jaq_time_limit", CT_U32, NULL, "1", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
+X(AGENT_JAQ_TIME_LIMIT, "agent.jaq_time_limit", CT_U32, NULL, "1", IMPL_LATER, NULL, "the agent does not take this setting") \
 X(ENV_INCLUDE, "feature.env.include", CT_STRLIST, "MIRRORD_OVERRIDE_ENV_VARS_INCLUDE", NULL, IMPL_YES, NULL, NULL) \
 X(ENV_EXCLUDE, "feature.env.exclude", CT_STRLIST, "MIRRORD_OVERRIDE_ENV_VARS_EXCLUDE", NULL, IMPL_YES, NULL, NULL) \
 X(ENV_OVERRIDE, "feature.env.override", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
@@ -96,20 +96,20 @@ X(FS_LOCAL, "feature.fs.local", CT_STRLIST, "MIRRORD_FILE_LOCAL_PATTERN", NULL, 
 X(FS_NOT_FOUND, "feature.fs.not_found", CT_STRLIST, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(FS_MAPPING, "feature.fs.mapping", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "paths are not rewritten") \
 X(FS_READONLY_FILE_BUFFER, "feature.fs.readonly_file_buffer", CT_U32, NULL, "128000", IMPL_LATER, NULL, "remote files are copied whole") \
-X(IN_MODE, "feature.network.incoming.mode", CT_IN_MODE, "MIRRORD_AGENT_TCP_STEAL_TRAFFIC", "\"mirror\"", IMPL_LATER, "\"off\"", "incoming traffic is neither mirrored nor stolen; listen() stays local") \
-X(IN_HEADER_FILTER, "feature.network.incoming.http_filter.header_filter", CT_STR, "MIRRORD_HTTP_HEADER_FILTER", NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_PATH_FILTER, "feature.network.incoming.http_filter.path_filter", CT_STR, "MIRRORD_HTTP_PATH_FILTER", NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_METHOD_FILTER, "feature.network.incoming.http_filter.method_filter", CT_STR, "MIRRORD_HTTP_METHOD_FILTER", NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_HEADER_FILTER_JQ, "feature.network.incoming.http_filter.header_filter_jq", CT_STR, "MIRRORD_HTTP_HEADER_FILTER_JQ", NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_BODY_FILTER, "feature.network.incoming.http_filter.body_filter", CT_OBJ, NULL, NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_ALL_OF, "feature.network.incoming.http_filter.all_of", CT_ARR, NULL, NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_ANY_OF, "feature.network.incoming.http_filter.any_of", CT_ARR, NULL, NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_FILTER_PORTS, "feature.network.incoming.http_filter.ports", CT_PORTS, "MIRRORD_HTTP_FILTER_PORTS", NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_PORT_MAPPING, "feature.network.incoming.port_mapping", CT_PAIRS, NULL, NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_IGNORE_LOCALHOST, "feature.network.incoming.ignore_localhost", CT_BOOL, NULL, "false", IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_IGNORE_PORTS, "feature.network.incoming.ignore_ports", CT_PORTS, NULL, NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_PORTS, "feature.network.incoming.ports", CT_PORTS, NULL, NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
-X(IN_LISTEN_PORTS, "feature.network.incoming.listen_ports", CT_PAIRS, NULL, NULL, IMPL_LATER, NULL, "incoming traffic is not implemented yet") \
+X(IN_MODE, "feature.network.incoming.mode", CT_IN_MODE, "MIRRORD_AGENT_TCP_STEAL_TRAFFIC", "\"mirror\"", IMPL_YES, NULL, NULL) \
+X(IN_HEADER_FILTER, "feature.network.incoming.http_filter.header_filter", CT_STR, "MIRRORD_HTTP_HEADER_FILTER", NULL, IMPL_YES, NULL, NULL) \
+X(IN_PATH_FILTER, "feature.network.incoming.http_filter.path_filter", CT_STR, "MIRRORD_HTTP_PATH_FILTER", NULL, IMPL_YES, NULL, NULL) \
+X(IN_METHOD_FILTER, "feature.network.incoming.http_filter.method_filter", CT_STR, "MIRRORD_HTTP_METHOD_FILTER", NULL, IMPL_YES, NULL, NULL) \
+X(IN_HEADER_FILTER_JQ, "feature.network.incoming.http_filter.header_filter_jq", CT_STR, "MIRRORD_HTTP_HEADER_FILTER_JQ", NULL, IMPL_LATER, NULL, "only header, path and method filters are implemented; the filter is not applied") \
+X(IN_BODY_FILTER, "feature.network.incoming.http_filter.body_filter", CT_OBJ, NULL, NULL, IMPL_LATER, NULL, "only header, path and method filters are implemented; the filter is not applied") \
+X(IN_ALL_OF, "feature.network.incoming.http_filter.all_of", CT_ARR, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(IN_ANY_OF, "feature.network.incoming.http_filter.any_of", CT_ARR, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(IN_FILTER_PORTS, "feature.network.incoming.http_filter.ports", CT_PORTS, "MIRRORD_HTTP_FILTER_PORTS", NULL, IMPL_YES, NULL, NULL) \
+X(IN_PORT_MAPPING, "feature.network.incoming.port_mapping", CT_PAIRS, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(IN_IGNORE_LOCALHOST, "feature.network.incoming.ignore_localhost", CT_BOOL, NULL, "false", IMPL_YES, NULL, NULL) \
+X(IN_IGNORE_PORTS, "feature.network.incoming.ignore_ports", CT_PORTS, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(IN_PORTS, "feature.network.incoming.ports", CT_PORTS, NULL, NULL, IMPL_YES, NULL, NULL) \
+X(IN_LISTEN_PORTS, "feature.network.incoming.listen_ports", CT_PAIRS, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(IN_ON_CONCURRENT_STEAL, "feature.network.incoming.on_concurrent_steal", CT_CONCURRENT, "MIRRORD_OPERATOR_ON_CONCURRENT_STEAL", NULL, IMPL_NA, NULL, "it needs the mirrord operator") \
 X(IN_TLS_DELIVERY, "feature.network.incoming.tls_delivery", CT_ANY, NULL, NULL, IMPL_NA, NULL, "it needs the mirrord operator") \
 X(IN_HTTPS_DELIVERY, "feature.network.incoming.https_delivery", CT_ANY, NULL, NULL, IMPL_NA, NULL, "it needs the mirrord operator") \

@@ -536,6 +536,67 @@ static void check_filter_object(struct resolver *r, enum config_field id)
 		field_error(r, id, "give exactly one of local or remote");
 }
 
+/* feature.network.incoming across its fields (mirrord-behaviour §1.7). */
+static void check_incoming(struct resolver *r)
+{
+	struct config *c = r->cfg;
+	static const enum config_field lists[] = {CF_IN_ALL_OF, CF_IN_ANY_OF};
+	static const enum config_field pairs[] = {CF_IN_PORT_MAPPING, CF_IN_LISTEN_PORTS};
+	const char *mode = config_str(c, CF_IN_MODE);
+	json_t *x;
+	size_t i;
+
+	/* With --agent-addr the agent's own mode decides (a targetless agent
+	 * refuses steal, and then listen() stays local with a notice). */
+	if (c->targetless && !config_str(c, CF_MT_AGENT_ADDR) && mode && strcmp(mode, "steal") == 0)
+		field_error(r, CF_IN_MODE,
+		            "steal needs a target: a targetless session has no pod traffic to "
+		            "take (use mirror, off, or set a target)");
+	for (size_t k = 0; k < ARRAY_SIZE(lists); k++) {
+		json_t *v = c->v[lists[k]].value;
+		if (!json_is_array(v))
+			continue;
+		if (json_array_size(v) > 16 /* AP_MAX_FILTER_RULES */)
+			field_error(r, lists[k], "at most %d rules", 16 /* AP_MAX_FILTER_RULES */);
+		json_array_foreach(v, i, x)
+		{
+			const char *key;
+			json_t *pat;
+			size_t n = 0;
+			bool ok = json_is_object(x);
+			json_object_foreach(ok ? x : NULL, key, pat)
+			{
+				n++;
+				if ((strcmp(key, "header") && strcmp(key, "path") &&
+				     strcmp(key, "method")) ||
+				    !json_is_string(pat) || json_string_length(pat) == 0)
+					ok = false;
+			}
+			if (!ok || n != 1)
+				field_error(r, lists[k],
+				            "element %zu must be one of {\"header\": REGEX}, "
+				            "{\"path\": REGEX} or {\"method\": NAME}",
+				            i);
+		}
+	}
+	/* port_mapping is a bimap, listen_ports a map: no port twice. */
+	for (size_t k = 0; k < ARRAY_SIZE(pairs); k++) {
+		json_t *v = c->v[pairs[k]].value;
+		for (size_t a = 0; json_is_array(v) && a < json_array_size(v); a++) {
+			for (size_t b = a + 1; b < json_array_size(v); b++) {
+				json_t *pa = json_array_get(v, a), *pb = json_array_get(v, b);
+				for (int col = 0; col < (pairs[k] == CF_IN_PORT_MAPPING ? 2 : 1);
+				     col++)
+					if (json_integer_value(json_array_get(pa, col)) ==
+					    json_integer_value(json_array_get(pb, col)))
+						field_error(r, pairs[k], "port %lld appears twice",
+						            (long long)json_integer_value(
+						                    json_array_get(pa, col)));
+			}
+		}
+	}
+}
+
 static void check_cross(struct resolver *r)
 {
 	struct config *c = r->cfg;
@@ -566,6 +627,7 @@ static void check_cross(struct resolver *r)
 	}
 	if (is_set(c, CF_IN_PORTS) && is_set(c, CF_IN_IGNORE_PORTS))
 		field_error(r, CF_IN_PORTS, "ports and ignore_ports cannot be used together");
+	check_incoming(r);
 	check_filter_object(r, CF_OUT_FILTER);
 	check_filter_object(r, CF_DNS_FILTER);
 	if (json_is_true(c->v[CF_OPERATOR].value))

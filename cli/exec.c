@@ -228,6 +228,122 @@ static const char **str_list(const struct config *c, enum config_field f, size_t
 	return out;
 }
 
+/* feature.network.incoming, typed for the policy; the arrays are kept in
+ * struct in_store until the run ends. */
+struct in_store {
+	uint16_t *filter_ports, *ignore_ports, *ports;
+	uint16_t (*mapping)[2], (*listen)[2];
+};
+
+static void in_store_free(struct in_store *st)
+{
+	free(st->filter_ports);
+	free(st->ignore_ports);
+	free(st->ports);
+	free(st->mapping);
+	free(st->listen);
+}
+
+/* A CT_PORTS value (validated by the resolver). */
+static uint16_t *port_list(const struct config *c, enum config_field f, size_t *ret_n)
+{
+	json_t *v = config_get(c, f);
+	size_t n = json_is_array(v) ? json_array_size(v) : 0;
+	uint16_t *out = xcalloc(n + 1, sizeof(*out));
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint16_t)json_integer_value(json_array_get(v, i));
+	*ret_n = n;
+	return out;
+}
+
+/* A CT_PAIRS value: [[a, b], ...]. */
+static uint16_t (*pair_list(const struct config *c, enum config_field f, size_t *ret_n))[2]
+{
+	json_t *v = config_get(c, f);
+	size_t n = json_is_array(v) ? json_array_size(v) : 0;
+	uint16_t(*out)[2] = xcalloc(n + 1, sizeof(*out));
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *pair = json_array_get(v, i);
+		out[i][0] = (uint16_t)json_integer_value(json_array_get(pair, 0));
+		out[i][1] = (uint16_t)json_integer_value(json_array_get(pair, 1));
+	}
+	*ret_n = n;
+	return out;
+}
+
+/* One http_filter rule from an all_of / any_of element ({"header": ...},
+ * {"path": ...} or {"method": ...}, checked by the resolver). */
+static void filter_add(struct session_in_filter *f, json_t *rule)
+{
+	static const struct {
+		const char *key;
+		int kind;
+	} kinds[] = {{"header", SESSION_RULE_HEADER},
+	             {"path", SESSION_RULE_PATH},
+	             {"method", SESSION_RULE_METHOD}};
+
+	for (size_t i = 0; i < ARRAY_SIZE(kinds) && f->n < SESSION_FILTER_MAX; i++) {
+		const char *pat = json_string_value(json_object_get(rule, kinds[i].key));
+		if (pat) {
+			f->kind[f->n] = kinds[i].kind;
+			f->pattern[f->n++] = pat;
+		}
+	}
+}
+
+static void setup_incoming(const struct config *c, bool targetless, struct in_store *st,
+                           struct policy_incoming *ret)
+{
+	const char *mode = config_str(c, CF_IN_MODE);
+	struct session_in_filter *f = &ret->filter;
+	static const struct {
+		enum config_field field;
+		int kind;
+	} single[] = {{CF_IN_HEADER_FILTER, SESSION_RULE_HEADER},
+	              {CF_IN_PATH_FILTER, SESSION_RULE_PATH},
+	              {CF_IN_METHOD_FILTER, SESSION_RULE_METHOD}};
+
+	memset(ret, 0, sizeof(*ret));
+	/* Targetless: there is no pod port to take (listen() gets the
+	 * notice instead); steal was refused by the resolver already. */
+	if (targetless || !mode || strcmp(mode, "off") == 0)
+		return;
+	ret->mode = strcmp(mode, "steal") == 0 ? SESSION_IN_STEAL : SESSION_IN_MIRROR;
+	for (size_t i = 0; i < ARRAY_SIZE(single); i++) {
+		const char *pat = config_str(c, single[i].field);
+		if (pat && *pat) {
+			f->op = SESSION_FILTER_ALL_OF;
+			f->kind[0] = single[i].kind;
+			f->pattern[0] = pat;
+			f->n = 1;
+		}
+	}
+	json_t *list = config_get(c, CF_IN_ALL_OF), *rule;
+	f->op = json_is_array(list) ? SESSION_FILTER_ALL_OF : f->op;
+	if (!json_is_array(list)) {
+		list = config_get(c, CF_IN_ANY_OF);
+		if (json_is_array(list))
+			f->op = SESSION_FILTER_ANY_OF;
+	}
+	size_t i;
+	json_array_foreach(list, i, rule) filter_add(f, rule);
+	if (f->n && ret->mode == SESSION_IN_MIRROR) {
+		log_warn("feature.network.incoming.http_filter applies to steal only: mirror "
+		         "copies every connection of the port");
+		memset(f, 0, sizeof(*f));
+	}
+	ret->filter_ports = st->filter_ports =
+	        port_list(c, CF_IN_FILTER_PORTS, &ret->n_filter_ports);
+	ret->ignore_ports = st->ignore_ports =
+	        port_list(c, CF_IN_IGNORE_PORTS, &ret->n_ignore_ports);
+	ret->ports = st->ports = port_list(c, CF_IN_PORTS, &ret->n_ports);
+	ret->port_mapping = st->mapping = pair_list(c, CF_IN_PORT_MAPPING, &ret->n_port_mapping);
+	ret->listen_ports = st->listen = pair_list(c, CF_IN_LISTEN_PORTS, &ret->n_listen_ports);
+	ret->ignore_localhost = config_bool(c, CF_IN_IGNORE_LOCALHOST);
+}
+
 /* feature.fs: the path rules, and the cache of pod files under the run
  * directory unless the mode is local. */
 static int setup_fs(struct run *r, const struct config *c, const char *dir, const char *program,
@@ -377,6 +493,7 @@ int cmd_exec(int argc, char **argv)
 	size_t nremote = 0, nfiles = 0;
 	struct served_file files[3];
 	struct fs_policy *fsp = NULL;
+	struct in_store ins = {0};
 	struct fs_cache *fsc = NULL;
 	int ret = 1, e;
 
@@ -453,6 +570,7 @@ int cmd_exec(int argc, char **argv)
 	if (setup_fs(&r, o.config, dir, program, &fsp, &fsc) < 0)
 		goto out;
 
+	bool targetless = strcmp(session_agent_mode(r.session), "targetless") == 0;
 	struct policy_config pc = {
 	        .outgoing_tcp = o.outgoing_tcp,
 	        .outgoing_udp = o.outgoing_udp,
@@ -461,11 +579,13 @@ int cmd_exec(int argc, char **argv)
 	        .fs = fsp,
 	        .fs_cache = fsc,
 	        .notice = on_notice,
-	        .incoming_why = strcmp(session_agent_mode(r.session), "targetless") == 0
+	        .incoming_why = targetless
 	                                ? "targetless runs never mirror or steal incoming traffic"
-	                                : "mirroring and stealing incoming traffic are not "
-	                                  "implemented yet",
+	                                : "feature.network.incoming is off",
 	};
+	setup_incoming(o.config, targetless, &ins, &pc.incoming);
+	if (!targetless && pc.incoming.mode == SESSION_IN_OFF)
+		pc.notice = NULL; /* off by choice: nothing to say, nothing trapped */
 	policy_new(r.session, &pc, &r.policy);
 	struct tracer_trap *traps = xcalloc(policy_max_rules(), sizeof(*traps));
 	struct tracer_deny *denies = xcalloc(policy_max_rules(), sizeof(*denies));
@@ -518,12 +638,21 @@ out:
 		          (unsigned long long)ts.signal_stops, (unsigned long long)ts.event_stops,
 		          (unsigned long long)ts.injections);
 	}
+	if (r.session) {
+		struct session_stats ss;
+		session_get_stats(r.session, &ss);
+		log_debug("session: %llu streams, %llu incoming held for the accept queue, "
+		          "%llu reconnects",
+		          (unsigned long long)ss.streams_opened, (unsigned long long)ss.in_waited,
+		          (unsigned long long)ss.reconnects);
+	}
 	tracer_free(r.tracer);
 	policy_free(r.policy);
 	/* Before the session: the last write-backs go through it. */
 	fs_cache_free(fsc);
 	fs_policy_free(fsp);
 	session_free(r.session);
+	in_store_free(&ins);
 	/* After the session (it runs over the port-forward): the agent Job
 	 * is deleted on every path. */
 	k8s_run_stop(kr);

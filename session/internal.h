@@ -75,6 +75,11 @@ struct stream {
 			    * agent confirmed (optimistic connect) */
 	/* DNS: the local relay this upstream stream serves, or NULL */
 	struct dns_ns *dns;
+	/* Incoming (agent-opened) streams: the key of the peer recorded
+	 * for getpeername(), or 0; mirror streams drop the program's
+	 * replies instead of sending them. */
+	uint64_t in_key;
+	bool discard_up;
 };
 
 #define DNS_SLOTS 1024
@@ -153,6 +158,9 @@ struct session {
 	/* destination -> time of the last confirmed connect (see
 	 * session_recently_reachable) */
 	struct u64map reachable;
+	/* Incoming traffic: subscriptions, bound ports, accepted peers
+	 * (incoming.c); NULL until first used. */
+	struct in_state *in;
 };
 
 /* session.c */
@@ -173,6 +181,9 @@ struct stream *stream_new(struct session *s, int type);
 void stream_free(struct session *s, struct stream *st);
 void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint32_t n);
 void stream_on_credit(struct session *s, struct stream *st, uint32_t n);
+/* Write what the agent sent to the local socket; false if that ended
+ * the stream (it was freed). */
+bool stream_flush(struct session *s, struct stream *st);
 void stream_on_close(struct session *s, struct stream *st, uint8_t how, int32_t err);
 void stream_on_connected(struct session *s, struct stream *st, int err);
 void stream_update(struct session *s, struct stream *st);
@@ -196,6 +207,16 @@ void reachable_forget(struct session *s, struct stream *st);
 void udp_flow_connected(struct session *s, struct stream *st, int err);
 void udp_flow_watch(struct session *s, struct stream *st);
 void udp_io_cb(struct evloop *l, int fd, uint32_t events, void *data);
+
+/* incoming.c: hooks of session.c and relay.c */
+void incoming_on_resp(struct session *s, const struct ap_msg *m);
+void incoming_on_accept(struct session *s, const struct ap_msg *m);
+/* After a reconnect: send every subscription again. */
+int incoming_resend(struct session *s);
+/* The session is lost: fail listen() calls still waiting. */
+void incoming_lost(struct session *s);
+void incoming_free(struct session *s);
+void incoming_forget_stream(struct session *s, struct stream *st);
 
 /* dns.c */
 void dns_stop(struct session *s);

@@ -84,6 +84,8 @@ void stream_free(struct session *s, struct stream *st)
 		udp_unlink(s, st);
 	if (st->dns && st->dns->stream == st->id)
 		st->dns->stream = 0;
+	if (st->in_key)
+		incoming_forget_stream(s, st);
 	if (st->timer && s->loop)
 		evloop_timer_cancel(s->loop, st->timer);
 	if (st->fd >= 0) {
@@ -163,7 +165,7 @@ static void maybe_finish(struct session *s, struct stream *st)
 
 /* Write what the agent sent to the local socket. Returns false if the
  * stream was freed. */
-static bool flush_out(struct session *s, struct stream *st)
+bool stream_flush(struct session *s, struct stream *st)
 {
 	while (st->out_off < st->out_len) {
 		ssize_t n = send(st->fd, st->out + st->out_off, st->out_len - st->out_off,
@@ -213,12 +215,14 @@ static void tcp_io(struct evloop *l, int fd, uint32_t events, void *data)
 	uint32_t id = st->id;
 	static uint8_t buf[AP_MAX_DATA];
 
-	if ((events & EPOLLOUT) && !flush_out(s, st))
+	if ((events & EPOLLOUT) && !stream_flush(s, st))
 		return;
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !st->local_eof && st->send_credit) {
 		size_t want = st->send_credit < sizeof(buf) ? st->send_credit : sizeof(buf);
 		ssize_t n = recv(fd, buf, want, MSG_DONTWAIT);
-		if (n > 0) {
+		if (n > 0 && st->discard_up) {
+			/* A mirror stream: the pod has answered the peer. */
+		} else if (n > 0) {
 			struct ap_msg m = {.type = AP_DATA, .id = st->id};
 			m.u.data.data = (struct ap_bytes){buf, (uint32_t)n};
 			st->send_credit -= (uint32_t)n;
@@ -273,7 +277,7 @@ void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint
 			s->stats.bytes_down += (uint64_t)w;
 		}
 		if (n == 0) {
-			if (flush_out(s, st)) /* credits, FIN */
+			if (stream_flush(s, st)) /* credits, FIN */
 				stream_update(s, st);
 			return;
 		}
@@ -294,7 +298,7 @@ void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint
 	}
 	memcpy(st->out + st->out_len, p, n);
 	st->out_len += n;
-	if (st->fd >= 0 && !flush_out(s, st))
+	if (st->fd >= 0 && !stream_flush(s, st))
 		return;
 	stream_update(s, st);
 }
@@ -321,7 +325,7 @@ void stream_on_close(struct session *s, struct stream *st, uint8_t how, int32_t 
 		return;
 	}
 	st->remote_fin = true;
-	if (st->fd >= 0 && !flush_out(s, st))
+	if (st->fd >= 0 && !stream_flush(s, st))
 		return;
 	stream_update(s, st);
 }
@@ -436,7 +440,7 @@ static void relay_accept(struct evloop *l, int fd, uint32_t events, void *data)
 		u64map_del(&s->expect, key);
 		st->expect_key = 0;
 		st->fd = c;
-		if (flush_out(s, st))
+		if (stream_flush(s, st))
 			stream_update(s, st);
 	}
 }

@@ -159,6 +159,7 @@ void session_lost(struct session *s, const char *fmt, ...)
 	 * the program sees ECONNRESET on open connections rather than a hang. */
 	relays_reset_all(s);
 	dns_stop(s);
+	incoming_lost(s); /* issue 7: parked listen() calls fail */
 	if (s->lost_cb)
 		s->lost_cb(s->lost_data, s->lost_why ? s->lost_why : "connection lost");
 }
@@ -263,7 +264,7 @@ static void reconnect_tick(struct evloop *l, void *data)
 	 * waiting for an answer (session_send() dropped frames meanwhile:
 	 * they all belonged to connections that were reset). */
 	s->wq_len = s->wq_off = 0;
-	if (send_hello(s) < 0 || relays_resend_connects(s) < 0)
+	if (send_hello(s) < 0 || relays_resend_connects(s) < 0 || incoming_resend(s) < 0)
 		return; /* session_send() already called it lost */
 	session_wq_changed(s);
 }
@@ -339,11 +340,15 @@ static void dispatch(struct session *s, const struct ap_msg *m)
 	case AP_FILE_RESP:
 	case AP_CONNECT:
 	case AP_FS_REQ:
-	/* Incoming traffic (issue 7): the session does not subscribe yet. */
+	/* Incoming traffic (issue 7): session/incoming.c. */
+	case AP_PORT_RESP:
+		incoming_on_resp(s, m);
+		return;
+	case AP_ACCEPT:
+		incoming_on_accept(s, m);
+		return;
 	case AP_PORT_SUB:
 	case AP_PORT_UNSUB:
-	case AP_PORT_RESP:
-	case AP_ACCEPT:
 		break;
 	case AP_FS_RESP:
 		/* The late answer to a file request whose caller gave up
@@ -747,6 +752,7 @@ void session_free(struct session *s)
 		relays_reset_all(s);
 		dns_stop(s);
 	}
+	incoming_free(s); /* issue 7 */
 	if (s->loop && s->resume_timer)
 		evloop_timer_cancel(s->loop, s->resume_timer);
 	if (s->loop) {

@@ -205,6 +205,54 @@ void session_set_liveness(struct session *s, size_t (*live)(void *data, uint64_t
 bool session_peer_of(struct session *s, ino_t ino, const struct sockaddr *kernel_peer,
                      socklen_t kernel_len, struct sockaddr_storage *ret, socklen_t *ret_len);
 
+/* ---- incoming traffic ------------------------------------------------
+ * Port subscriptions at the agent (mirror or steal) for the program's
+ * listening sockets, and the connections they bring, which the session
+ * opens to the program's listener. Listeners the program closed are
+ * unsubscribed by the liveness sweep (session_set_liveness). */
+
+enum session_in_mode { SESSION_IN_OFF = 0, SESSION_IN_MIRROR = 1, SESSION_IN_STEAL = 2 };
+enum session_filter_op { SESSION_FILTER_NONE = 0, SESSION_FILTER_ALL_OF, SESSION_FILTER_ANY_OF };
+enum session_filter_kind { SESSION_RULE_HEADER = 1, SESSION_RULE_PATH, SESSION_RULE_METHOD };
+#define SESSION_FILTER_MAX 16
+
+/* An HTTP filter (steal only): n rules combined by op; a single rule is
+ * ALL_OF with n = 1. Patterns are PCRE2, matched case-insensitively. */
+struct session_in_filter {
+	int op; /* enum session_filter_op */
+	size_t n;
+	int kind[SESSION_FILTER_MAX]; /* enum session_filter_kind */
+	const char *pattern[SESSION_FILTER_MAX];
+};
+
+/* err: 0 (the agent confirmed) or a positive errno. */
+typedef void (*session_in_cb)(void *data, int err);
+
+/* The program's socket ino asked to bind `requested` and was bound to
+ * port `actual` instead (busy, or listen_ports). */
+int session_in_bound(struct session *s, ino_t ino, const struct sockaddr *requested, socklen_t len,
+                     uint16_t actual);
+/* If socket ino was bound elsewhere than asked and the kernel still
+ * reports that port, the address it asked for (ret may be NULL). */
+bool session_in_requested(struct session *s, ino_t ino, uint16_t kernel_port,
+                          struct sockaddr_storage *ret, socklen_t *ret_len);
+/* Subscribe pod port `port` for the listening socket ino bound at
+ * `listener` (its real local address). f: NULL or an HTTP filter (steal).
+ * cb runs once with the agent's answer. Returns a request id > 0 (for
+ * session_in_cancel) or -errno. */
+int64_t session_in_subscribe(struct session *s, ino_t ino, uint16_t port, int mode,
+                             const struct session_in_filter *f, const struct sockaddr *listener,
+                             socklen_t len, session_in_cb cb, void *data);
+void session_in_cancel(struct session *s, int64_t req);
+/* Whether socket ino is a subscribed listener; whether there is any. */
+bool session_in_listening(struct session *s, ino_t ino);
+bool session_in_any(struct session *s);
+/* The real remote peer of a connection the session opened to the
+ * program's listener, given the peer the kernel reports for the program's
+ * accepted socket. */
+bool session_in_peer(struct session *s, const struct sockaddr *kernel_peer, socklen_t len,
+                     struct sockaddr_storage *ret, socklen_t *ret_len);
+
 /* ---- DNS -------------------------------------------------------------- */
 
 /* Start local DNS relays for the pod's nameservers (parsed from the pod's
@@ -241,5 +289,6 @@ struct session_stats {
 	uint64_t bytes_up, bytes_down;
 	size_t streams_live;
 	uint64_t reconnects; /* dropped agent links replaced */
+	uint64_t in_waited;  /* incoming connections held for a full accept queue */
 };
 void session_get_stats(const struct session *s, struct session_stats *ret);

@@ -37,8 +37,8 @@ static const char *errname(int e)
  * getpeername() later reports is what the kernel would have stored.
  * False when the kernel should judge the call itself (bad pointer, bad
  * length, another family): it then fails exactly as it would natively. */
-static bool read_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenarg,
-                          struct sockaddr_storage *ret, socklen_t *ret_len)
+bool net_read_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenarg,
+                       struct sockaddr_storage *ret, socklen_t *ret_len)
 {
 	/* socklen_t is 32 bits: whatever sits in the upper half of the
 	 * register is not part of the value (the kernel ignores it too). */
@@ -116,7 +116,7 @@ static bool family_fits(int fd, int type, uint32_t rawlen, struct sockaddr_stora
 	return true;
 }
 
-static unsigned sa_port_of(const struct sockaddr_storage *ss)
+unsigned net_port_of(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
 		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
@@ -163,7 +163,7 @@ static socklen_t agent_dst(const struct sockaddr_storage *ss, socklen_t len,
 	return len;
 }
 
-static int sock_type(int fd)
+int net_sock_type(int fd)
 {
 	int type = 0;
 	socklen_t l = sizeof(type);
@@ -173,7 +173,7 @@ static int sock_type(int fd)
 	return type;
 }
 
-static ino_t fd_ino(int fd)
+ino_t net_fd_ino(int fd)
 {
 	struct stat sb;
 
@@ -189,7 +189,7 @@ static ino_t arg_socket_ino(struct sc_event *ev)
 
 	if (fd < 0)
 		return 0;
-	ino = fd_ino(fd);
+	ino = net_fd_ino(fd);
 	close(fd);
 	return ino;
 }
@@ -228,8 +228,8 @@ static struct net_call *net_call_new(struct sc_event *ev, struct policy *p, int 
 	return c;
 }
 
-static void note_addr(struct sc_event *ev, enum sc_decision d, const char *what,
-                      const struct sockaddr_storage *ss, socklen_t len, const char *why)
+void net_note_addr(struct sc_event *ev, enum sc_decision d, const char *what,
+                   const struct sockaddr_storage *ss, socklen_t len, const char *why)
 {
 	char a[SOCKADDR_STR_MAX];
 
@@ -257,7 +257,7 @@ static void connect_done(void *data, int err, uint32_t stream)
 		}
 		/* A refusal is replayed on the program's own socket, so a
 		 * non-blocking caller sees EINPROGRESS and then SO_ERROR. */
-		if (err == ECONNREFUSED && sock_type(c->fd) == SOCK_STREAM)
+		if (err == ECONNREFUSED && net_sock_type(c->fd) == SOCK_STREAM)
 			sc_skip(ev, session_refuse(c->p->session, c->fd));
 		else
 			sc_skip(ev, -err);
@@ -273,7 +273,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 	socklen_t dstlen, alen;
 	int type, fd;
 
-	if (!read_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &dst, &dstlen)) {
+	if (!net_read_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &dst, &dstlen)) {
 		if (sc_tracing(ev))
 			sc_note(ev, SC_LOCAL, "connect(%d, <no IPv4/IPv6 address, or invalid>)",
 			        (int)sc_arg(ev, 0));
@@ -281,7 +281,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		return;
 	}
 	if (is_local(&dst)) {
-		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, "loopback");
+		net_note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, "loopback");
 		sc_continue(ev);
 		return;
 	}
@@ -291,20 +291,20 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		sc_continue(ev);
 		return;
 	}
-	type = sock_type(fd);
+	type = net_sock_type(fd);
 	if ((type != SOCK_STREAM && type != SOCK_DGRAM) ||
 	    (type == SOCK_STREAM && !p->cfg.outgoing_tcp) ||
 	    (type == SOCK_DGRAM && !p->cfg.outgoing_udp)) {
 		close(fd);
-		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen,
-		          "(outgoing disabled for this type)");
+		net_note_addr(ev, SC_LOCAL, "connect", &dst, dstlen,
+		              "(outgoing disabled for this type)");
 		sc_continue(ev);
 		return;
 	}
 	if (!family_fits(fd, type, (uint32_t)sc_arg(ev, 2), &dst, &dstlen)) {
 		close(fd);
-		note_addr(ev, SC_LOCAL, "connect", &dst, dstlen,
-		          "(family mismatch: the kernel's call)");
+		net_note_addr(ev, SC_LOCAL, "connect", &dst, dstlen,
+		              "(family mismatch: the kernel's call)");
 		sc_continue(ev);
 		return;
 	}
@@ -326,7 +326,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		 * its agent stream opens with the first datagram. */
 		long r = session_udp_attach(p->session, fd, (struct sockaddr *)&dst, dstlen, true);
 		close(fd);
-		note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "udp via agent");
+		net_note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "udp via agent");
 		sc_skip(ev, r);
 		return;
 	}
@@ -342,7 +342,8 @@ void net_connect(struct sc_event *ev, struct policy *p)
 			long r = session_attach_tcp(p->session, (uint32_t)id, fd,
 			                            (struct sockaddr *)&dst, dstlen);
 			close(fd);
-			note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "via agent (optimistic)");
+			net_note_addr(ev, SC_REMOTE, "connect", &dst, dstlen,
+			              "via agent (optimistic)");
 			sc_skip(ev, r);
 			return;
 		}
@@ -355,11 +356,11 @@ void net_connect(struct sc_event *ev, struct policy *p)
 	if (c->req < 0) {
 		long e = c->req;
 		c->req = 0;
-		note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "(agent unavailable)");
+		net_note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "(agent unavailable)");
 		sc_skip(ev, e == -ENOTCONN ? -ENETUNREACH : e);
 		return;
 	}
-	note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "via agent");
+	net_note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "via agent");
 	sc_park(ev);
 }
 
@@ -368,8 +369,8 @@ void net_connect(struct sc_event *ev, struct policy *p)
 /* Write addr to the (addr, *addrlen) pair of the program, with the
  * kernel's semantics: truncate to the caller's buffer, but store the full
  * length. Returns 0 or -EFAULT / -EINVAL. */
-static int put_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenptr,
-                        const struct sockaddr_storage *ss, socklen_t len)
+int net_put_sockaddr(struct sc_event *ev, uint64_t ptr, uint64_t lenptr,
+                     const struct sockaddr_storage *ss, socklen_t len)
 {
 	int32_t have;
 
@@ -396,15 +397,19 @@ void net_getpeername(struct sc_event *ev, struct policy *p)
 		sc_continue(ev);
 		return;
 	}
+	/* Ours if the kernel's peer is a relay of an outgoing connection, or
+	 * the session's socket of an incoming one (syscalls/incoming.c). */
 	known = getpeername(fd, (struct sockaddr *)&real, &rl) == 0 &&
-	        session_peer_of(p->session, fd_ino(fd), (struct sockaddr *)&real, rl, &peer, &plen);
+	        (session_peer_of(p->session, net_fd_ino(fd), (struct sockaddr *)&real, rl, &peer,
+	                         &plen) ||
+	         session_in_peer(p->session, (struct sockaddr *)&real, rl, &peer, &plen));
 	close(fd);
 	if (!known) {
 		sc_continue(ev);
 		return;
 	}
-	int r = put_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &peer, plen);
-	note_addr(ev, SC_EMULATED, "getpeername", &peer, plen, "(pod address)");
+	int r = net_put_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &peer, plen);
+	net_note_addr(ev, SC_EMULATED, "getpeername", &peer, plen, "(pod-side address)");
 	sc_skip(ev, r);
 }
 
@@ -453,7 +458,7 @@ static void udp_send(struct sc_event *ev, struct policy *p, struct sockaddr_stor
 	_cleanup_close_ int fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
 	ssize_t n;
 
-	if (fd < 0 || sock_type(fd) != SOCK_DGRAM || !p->cfg.outgoing_udp ||
+	if (fd < 0 || net_sock_type(fd) != SOCK_DGRAM || !p->cfg.outgoing_udp ||
 	    !family_fits(fd, SOCK_DGRAM, sizeof(struct sockaddr_in6), &dst, &dstlen)) {
 		/* TCP ignores the address (TCP Fast Open is not handled). */
 		sc_continue(ev);
@@ -466,7 +471,7 @@ static void udp_send(struct sc_event *ev, struct policy *p, struct sockaddr_stor
 	if (n >= 0)
 		n = session_udp_send(p->session, fd, (struct sockaddr *)&dst, dstlen, buf,
 		                     (size_t)len, flags);
-	note_addr(ev, SC_REMOTE, msg ? "sendmsg" : "sendto", &dst, dstlen, "udp via agent");
+	net_note_addr(ev, SC_REMOTE, msg ? "sendmsg" : "sendto", &dst, dstlen, "udp via agent");
 	sc_skip(ev, n);
 }
 
@@ -475,7 +480,7 @@ void net_sendto(struct sc_event *ev, struct policy *p)
 	struct sockaddr_storage dst;
 	socklen_t dstlen;
 
-	if (!read_sockaddr(ev, sc_arg(ev, 4), sc_arg(ev, 5), &dst, &dstlen) || is_local(&dst)) {
+	if (!net_read_sockaddr(ev, sc_arg(ev, 4), sc_arg(ev, 5), &dst, &dstlen) || is_local(&dst)) {
 		sc_continue(ev);
 		return;
 	}
@@ -489,7 +494,8 @@ void net_sendmsg(struct sc_event *ev, struct policy *p)
 	struct msghdr mh;
 
 	if (sc_read_mem(ev, sc_arg(ev, 1), &mh, sizeof(mh)) < 0 || !mh.msg_name ||
-	    !read_sockaddr(ev, (uint64_t)(uintptr_t)mh.msg_name, mh.msg_namelen, &dst, &dstlen) ||
+	    !net_read_sockaddr(ev, (uint64_t)(uintptr_t)mh.msg_name, mh.msg_namelen, &dst,
+	                       &dstlen) ||
 	    is_local(&dst)) {
 		sc_continue(ev);
 		return;
@@ -586,41 +592,4 @@ void net_recvfrom(struct sc_event *ev, struct policy *p)
 void net_recvmsg(struct sc_event *ev, struct policy *p)
 {
 	recv_common(ev, p, true);
-}
-
-/* ---- listen ------------------------------------------------------------ */
-
-/* Incoming traffic is not served in this run: the socket listens locally,
- * as it would without mirrord-trace, and the user hears about it once. */
-void net_listen(struct sc_event *ev, struct policy *p)
-{
-	struct sockaddr_storage self;
-	socklen_t sl = sizeof(self);
-	char msg[256];
-	int fd;
-
-	if (p->listen_noticed || !p->cfg.notice) {
-		sc_continue(ev);
-		return;
-	}
-	fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
-	if (fd < 0) {
-		sc_continue(ev);
-		return;
-	}
-	if (getsockname(fd, (struct sockaddr *)&self, &sl) == 0 &&
-	    (self.ss_family == AF_INET || self.ss_family == AF_INET6) &&
-	    sock_type(fd) == SOCK_STREAM) {
-		p->listen_noticed = true;
-		snprintf(msg, sizeof(msg), "port %u listens on this machine only: %s",
-		         sa_port_of(&self),
-		         p->cfg.incoming_why ? p->cfg.incoming_why
-		                             : "incoming traffic is not served");
-		p->cfg.notice(p->cfg.notice_data, msg);
-		if (sc_tracing(ev))
-			sc_note(ev, SC_LOCAL, "listen(%d) port %u (incoming not served)",
-			        (int)sc_arg(ev, 0), sa_port_of(&self));
-	}
-	close(fd);
-	sc_continue(ev);
 }

@@ -60,9 +60,14 @@ bool policy_wants(const struct policy *p, const struct sc_entry *e)
 	if (e->handler == net_sendto || e->handler == net_sendmsg || e->handler == net_recvfrom ||
 	    e->handler == net_recvmsg)
 		return p->cfg.outgoing_udp;
+	bool in_on = p->cfg.incoming.mode != SESSION_IN_OFF;
 	if (e->handler == net_listen)
-		return p->cfg.notice != NULL;
-	if (e->handler == net_connect || e->handler == net_getpeername)
+		return p->cfg.notice != NULL || in_on;
+	if (e->handler == net_bind || e->handler == net_getsockname || e->handler == net_accept)
+		return in_on;
+	if (e->handler == net_getpeername)
+		return p->cfg.outgoing_tcp || p->cfg.outgoing_udp || in_on;
+	if (e->handler == net_connect)
 		return p->cfg.outgoing_tcp || p->cfg.outgoing_udp;
 	return true;
 }

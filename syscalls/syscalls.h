@@ -35,6 +35,24 @@ struct policy_config {
 	void (*notice)(void *data, const char *msg);
 	void *notice_data;
 	const char *incoming_why;
+	/* feature.network.incoming; mode SESSION_IN_OFF: bind, getsockname
+	 * and accept are not trapped, and listen() only for the notice.
+	 * Arrays are the caller's and outlive the policy. */
+	struct policy_incoming {
+		int mode;                          /* enum session_in_mode */
+		struct session_in_filter filter;   /* n == 0: none */
+		const uint16_t *filter_ports;      /* pod ports the filter covers; */
+		size_t n_filter_ports;             /* 0: all of them */
+		const uint16_t (*port_mapping)[2]; /* [local, pod] */
+		size_t n_port_mapping;
+		const uint16_t (*listen_ports)[2]; /* [asked, actually bound] */
+		size_t n_listen_ports;
+		bool ignore_localhost;
+		const uint16_t *ignore_ports;
+		size_t n_ignore_ports;
+		const uint16_t *ports; /* only these pod ports, if any */
+		size_t n_ports;
+	} incoming;
 };
 
 int policy_new(struct session *s, const struct policy_config *cfg, struct policy **ret);

@@ -349,11 +349,11 @@ TEST(toggle_forms)
 	config_free(c);
 
 	c = must_resolve_text("m.json",
-	                      "{\"feature\": {\"network\": {\"incoming\": \"steal\", \"outgoing\": "
-	                      "false, \"dns\": false}}}");
+	                      "{\"target\": \"pod/x\", \"feature\": {\"network\": {\"incoming\": "
+	                      "\"steal\", \"outgoing\": false, \"dns\": false}}}");
 	CHECK_STR(config_str(c, CF_IN_MODE), "steal");
 	CHECK(!c->outgoing_tcp && !c->outgoing_udp && !c->remote_dns);
-	CHECK_EQ(c->warnings.n, 1);
+	CHECK_EQ(c->warnings.n, 0);
 	config_free(c);
 
 	c = must_resolve_text("m.json", "{\"feature\": {\"network\": {\"incoming\": true}}}");
@@ -386,7 +386,8 @@ TEST(env_steal_traffic_values)
 	const char *out[] = {"steal", "off", "steal", "mirror", "off"};
 	for (size_t i = 0; i < ARRAY_SIZE(in); i++) {
 		_cleanup_free_ char *e = xasprintf("MIRRORD_AGENT_TCP_STEAL_TRAFFIC=%s", in[i]);
-		char *envp[] = {e, NULL};
+		char tgt[] = "MIRRORD_IMPERSONATED_TARGET=pod/x";
+		char *envp[] = {e, tgt, NULL};
 		struct config_errors errs = {0};
 		struct config *c = NULL;
 		CHECK(resolve(envp, NULL, 0, NULL, &c, &errs) == 0);
@@ -396,6 +397,33 @@ TEST(env_steal_traffic_values)
 }
 
 /* ---- checks and warnings --------------------------------------------------- */
+
+TEST(incoming_checks)
+{
+	struct config_errors errs = {0};
+	struct config *c = NULL;
+	char steal[] = "MIRRORD_AGENT_TCP_STEAL_TRAFFIC=true";
+	char *envp[] = {steal, NULL};
+
+	/* Steal without a target is an error; mirror targetless is not. */
+	CHECK(resolve(envp, NULL, 0, NULL, &c, &errs) == -EINVAL);
+	CHECK(errs.n == 1 && strstr(errs.v[0].message, "steal needs a target"));
+	config_errors_clear(&errs);
+	c = must_resolve_text("m.json", "{\"feature\": {\"network\": {\"incoming\": "
+	                                "{\"mode\": \"mirror\", \"http_filter\": {\"any_of\": "
+	                                "[{\"header\": \"^x: 1$\"}, {\"path\": \"/a\"}]}}}}}");
+	CHECK_EQ(c->warnings.n, 0);
+	config_free(c);
+	char *path = write_config("m.json",
+	                          "{\"target\": \"pod/x\", \"feature\": {\"network\": "
+	                          "{\"incoming\": {\"port_mapping\": [[80, 8080], [81, 8080]], "
+	                          "\"http_filter\": {\"all_of\": [{\"body\": \"x\"}]}}}}}");
+	char *none[] = {NULL};
+	CHECK(resolve(none, NULL, 0, path, &c, &errs) == -EINVAL);
+	CHECK_EQ(errs.n, 2);
+	config_errors_clear(&errs);
+	free(path);
+}
 
 TEST(include_and_exclude_together)
 {

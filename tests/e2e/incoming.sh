@@ -1,0 +1,198 @@
+#!/bin/bash
+# Incoming traffic (issue 7): a local HTTP app (python3, in_server.py) under
+# mirrord-trace receives what clients in the service namespace send to the
+# pod: steal, steal with an HTTP header filter, mirror (the pod answers,
+# the local app gets a copy of every request with its body), port_mapping,
+# a port busy on the workstation, an app that never listens, and the pod's
+# nat rules after a normal exit and after SIGKILL of mirrord-trace.
+. "$(dirname "$0")/lib.sh"
+require_pod
+require_tracer
+baseline && skip "incoming traffic has no native equivalent"
+[ -x "$PY" ] || skip "$PY is not installed"
+require_cmd curl
+require_cmd nsenter
+APP=$PROGRAMS_SRC/in_server.py
+PORT=8080 # a port of the pod's own app (started below)
+APP_PID=""
+
+# The pod namespace's nat rules, in both tools' words.
+rules() {
+	nsenter -t "$TARGET_PID" -n sh -c 'iptables-save -t nat 2>/dev/null | grep -v "^#"; nft list ruleset 2>/dev/null'
+}
+# rules_back SECONDS: true once the rules equal those from before.
+rules_back() {
+	for _ in $(seq $(($1 * 10))); do
+		[ "$(rules)" = "$BEFORE" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+BEFORE=$(rules)
+
+# The pod's own app on $PORT, answering "pod PATH".
+: >"$T/pod.log"
+nsenter -t "$TARGET_PID" -n "$PY" "$APP" pod "$PORT" "$T/pod.log" >"$T/pod.out" 2>&1 &
+E2E_PIDS+=("$!")
+for _ in $(seq 50); do grep -q '^ready' "$T/pod.out" && break; sleep 0.1; done
+
+# serve NAME LOCAL_PORT [MT_FLAGS...]: run the app under mirrord-trace in the
+# background and wait for its "ready PORT" line (printed after listen()
+# returned, so after the agent confirmed the subscription).
+serve() {
+	local name=$1 port=$2
+	shift 2
+	agent_stop
+	start_agent
+	: >"$T/$name.log"
+	ip netns exec "$WORKSTATION_NETNS" "$MT" --agent-addr "$AGENT_ADDR" "$@" -- \
+		"$PY" "$APP" "$name" "$port" "$T/$name.log" >"$T/$name.out" 2>"$T/$name.err" &
+	APP_PID=$!
+	E2E_PIDS+=("$APP_PID")
+	for _ in $(seq 100); do
+		grep -q '^ready' "$T/$name.out" && return 0
+		kill -0 "$APP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	LAST_CMD="serve $name $port $*" OUT=$(cat "$T/$name.out") ERR=$(cat "$T/$name.err")
+	fail "the app $name gets ready" "a 'ready' line" "none"
+}
+stop_app() {
+	kill -TERM "$APP_PID" 2>/dev/null
+	wait "$APP_PID" 2>/dev/null
+	agent_wait_exit 3 || true
+	agent_stop
+}
+client() { timeout 20 ip netns exec "$SVC_NETNS" curl -s -m 5 "$@"; }
+
+# ---- steal ----
+serve steal "$PORT" --steal
+run client "http://$POD_IP:$PORT/one"
+expect_out_eq "steal /one" "steal: the local app answers the pod's port"
+run client "http://[$POD_IP6]:$PORT/six"
+expect_out_eq "steal /six" "steal: also over IPv6"
+run cat "$T/steal.log"
+expect_out_match "^GET /one 0 [0-9a-f]+ (::ffff:)?10\.244\.0\.1$" \
+	"steal: accept() and getpeername() report the real peer, not loopback"
+run rules
+[ "$OUT" != "$BEFORE" ] && pass "steal: redirect rules are in place while the app listens" ||
+	fail "steal: rules while listening" "rules differ from before" "no change"
+stop_app
+rules_back 5 && pass "steal: nat rules as before after a normal exit" ||
+	fail "steal: nat rules after exit" "$BEFORE" "$(rules)"
+
+# ---- steal with an HTTP header filter ----
+MIRRORD_HTTP_HEADER_FILTER='^x-user: alice$' serve filter "$PORT" --steal
+run client -H 'x-user: alice' "http://$POD_IP:$PORT/a"
+expect_out_eq "filter /a" "header filter: alice's request reaches the local app"
+run client -H 'x-user: bob' "http://$POD_IP:$PORT/b"
+expect_out_eq "pod /b" "header filter: bob's request is answered by the pod"
+run client "http://$POD_IP:$PORT/c"
+expect_out_eq "pod /c" "header filter: a request without the header is answered by the pod"
+stop_app
+rules_back 5 && pass "filter: nat rules as before after exit" ||
+	fail "filter: nat rules after exit" "$BEFORE" "$(rules)"
+
+# ---- mirror: the pod answers, the local app gets copies ----
+serve mirror "$PORT"
+: >"$T/pod.log"
+cat >"$T/load.py" <<'PYEOF'
+import http.client, sys
+ok = 0
+for i in range(100):
+    c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=5)
+    body = (("%d-" % i) * 1000)[:3000].encode()
+    c.request("POST", "/m%d" % i, body)
+    r = c.getresponse()
+    ok += r.read() == ("pod /m%d\n" % i).encode()
+    c.close()
+print(ok)
+PYEOF
+run timeout 60 ip netns exec "$SVC_NETNS" "$PY" "$T/load.py" "$POD_IP" "$PORT"
+expect_out_eq 100 "mirror: the pod answered all 100 requests"
+for _ in $(seq 200); do [ "$(wc -l <"$T/mirror.log")" -ge 100 ] && break; sleep 0.1; done
+run sh -c "sort '$T/mirror.log' | md5sum; wc -l <'$T/mirror.log'"
+expect_eq "$(sort "$T/pod.log" | md5sum)
+100" "$OUT" "mirror: the local app received all 100 requests, bodies and peers as the pod did"
+stop_app
+
+# ---- an app slower to accept than connections arrive ----
+# With SYN cookies on (the default), a connection pushed at a full accept
+# queue is reset by the kernel before the app sees it: the supervisor must
+# hold connections until the queue has room.
+# The kernel counts every handshake dropped at a full queue.
+overflows() {
+	ip netns exec "$WORKSTATION_NETNS" awk '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) \
+		if ($i == "ListenOverflows") c = i; n = 1 } else print $c }' /proc/net/netstat
+}
+IN_BACKLOG=1 IN_ACCEPT_DELAY=2 serve slow "$PORT" --steal
+OVERFLOWS=$(overflows)
+CURLS=()
+for i in $(seq 12); do
+	timeout 30 ip netns exec "$SVC_NETNS" curl -s -m 25 "http://$POD_IP:$PORT/s$i" >"$T/sreq.$i" &
+	CURLS+=("$!")
+done
+wait "${CURLS[@]}"
+run sh -c "cat '$T'/sreq.* | sort | tr '\n' ' '"
+expect_out_eq "$(for i in $(seq 12); do echo "slow /s$i"; done | sort | tr '\n' ' ')" \
+	"a slow accept with backlog 1: all 12 concurrent stolen connections are answered"
+run overflows
+expect_out_eq "$OVERFLOWS" "a slow accept: no connection was pushed at the full accept queue"
+run sh -c "grep -c . '$T/slow.log'"
+expect_out_eq 12 "a slow accept: the app accepted each connection once"
+stop_app
+
+# ---- port_mapping: the app listens on 9090, the pod's port is 8080 ----
+printf '{"feature": {"network": {"incoming": {"mode": "steal", "port_mapping": [[9090, %s]]}}}}\n' \
+	"$PORT" >"$T/map.json"
+serve mapped 9090 -f "$T/map.json"
+run client "http://$POD_IP:$PORT/mapped"
+expect_out_eq "mapped /mapped" "port_mapping: pod port $PORT reaches the app's port 9090"
+stop_app
+
+# ---- a port busy on the workstation ----
+in_ws "$PY" -c 'import socket, time
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", '"$PORT"')); s.listen(); print("busy", flush=True); time.sleep(60)' >"$T/blocker.out" &
+BUSY=$!
+E2E_PIDS+=("$BUSY")
+for _ in $(seq 50); do grep -q busy "$T/blocker.out" && break; sleep 0.1; done
+serve busy "$PORT" --steal
+run grep '^ready' "$T/busy.out"
+expect_out_eq "ready $PORT" "busy port: bind() remapped, getsockname() reports the port asked for"
+run client "http://$POD_IP:$PORT/busy"
+expect_out_eq "busy /busy" "busy port: the pod's port reaches the remapped listener"
+stop_app
+kill "$BUSY" 2>/dev/null
+wait "$BUSY" 2>/dev/null
+
+# ---- an app that binds but never listens: nothing is redirected ----
+agent_stop
+start_agent
+ip netns exec "$WORKSTATION_NETNS" "$MT" --agent-addr "$AGENT_ADDR" --steal -- "$PY" -c \
+	'import socket, time; s = socket.socket(); s.bind(("0.0.0.0", '"$PORT"')); print("bound", flush=True); time.sleep(3)' \
+	>"$T/nolisten.out" 2>&1 &
+APP_PID=$!
+E2E_PIDS+=("$APP_PID")
+for _ in $(seq 50); do grep -q bound "$T/nolisten.out" && break; sleep 0.1; done
+run client "http://$POD_IP:$PORT/nl"
+expect_out_eq "pod /nl" "never listens: the pod keeps answering its port"
+run rules
+expect_eq "$BEFORE" "$OUT" "never listens: no redirect rule was installed"
+wait "$APP_PID" 2>/dev/null
+agent_wait_exit 3 || true
+agent_stop
+
+# ---- SIGKILL of mirrord-trace: the agent removes the rules ----
+serve killed "$PORT" --steal
+run rules
+[ "$OUT" != "$BEFORE" ] && pass "kill: redirect rules in place" ||
+	fail "kill: rules while listening" "rules differ from before" "no change"
+kill -KILL "$APP_PID"
+wait "$APP_PID" 2>/dev/null
+rules_back 10 && pass "SIGKILL of mirrord-trace: nat rules as before" ||
+	fail "nat rules after SIGKILL" "$BEFORE" "$(rules)"
+run client "http://$POD_IP:$PORT/after"
+expect_out_eq "pod /after" "SIGKILL of mirrord-trace: the pod answers its port again"
+agent_stop
+e2e_done
