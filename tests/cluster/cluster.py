@@ -251,6 +251,32 @@ def write_pod_files(pdir, pod_name, ns, ip, hostname, subdomain, token, ca_pem, 
     for fname, data in (("token", token), ("ca.crt", ca_pem), ("namespace", ns)):
         with open(sa + fname, "w") as f:
             f.write(data)
+    write_app_files(pdir + "/app", pod_name, ns)
+
+
+# Fixed times, so a stat through mirrord-trace can be compared with the pod's.
+APP_MTIME = 1600000000  # 2020-09-13
+APP_DIR_MTIME = 1600000600
+
+
+def write_app_files(app, pod_name, ns):
+    """The pod's /app (a bind mount in each container): a config naming the
+    pod, a data file, a subdirectory and a symlink. Deterministic content and
+    times; a container that writes there changes the pod's copy only."""
+    os.makedirs(app + "/conf.d", exist_ok=True)
+    os.makedirs(app + "/data", exist_ok=True)
+    files = (("config.yaml", "pod: %s\nnamespace: %s\nport: 8080\n" % (pod_name, ns)),
+             ("conf.d/extra.yaml", "extra: true\n"),
+             ("data/blob.bin", "".join(chr(48 + i % 10) for i in range(10000))),
+             ("README", "the pod's /app\n"))
+    for rel, data in files:
+        with open(app + "/" + rel, "w") as f:
+            f.write(data)
+        os.utime(app + "/" + rel, (APP_MTIME, APP_MTIME))
+    if not os.path.lexists(app + "/current"):
+        os.symlink("config.yaml", app + "/current")
+    for d in ("conf.d", "data", "."):
+        os.utime(app + "/" + d, (APP_DIR_MTIME, APP_DIR_MTIME))
 
 
 def container_id(pod_uid, cname, attempt=0):
@@ -259,8 +285,8 @@ def container_id(pod_uid, cname, attempt=0):
 
 def start_container(netns, pdir, pod_uid, hostname, ctr, argv, env, log_path=None, want_proc=False):
     """Start one container: a process in NETNS with its own mount and UTS
-    namespaces (and the pod's /etc/hosts, resolv.conf, hostname and
-    service-account files), in a cgroup named by its container id.
+    namespaces (and the pod's /etc/hosts, resolv.conf, hostname,
+    service-account files and /app), in a cgroup named by its container id.
     Returns (pid, container_id). The pid is the container's main process."""
     cid = container_id(pod_uid, ctr["name"])
     cg = "%s/pod%s/%s" % (CGROUP_ROOT, pod_uid, cid)
@@ -276,6 +302,7 @@ mount --bind %(d)s/resolv.conf /etc/resolv.conf
 mount --bind %(d)s/hostname /etc/hostname
 hostname %(host)s
 mount -t sysfs sysfs /sys
+mount --bind %(d)s/app /app
 echo $$ >%(pidf)s.tmp && mv %(pidf)s.tmp %(pidf)s
 mount --bind %(d)s/run /run
 cd /

@@ -22,4 +22,6 @@ host_state() {
 	echo "== routes"; ip route show table all | sort
 	echo "== iptables"; iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
 	echo "== nft"; nft list ruleset 2>/dev/null
+	# up may make an empty /app mount point; down must take it away again.
+	echo "== /app"; if [ -e /app ]; then echo present; ls -A /app; else echo absent; fi
 }

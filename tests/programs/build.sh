@@ -1,24 +1,24 @@
 #!/bin/bash
 # Build the e2e test clients into OUTDIR.
 #
-#   tests/programs/build.sh OUTDIR [go|rust|cenv|musl]...   (default: all)
+#   tests/programs/build.sh OUTDIR [go|rust|cenv|musl|muslfs]...   (default: all)
 #
 # Outputs: OUTDIR/go_client (static Go), OUTDIR/rust_client (static Rust,
-# glibc crt-static), OUTDIR/env_printer (gcc -static), OUTDIR/musl_http
-# (musl-gcc -static). A program is rebuilt only when its source (or this
-# script) is newer, so a second call is fast. Every output is checked to be
-# really static (no PT_INTERP, no DT_NEEDED) and deleted if not.
+# glibc crt-static), OUTDIR/env_printer (gcc -static), OUTDIR/musl_http and
+# OUTDIR/musl_fs (musl-gcc -static). A program is rebuilt only when its
+# source (or this script) is newer, so a second call is fast. Every output is
+# checked to be really static (no PT_INTERP, no DT_NEEDED) and deleted if not.
 #
 # Exit status: 0 all requested programs built; 77 a toolchain is missing (the
 # message names it; the other programs are still built); 1 a build failed.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-[ $# -ge 1 ] || { echo "usage: $0 OUTDIR [go|rust|cenv|musl]..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 OUTDIR [go|rust|cenv|musl|muslfs]..." >&2; exit 2; }
 OUT=$1
 shift
 WANT=("$@")
-[ ${#WANT[@]} -gt 0 ] || WANT=(go rust cenv musl)
+[ ${#WANT[@]} -gt 0 ] || WANT=(go rust cenv musl muslfs)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
@@ -87,6 +87,7 @@ rust_build() {
 }
 cenv_build() { gcc -static -O2 -Wall -Wextra -o "$OUT/env_printer.tmp" "$SRC/env_printer.c"; }
 musl_build() { musl-gcc -static -O2 -Wall -Wextra -o "$OUT/musl_http.tmp" "$SRC/musl_http.c"; }
+muslfs_build() { musl-gcc -static -O2 -Wall -Wextra -o "$OUT/musl_fs.tmp" "$SRC/musl_fs.c"; }
 
 # rustc may live in ~/.cargo/bin, which a root shell's PATH may lack.
 [ -x /root/.cargo/bin/rustc ] && ! command -v rustc >/dev/null 2>&1 && PATH=$PATH:/root/.cargo/bin
@@ -98,6 +99,7 @@ for w in "${WANT[@]}"; do
 	rust) build rust_client rustc "$SRC/rust_client.rs" rust_build ;;
 	cenv) build env_printer gcc "$SRC/env_printer.c" cenv_build ;;
 	musl) build musl_http musl-gcc "$SRC/musl_http.c" musl_build ;;
+	muslfs) build musl_fs musl-gcc "$SRC/musl_fs.c" muslfs_build ;;
 	*) echo "build.sh: unknown program '$w'" >&2; exit 2 ;;
 	esac
 done

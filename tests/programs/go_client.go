@@ -9,6 +9,10 @@
 //	go_client udp HOST PORT MSG       sends MSG to HOST:PORT over UDP, prints
 //	                                  "reply MSG from ADDR"
 //	go_client env                     the environment, sorted, one a line
+//	go_client cat PATH                PATH's content (os.ReadFile: openat, fstat, read)
+//	go_client ls DIR                  DIR's entries, sorted, one a line; "/" after a
+//	                                  directory, "@" after a symlink (getdents64 types)
+//	go_client stat PATH               "SIZE MTIME" of PATH (newfstatat)
 package main
 
 import (
@@ -25,7 +29,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: go_client http HOST PORT PATH N | resolve NAME | udp HOST PORT MSG | env")
+	fmt.Fprintln(os.Stderr, "usage: go_client http HOST PORT PATH N | resolve NAME | udp HOST PORT MSG | env | cat PATH | ls DIR | stat PATH")
 	os.Exit(2)
 }
 
@@ -111,6 +115,43 @@ func doUDP(host, port, msg string) int {
 	return 1
 }
 
+// doFS runs one of the file probes; the same three exist in every client
+// (musl_fs.c, py_client.py, node_client.js) with the same output.
+func doFS(op, path string) int {
+	switch op {
+	case "cat":
+		b, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cat:", err)
+			return 1
+		}
+		os.Stdout.Write(b)
+	case "ls":
+		ents, err := os.ReadDir(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ls:", err)
+			return 1
+		}
+		for _, e := range ents {
+			suffix := ""
+			if e.IsDir() {
+				suffix = "/"
+			} else if e.Type()&os.ModeSymlink != 0 {
+				suffix = "@"
+			}
+			fmt.Println(e.Name() + suffix)
+		}
+	case "stat":
+		st, err := os.Stat(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stat:", err)
+			return 1
+		}
+		fmt.Println(st.Size(), st.ModTime().Unix())
+	}
+	return 0
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		usage()
@@ -135,6 +176,11 @@ func main() {
 			usage()
 		}
 		os.Exit(doUDP(os.Args[2], os.Args[3], os.Args[4]))
+	case "cat", "ls", "stat":
+		if len(os.Args) != 3 {
+			usage()
+		}
+		os.Exit(doFS(os.Args[1], os.Args[2]))
 	case "env":
 		env := os.Environ()
 		sort.Strings(env)

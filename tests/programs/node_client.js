@@ -4,9 +4,14 @@
 //   node node_client.js resolve4 NAME   dns.resolve4 (c-ares, its own UDP queries)
 //   node node_client.js parallel URL N  N concurrent GETs; "ok N" when all
 //                                       bodies are equal, the bodies otherwise
+//   node node_client.js cat PATH        PATH's content (fs.readFileSync)
+//   node node_client.js ls DIR          DIR's entries, sorted, one a line; "/"
+//                                       after a directory, "@" after a symlink
+//   node node_client.js stat PATH       "SIZE MTIME" (fs.statSync)
 'use strict';
 const http = require('http');
 const dns = require('dns');
+const fs = require('fs');
 
 function get(url) {
   return new Promise((resolve, reject) => {
@@ -39,8 +44,19 @@ async function main(argv) {
       console.log(bodies.join('---\n'));
       process.exitCode = 1;
     }
+  } else if (mode === 'cat') {
+    process.stdout.write(fs.readFileSync(arg));
+  } else if (mode === 'ls') {
+    const ents = fs.readdirSync(arg, { withFileTypes: true });
+    ents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of ents) {
+      console.log(e.name + (e.isDirectory() ? '/' : e.isSymbolicLink() ? '@' : ''));
+    }
+  } else if (mode === 'stat') {
+    const st = fs.statSync(arg);
+    console.log(st.size + ' ' + Math.floor(st.mtimeMs / 1000));
   } else {
-    console.error('usage: node_client.js get URL | resolve4 NAME | parallel URL N');
+    console.error('usage: node_client.js get URL | resolve4 NAME | parallel URL N | cat PATH | ls DIR | stat PATH');
     process.exitCode = 2;
   }
 }

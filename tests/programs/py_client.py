@@ -11,10 +11,15 @@
                                    "reply MSG from ADDR PORT"
   py_client.py udpc HOST PORT MSG  connect + send/recv; prints "reply MSG from
                                    ADDR PORT" with getpeername()
+  py_client.py cat PATH            PATH's content
+  py_client.py ls DIR              DIR's entries (os.scandir), sorted, one a line;
+                                   "/" after a directory, "@" after a symlink
+  py_client.py stat PATH           "SIZE MTIME" (os.stat)
 HOST is resolved with getaddrinfo (AF_UNSPEC; the first result is used, which
 follows the system's address order).
 """
 import errno
+import os
 import select
 import socket
 import sys
@@ -92,5 +97,25 @@ def main(argv):
     return 2
 
 
+def fs_probe(op, path):
+    if op == "cat":
+        with open(path, "rb") as f:
+            sys.stdout.buffer.write(f.read())
+    elif op == "ls":
+        for e in sorted(os.scandir(path), key=lambda e: e.name):
+            kind = "/" if e.is_dir(follow_symlinks=False) else "@" if e.is_symlink() else ""
+            print(e.name + kind)
+    else:
+        st = os.stat(path)
+        print(st.st_size, int(st.st_mtime))
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] in ("cat", "ls", "stat"):
+        try:
+            sys.exit(fs_probe(sys.argv[1], sys.argv[2]))
+        except OSError as e:
+            sys.stderr.write("%s: %s\n" % (sys.argv[1], e))
+            sys.exit(1)
     sys.exit(main(sys.argv))
