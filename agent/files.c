@@ -175,9 +175,13 @@ static int reopen(int pathfd, int flags, int *ret_fd)
 	return 0;
 }
 
-/* A regular file of the target, opened for I/O (O_RDONLY or O_RDWR). */
-static int open_regular(struct files *f, const char *path, int flags, struct stat *ret_st,
-                        int *ret_fd)
+/* A regular file of the target, opened for I/O (O_RDONLY or O_RDWR). With
+ * dir_ok, a directory opened O_RDONLY is one too, as open(2) without
+ * O_DIRECTORY allows: Go's os.ReadDir opens a directory that way, and
+ * EISDIR there made `ls` of a pod directory fail ("open /app: is a
+ * directory"). */
+static int open_regular(struct files *f, const char *path, int flags, bool dir_ok,
+                        struct stat *ret_st, int *ret_fd)
 {
 	_cleanup_close_ int pfd = -1;
 	int r = target_openat(f->t, path, O_PATH, &pfd);
@@ -187,7 +191,8 @@ static int open_regular(struct files *f, const char *path, int flags, struct sta
 	if (fstat(pfd, ret_st) < 0)
 		return -errno;
 	if (S_ISDIR(ret_st->st_mode))
-		return -EISDIR;
+		return dir_ok && flags == O_RDONLY ? reopen(pfd, O_RDONLY | O_DIRECTORY, ret_fd)
+		                                   : -EISDIR;
 	if (!S_ISREG(ret_st->st_mode))
 		return -EINVAL; /* devices, FIFOs, sockets are not served */
 	return reopen(pfd, flags, ret_fd);
@@ -331,7 +336,7 @@ static int op_open(struct files *f, char *path, uint32_t flags, uint32_t mode, s
 		/* Opening a directory has no side effects: no O_PATH step. */
 		r = target_openat(f->t, path, O_RDONLY | O_DIRECTORY, &fd);
 	else
-		r = open_regular(f, path, w ? O_RDWR : O_RDONLY, &st, &fd);
+		r = open_regular(f, path, w ? O_RDWR : O_RDONLY, true, &st, &fd);
 	if (r == -ENOENT && (flags & AP_FS_O_CREAT))
 		r = create_file(f, path, mode, &fd);
 	else if (r == 0 && (flags & AP_FS_O_EXCL))
@@ -342,7 +347,7 @@ static int op_open(struct files *f, char *path, uint32_t flags, uint32_t mode, s
 		return -errno;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	r = handle_add(f, fd, dir ? H_DIR : H_FILE, w, &resp->u.fs_resp.handle);
+	r = handle_add(f, fd, S_ISDIR(st.st_mode) ? H_DIR : H_FILE, w, &resp->u.fs_resp.handle);
 	if (r < 0)
 		return r;
 	TAKE_FD(fd);
@@ -449,7 +454,7 @@ static int op_truncate(struct files *f, const char *path, uint64_t len)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
-	int r = open_regular(f, path, O_WRONLY, &st, &fd);
+	int r = open_regular(f, path, O_WRONLY, false, &st, &fd);
 
 	if (r < 0)
 		return r;

@@ -103,7 +103,9 @@ int session_fs_statfs(struct session *s, const char *path, struct statfs *ret);
 /* Open a remote file (flags: O_RDONLY, or O_WRONLY/O_RDWR with O_CREAT,
  * O_TRUNC, O_EXCL; or O_DIRECTORY for listing; other flags are local
  * matters and ignored) and return its handle and fstat. Only regular files
- * and directories can be opened. Handles are limited per session (-EMFILE). */
+ * and directories can be opened; a directory also without O_DIRECTORY when
+ * read-only, as open(2) allows (-EISDIR for writing). Handles are limited
+ * per session (-EMFILE). */
 int session_fs_open(struct session *s, const char *path, int flags, mode_t mode,
                     uint32_t *ret_handle, struct stat *ret_st);
 int session_fs_close(struct session *s, uint32_t handle);
