@@ -262,11 +262,13 @@ APP_DIR_MTIME = 1600000600
 def write_app_files(app, pod_name, ns):
     """The pod's /app (a bind mount in each container): a config naming the
     pod, a data file, a subdirectory and a symlink. Deterministic content and
-    times; a container that writes there changes the pod's copy only."""
-    os.makedirs(app + "/conf.d", exist_ok=True)
+    times; a container that writes there changes the pod's copy only. No
+    name ends in ".d": mirrord's default local list has ".\\.d$", so such a
+    directory is the workstation's, not the pod's."""
+    os.makedirs(app + "/conf", exist_ok=True)
     os.makedirs(app + "/data", exist_ok=True)
     files = (("config.yaml", "pod: %s\nnamespace: %s\nport: 8080\n" % (pod_name, ns)),
-             ("conf.d/extra.yaml", "extra: true\n"),
+             ("conf/extra.yaml", "extra: true\n"),
              ("data/blob.bin", "".join(chr(48 + i % 10) for i in range(10000))),
              ("README", "the pod's /app\n"))
     for rel, data in files:
@@ -275,7 +277,7 @@ def write_app_files(app, pod_name, ns):
         os.utime(app + "/" + rel, (APP_MTIME, APP_MTIME))
     if not os.path.lexists(app + "/current"):
         os.symlink("config.yaml", app + "/current")
-    for d in ("conf.d", "data", "."):
+    for d in ("conf", "data", "."):
         os.utime(app + "/" + d, (APP_DIR_MTIME, APP_DIR_MTIME))
 
 

@@ -68,8 +68,10 @@ done
 in_pod sh -c "echo pod-tmp >$TMPD/pod-marker && echo pod-cwd >$CWD/marker" || fail "pod markers"
 
 # restore_app: the pod's /app as cluster.py made it (after the write tests).
+# Its content only: the containers' bind mounts hold the directory itself,
+# and a new one in its place would not be theirs.
 restore_app() {
-	rm -rf "${PDIR:?}/app"
+	find "${PDIR:?}/app" -mindepth 1 -delete
 	/usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import cluster
 cluster.write_app_files(sys.argv[2], sys.argv[3], sys.argv[4])' "$CLUSTER" "$PDIR/app" "$POD" "$NS"
 }
@@ -87,7 +89,7 @@ trap fs_cleanup EXIT
 report() {
 	echo "== config"; "$@" cat /app/config.yaml
 	echo "== ls"; "$@" ls /app
-	echo "== ls sub"; "$@" ls /app/conf.d
+	echo "== ls sub"; "$@" ls /app/conf
 	echo "== stat"; "$@" stat /app/config.yaml
 	echo "== stat data"; "$@" stat /app/data/blob.bin
 	echo "== token"; "$@" cat $SA/token; echo # the token ends with no newline
@@ -118,7 +120,7 @@ CONF=$(in_pod cat /app/config.yaml)
 POD_STAT=$(in_pod stat -c '%s %Y' /app/config.yaml)
 [ "$POD_STAT" = "$(printf '%s' "$CONF" | wc -c | awk '{print $1 + 1}') 1600000000" ] ||
 	fail "the pod's /app/config.yaml stat: $POD_STAT"
-for want in "pod: $POD" "$(printf 'README\nconf.d/\nconfig.yaml\ncurrent@\ndata/')" "10000 1600000000" \
+for want in "pod: $POD" "$(printf 'README\nconf/\nconfig.yaml\ncurrent@\ndata/')" "10000 1600000000" \
 	"BEGIN CERTIFICATE" "$(printf '== hostname\n%s' "$POD")" "$(in_pod cat $SA/token)"; do
 	case $REMOTE_WANT in *"$want"*) ;; *) fail "pod-native report lacks '$want': $REMOTE_WANT" ;; esac
 done
@@ -141,7 +143,7 @@ done
 echo "ok: go, musl, busybox, python3 and node read the pod's files; /tmp and the cwd are local"
 
 # --- /usr/lib stays local: python3's stdlib opens are decided local.
-(cd "$CWD" && mt -q --trace -t "pod/$POD" -n $NS -- python3 -c 'import json, email' 2>&1) ||
+(cd "$CWD" && mt -q --trace -t "pod/$POD" -n $NS -- /usr/bin/python3 -c 'import json, email') ||
 	fail "python3 --trace: $(tail -5 "$ERR")"
 grep -E 'open(at)?\("/usr/lib/python3' "$ERR" | grep -q ' -> local' ||
 	fail "no local open of /usr/lib/python3* in the trace: $(grep -c '' "$ERR") lines"
@@ -176,7 +178,12 @@ admin bind-role $NS system:serviceaccount:$NS:default "$ROLE"
 incluster || fail "in-cluster kubectl get pods: rc=$? out=$(cat "$OUT") err=$(cat "$ERR")"
 grep -q "^$POD  *1/1  *Running" "$OUT" || fail "in-cluster kubectl: no $POD row: $(cat "$OUT")"
 grep -q "^redis-0 " "$OUT" || fail "in-cluster kubectl: no redis-0 row: $(cat "$OUT")"
-[ -z "$(ls -A "$EMPTY_HOME")" ] || fail "kubectl left files in the empty HOME: $(ls -A "$EMPTY_HOME")"
+# kubectl keeps its discovery cache in $HOME/.kube/cache, as it would in
+# the pod; a write in read mode is local. Nothing else may appear (no
+# kubeconfig: the config was the in-cluster one).
+LEFT=$(cd "$EMPTY_HOME" && find . ! -name . ! -path ./.kube ! -path './.kube/cache' ! -path './.kube/cache/*')
+[ -z "$LEFT" ] || fail "kubectl left files in the empty HOME besides its cache: $LEFT"
+rm -rf "${EMPTY_HOME:?}/.kube"
 echo "ok: kubectl.1.32 in-cluster config through the pod's env, token and CA"
 
 # --- write mode: the changes are the pod's, and the host's /app stays empty
@@ -189,16 +196,16 @@ echo "ok: kubectl.1.32 in-cluster config through the pod's env, token and CA"
 	mv /app/README /app/README.moved
 	rm /app/data/blob.bin
 	rmdir /app/data
-	echo overwritten >/app/conf.d/extra.yaml
+	echo overwritten >/app/conf/extra.yaml
 	cat /app/new.txt /app/README.moved
 	ls /app') || fail "write mode: rc=$? out=$(cat "$OUT") err=$(cat "$ERR")"
-[ "$(cat "$OUT")" = "$(printf 'created\nthe pod'"'"'s /app\nREADME.moved\nconf.d\nconfig.yaml\ncurrent\nnew.txt\nnewdir')" ] ||
+[ "$(cat "$OUT")" = "$(printf 'created\nthe pod'"'"'s /app\nREADME.moved\nconf\nconfig.yaml\ncurrent\nnew.txt\nnewdir')" ] ||
 	fail "write mode: the program's view: $(cat "$OUT")"
 [ "$(in_pod cat /app/new.txt)" = created ] || fail "write mode: /app/new.txt in the pod"
 [ "$(in_pod tail -1 /app/config.yaml)" = "more: 1" ] || fail "write mode: append in the pod"
 [ "$(in_pod head -1 /app/config.yaml)" = "pod: $POD" ] || fail "write mode: append kept the head"
 [ "$(in_pod cat /app/newdir/f)" = x ] || fail "write mode: mkdir + create in the pod"
-[ "$(in_pod cat /app/conf.d/extra.yaml)" = overwritten ] || fail "write mode: O_TRUNC rewrite in the pod"
+[ "$(in_pod cat /app/conf/extra.yaml)" = overwritten ] || fail "write mode: O_TRUNC rewrite in the pod"
 in_pod test -e /app/README && fail "write mode: README still in the pod"
 in_pod test -f /app/README.moved || fail "write mode: rename in the pod"
 in_pod test -e /app/data && fail "write mode: unlink + rmdir in the pod"
@@ -236,12 +243,14 @@ done
 restore_app
 echo "ok: local, localwithoverrides, read and write"
 
-# --- the decision order. mt_cfg JSON_FS MODE SCRIPT: run SCRIPT with
-# feature.fs = JSON_FS from $CFG in cwd $CWD (no remote DNS: see above),
-# expect no failure.
+# --- the decision order. mt_cfg JSON_FS SCRIPT: run SCRIPT with
+# feature.fs = JSON_FS from $CFG in cwd $CWD (no remote DNS: see above);
+# mirrord-trace must not fail. SCRIPT's own status is not checked (its
+# last command may be a cat that must fail): expect_out checks its output.
 mt_cfg() {
 	printf '{"feature": {"fs": %s}}' "$1" >"$CFG"
-	(cd "${RUN_CWD:-$CWD}" && mt -q --no-remote-dns -f "$CFG" -t "pod/$POD" -n $NS -- sh -c "$2" 2>&1) ||
+	(cd "${RUN_CWD:-$CWD}" && mt -q --no-remote-dns -f "$CFG" -t "pod/$POD" -n $NS -- sh -c "$2
+exit 0") ||
 		fail "decision order $1: rc=$? err=$(cat "$ERR")"
 }
 expect_out() { [ "$(cat "$OUT")" = "$2" ] || fail "decision order, $1: got '$(cat "$OUT")', want '$2'; err=$(cat "$ERR")"; }
@@ -249,9 +258,9 @@ LS_TMP="ls $TMPD | tr '\\n' ' '; echo"
 # read_only (5) beats local (6); not_found (3) beats read_only (5) and the
 # default remote list (8); a user local entry (6) beats the default remote (8).
 mt_cfg '{"read_only": ["^/app/config", "^/app/README"], "local": ["^/app", "^/etc/hostname$"], "not_found": ["README$"]}' \
-	"head -1 /app/config.yaml; cat /app/conf.d/extra.yaml 2>&1; cat /etc/hostname; cat /app/README 2>&1"
+	"head -1 /app/config.yaml; cat /app/conf/extra.yaml 2>&1; cat /etc/hostname; cat /app/README 2>&1"
 expect_out "read_only > local > default remote, not_found first" "pod: $POD
-cat: /app/conf.d/extra.yaml: No such file or directory
+cat: /app/conf/extra.yaml: No such file or directory
 $(cat /etc/hostname)
 cat: /app/README: No such file or directory"
 # A user read_only entry (5) beats the default local /tmp (9); not_found
@@ -265,6 +274,14 @@ RUN_CWD=/ mt_cfg '{}' "cat $CWD/marker"
 expect_out "no cwd entry from /" "pod-cwd"
 mt_cfg '{}' "cat $CWD/marker"
 expect_out "cwd entry" "local-cwd"
+# The default local list (9) has ".\.d$": a pod-only directory named *.d
+# is the workstation's, unless a user read_only entry (5) names it.
+in_pod sh -c 'mkdir /app/hooks.d && echo pre >/app/hooks.d/pre' || fail "pod /app/hooks.d"
+mt_cfg '{}' "ls /app/hooks.d 2>&1"
+expect_out "default local .d" "ls: cannot access '/app/hooks.d': No such file or directory"
+mt_cfg '{"read_only": ["^/app/hooks\\.d$"]}' "ls /app/hooks.d; cat /app/hooks.d/pre"
+expect_out "read_only > default local .d" "pre
+pre"
 # mode local (2) comes before every list, read_write (4) before
 # read_only, and read_write makes a read-mode write remote.
 mt_cfg '{"mode": "local", "read_only": ["^/app"], "not_found": ["hostname"]}' \
