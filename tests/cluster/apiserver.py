@@ -28,6 +28,9 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Run as root from the source tree: importing cluster.py and portforward.py
+# must not leave tests/cluster/__pycache__ behind (set before the imports).
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
 import portforward  # noqa: E402

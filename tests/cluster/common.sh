@@ -1,6 +1,9 @@
 # Shared settings of tests/cluster/up, down and the tests (sourced).
 MTC_DIR=${MIRRORD_TRACE_CLUSTER_DIR:-/run/mirrord-trace-cluster}
 export MIRRORD_TRACE_CLUSTER_DIR=$MTC_DIR
+# Every python3 started from here (cluster.py, the API server, the tests)
+# runs as root from the source tree: no __pycache__ in it.
+export PYTHONDONTWRITEBYTECODE=1
 # Our network namespaces: mtc-node, mtc-ws and one mtc-pN per pod.
 MTC_NETNS_RE='^mtc-(node|ws|p[0-9]+)$'
 if [ -d /sys/fs/cgroup/pids ]; then

@@ -15,7 +15,9 @@ ip -o link show | grep -E 'mtc' && bad "links named mtc* left in the host"
 [ -e "$MTC_DIR" ] && bad "state dir $MTC_DIR left"
 procs=$(ps -eo pid=,args= | grep -E "tests/cluster/|$MTC_DIR|mtc-kubepods" | grep -vE "grep|check_clean|fixture.sh|ctest" || true)
 [ -z "$procs" ] || bad "processes left: $procs"
-for ns in $(ip netns list | awk '{print $1}'); do :; done
+for d in "$HERE/__pycache__" "$HERE/../pod/__pycache__"; do
+	[ -e "$d" ] && bad "bytecode left in the source tree: $d"
+done
 if [ -n "${1:-}" ] && [ -f "$1" ]; then
 	now=$(mktemp)
 	host_state >"$now"
