@@ -987,9 +987,11 @@ def kubelet_run(ns, name):
     for c in pod["spec"]["containers"]:
         a = cluster.image_command(c)
         if a is None:
-            set_pod_status(ns, name, lambda p: waiting_status(
-                p, "ErrImagePull", 'failed to pull and unpack image "%s": no local program for this image'
-                % c.get("image")))
+            why = "no local program for this image"
+            if c.get("image", "").split(":")[0].endswith("mirrord-trace-agent"):
+                why = "no executable %s (from %s)" % cluster.agent_bin_choice()
+            set_pod_status(ns, name, lambda p, why=why: waiting_status(
+                p, "ErrImagePull", 'failed to pull and unpack image "%s": %s' % (c.get("image"), why)))
             return
         argvs[c["name"]] = a
     set_pod_status(ns, name, lambda p: waiting_status(p, "ContainerCreating", ""))

@@ -21,6 +21,7 @@ import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 POD_SERVERS = os.path.join(os.path.dirname(HERE), "pod", "servers.py")
 STATE = os.environ.get("MIRRORD_TRACE_CLUSTER_DIR", "/run/mirrord-trace-cluster")
 
@@ -90,7 +91,27 @@ def sa_token(ns, pod, sa="default"):
 
 # ---------------------------------------------------------------- images
 
-def image_command(ctr, agent_bin=None):
+def agent_bin_choice():
+    """(path, from what) of the program the image mirrord-trace-agent:dev
+    runs. The first of these that is set decides, so a wrong setting fails
+    instead of silently running another build: $MIRRORD_TRACE_AGENT_BIN,
+    then $MT_BIN_DIR/mirrord-trace-agent (the variable of tests/e2e and
+    bench/), then the build tree <repo>/build/bin/mirrord-trace-agent (what
+    scripts/demo and a plain cmake -B build make)."""
+    if os.environ.get("MIRRORD_TRACE_AGENT_BIN"):
+        return os.path.abspath(os.environ["MIRRORD_TRACE_AGENT_BIN"]), "$MIRRORD_TRACE_AGENT_BIN"
+    if os.environ.get("MT_BIN_DIR"):
+        return os.path.abspath(os.path.join(os.environ["MT_BIN_DIR"], "mirrord-trace-agent")), "$MT_BIN_DIR"
+    return os.path.join(REPO, "build", "bin", "mirrord-trace-agent"), "the build tree"
+
+
+def agent_bin():
+    """The agent program if it exists and is executable, else None."""
+    path, _ = agent_bin_choice()
+    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def image_command(ctr, agent=None):
     """argv for a container: spec command/args win; else the image's default."""
     image = ctr.get("image", "")
     port = None
@@ -99,7 +120,7 @@ def image_command(ctr, agent_bin=None):
         break
     base = image.split(":")[0]
     if base.endswith("mirrord-trace-agent"):
-        exe = agent_bin or os.environ.get("MIRRORD_TRACE_AGENT_BIN")
+        exe = agent or agent_bin()
         if not exe:
             return None
         cmd = ctr.get("command") or []
@@ -705,7 +726,7 @@ def up(spec_path):
     # it as 10.96.0.10 through their DNAT rules. No upstream: any other name
     # is NXDOMAIN, so nothing leaves the machine.
     dnslog = open(STATE + "/logs/dnsmasq", "ab")
-    subprocess.Popen(["nsenter", "--net=" + netns_path(NODE_NS), "dnsmasq", "--keep-in-foreground",
+    dnsmasq = subprocess.Popen(["nsenter", "--net=" + netns_path(NODE_NS), "dnsmasq", "--keep-in-foreground",
                       "--conf-file=/dev/null", "--user=root", "--group=root", "--pid-file=", "--no-resolv",
                       "--no-hosts", "--no-poll", "--bind-interfaces", "--listen-address=" + BRIDGE_IP,
                       "--local=/%s/" % DOMAIN, "--address=/#/", "--log-queries", "--log-facility=-",
@@ -724,6 +745,21 @@ def up(spec_path):
         f.write(svc_rules)
     with open(STATE + "/next-pod-index", "w") as f:
         f.write(str(idx))
+    # What `up` checks before it calls a cluster healthy: the SPEC's
+    # containers and kube-dns (pods the kubelet ran later may have ended).
+    with open(STATE + "/up-pids", "w") as f:
+        f.write("".join("%d\n" % c["pid"] for p in pods_json for c in p["containers"]))
+        f.write("%d\n" % dnsmasq.pid)
+
+    # The agent image's program, fixed now for the API server's kubelet and
+    # recorded in cluster.env (empty: none yet; the kubelet looks again at
+    # each agent pod, so building after up works).
+    agent = agent_bin()
+    if agent:
+        os.environ["MIRRORD_TRACE_AGENT_BIN"] = agent
+    else:
+        log("note: no agent program at %s (%s): agent pods get ErrImagePull until it is built"
+            % agent_bin_choice())
 
     # The API server, in the node namespace (reached from the workstation
     # link and, through the kubernetes Service, from pods).
@@ -762,7 +798,8 @@ KUBERNETES_SERVICE_PORT=443
 CLUSTER_DNS_IP=%(dns)s
 CLUSTER_DOMAIN=%(dom)s
 PODS_JSON=%(s)s/pods.json
-""" % {"s": STATE, "tok": admin_token, "ws": WS_NS, "wsip": WS_IP, "node_ns": NODE_NS, "node": node,
+MIRRORD_TRACE_AGENT_BIN=%(agent)s
+""" % {"agent": agent or "", "s": STATE, "tok": admin_token, "ws": WS_NS, "wsip": WS_IP, "node_ns": NODE_NS, "node": node,
        "api": API_IP, "port": API_PORT, "pcidr": POD_CIDR, "scidr": SVC_CIDR, "k8s": K8S_SVC_IP,
        "dns": DNS_SVC_IP, "dom": DOMAIN})
     os.rename(STATE + "/cluster.env.tmp", STATE + "/cluster.env")

@@ -23,14 +23,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The kubelet maps the image mirrord-trace-agent:dev to
-# $MIRRORD_TRACE_AGENT_BIN as it was when the cluster came up. If it was
-# not set then, run the build's agent through a command override instead.
-APISERVER_PID=$(cat "$MTC_DIR/apiserver.pid" 2>/dev/null)
-if grep -qz '^MIRRORD_TRACE_AGENT_BIN=.' "/proc/$APISERVER_PID/environ" 2>/dev/null; then
+# The kubelet maps the image mirrord-trace-agent:dev to the program up
+# chose and recorded in cluster.env (MIRRORD_TRACE_AGENT_BIN). If it found
+# none, run the build's agent through a command override instead.
+if [ -n "${MIRRORD_TRACE_AGENT_BIN:-}" ]; then
 	IMAGE=(mirrord-trace-agent:dev)
 else
-	echo "note: the cluster was brought up without MIRRORD_TRACE_AGENT_BIN; using image busybox with command $AGENT_BIN"
+	echo "note: the cluster was brought up without an agent program; using image busybox with command $AGENT_BIN"
 	IMAGE=(busybox "$AGENT_BIN")
 fi
 
