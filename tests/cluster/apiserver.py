@@ -1010,6 +1010,7 @@ def kubelet_run(ns, name):
         hostname = pod["spec"].get("hostname") or name
         cluster.write_pod_files(pdir, name, ns, ip, hostname[:63], pod["spec"].get("subdomain"), token,
                                 open(STATE + "/pki/ca.crt").read(), pod["spec"].get("hostAliases") or [])
+        cluster.write_pod_dns(ns, name, ip, hostname[:63], pod["spec"].get("subdomain"))
         services = list_objs("services", None)
         procs, cids, pids = {}, {}, {}
         for c in pod["spec"]["containers"]:
@@ -1104,6 +1105,7 @@ def kubelet_stop(ns, name, uid=None):
     and the cgroups go."""
     with LOCK:
         k = KUBELET.pop((ns, name), None)
+    cluster.remove_pod_dns(ns, name)  # kube-dns forgets a terminating pod
     netns = k["netns"] if k else None
     if k and k.get("entry"):
         uid = uid or k["entry"].get("uid")

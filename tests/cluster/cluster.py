@@ -223,6 +223,37 @@ def apply_service_rules(ns, text):
     run("ip", "netns", "exec", ns, "iptables-restore", input=text)
 
 
+# ---------------------------------------------------------------- kube-dns pod records
+
+def dns_hosts_dir():
+    """dnsmasq's --hostsdir: one hosts file per running pod. dnsmasq watches it
+    with inotify, so records appear and disappear as the kubelet starts and
+    deletes pods (a written or renamed-in file is read, a removed one's
+    records go)."""
+    return STATE + "/dns-hosts"
+
+
+def write_pod_dns(ns, name, ip, hostname=None, subdomain=None):
+    """The pod's A records: a-b-c-d.<ns>.pod.cluster.local, and with a
+    subdomain (StatefulSet) <hostname>.<subdomain>.<ns>.svc.cluster.local."""
+    names = ["%s.%s.pod.%s" % (ip.replace(".", "-"), ns, DOMAIN)]
+    if subdomain and hostname:
+        names.append("%s.%s.%s.svc.%s" % (hostname, subdomain, ns, DOMAIN))
+    os.makedirs(dns_hosts_dir(), exist_ok=True)
+    # Written beside the directory, then renamed in: dnsmasq never reads half a file.
+    tmp = "%s/.dns-%s_%s.tmp" % (STATE, ns, name)
+    with open(tmp, "w") as f:
+        f.write("%s %s\n" % (ip, " ".join(names)))
+    os.rename(tmp, "%s/%s_%s" % (dns_hosts_dir(), ns, name))
+
+
+def remove_pod_dns(ns, name):
+    try:
+        os.unlink("%s/%s_%s" % (dns_hosts_dir(), ns, name))
+    except FileNotFoundError:
+        pass
+
+
 # ---------------------------------------------------------------- pods
 
 def svc_env_name(name):
@@ -654,9 +685,7 @@ def up(spec_path):
                 waits.append((ip, p["containerPort"], p.get("protocol", "TCP")))
         pod["status"] = running_status(pod, ip, now(), cids)
         objs.append(pod)
-        dns.append("--host-record=%s.%s.pod.%s,%s" % (ip.replace(".", "-"), ns, DOMAIN, ip))
-        if subdomain:
-            dns.append("--host-record=%s.%s.%s.svc.%s,%s" % (hostname, subdomain, ns, DOMAIN, ip))
+        write_pod_dns(ns, pn, ip, hostname, subdomain)
         pods_json.append({"name": pn, "namespace": ns, "node": node, "uid": puid, "ip": ip,
                           "netns": netns_path(netns), "netnsName": netns, "dir": pdir,
                           "containers": [{"name": c["name"], "pid": pids[c["name"]],
@@ -725,12 +754,13 @@ def up(spec_path):
     # kube-dns: dnsmasq in the node namespace on the bridge address; pods reach
     # it as 10.96.0.10 through their DNAT rules. No upstream: any other name
     # is NXDOMAIN, so nothing leaves the machine.
+    os.makedirs(dns_hosts_dir(), exist_ok=True)
     dnslog = open(STATE + "/logs/dnsmasq", "ab")
     dnsmasq = subprocess.Popen(["nsenter", "--net=" + netns_path(NODE_NS), "dnsmasq", "--keep-in-foreground",
                       "--conf-file=/dev/null", "--user=root", "--group=root", "--pid-file=", "--no-resolv",
                       "--no-hosts", "--no-poll", "--bind-interfaces", "--listen-address=" + BRIDGE_IP,
                       "--local=/%s/" % DOMAIN, "--address=/#/", "--log-queries", "--log-facility=-",
-                      "--domain-needed"] + dns,
+                      "--domain-needed", "--hostsdir=" + dns_hosts_dir()] + dns,
                      stdin=subprocess.DEVNULL, stdout=dnslog, stderr=subprocess.STDOUT, start_new_session=True)
 
     with open(STATE + "/objects.json", "w") as f:

@@ -24,6 +24,30 @@ in_pod cat /var/run/secrets/kubernetes.io/serviceaccount/namespace | grep -x def
 grep -qzx 'LOLZ_SERVICE_HOST=10.96.0.20' "/proc/$pid/environ" || fail "service env"
 grep -q "pod.*/[0-9a-f]\{64\}$" "/proc/$pid/cgroup" || fail "cgroup: $(cat /proc/$pid/cgroup)"
 if in_pod curl -sS -m 2 http://example.com/ >/dev/null 2>&1; then fail "reached example.com"; fi
+# kube-dns follows the kubelet: a pod POSTed now gets its A record, and
+# loses it when it is deleted (dnsmasq --hostsdir, re-read through inotify).
+probe=dns-probe-$$
+trap 'api DELETE "/api/v1/namespaces/default/pods/$probe" >/dev/null 2>&1; rm -f "$API_OUT" "$API_OUT.h"' EXIT
+code=$(api POST /api/v1/namespaces/default/pods "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"$probe\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"mt/sleep:1\"}]}}")
+[ "$code" = 201 ] || fail "create $probe: $code $(cat "$API_OUT")"
+probe_ip() {
+	api GET "/api/v1/namespaces/default/pods/$probe" >/dev/null &&
+		/usr/bin/python3 -c 'import json,sys
+st = json.load(open(sys.argv[1])).get("status", {})
+sys.exit(0 if st.get("phase") == "Running" and st.get("podIP") else 1)' "$API_OUT"
+}
+wait_until 20 probe_ip || fail "$probe is not Running: $(cat "$API_OUT")"
+pip=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"]["podIP"])' "$API_OUT")
+rec="${pip//./-}.default.pod.cluster.local"
+resolves() { in_pod getent hosts "$rec" | grep -q "^$pip "; }
+wait_until 5 resolves || fail "no A record $rec for the POSTed pod $probe"
+echo "ok: $rec -> $pip (pod started after up)"
+code=$(api DELETE "/api/v1/namespaces/default/pods/$probe")
+[ "$code" = 200 ] || fail "delete $probe: $code"
+gone() { [ "$(api GET "/api/v1/namespaces/default/pods/$probe")" = 404 ]; }
+wait_until 20 gone || fail "$probe not deleted"
+wait_until 5 eval '! resolves' || fail "$rec still resolves after $probe was deleted"
+echo "ok: $rec is gone with its pod"
 # the workstation reaches the API server and nothing else
 if in_ws curl -sS -m 2 http://10.96.0.20/ >/dev/null 2>&1; then fail "workstation reached a ClusterIP"; fi
 [ "$(ip -n "$WORKSTATION_NETNS_NAME" route | wc -l)" = 1 ] || fail "workstation routes: $(ip -n "$WORKSTATION_NETNS_NAME" route)"
