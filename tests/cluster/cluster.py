@@ -558,6 +558,26 @@ def k8s_container(c):
     return out
 
 
+CLUSTER_SCOPED = {"Namespace", "Node"}
+
+
+def spec_object(o):
+    """A raw SPEC object with the metadata the API server would have given it
+    at create: namespace (default), uid, creationTimestamp (kubectl's AGE),
+    generation, and an empty status."""
+    o = json.loads(json.dumps(o))
+    md = o.setdefault("metadata", {})
+    if not o.get("kind") or not o.get("apiVersion") or not md.get("name"):
+        raise RuntimeError("SPEC object without kind, apiVersion or metadata.name: %s" % json.dumps(o)[:200])
+    if o["kind"] not in CLUSTER_SCOPED:
+        md.setdefault("namespace", "default")
+    md.setdefault("uid", uid_of("%s/%s/%s" % (o["kind"], md.get("namespace", ""), md["name"])))
+    md.setdefault("creationTimestamp", now())
+    md.setdefault("generation", 1)
+    o.setdefault("status", {})
+    return o
+
+
 def up(spec_path):
     t0 = time.time()
     with open(spec_path) as f:
@@ -748,7 +768,7 @@ def up(spec_path):
                          "status": {"observedGeneration": 1, "replicas": n, "readyReplicas": n,
                                     "currentReplicas": n, "updatedReplicas": n, "availableReplicas": n}})
     for o in spec.get("objects", []):  # extra raw objects (e.g. CronJobs)
-        objs.append(o)
+        objs.append(spec_object(o))
     objs += services
 
     # kube-dns: dnsmasq in the node namespace on the bridge address; pods reach

@@ -52,6 +52,9 @@ get_deploy)
 	[ "$(cat "$OUT")" = "1 lolz" ] || fail "jsonpath: $(cat "$OUT")"
 	k get sts,rs,svc,cronjobs,jobs,nodes,ns -A >"$OUT" || fail "get other kinds"
 	grep -q 'statefulset.apps/redis' "$OUT" && grep -q 'node/mtc-node-1' "$OUT" || fail "kinds: $(cat "$OUT")"
+	# The SPEC's CronJob, and an AGE on every row (up fills creationTimestamp).
+	grep -qE '^default +cronjob.batch/nightly +0 3 \* \* \* +' "$OUT" || fail "no cronjob row: $(cat "$OUT")"
+	grep -q '<unknown>' "$OUT" && fail "an object without creationTimestamp: $(grep '<unknown>' "$OUT")"
 	echo ok
 	;;
 watch)
