@@ -106,9 +106,12 @@ EVENTS = []  # (rv:int, plural, type, obj)
 MAX_EVENTS = 2000
 RV = [1000]
 TOKENS = {}
-FAULTS = {"forbid": [], "errors": [], "pending": [], "errimagepull": [], "split": 0,
-          "watch_close_after": 0, "watch_expire": False, "expired_before": 0,
-          "ws_split": 0, "portforward_drop": 0, "portforward_ws": True}
+# Fault switches (tests/cluster/admin fault NAME JSON; `admin reset` restores these).
+DEFAULT_FAULTS = {"forbid": [], "errors": [], "pending": [], "errimagepull": [], "split": 0,
+                  "watch_close_after": 0, "watch_expire": False, "expired_before": 0,
+                  "ws_split": 0, "portforward_drop": 0, "portforward_ws": True,
+                  "portforward_error": "", "portforward_coalesce": False}
+FAULTS = copy.deepcopy(DEFAULT_FAULTS)
 GRANTS = []  # (user, verb, resource) for service accounts ("*" wildcards)
 BINDINGS = []  # {"subject", "namespace" (None: ClusterRoleBinding), "kind", "role", "rules"}
 KUBELET = {}  # (ns, name) -> {"procs": {cname: Popen}, "netns": str, "dir": str}
@@ -2097,17 +2100,25 @@ class Handler(BaseHTTPRequestHandler):
                 410, "Expired", "too old resource version: %s (%d)" % (rvq, cur))}) + "\n").encode())
             self.wfile.write(b"0\r\n\r\n")
             return
+        # Fault watch_close_after: end this watch early, as a real API server
+        # does at its own (random) request timeout: after N events (the
+        # synthetic ADDED ones count) or S seconds, whichever comes first.
+        close_events, close_seconds = watch_close_limits(FAULTS["watch_close_after"])
         sent = 0
         for o in initial:
             self.chunk(encode("ADDED", o))
             sent += 1
+            if close_events and sent >= close_events:
+                self.wfile.write(b"0\r\n\r\n")
+                return
         if self.q.get("sendInitialEvents") == "true" and bookmarks:
             self.chunk((json.dumps({"type": "BOOKMARK", "object": {
                 "kind": info["kind"], "apiVersion": gv, "metadata": {
                     "resourceVersion": str(cur), "annotations": {"k8s.io/initial-events-end": "true"}}}}) + "\n").encode())
         end = time.time() + timeout
+        if close_seconds:
+            end = min(end, time.time() + close_seconds)
         last_bm = time.time()
-        close_after = FAULTS["watch_close_after"]
         while time.time() < end:
             with COND:
                 pending = [e for e in EVENTS if e[0] > since and e[1] == plural]
@@ -2121,7 +2132,7 @@ class Handler(BaseHTTPRequestHandler):
                 if match(o):
                     self.chunk(encode(etype, o))
                     sent += 1
-                    if close_after and sent >= close_after:
+                    if close_events and sent >= close_events:
                         self.wfile.write(b"0\r\n\r\n")
                         return
             if bookmarks and time.time() - last_bm > 5:
@@ -2361,6 +2372,14 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
 
+def watch_close_limits(v):
+    """(events, seconds) of the fault watch_close_after: N, or {"events": N,
+    "seconds": S} (either may be left out); 0 or absent is no limit."""
+    if isinstance(v, dict):
+        return int(v.get("events") or 0), float(v.get("seconds") or 0)
+    return int(v or 0), 0.0
+
+
 def hashlib_short(s):
     import hashlib
     import base64
@@ -2389,6 +2408,13 @@ def admin(req):
     if op == "fault":  # set one fault switch: {"name": ..., "value": ...}
         if req["name"] not in FAULTS:
             return {"ok": False, "error": "unknown fault %s" % req["name"]}
+        if req["name"] == "watch_close_after":
+            try:
+                watch_close_limits(req["value"])
+            except (TypeError, ValueError, AttributeError):
+                return {"ok": False, "error": 'watch_close_after: N or {"events": N, "seconds": S}'}
+        if req["name"] == "portforward_error" and not isinstance(req["value"], str):
+            return {"ok": False, "error": "portforward_error: a string (empty: off)"}
         FAULTS[req["name"]] = req["value"]
         return {"ok": True}
     if op == "expire-now":  # every resourceVersion so far is "too old"
@@ -2436,9 +2462,7 @@ def admin(req):
             put("namespaces", o, "MODIFIED")
         return {"ok": True, "labels": labels}
     if op == "reset":
-        FAULTS.update({"forbid": [], "errors": [], "pending": [], "errimagepull": [], "split": 0,
-                       "watch_close_after": 0, "watch_expire": False, "expired_before": 0,
-                       "ws_split": 0, "portforward_drop": 0, "portforward_ws": True})
+        FAULTS.update(copy.deepcopy(DEFAULT_FAULTS))
         del GRANTS[:]
         with LOCK:
             del BINDINGS[:]

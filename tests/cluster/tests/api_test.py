@@ -102,6 +102,131 @@ def watch_events(path, n, timeout=15, token=ENV["ADMIN_TOKEN"]):
     return out
 
 
+def watch_to_end(path, limit):
+    """Every event of a watch until the server ends it: (events, ended, seconds).
+    ended is False when LIMIT seconds passed first."""
+    c = conn()
+    t0 = time.time()
+    c.request("GET", path, headers={"Authorization": "Bearer " + ENV["ADMIN_TOKEN"]})
+    r = c.getresponse()
+    assert r.status == 200, r.status
+    c.sock.settimeout(max(0.1, limit - (time.time() - t0)))
+    buf, out, ended = "", [], False
+    dec = json.JSONDecoder()
+    try:
+        while True:
+            d = r.read1(65536)
+            if not d:
+                ended = True
+                break
+            buf += d.decode()
+            while True:
+                s = buf.lstrip()
+                try:
+                    obj, end = dec.raw_decode(s)
+                except ValueError:
+                    break
+                out.append(obj)
+                buf = s[end:]
+    except (TimeoutError, OSError):
+        pass
+    c.close()
+    return out, ended, time.time() - t0
+
+
+def watch_faults():
+    """watch_close_after (events and seconds, idle watches too) and watch_expire."""
+    lolz = "/api/v1/namespaces/default/pods?watch=1&labelSelector=app%3Dlolz"
+    admin("fault", "watch_close_after", "1")
+    ev, ended, took = watch_to_end(lolz, 8)
+    check("watch_close_after 1: ends after the first synthetic ADDED, though idle (%.1f s)" % took,
+          ended and len(ev) == 1 and ev[0]["type"] == "ADDED" and took < 5, (ended, len(ev), took))
+    st, lst, _ = req("GET", "/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dstandalone")
+    rv = lst["metadata"]["resourceVersion"]
+    import threading
+    t = threading.Timer(0.5, lambda: admin("pod-status", "default", "standalone", '{"message": "close-after"}'))
+    t.start()
+    ev, ended, took = watch_to_end("/api/v1/namespaces/default/pods?watch=1&fieldSelector=metadata.name%3D"
+                                   "standalone&resourceVersion=" + rv, 8)
+    t.join()
+    check("watch_close_after 1: from a resourceVersion, ends after one live MODIFIED",
+          ended and [e["type"] for e in ev] == ["MODIFIED"] and
+          ev[0]["object"]["status"]["message"] == "close-after", (ended, ev))
+    admin("fault", "watch_close_after", '{"seconds": 1}')
+    ev, ended, took = watch_to_end("/api/v1/namespaces/default/pods?watch=1&resourceVersion=" + rv +
+                                   "&fieldSelector=metadata.name%3Dnosuchpod", 8)
+    check("watch_close_after {seconds: 1}: an idle watch ends after ~1 s (%.1f s)" % took,
+          ended and ev == [] and 0.8 < took < 4, (ended, ev, took))
+    admin("fault", "watch_close_after", '{"events": 3, "seconds": 30}')
+    ev, ended, took = watch_to_end(lolz, 3)
+    check("watch_close_after {events: 3}: the two ADDED, then open (ends by our limit)",
+          not ended and len(ev) == 2, (ended, len(ev), took))
+    r = subprocess.run([ADMIN, "fault", "watch_close_after", '"x"'], capture_output=True, text=True, timeout=10)
+    check("watch_close_after rejects a bad value", r.returncode != 0 and "watch_close_after" in r.stdout, r.stdout)
+    admin("fault", "watch_close_after", "0")
+    # watch_expire: every watch with a resourceVersion gets 410; one without starts with ADDED
+    admin("fault", "watch_expire", "true")
+    ev, ended, took = watch_to_end("/api/v1/namespaces/default/pods?watch=1&resourceVersion=" + rv, 8)
+    check("watch_expire: a current resourceVersion gets ERROR 410 Expired and the end",
+          ended and len(ev) == 1 and ev[0]["type"] == "ERROR" and ev[0]["object"]["code"] == 410 and
+          ev[0]["object"]["reason"] == "Expired", (ended, ev))
+    st, lst, _ = req("GET", "/apis/apps/v1/namespaces/default/deployments")
+    ev, ended, took = watch_to_end("/apis/apps/v1/namespaces/default/deployments?watch=1&resourceVersion=" +
+                                   lst["metadata"]["resourceVersion"], 8)
+    check("watch_expire: deployments too", ended and ev and ev[0]["object"]["code"] == 410, ev)
+    admin("fault", "watch_close_after", '{"seconds": 1}')
+    ev, ended, took = watch_to_end(lolz, 8)
+    check("watch_expire: no resourceVersion still lists (ADDED)", len(ev) == 2 and
+          all(e["type"] == "ADDED" for e in ev), ev)
+    admin("fault", "watch_expire", "false")
+    ev, ended, took = watch_to_end("/api/v1/namespaces/default/pods?watch=1&resourceVersion=" + rv +
+                                   "&fieldSelector=metadata.name%3Dnosuchpod", 8)
+    check("watch_expire off again: the same resourceVersion watches (no ERROR)", ended and ev == [], ev)
+    admin("fault", "watch_close_after", "0")
+
+
+def non_pod_kinds():
+    """The SPEC's CronJob (a raw object of demo.json) got the metadata a create
+    gives; selectors and watches work on kinds other than pods."""
+    st, cj, _ = req("GET", "/apis/batch/v1/namespaces/default/cronjobs/nightly")
+    md = cj.get("metadata", {}) if st == 200 else {}
+    check("SPEC CronJob: uid, creationTimestamp, resourceVersion, generation", st == 200 and
+          cj["kind"] == "CronJob" and len(md.get("uid", "")) == 36 and md.get("resourceVersion", "").isdigit() and
+          time.strptime(md.get("creationTimestamp", "x"), "%Y-%m-%dT%H:%M:%SZ") and md.get("generation") == 1,
+          (st, md))
+    names = lambda o: sorted("%s/%s" % (i["metadata"]["namespace"], i["metadata"]["name"]) for i in o["items"])
+    st, o, _ = req("GET", "/apis/batch/v1/cronjobs?labelSelector=app%3Dnightly")
+    check("cronjobs labelSelector app=nightly", st == 200 and names(o) == ["default/nightly"], o)
+    st, o, _ = req("GET", "/apis/batch/v1/cronjobs?labelSelector=app%21%3Dnightly")
+    check("cronjobs labelSelector app!=nightly", st == 200 and "default/nightly" not in names(o), o)
+    st, o, _ = req("GET", "/apis/batch/v1/namespaces/lolzspace/cronjobs")
+    check("cronjobs in another namespace: none", st == 200 and o["items"] == [], o)
+    st, o, _ = req("GET", "/apis/apps/v1/deployments?fieldSelector=metadata.namespace%3Dlolzspace")
+    check("deployments fieldSelector metadata.namespace", names(o) == ["lolzspace/lolz"], o)
+    st, o, _ = req("GET", "/apis/apps/v1/deployments?labelSelector=app+in+%28lolz%2Cmeshed%29")
+    check("deployments labelSelector app in (lolz,meshed)", names(o) == ["default/lolz", "default/meshed",
+                                                                        "lolzspace/lolz"], o)
+    expect_status("cronjobs: unsupported field label", req("GET", "/apis/batch/v1/cronjobs?fieldSelector="
+                                                                  "spec.schedule%3Dx"), 400, "BadRequest",
+                  "field label not supported: spec.schedule")
+    admin("fault", "watch_close_after", '{"seconds": 1}')
+    try:
+        ev, ended, _ = watch_to_end("/apis/batch/v1/namespaces/default/cronjobs?watch=1&labelSelector=app%3Dnightly", 8)
+        check("watch cronjobs by label: one ADDED with the SPEC metadata", ended and len(ev) == 1 and
+              ev[0]["type"] == "ADDED" and ev[0]["object"]["kind"] == "CronJob" and
+              ev[0]["object"]["metadata"]["uid"] == md.get("uid"), ev)
+        ev, ended, _ = watch_to_end("/apis/apps/v1/deployments?watch=1&labelSelector=app%3Dlolz"
+                                    "&fieldSelector=metadata.namespace%3Ddefault", 8)
+        check("watch deployments with label and field selectors", ended and
+              [(e["type"], e["object"]["metadata"]["namespace"], e["object"]["metadata"]["name"]) for e in ev] ==
+              [("ADDED", "default", "lolz")], ev)
+        ev, ended, _ = watch_to_end("/apis/batch/v1/namespaces/default/cronjobs?watch=1&resourceVersion=" +
+                                    md.get("resourceVersion", "0") + "&labelSelector=app%3Dnightly", 8)
+        check("watch cronjobs from their resourceVersion: nothing new", ended and ev == [], ev)
+    finally:
+        admin("fault", "watch_close_after", "0")
+
+
 def main():
     admin("reset")
     # --- auth
@@ -242,6 +367,8 @@ def main():
     admin("fault", "errors", '[{"verb":"list","resource":"services","code":500}]')
     expect_status("500 fault switch", req("GET", "/api/v1/services"), 500, "InternalError")
     admin("reset")
+    watch_faults()
+    non_pod_kinds()
     # --- list paging
     st, obj, _ = req("GET", "/api/v1/pods?limit=2")
     check("limit/continue", len(obj["items"]) == 2 and obj["metadata"].get("continue"))
