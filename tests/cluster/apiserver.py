@@ -1957,7 +1957,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Sec-WebSocket-Accept", portforward.ws_accept(key))
             if chosen:
                 self.send_header("Sec-WebSocket-Protocol", chosen)
-            self.end_headers()
             raw = self.upgraded()
             if chosen == portforward.TUNNEL:
                 LOG("portforward %s/%s: ws-tunnel by %s (SPDY in WebSocket)" % (ns, name, self.who["user"]))
@@ -1984,7 +1983,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "Upgrade")
             self.send_header("Upgrade", "SPDY/3.1")
             self.send_header("X-Stream-Protocol-Version", portforward.SPDY_PROTO)
-            self.end_headers()
             raw = self.upgraded()
             LOG("portforward %s/%s: spdy by %s" % (ns, name, self.who["user"]))
             portforward.SPDY(portforward.RawByteStream(raw), raw, netns, name, uid, LOG, "spdy").run()
@@ -1993,8 +1991,18 @@ class Handler(BaseHTTPRequestHandler):
         raise bad_request("unable to upgrade connection: unsupported Upgrade %r" % self.headers.get("Upgrade"))
 
     def upgraded(self):
-        """The connection after a 101: bytes the client sent right behind the request
-        (still in rfile's buffer) plus the TLS socket."""
+        """End the 101 head and return the connection after it: bytes the client
+        sent right behind the request (still in rfile's buffer) plus the TLS socket.
+        Fault portforward_coalesce: the head is held back and goes out in one write
+        with the first protocol bytes (the WebSocket v4 port prefixes, or a server
+        SPDY PING), so clients see them in the same packet and read as the 101."""
+        head = None
+        if FAULTS["portforward_coalesce"]:
+            self._headers_buffer.append(b"\r\n")
+            head = b"".join(self._headers_buffer)
+            self._headers_buffer = []
+        else:
+            self.end_headers()
         self.wfile.flush()
         self.close_connection = True
         initial = b""
@@ -2004,7 +2012,10 @@ class Handler(BaseHTTPRequestHandler):
         except (socket.timeout, ssl.SSLError, OSError):
             pass
         self.request.settimeout(None)
-        return portforward.Raw(self.request, initial, FAULTS, LOG)
+        raw = portforward.Raw(self.request, initial, FAULTS, LOG)
+        if head is not None:
+            raw.cork(head)
+        return raw
 
     def wants_table(self):
         return "as=Table" in self.headers.get("Accept", "")

@@ -15,7 +15,11 @@ the socket, and setns()es back (a network namespace is per thread). Faults (FAUL
 apiserver.py): `ws_split` N (WS messages fragmented into N-byte continuation frames
 and written N bytes at a time), `portforward_drop` N (cut the client connection,
 without any close frame, after N bytes came from the pod), `portforward_ws` false
-(refuse WebSocket upgrades, so kubectl 1.31+ falls back to SPDY).
+(refuse WebSocket upgrades, so kubectl 1.31+ falls back to SPDY), `portforward_error`
+TEXT (every port-forward fails as if the kubelet's connect had failed with TEXT: the
+kubelet-style message on the error channel / stream, instead of connecting to the pod),
+`portforward_coalesce` true (the 101 head and the first protocol bytes in one write:
+the v4 port prefixes, plus any error message; for SPDY a server PING, id 2).
 """
 import base64
 import ctypes
@@ -56,6 +60,15 @@ SPDY_DICT = spdy_dict()
 
 class Closed(Exception):
     pass
+
+
+def connect_pod(raw, netns, port):
+    """The pod end of a port-forward, or OSError with the kubelet's reason
+    (fault portforward_error: that text, without connecting)."""
+    fault = raw.faults.get("portforward_error")
+    if fault:
+        raise OSError(0, fault)
+    return PodConn(connect_in_netns(netns, port))
 
 
 def connect_in_netns(netns, port, timeout=5.0):
@@ -102,7 +115,22 @@ class Raw:
         self.wlock = threading.Lock()
         self.closed = False
         self.from_pod = 0
+        self.corked = None  # bytes held back by cork()
         sock.settimeout(0.0)
+
+    def cork(self, data=b""):
+        """Hold every write, starting with DATA (the 101 head), until uncork()."""
+        with self.wlock:
+            self.corked = bytearray(data)
+
+    def uncork(self):
+        """Send what cork() held in a single write: one TLS record, one packet."""
+        with self.wlock:
+            data, self.corked = self.corked, None
+        if data:
+            self.log("portforward: fault portforward_coalesce: the 101 and %d more bytes in one write"
+                     % (len(data) - data.index(b"\r\n\r\n") - 4))
+            self.send(bytes(data))
 
     def _recv_sock(self):
         while not self.closed:
@@ -137,6 +165,9 @@ class Raw:
     def send(self, data, split=0):
         step = split or 65536
         with self.wlock:
+            if self.corked is not None:
+                self.corked += data
+                return
             for i in range(0, len(data), step):
                 piece = data[i:i + step]
                 while piece:
@@ -168,6 +199,10 @@ class Raw:
             raise Closed()
 
     def abort(self):
+        try:
+            self.uncork()  # a close frame still held back goes first
+        except Closed:
+            pass
         with self.lock:
             if not self.closed:
                 self.closed = True
@@ -381,7 +416,7 @@ def serve_v4(raw, protocol, ports, netns, pod_name, pod_uid, log):
             send(2 * i + 1, struct.pack("<H", port))
         for i, port in enumerate(ports):
             try:
-                pods[i] = PodConn(connect_in_netns(netns, port))
+                pods[i] = connect_pod(raw, netns, port)
             except OSError as e:
                 log("portforward v4: port %d: %s" % (port, e.strerror or e))
                 send(2 * i + 1, ("error forwarding port %d to pod %s, uid %s: %s" % (
@@ -390,6 +425,7 @@ def serve_v4(raw, protocol, ports, netns, pod_name, pod_uid, log):
                 continue
             threading.Thread(target=pump, daemon=True, args=(
                 pods[i], raw, lambda d, ch=2 * i: send(ch, d), port_done)).start()
+        raw.uncork()  # fault portforward_coalesce: 101 + prefixes (+ errors) at once
         while True:
             m = ws.recv()
             if m is None:
@@ -463,7 +499,7 @@ class SPDY:
         pr = self.pairs[rid]
         port = pr["port"]
         try:
-            pod = PodConn(connect_in_netns(self.netns, port))
+            pod = connect_pod(self.raw, self.netns, port)
         except OSError as e:
             self.log("portforward %s: port %d: %s" % (self.kind, port, e.strerror or e))
             try:
@@ -489,6 +525,12 @@ class SPDY:
 
     def run(self):
         try:
+            if self.raw.corked is not None:
+                # Fault portforward_coalesce: SPDY bytes in the same packet as the
+                # 101 (k8s-wire.md §3.2). A server PING (even id) must come back.
+                self.log("portforward %s: server ping 2 sent with the 101" % self.kind)
+                self.send(spdy_ctrl(6, 0, struct.pack(">I", 2)))
+                self.raw.uncork()
             while True:
                 hdr = self.stream.read_exact(8)
                 ln = int.from_bytes(hdr[5:8], "big")
@@ -505,7 +547,11 @@ class SPDY:
                         sid = struct.unpack(">I", payload[:4])[0] & 0x7fffffff
                         self.on_rst(sid)
                     elif ftype == 6:
-                        self.send(spdy_ctrl(6, 0, payload[:4]))
+                        pid = struct.unpack(">I", payload[:4])[0]
+                        if pid % 2:  # the client's ping: echo it
+                            self.send(spdy_ctrl(6, 0, payload[:4]))
+                        else:  # the answer to ours (server ids are even)
+                            self.log("portforward %s: the client answered server ping %d" % (self.kind, pid))
                     elif ftype == 7:
                         break
                     # SETTINGS, HEADERS, WINDOW_UPDATE: spdystream keeps no windows; ignore

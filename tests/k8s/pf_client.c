@@ -2,6 +2,10 @@
  *   pf_client echo  NS POD PORT MIB  POST MIB MiB to /echo while reading the
  *                                     answer; sha256 up == sha256 down
  *   pf_client closed NS POD PORT     the kubelet's error-channel text
+ *   pf_client error NS POD PORT      an error-channel message (admin fault
+ *                                     portforward_error) fails the stream
+ *                                     with -EREMOTEIO and its text, which
+ *                                     must contain $PF_EXPECT
  *   pf_client drop  NS POD PORT      an 8 MiB download is cut (admin fault
  *                                     portforward_drop): -ECONNRESET, then
  *                                     reconnect and GET / works
@@ -138,7 +142,7 @@ static void hex(const uint8_t *md, char out[65])
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: pf_client echo|closed|drop|get NS POD PORT [MIB]\n");
+		fprintf(stderr, "usage: pf_client echo|closed|error|drop|get NS POD PORT [MIB]\n");
 		return 2;
 	}
 	long port = 0, mib = 4;
@@ -230,6 +234,19 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		printf("closed ok: %s\n", err.message);
+		return 0;
+	}
+	if (!strcmp(argv[1], "error")) {
+		const char *want = getenv("PF_EXPECT") ? getenv("PF_EXPECT") : "";
+		r = pump(pf, "", 0, 0, up, &h, &err);
+		if (r != -EREMOTEIO || !err.message ||
+		    !strstr(err.message, "error forwarding port") || !strstr(err.message, want) ||
+		    h.body || h.head_len) {
+			fprintf(stderr, "pf_client: error: got %d after %zu bytes: %s\n", r,
+			        h.head_len, err.message ? err.message : "-");
+			return 1;
+		}
+		printf("error ok: %s\n", err.message);
 		return 0;
 	}
 	if (!strcmp(argv[1], "drop")) {

@@ -34,6 +34,15 @@ for p in json.load(open(sys.argv[1])):
 sys.exit(1)' "$PODS_JSON" "$@"
 }
 
+# pod_uid NS NAME: a pod's uid from pods.json.
+pod_uid() {
+	/usr/bin/python3 -c 'import json, sys
+for p in json.load(open(sys.argv[1])):
+    if p["namespace"] == sys.argv[2] and p["name"] == sys.argv[3]:
+        print(p["uid"]); sys.exit(0)
+sys.exit(1)' "$PODS_JSON" "$@"
+}
+
 # pod_name NS PREFIX: first pod whose name starts with PREFIX.
 pod_name() {
 	/usr/bin/python3 -c 'import json, sys

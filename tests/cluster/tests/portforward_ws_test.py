@@ -247,6 +247,50 @@ def main():
     finally:
         admin("fault", "ws_split", "0")
 
+    # fault: the kubelet's error text on an open port's error channel, then the close
+    uid = [p["uid"] for p in json.load(open(ENV["PODS_JSON"])) if p["name"] == "standalone"][0]
+    admin("fault", "portforward_error", json.dumps("injected: connection reset by peer"))
+    try:
+        w = WSClient(PF + "?ports=8080")
+        first = [w.recv() for _ in range(2)]
+        check("portforward_error: port prefixes first", first == [(2, b"\x00\x90\x1f"), (2, b"\x01\x90\x1f")],
+              first)
+        msgs = [w.recv() for _ in range(2)]
+        check("portforward_error: the message on error channel 1, then close 1000", msgs == [
+            (2, b"\x01error forwarding port 8080 to pod standalone, uid %s: injected: connection reset by peer"
+             % uid.encode()), (8, struct.pack(">H", 1000))], msgs)
+
+        # ... and with portforward_coalesce, all of it in the same read as the 101
+        admin("fault", "portforward_coalesce", "true")
+        w = WSClient(PF + "?ports=8080")
+        check("portforward_coalesce + error: 101, prefixes, error and close in the first read",
+              w.status == 101 and w.buf.startswith(b"\x82\x03\x00\x90\x1f\x82\x03\x01\x90\x1f") and
+              b"injected: connection reset by peer" in w.buf and w.buf.endswith(b"\x88\x02\x03\xe8"), w.buf)
+    finally:
+        admin("fault", "portforward_error", '""')
+        admin("fault", "portforward_coalesce", "false")
+
+    # fault: the port prefixes in the same packet (TLS record) as the 101
+    w = WSClient(PF + "?ports=8080")
+    check("without portforward_coalesce the 101 is a write of its own", w.status == 101 and w.buf == b"", w.buf)
+    w.send(8, struct.pack(">H", 1000))
+    admin("fault", "portforward_coalesce", "true")
+    try:
+        w = WSClient(PF + "?ports=8080")
+        check("portforward_coalesce: both port prefixes in the same read as the 101",
+              w.status == 101 and w.accept_ok and w.buf == b"\x82\x03\x00\x90\x1f\x82\x03\x01\x90\x1f", w.buf)
+        [w.recv() for _ in range(2)]
+        w.send(2, b"\x00GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            op, p = w.recv()
+            if op == 8:
+                break
+            data += p[1:]
+        check("portforward_coalesce: GET / through channel 0", data.endswith(b"hello from the pod\n"), data[-40:])
+    finally:
+        admin("fault", "portforward_coalesce", "false")
+
     # fault: drop the port-forward mid-stream
     admin("fault", "portforward_drop", "200000")
     try:
