@@ -399,6 +399,14 @@ static void walk(struct resolver *r, json_t *obj, const char *prefix)
 		/* Editors' schema hint: metadata, not a mirrord field. */
 		if (!*prefix && strcmp(key, "$schema") == 0 && json_is_string(v))
 			continue;
+		/* {"target": {"pod": "x", "container": "c"}}: mirrord's
+		 * TargetFileConfig is untagged, so a target object without
+		 * path and namespace is read as the path itself. */
+		if (!*prefix && strcmp(key, "target") == 0 && target_json_has_kind(v) &&
+		    !json_object_get(v, "path") && !json_object_get(v, "namespace")) {
+			set_file(r, CF_TARGET_PATH, json_incref(v), path);
+			continue;
+		}
 		f = config_field_by_path(path);
 		if (f >= 0 && f != CF_CONFIG_FILE) {
 			set_file(r, (enum config_field)f, json_incref(v), path);

@@ -753,6 +753,22 @@ int target_from_json(const json_t *v, struct target *ret, char **ret_err)
 	}
 }
 
+bool target_json_has_kind(const json_t *v)
+{
+	const char *key;
+	size_t klen;
+	json_t *val;
+
+	if (!json_is_object(v))
+		return false;
+	json_object_keylen_foreach((json_t *)v, key, klen, val)
+	{
+		if (kind_by_json(key, klen))
+			return true;
+	}
+	return false;
+}
+
 /* ---- output ---- */
 
 const char *target_kind_name(enum target_kind k)

@@ -57,6 +57,11 @@ int target_parse(const char *s, struct target *ret, char **ret_err);
  * is the config loader's. Same return convention as target_parse. */
 int target_from_json(const json_t *v, struct target *ret, char **ret_err);
 
+/* Whether v is an object with a kind key ("pod", ..., "stateful_set",
+ * "labels"), i.e. one of the object forms above rather than the outer
+ * {"path", "namespace"} object. Says nothing about its validity. */
+bool target_json_has_kind(const json_t *v);
+
 /* Canonical path string ("targetless" for TARGET_NONE, "deployment/" for
  * the "deploy/" alias, labels in key order); target_parse() of it yields
  * an equal target. malloc'd. */

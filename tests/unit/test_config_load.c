@@ -100,6 +100,54 @@ TEST(three_formats_equal)
 	json_decref(t);
 }
 
+/* A target object straight under `target` (no path/namespace) is the
+ * path, in every format, as mirrord's untagged TargetFileConfig reads it. */
+static void check_bare_object(const char *name, const char *text, const char *want)
+{
+	struct config *c = must_resolve_text(name, text);
+	CHECK(!c->targetless);
+	CHECK_STR(config_str(c, CF_TARGET_PATH), want);
+	CHECK_STR(src_name(c, CF_TARGET_PATH), "file");
+	CHECK_STR(src_name(c, CF_TARGET_NAMESPACE), "default");
+	config_free(c);
+}
+
+TEST(target_object_without_path)
+{
+	check_bare_object("m.json", "{\"target\": {\"pod\": \"x\", \"container\": \"c\"}}",
+	                  "pod/x/container/c");
+	check_bare_object("m.json", "{\"target\": {\"stateful_set\": \"db\"}}", "statefulset/db");
+	check_bare_object("m.json", "{\"target\": {\"labels\": {\"app\": \"web\"}}}",
+	                  "label/app=web");
+	check_bare_object("m.yaml", "target:\n  deployment: lolz\n  container: main\n",
+	                  "deployment/lolz/container/main");
+	check_bare_object("m.toml", "[target]\ncron_job = \"nightly\"\n", "cronjob/nightly");
+	check_bare_object("m.toml", "[target]\nreplica_set = \"rs\"\ncontainer = \"c\"\n",
+	                  "replicaset/rs/container/c");
+	check_bare_object("m.yaml", "target:\n  labels:\n    app: web\n    tier: fe\n",
+	                  "label/app=web,tier=fe");
+}
+
+TEST(target_object_without_path_errors)
+{
+	/* Problems inside the object are the target's, at `target`. */
+	_cleanup_free_ char *a =
+	        must_fail_text("m.json", "{\"target\": {\"pod\": \"x\", \"contianer\": \"c\"}}");
+	CHECK(strstr(a, "DIR/m.json:1:2: target.path: "));
+	CHECK(strstr(a, "unknown key \"contianer\""));
+	_cleanup_free_ char *b = must_fail_text("m.yaml", "target:\n  pod: x\n  deployment: y\n");
+	CHECK(strstr(b, "DIR/m.yaml:1:1: target.path: "));
+	CHECK(strstr(b, "exactly one kind"));
+	/* With path or namespace it is the outer object: kind keys are
+	 * unknown there. */
+	_cleanup_free_ char *c =
+	        must_fail_text("m.json", "{\"target\": {\"pod\": \"x\", \"namespace\": \"n\"}}");
+	CHECK_STR(c, "DIR/m.json:1:13: target.pod: unknown field\n");
+	/* No kind key at all: still the outer object. */
+	_cleanup_free_ char *d = must_fail_text("m.toml", "[target]\ncontainer = \"c\"\n");
+	CHECK_STR(d, "DIR/m.toml:2:1: target.container: unknown field\n");
+}
+
 TEST(no_extension_is_json)
 {
 	struct config *c = must_resolve_text("mirrordconfig", "{\"target\": \"pod/a\"}");
