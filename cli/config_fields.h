@@ -4,7 +4,10 @@
  *
  * X(ID, path, type, env, default, impl, quiet, note):
  *   type    how the value is checked and converted (enum config_type);
- *   env     the MIRRORD_* variable (flags set it too), or NULL;
+ *   env     the variable (flags set it too), or NULL: mirrord's MIRRORD_*
+ *           ones, and the W3C trace-context TRACEPARENT / BAGGAGE, which
+ *           are ambient (set by tracing tools, not for us) and so are never
+ *           warned about when they come from the environment;
  *   default JSON text of the default, or NULL (unset);
  *   impl    IMPL_YES: mirrord-trace acts on it; IMPL_LATER: accepted,
  *           one warning when set, not implemented yet; IMPL_NA: accepted,
@@ -148,8 +151,8 @@ X(EXPERIMENTAL, "experimental", CT_ANY, NULL, NULL, IMPL_NA, NULL, "its switches
 X(STARTUP_RETRY, "startup_retry", CT_ANY, NULL, NULL, IMPL_LATER, NULL, "API requests are not retried; each has its own timeout") \
 X(CI, "ci", CT_ANY, NULL, NULL, IMPL_NA, NULL, "there is no `mirrord ci`") \
 X(KEY, "key", CT_STR, "MIRRORD_KEY", NULL, IMPL_YES, NULL, NULL) \
-X(TRACEPARENT, "traceparent", CT_STR, NULL, NULL, IMPL_NA, NULL, "mirrord-trace exports no traces") \
-X(BAGGAGE, "baggage", CT_STR, NULL, NULL, IMPL_NA, NULL, "mirrord-trace exports no traces") \
+X(TRACEPARENT, "traceparent", CT_STR, "TRACEPARENT", NULL, IMPL_NA, NULL, "mirrord-trace exports no traces") \
+X(BAGGAGE, "baggage", CT_STR, "BAGGAGE", NULL, IMPL_NA, NULL, "mirrord-trace exports no traces") \
 X(MT_AGENT_ADDR, "mirrord_trace.agent_addr", CT_HOSTPORT, "MIRRORD_TRACE_AGENT_ADDR", NULL, IMPL_YES, NULL, NULL) \
 X(MT_CONNECT_TIMEOUT, "mirrord_trace.agent_connect_timeout", CT_TIMEOUT, "MIRRORD_TRACE_AGENT_CONNECT_TIMEOUT", "10", IMPL_YES, NULL, NULL) \
 X(MT_LOG_LEVEL, "mirrord_trace.log_level", CT_LOG_LEVEL, "MIRRORD_TRACE_LOG", "\"warn\"", IMPL_YES, NULL, NULL) \

@@ -659,6 +659,11 @@ static void warn_unimplemented(struct resolver *r)
 		if (f->impl == IMPL_YES || cv->source == CONFIG_SRC_DEFAULT ||
 		    cv->source == CONFIG_SRC_KUBECONFIG || !cv->value)
 			continue;
+		/* TRACEPARENT and BAGGAGE are set by whatever traces the
+		 * caller (a CI job, an instrumented shell): read, shown by
+		 * verify-config, but nobody asked us for them. */
+		if (cv->source == CONFIG_SRC_ENV && strncmp(f->env, "MIRRORD_", 8) != 0)
+			continue;
 		quiet = f->quiet ? json_loads(f->quiet, JSON_DECODE_ANY, NULL) : NULL;
 		bool same = quiet && json_equal(quiet, cv->value);
 		json_decref(quiet);
@@ -671,6 +676,54 @@ static void warn_unimplemented(struct resolver *r)
 		                              : "accepted but has no effect in mirrord-trace",
 		        f->note);
 	}
+}
+
+/* agent.image (mirrord-behaviour.md §1.4): MIRRORD_AGENT_IMAGE or -i >
+ * the file ("repo:tag", or {registry, tag}) > MIRRORD_AGENT_IMAGE_REGISTRY
+ * and MIRRORD_AGENT_IMAGE_TAG > default. The two variables fill in only
+ * the parts a {registry, tag} file value leaves out; the value then counts
+ * as coming from the environment. */
+static void image_parts_from_env(struct resolver *r)
+{
+	static const struct {
+		const char *key, *env;
+	} parts[] = {
+	        {"registry", "MIRRORD_AGENT_IMAGE_REGISTRY"},
+	        {"tag", "MIRRORD_AGENT_IMAGE_TAG"},
+	};
+	struct config_value *cv = &r->cfg->v[CF_AGENT_IMAGE];
+	json_t *img;
+	bool added = false;
+
+	if (cv->source >= CONFIG_SRC_ENV || json_is_string(cv->value))
+		return;
+	img = json_is_object(cv->value) ? json_copy(cv->value) : json_object();
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		enum config_source src;
+		const char *flag, *v = lookup(r, parts[i].env, &src, &flag);
+
+		if (!v || json_object_get(img, parts[i].key))
+			continue;
+		_cleanup_free_ char *origin = xasprintf("%s (environment)", parts[i].env);
+		json_t *part = json_string(v);
+		if (!part) {
+			config_errors_add(r->errs, config_fields[CF_AGENT_IMAGE].path, NULL, 0, 0,
+			                  origin, "not valid UTF-8");
+			continue;
+		}
+		json_object_set_new(img, parts[i].key, part);
+		if (!added) {
+			free(r->origin[CF_AGENT_IMAGE]);
+			r->origin[CF_AGENT_IMAGE] = TAKE_PTR(origin);
+		}
+		added = true;
+	}
+	if (!added) {
+		json_decref(img);
+		return;
+	}
+	json_decref(cv->value);
+	*cv = (struct config_value){img, CONFIG_SRC_ENV};
 }
 
 static void derive(struct resolver *r)
@@ -719,6 +772,8 @@ static void derive(struct resolver *r)
 		}
 		c->agent_namespace = config_str(c, CF_AGENT_NAMESPACE);
 	}
+
+	image_parts_from_env(r);
 
 	/* mirrord's legacy switches, weaker than MIRRORD_FILE_MODE and
 	 * stronger than the file: OPS=true is write, RO_OPS=true read, both

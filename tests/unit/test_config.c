@@ -174,6 +174,113 @@ TEST(agent_namespace_ignored_when_targetless)
 	config_free(c);
 }
 
+/* agent.image: -i / MIRRORD_AGENT_IMAGE > file > MIRRORD_AGENT_IMAGE_REGISTRY
+ * and _TAG (each only where the file's {registry, tag} leaves it out) >
+ * default. Each row: flag, MIRRORD_AGENT_IMAGE, REGISTRY, TAG, file, the
+ * value as compact JSON (sorted keys), its source. */
+TEST(precedence_agent_image)
+{
+	static const struct {
+		const char *flag, *image, *reg, *tag, *file, *want, *src;
+	} rows[] = {
+	        {NULL, NULL, NULL, NULL, NULL, "null", "default"},
+	        {NULL, NULL, "r.io/a", NULL, NULL, "{\"registry\":\"r.io/a\"}", "env"},
+	        {NULL, NULL, NULL, "v9", NULL, "{\"tag\":\"v9\"}", "env"},
+	        {NULL, NULL, "r.io/a", "v9", NULL, "{\"registry\":\"r.io/a\",\"tag\":\"v9\"}",
+	         "env"},
+	        {NULL, NULL, "", "", NULL, "null", "default"}, /* empty = unset */
+	        {NULL, NULL, "r.io/a", "v9", "\"f.io/b:2\"", "\"f.io/b:2\"", "file"},
+	        {NULL, NULL, "r.io/a", "v9", "{\"registry\": \"f.io/b\"}",
+	         "{\"registry\":\"f.io/b\",\"tag\":\"v9\"}", "env"},
+	        {NULL, NULL, "r.io/a", "v9", "{\"tag\": \"3\"}",
+	         "{\"registry\":\"r.io/a\",\"tag\":\"3\"}", "env"},
+	        {NULL, NULL, "r.io/a", "v9", "{\"registry\": \"f.io/b\", \"tag\": \"3\"}",
+	         "{\"registry\":\"f.io/b\",\"tag\":\"3\"}", "file"},
+	        {NULL, NULL, NULL, NULL, "{\"tag\": \"3\"}", "{\"tag\":\"3\"}", "file"},
+	        {NULL, "e.io/c:4", "r.io/a", "v9", "\"f.io/b:2\"", "\"e.io/c:4\"", "env"},
+	        {"x.io/d:5", "e.io/c:4", "r.io/a", "v9", "{\"tag\": \"3\"}", "\"x.io/d:5\"",
+	         "flag"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct config_override ov[] = {{"MIRRORD_AGENT_IMAGE", rows[i].flag, "-i"}};
+		_cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *path = NULL, *file = NULL;
+		char *envp[4] = {NULL};
+		size_t n = 0;
+		struct config_errors errs = {0};
+		struct config *c = NULL;
+
+		if (rows[i].image)
+			envp[n++] = e1 = xasprintf("MIRRORD_AGENT_IMAGE=%s", rows[i].image);
+		if (rows[i].reg)
+			envp[n++] = e2 = xasprintf("MIRRORD_AGENT_IMAGE_REGISTRY=%s", rows[i].reg);
+		if (rows[i].tag)
+			envp[n++] = e3 = xasprintf("MIRRORD_AGENT_IMAGE_TAG=%s", rows[i].tag);
+		if (rows[i].file) {
+			file = xasprintf("{\"agent\": {\"image\": %s}}", rows[i].file);
+			path = write_config("m.json", file);
+		}
+		CHECK(resolve(envp, ov, rows[i].flag ? 1 : 0, path, &c, &errs) == 0);
+		json_t *v = config_get(c, CF_AGENT_IMAGE);
+		_cleanup_free_ char *got =
+		        v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
+		          : xstrdup("null");
+		if (strcmp(got, rows[i].want) != 0 ||
+		    strcmp(src_name(c, CF_AGENT_IMAGE), rows[i].src) != 0) {
+			fprintf(stderr, "row %zu: got %s (%s), want %s (%s)\n", i, got,
+			        src_name(c, CF_AGENT_IMAGE), rows[i].want, rows[i].src);
+			CHECK(!"agent.image precedence");
+		}
+		/* verify-config shows the same value and source. */
+		json_t *doc = config_to_json(c);
+		json_t *img = json_object_get(
+		        json_object_get(json_object_get(doc, "config"), "agent"), "image");
+		CHECK_STR(json_string_value(json_object_get(img, "source")), rows[i].src);
+		CHECK(json_equal(json_object_get(img, "value"), v ? v : json_null()));
+		json_decref(doc);
+		config_free(c);
+	}
+}
+
+/* TRACEPARENT / BAGGAGE are read (mirrord's traceparent and baggage
+ * fields) but, coming from the environment, never warned about: tracing
+ * tools set them for every process. */
+TEST(traceparent_and_baggage)
+{
+	char *envp[] = {S("TRACEPARENT=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+	                S("BAGGAGE=userId=alice"), NULL};
+	struct config_errors errs = {0};
+	struct config *c = NULL;
+	CHECK(resolve(envp, NULL, 0, NULL, &c, &errs) == 0);
+	CHECK_STR(config_str(c, CF_TRACEPARENT),
+	          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	CHECK_STR(src_name(c, CF_TRACEPARENT), "env");
+	CHECK_STR(config_str(c, CF_BAGGAGE), "userId=alice");
+	CHECK_STR(src_name(c, CF_BAGGAGE), "env");
+	CHECK_EQ(c->warnings.n, 0);
+	json_t *doc = config_to_json(c);
+	json_t *tp = json_object_get(json_object_get(doc, "config"), "traceparent");
+	CHECK_STR(json_string_value(json_object_get(tp, "source")), "env");
+	json_decref(doc);
+	config_free(c);
+
+	/* The variable beats the file; the file alone warns. */
+	char *path = write_config("m.json", "{\"baggage\": \"k=file\"}");
+	CHECK(resolve(envp, NULL, 0, path, &c, &errs) == 0);
+	CHECK_STR(config_str(c, CF_BAGGAGE), "userId=alice");
+	CHECK_EQ(c->warnings.n, 0);
+	config_free(c);
+	char *none[] = {NULL};
+	CHECK(resolve(none, NULL, 0, path, &c, &errs) == 0);
+	CHECK_STR(src_name(c, CF_BAGGAGE), "file");
+	CHECK_EQ(c->warnings.n, 1);
+	_cleanup_free_ char *w = config_error_format(&c->warnings.v[0]);
+	CHECK(strstr(w, "baggage: accepted but has no effect in mirrord-trace: mirrord-trace "
+	                "exports no traces"));
+	config_free(c);
+	free(path);
+}
+
 TEST(empty_env_is_unset)
 {
 	char *envp[] = {S("MIRRORD_IMPERSONATED_TARGET="), S("MIRRORD_TARGET_NAMESPACE="), NULL};
