@@ -100,6 +100,109 @@ else:
                 walk(v, props[k], p)
     walk(json.loads(r.stdout)["config"], schema, "")
 
+
+# ---- the README's field lists and the schema's descriptions against the
+# field table (cli/config_fields.h), so neither can drift from the code.
+FIELD_RE = re.compile(r'^X\((\w+), "([^"]+)", (\w+), (NULL|"[^"]*"), '
+                      r'(NULL|"(?:[^"\\]|\\.)*"), (IMPL_\w+),', re.M)
+table = {m.group(2): (None if m.group(4) == "NULL" else m.group(4).strip('"'), m.group(6))
+         for m in FIELD_RE.finditer(open(os.path.join(src, "cli/config_fields.h")).read())}
+
+
+def leaf_paths(node, path=""):
+    for k, v in node.items():
+        p = f"{path}.{k}" if path else k
+        if isinstance(v, dict) and "source" not in v:
+            yield from leaf_paths(v, p)
+        else:
+            yield p
+
+
+# The regex must have read every field verify-config prints.
+if r.returncode == 0:
+    printed = set(leaf_paths(json.loads(r.stdout)["config"]))
+    if printed != set(table):
+        failures.append(f"cli/config_fields.h parsed wrong: only in verify-config "
+                        f"{sorted(printed - set(table))}, only parsed {sorted(set(table) - printed)}")
+
+# A backquoted lowercase dotted name is a field path (or a section: every
+# field under it); `x: value` and other code are not.
+PATH_TOKEN = re.compile(r"`([a-z_][a-z0-9_.]*)`")
+NOT_PATHS = {"true", "false", "mirrord_trace"}
+
+
+def tokens(text):
+    return {t for t in PATH_TOKEN.findall(text) if t not in NOT_PATHS}
+
+
+def covers(tok, field):
+    return field == tok or field.startswith(tok + ".")
+
+
+section = readme[readme.index("What each mirrord field does here"):readme.index("### verify-config")]
+lists = {}
+for m in re.finditer(r"^- \*\*(Implemented|Accepted with one warning each|Rejected)\*\*"
+                     r"(.*?)(?=^- \*\*|\Z)", section, re.M | re.S):
+    lists[m.group(1)] = tokens(m.group(2))
+if set(lists) != {"Implemented", "Accepted with one warning each", "Rejected"}:
+    failures.append(f"README: field lists not found (got {sorted(lists)})")
+else:
+    listed = {"Implemented": lists["Implemented"],
+              "warned": lists["Accepted with one warning each"]}
+    for field, (env, impl) in sorted(table.items()):
+        if field == "config_file" or field.startswith("mirrord_trace."):
+            continue
+        # The most specific path that covers the field decides its list.
+        best = max(((len(t), name) for name, toks in listed.items()
+                    for t in toks if covers(t, field)), default=None)
+        want = "Implemented" if impl == "IMPL_YES" else "warned"
+        if best is None:
+            failures.append(f"README: mirrord field {field} is in no list ({want})")
+        elif best[1] != want:
+            failures.append(f"README: {field} is listed as {best[1]}, the field table says "
+                            f"{impl}")
+        ties = {name for name, toks in listed.items() for t in toks
+                if covers(t, field) and len(t) == best[0]} if best else set()
+        if len(ties) > 1:
+            failures.append(f"README: {field} is in both lists")
+    for name, toks in listed.items():
+        for t in sorted(toks):
+            if not any(covers(t, f) for f in table):
+                failures.append(f"README: `{t}` ({name}) is not a field of the table")
+    for t in sorted(lists["Rejected"]):
+        if t in table:
+            failures.append(f"README: `{t}` is listed as rejected but is a field")
+own = readme[readme.index("mirrord-trace's own settings"):readme.index("What each mirrord field")]
+want_own = {f.split(".", 1)[1] for f in table if f.startswith("mirrord_trace.")}
+if tokens(own) != want_own:
+    failures.append(f"README: mirrord_trace settings listed {sorted(tokens(own))}, "
+                    f"the table has {sorted(want_own)}")
+
+
+def schema_node(path):
+    node = schema
+    for part in path.split("."):
+        props = {}
+        for alt in [node] + node.get("anyOf", []):
+            props.update(alt.get("properties", {}))
+        if part not in props:
+            return None
+        node = props[part]
+    return node
+
+
+for field, (env, impl) in sorted(table.items()):
+    node = schema_node(field)
+    if node is None:
+        continue  # reported above ("schema lacks field")
+    desc = node.get("description", "")
+    if impl == "IMPL_YES" and re.search(r"not implemented|no effect", desc):
+        failures.append(f"schema: {field} is implemented but its description says: {desc}")
+    if impl != "IMPL_YES" and "accepted" not in desc.lower():
+        failures.append(f"schema: {field} ({impl}) does not say it is only accepted: {desc}")
+    if env and env not in desc:
+        failures.append(f"schema: {field}: the description does not name {env}")
+
 for f in failures:
     print(f)
 print(f"{checked} example configs checked, {len(failures)} problems")
