@@ -42,12 +42,15 @@ struct cli_args {
 	char *const *envp;
 	char **argv; /* exec: the program and its arguments */
 	int argc;
+	bool ide; /* verify-config --ide: mirrord's IDE document */
 };
 /* 0, 1 after --help, or -EINVAL after logging the problem. */
 int cli_parse(enum cli_mode mode, int argc, char **argv, struct cli_args *ret);
 void cli_args_done(struct cli_args *a);
 /* Resolve; logs every config error (one line each) on failure. */
 int cli_resolve(const struct cli_args *a, struct config **ret);
+/* Resolve without logging: the problems are appended to errs. */
+int cli_resolve_quiet(const struct cli_args *a, struct config **ret, struct config_errors *errs);
 void cli_print_warnings(const struct config *c);
 
 /* The run's private directory for pod file copies. */

@@ -111,6 +111,15 @@ bool config_bool(const struct config *c, enum config_field f);
  * "source"}...}, "request": {...}, "warnings": [...]}. New reference. */
 json_t *config_to_json(const struct config *c);
 
+/* `verify-config --ide`: the document mirrord's IDE plugins parse
+ * (mirrord/cli/src/verify_config.rs). Success: {"type": "Success",
+ * "config": {"path": <target object, "targetless", or null when no target
+ * was given>, "namespace": <the namespace given, or null>}, "warnings":
+ * [...], "compatible_target_types": [...]}. Fail: {"type": "Fail",
+ * "errors": [one line per problem]}. New references. */
+json_t *config_to_ide_json(const struct config *c);
+json_t *config_errors_to_ide_json(const struct config_errors *errs);
+
 /* The kubeconfig context's namespace, between target.namespace and
  * "default". Returns a malloc'd name or NULL. The Kubernetes module sets
  * the real one; tests set their own. */

@@ -133,11 +133,15 @@ static const struct flag {
 static void usage(enum cli_mode mode)
 {
 	if (mode == CLI_VERIFY)
-		printf("Usage: mirrord-trace verify-config [-f PATH | PATH] [OPTIONS]\n\n"
+		printf("Usage: mirrord-trace verify-config [--ide] [-f PATH | PATH] [OPTIONS]\n\n"
 		       "Print the resolved configuration as JSON: every field with its value and\n"
 		       "where it came from (flag, env, file, kubeconfig or default). Exits 2 with\n"
 		       "one line per problem when the configuration is invalid. Takes the same\n"
-		       "options as `exec`, so an IDE can check a whole invocation.\n");
+		       "options as `exec`, so an IDE can check a whole invocation.\n"
+		       "  --ide    print mirrord's IDE document instead: {\"type\": \"Success\", "
+		       "...}\n"
+		       "           or {\"type\": \"Fail\", \"errors\": [...]}, exit 0 either way,\n"
+		       "           nothing on stderr (what mirrord's IDE plugins expect)\n");
 	else
 		printf("Usage: mirrord-trace [exec] [OPTIONS] [--] PROGRAM [ARGS...]\n\n"
 		       "Run PROGRAM locally with the environment, DNS and outgoing network of a "
@@ -240,8 +244,10 @@ int cli_parse(enum cli_mode mode, int argc, char **argv, struct cli_args *ret)
 			free(a.ov);
 			return -EINVAL;
 		}
+		if (c == OPT_IDE)
+			a.ide = true;
 		if (!f->env)
-			continue; /* accepted, nothing to do (--disable-version-check, --ide) */
+			continue; /* accepted, nothing to do (--disable-version-check) */
 		const char *val = optarg ? optarg : f->fixed;
 		/* `-f PATH` as clap reads an optional value: the next argument,
 		 * unless it is another option. */
@@ -284,11 +290,17 @@ void cli_args_done(struct cli_args *a)
 	a->nov = 0;
 }
 
-int cli_resolve(const struct cli_args *a, struct config **ret)
+int cli_resolve_quiet(const struct cli_args *a, struct config **ret, struct config_errors *errs)
 {
 	struct config_input in = {.envp = a->envp, .overrides = a->ov, .noverrides = a->nov};
+
+	return config_resolve(&in, ret, errs);
+}
+
+int cli_resolve(const struct cli_args *a, struct config **ret)
+{
 	struct config_errors errs = {0};
-	int e = config_resolve(&in, ret, &errs);
+	int e = cli_resolve_quiet(a, ret, &errs);
 
 	for (size_t i = 0; i < errs.n; i++) {
 		_cleanup_free_ char *s = config_error_format(&errs.v[i]);

@@ -790,6 +790,30 @@ const char *target_kind_name(enum target_kind k)
 	}
 }
 
+json_t *target_to_json(const struct target *t)
+{
+	json_t *o;
+
+	if (t->kind == TARGET_NONE)
+		return json_string("targetless");
+	o = json_object();
+	if (t->kind == TARGET_LABEL) {
+		json_t *labels = json_object();
+		for (size_t i = 0; i < t->nlabels; i++)
+			json_object_set_new(labels, t->labels[i].key,
+			                    json_string(t->labels[i].value));
+		json_object_set_new(o, kinds[TARGET_LABEL].json, labels);
+		/* mirrord's LabelTarget skips an unset container; the
+		 * others write null. */
+		if (t->container)
+			json_object_set_new(o, "container", json_string(t->container));
+		return o;
+	}
+	json_object_set_new(o, kinds[t->kind].json, json_string(t->name));
+	json_object_set_new(o, "container", t->container ? json_string(t->container) : json_null());
+	return o;
+}
+
 static char *put(char *p, const char *s)
 {
 	size_t n = strlen(s);

@@ -62,6 +62,11 @@ int target_from_json(const json_t *v, struct target *ret, char **ret_err);
  * {"path", "namespace"} object. Says nothing about its validity. */
 bool target_json_has_kind(const json_t *v);
 
+/* The object form of t, as mirrord serializes a Target: {"pod": "x",
+ * "container": "c" or null}, ..., {"labels": {...}} with "container" only
+ * when set; the string "targetless" for TARGET_NONE. New reference. */
+json_t *target_to_json(const struct target *t);
+
 /* Canonical path string ("targetless" for TARGET_NONE, "deployment/" for
  * the "deploy/" alias, labels in key order); target_parse() of it yields
  * an equal target. malloc'd. */

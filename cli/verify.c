@@ -6,6 +6,37 @@
 
 #include <stdio.h>
 
+/* Print doc on stdout (takes the reference). */
+static int print_doc(json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	json_decref(doc);
+	if (!s)
+		abort();
+	puts(s);
+	free(s);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* --ide: mirrord's verify_config prints a Success or Fail document and
+ * exits 0 either way; plugins read stdout and treat a non-zero exit or
+ * anything on stderr as the command itself failing. So problems and
+ * warnings go into the document only. */
+static int verify_ide(const struct cli_args *a)
+{
+	_cleanup_(config_freep) struct config *c = NULL;
+	struct config_errors errs = {0};
+	json_t *doc;
+
+	if (cli_resolve_quiet(a, &c, &errs) < 0)
+		doc = config_errors_to_ide_json(&errs);
+	else
+		doc = config_to_ide_json(c);
+	config_errors_clear(&errs);
+	return print_doc(doc);
+}
+
 int cmd_verify_config(int argc, char **argv)
 {
 	struct cli_args a;
@@ -14,17 +45,15 @@ int cmd_verify_config(int argc, char **argv)
 
 	if (e != 0)
 		return e > 0 ? 0 : 2;
+	if (a.ide) {
+		e = verify_ide(&a);
+		cli_args_done(&a);
+		return e;
+	}
 	e = cli_resolve(&a, &c);
 	cli_args_done(&a);
 	if (e < 0)
 		return 2;
 	cli_print_warnings(c);
-	json_t *doc = config_to_json(c);
-	char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(doc);
-	if (!s)
-		abort();
-	puts(s);
-	free(s);
-	return fflush(stdout) == 0 ? 0 : 1;
+	return print_doc(config_to_json(c));
 }
