@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""config.schema: every example config (tests/config/examples/ and the
-config code blocks of README.md) validates against
+"""config.schema: every example config (tests/config/examples/, the
+config code blocks of README.md and docs/*.md, and the configs that test
+scripts write and pass to -f or verify-config) validates against
 deploy/mirrord-trace.schema.json and loads with `mirrord-trace
 verify-config` (exit 0). YAML and TOML examples are converted to JSON for
 the schema check. Also checks that every field verify-config prints is
@@ -45,9 +46,17 @@ def render(text):
     return re.sub(r"\{\{\s*key\s*\}\}", "session-key", text)
 
 
-def check(name, text, fmt):
+def check(name, text, fmt, valid=True):
+    if os.environ.get("CHECK_EXAMPLES_VERBOSE"):
+        print("checking", name, fmt, "valid" if valid else "BAD")
+    """valid=False: an intentionally broken config; verify-config must
+    reject it (so the mark cannot hide a config that is fine)."""
     global checked
     checked += 1
+    if not valid:
+        if verify(text, fmt) == 0:
+            failures.append(f"{name}: marked BAD, but verify-config accepts it")
+        return
     try:
         doc = to_json(render(text), fmt)
     except Exception as e:  # noqa: BLE001 - report any parser's error
@@ -56,6 +65,13 @@ def check(name, text, fmt):
     for err in validator.iter_errors(doc):
         path = ".".join(str(p) for p in err.absolute_path) or "(root)"
         failures.append(f"{name}: schema: {path}: {err.message}")
+    rc, err = verify(text, fmt), verify.stderr
+    if rc != 0:
+        failures.append(f"{name}: verify-config exit {rc}: {err}")
+
+
+def verify(text, fmt):
+    """Exit status of `verify-config -f` on text; its stderr in verify.stderr."""
     ext = {"yml": "yaml"}.get(fmt, fmt)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, f"example.{ext}")
@@ -64,8 +80,8 @@ def check(name, text, fmt):
         env = {k: v for k, v in os.environ.items() if not k.startswith("MIRRORD_")}
         r = subprocess.run([binary, "verify-config", "-f", path], capture_output=True,
                            text=True, env=env, timeout=30)
-        if r.returncode != 0:
-            failures.append(f"{name}: verify-config exit {r.returncode}: {r.stderr.strip()}")
+        verify.stderr = r.stderr.strip()
+        return r.returncode
 
 
 examples = os.path.join(src, "tests/config/examples")
@@ -74,11 +90,59 @@ for fn in sorted(os.listdir(examples)):
     with open(os.path.join(examples, fn)) as f:
         check(f"tests/config/examples/{fn}", f.read(), fmt)
 
-# README: fenced blocks tagged json, yaml or toml are configs.
+# README and docs/: fenced blocks tagged json, yaml or toml are configs.
 readme = open(os.path.join(src, "README.md")).read()
-for i, m in enumerate(re.finditer(r"^```(json|yaml|yml|toml)\n(.*?)^```", readme, re.M | re.S)):
-    line = readme[: m.start()].count("\n") + 1
-    check(f"README.md:{line}", m.group(2), m.group(1))
+docs = ["README.md"] + sorted(os.path.join("docs", f) for f in os.listdir(os.path.join(src, "docs"))
+                              if f.endswith(".md"))
+for doc in docs:
+    text = open(os.path.join(src, doc)).read()
+    for m in re.finditer(r"^```(json|yaml|yml|toml)\n(.*?)^```", text, re.M | re.S):
+        line = text[: m.start()].count("\n") + 1
+        check(f"{doc}:{line}", m.group(2), m.group(1))
+
+# Test scripts: a file written by a heredoc, printf or echo and then given to
+# `-f`, `--config-file` or `verify-config` is a config. Its format is the
+# heredoc's delimiter (JSON, YAML, TOML) or the file's extension. A config
+# that is broken on purpose is written with the delimiter BAD.
+WRITES = [
+    # cat >FILE <<'DELIM' ... DELIM
+    re.compile(r"""cat\s*>\s*(?P<file>"[^"]+"|\S+)\s*<<-?\s*['"]?(?P<delim>\w+)['"]?[^\n]*\n"""
+               r"(?P<text>.*?)^\s*(?P=delim)$", re.M | re.S),
+    # printf 'TEXT' >FILE, echo 'TEXT' >FILE
+    re.compile(r"""(?P<cmd>printf|echo)\s+'(?P<text>[^']*)'\s*>\s*(?P<file>"[^"]+"|\S+)"""),
+]
+FORMATS = {"JSON": "json", "YAML": "yaml", "TOML": "toml"}
+script_configs = 0
+tests_dir = os.path.join(src, "tests")
+for root, _, files in os.walk(tests_dir):
+    for fn in sorted(files):
+        if not fn.endswith(".sh"):
+            continue
+        rel = os.path.relpath(os.path.join(root, fn), src)
+        script = open(os.path.join(root, fn)).read()
+        for rx in WRITES:
+            for m in rx.finditer(script):
+                target = m.group("file").strip('"')
+                used = re.search(r"(?:-f|--config-file|verify-config(?:\s+--ide)?)\s+\"?"
+                                 + re.escape(target) + r'"?(?:\s|$)', script)
+                if not used:
+                    continue
+                delim = m.groupdict().get("delim")
+                ext = target.rsplit(".", 1)[-1] if "." in target else ""
+                fmt = FORMATS.get(delim or "") or {"yml": "yaml"}.get(ext, ext)
+                text = m.group("text")
+                if m.groupdict().get("cmd") == "printf":
+                    text = text.replace("\\n", "\n")
+                line = script[: m.start()].count("\n") + 1
+                if fmt not in ("json", "yaml", "toml"):
+                    # e.g. cat >"$CFG" <<'EOF': say what it is.
+                    failures.append(f"{rel}:{line}: config {target} of unknown format; "
+                                    f"use the delimiter JSON, YAML or TOML")
+                    continue
+                check(f"{rel}:{line}", text, fmt, valid=delim != "BAD")
+                script_configs += 1
+if script_configs == 0:
+    failures.append("no config found in the test scripts: the extraction above is broken")
 
 # Every field verify-config knows is in the schema.
 r = subprocess.run([binary, "verify-config"], capture_output=True, text=True,

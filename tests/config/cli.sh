@@ -42,7 +42,8 @@ run() {
 lines() { grep -c . "$1"; }
 json() { /usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$OUT"; }
 
-cat >bad.json <<'EOF'
+# Broken on purpose: the delimiter BAD tells config.schema so.
+cat >bad.json <<'BAD'
 {
   "agent": {"ttl": -1, "port": 8080},
   "feature": {"env": {"includ": "A"}},
@@ -50,7 +51,7 @@ cat >bad.json <<'EOF'
     "path": "pod/x/baz"
   }
 }
-EOF
+BAD
 
 # --- verify-config on a bad config
 run verify-config bad.json
@@ -68,7 +69,7 @@ check "verify-config bad + bad flag: 5 lines" test "$(lines "$ERR")" = 5
 check "verify-config bad + bad flag: the flag is named" grep -qx 'mirrord-trace: error: --agent-startup-timeout: agent.startup_timeout: "soon" is not a number between 0 and 65535' "$ERR"
 
 # --- verify-config on a good config: where each value came from
-cat >good.yaml <<'EOF'
+cat >good.yaml <<'YAML'
 target:
   pod: lolz-64698df9b7-6plq8
   container: main-container
@@ -76,7 +77,7 @@ agent:
   ttl: 5
   image:
     registry: registry.local/agent
-EOF
+YAML
 ENVS="MIRRORD_AGENT_STARTUP_TIMEOUT=90 MIRRORD_AGENT_IMAGE_TAG=v7 TRACEPARENT=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" \
 	run verify-config -f good.yaml -a tools -n lolzspace
 check "verify-config good: exit 0 (got $RC)" test "$RC" = 0
@@ -128,7 +129,9 @@ run -t lolz touch "$T/ran"
 expect_not_started "short form, -t lolz" 1 'did you mean pod/lolz?'
 run exec -f bad.json -- touch "$T/ran"
 expect_not_started "exec -f bad.json" 4 '^mirrord-trace: error: bad.json:2:24: agent.port: unknown field$'
-echo '{"feature": {"filesystem": {}}}' >unknown.json
+cat >unknown.json <<'BAD'
+{"feature": {"filesystem": {}}}
+BAD
 run exec -f unknown.json --agent-addr 127.0.0.1:1 -- touch "$T/ran"
 expect_not_started "exec, unknown field" 1 '^mirrord-trace: error: unknown.json:1:14: feature.filesystem: unknown field$'
 ENVS="MIRRORD_IMPERSONATED_TARGET=deployment/x/blah MIRRORD_AGENT_TTL=-3" run exec -- touch "$T/ran"
