@@ -509,7 +509,12 @@ int cmd_exec(int argc, char **argv)
 	}
 	program = find_program(o.argv[0]);
 	if (!program) {
-		log_error("\"%s\": program not found (searched PATH)", o.argv[0]);
+		if (strchr(o.argv[0], '/'))
+			log_error("\"%s\": no such file; check the program's path", o.argv[0]);
+		else
+			log_error("\"%s\": program not found in PATH; check its name or give a "
+			          "path",
+			          o.argv[0]);
 		return 127;
 	}
 

@@ -37,6 +37,29 @@ expect_rc_nonzero "no agent at the address"
 expect_err_match 'agent|connect|refused' "no agent: the message says so"
 expect_true "no agent: the program did not run" ran_not "$T/ran3"
 
+# A program that does not exist: 127 as a shell says, one line naming it,
+# before any agent is contacted (port 1: nothing listens there).
+run in_ws "$MT" --agent-addr 127.0.0.1:1 -- no-such-program-mt
+expect_rc 127 "missing program"
+expect_one_line "missing program: one line"
+expect_err_match '"no-such-program-mt": program not found in PATH' "missing program: the message names it and says where it looked"
+run in_ws "$MT" --agent-addr 127.0.0.1:1 -- "$T/no/such/prog"
+expect_rc 127 "missing program by path"
+expect_one_line "missing program by path: one line"
+expect_err_match "\"$T/no/such/prog\": no such file" "missing program by path: the message quotes the path"
+# Options that conflict: include and exclude of the environment, in either
+# order and through a variable; the program never runs.
+run in_ws "$MT" -s A -x B --agent-addr 127.0.0.1:1 -- touch "$T/ran5"
+expect_rc 2 "-s A -x B"
+expect_one_line "-s A -x B: one line"
+expect_err_match 'include and exclude cannot be used together.*keep one of them' "-s A -x B: the message names the conflict and the fix"
+expect_true "-s A -x B: the program did not run" ran_not "$T/ran5"
+run in_ws env MIRRORD_OVERRIDE_ENV_VARS_EXCLUDE=B "$MT" -s A --agent-addr 127.0.0.1:1 -- touch "$T/ran6"
+expect_rc 2 "-s A with MIRRORD_OVERRIDE_ENV_VARS_EXCLUDE=B"
+expect_one_line "-s A with an exclude variable: one line"
+expect_err_match 'include and exclude cannot be used together' "-s A with an exclude variable: the message names the conflict"
+expect_true "-s A with an exclude variable: the program did not run" ran_not "$T/ran6"
+
 # A peer that speaks something else: it answers every connection with junk.
 # Bounded: it serves at most 3 connections and lives at most 20 s. (A simple
 # command, not the in_ws function, so that $! is the process to kill.)
