@@ -17,7 +17,11 @@ PROBES=$(cd "$PROBES" && pwd) # natively they run from / inside the pod
 
 ARGS=("$HTTP_IP" "$HTTP_IP6" "$HTTP_PORT" "$CLOSED_PORT" "$UDP_ECHO_IP" "$UDP_ECHO_IP6" "$UDP_ECHO_PORT")
 VARIANTS=("" _static)
-[ -x "$PROBES/probe_args_musl" ] && VARIANTS+=(_musl)
+if [ -x "$PROBES/probe_args_musl" ]; then
+	VARIANTS+=(_musl)
+else
+	e2e_log "info: no musl probe builds (musl-gcc was missing at configure time; probes.musl_missing says so)"
+fi
 
 # sa_hex IP PORT: the bytes the kernel's getpeername returns for IP:PORT
 # (sockaddr_in or sockaddr_in6, zeros where it writes zeros), in hex.
