@@ -71,8 +71,6 @@ struct stream {
 	uint16_t uq_len[UDP_QUEUE_MAX];
 	size_t nuq;
 	uint64_t retry_ns; /* the agent refused the flow: drop until then */
-	bool attached;     /* TCP: the program's socket is joined before the
-			    * agent confirmed (optimistic connect) */
 	/* DNS: the local relay this upstream stream serves, or NULL */
 	struct dns_ns *dns;
 	/* Incoming (agent-opened) streams: the key of the peer recorded
@@ -155,9 +153,6 @@ struct session {
 	void *live_data;
 
 	struct session_stats stats;
-	/* destination -> time of the last confirmed connect (see
-	 * session_recently_reachable) */
-	struct u64map reachable;
 	/* Incoming traffic: subscriptions, bound ports, accepted peers
 	 * (incoming.c); NULL until first used. */
 	struct in_state *in;
@@ -200,8 +195,6 @@ uint16_t sa_port(const struct sockaddr_storage *ss);
 void send_close(struct session *s, struct stream *st, uint8_t how, int err);
 int loopback_for(struct session *s, int family, bool v6only, struct sockaddr_storage *ret,
                  socklen_t *ret_len, bool relay);
-void reachable_note(struct session *s, struct stream *st);
-void reachable_forget(struct session *s, struct stream *st);
 
 /* udp.c */
 void udp_flow_connected(struct session *s, struct stream *st, int err);

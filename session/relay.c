@@ -132,12 +132,7 @@ void stream_update(struct session *s, struct stream *st)
 	if (st->fd < 0 || !s->loop || !s->alive)
 		return;
 	if (st->type == SOCK_STREAM) {
-		/* A stream still connecting takes data only when the program
-		 * already holds the connection (optimistic connect): the agent
-		 * keeps it until its connect completes, which saves the
-		 * program a round trip. */
-		bool may_send = st->state == ST_OPEN || st->attached;
-		if (may_send && !st->local_eof && st->send_credit > 0 && !s->wq_paused)
+		if (st->state == ST_OPEN && !st->local_eof && st->send_credit > 0 && !s->wq_paused)
 			ev |= EPOLLIN;
 		if (st->out_len > st->out_off)
 			ev |= EPOLLOUT;
@@ -346,22 +341,12 @@ void stream_on_connected(struct session *s, struct stream *st, int err)
 		return;
 	}
 	if (err) {
-		/* An optimistic connect already gave the program a socket:
-		 * it learns of the refusal as a reset. */
-		reachable_forget(s, st);
-		if (st->attached)
-			reset_local(st);
 		stream_free(s, st);
 		if (cb)
 			cb(cbdata, err, 0);
 		return;
 	}
 	st->state = ST_OPEN;
-	reachable_note(s, st);
-	if (st->attached) {
-		stream_update(s, st);
-		return;
-	}
 	if (!cb) {
 		/* Cancelled or timed out meanwhile: nobody wants it. */
 		send_close(s, st, AP_CLOSE_RESET, 0);
@@ -369,53 +354,6 @@ void stream_on_connected(struct session *s, struct stream *st, int err)
 		return;
 	}
 	cb(cbdata, 0, id);
-}
-
-/* ---- destinations recently confirmed by the agent ---------------------- */
-
-#define REACHABLE_NS (5ull * 1000000000ull)
-#define REACHABLE_MAX 4096
-
-static uint64_t dst_key(const struct sockaddr_storage *ss, socklen_t len)
-{
-	/* FNV-1a over the canonical sockaddr (the policy zeroes padding). */
-	const uint8_t *p = (const uint8_t *)ss;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (socklen_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h | 1; /* never 0 */
-}
-
-void reachable_note(struct session *s, struct stream *st)
-{
-	if (st->type != SOCK_STREAM || !st->dstlen)
-		return;
-	if (s->reachable.n >= REACHABLE_MAX)
-		u64map_free(&s->reachable); /* forget all: it only costs speed */
-	/* The value is a time, stored as a non-NULL pointer-sized integer. */
-	u64map_put(&s->reachable, dst_key(&st->dst, st->dstlen), (void *)(uintptr_t)(now_ns() | 1));
-}
-
-void reachable_forget(struct session *s, struct stream *st)
-{
-	if (st->dstlen)
-		u64map_del(&s->reachable, dst_key(&st->dst, st->dstlen));
-}
-
-bool session_recently_reachable(struct session *s, const struct sockaddr *dst, socklen_t len)
-{
-	struct sockaddr_storage ss;
-	uintptr_t t;
-
-	/* While the agent link is being replaced, every connect parks: an
-	 * optimistic one could not be re-sent on the new link. */
-	if (len > sizeof(ss) || s->reconnecting || s->resuming)
-		return false;
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, dst, len);
-	t = (uintptr_t)u64map_get(&s->reachable, dst_key(&ss, len));
-	return t && now_ns() - t < REACHABLE_NS;
 }
 
 static void relay_accept(struct evloop *l, int fd, uint32_t events, void *data)
@@ -627,8 +565,6 @@ int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const st
 		pe->len = len;
 		st->ino = sb.st_ino;
 	}
-	st->attached = st->state == ST_CONNECTING;
-
 	/* Same open file description as the program's fd: its O_NONBLOCK
 	 * decides between 0 and -EINPROGRESS, exactly as for a real connect. */
 	r = connect(sock_fd, (struct sockaddr *)&relay, relaylen) < 0 ? -errno : 0;
@@ -722,7 +658,7 @@ static size_t reset_streams(struct session *s, bool keep_parked, int err)
 		all[n++] = v;
 	for (size_t i = 0; i < n; i++) {
 		struct stream *st = all[i];
-		if (keep_parked && st->state == ST_CONNECTING && st->cb && !st->attached)
+		if (keep_parked && st->state == ST_CONNECTING && st->cb)
 			continue;
 		if (st->type == SOCK_STREAM && st->fd >= 0)
 			nreset++;
@@ -760,7 +696,7 @@ int relays_resend_connects(struct session *s)
 
 	for (size_t i = 0; u64map_next(&s->streams, &i, &key, &v);) {
 		struct stream *st = v;
-		if (st->state != ST_CONNECTING || !st->cb || st->attached)
+		if (st->state != ST_CONNECTING || !st->cb)
 			continue;
 		struct ap_msg m = {.type = AP_CONNECT, .id = st->id};
 		int r = ap_addr_from_sockaddr((struct sockaddr *)&st->dst, st->dstlen,

@@ -784,7 +784,6 @@ void session_free(struct session *s)
 	}
 	u64map_free(&s->peers);
 	u64map_free(&s->udp);
-	u64map_free(&s->reachable);
 	free(s->rbuf);
 	free(s->wq);
 	free(s->lost_why);
@@ -881,11 +880,6 @@ static void connect_timed_out(struct evloop *l, void *data)
 	st->timer = 0;
 	if (st->state != ST_CONNECTING)
 		return;
-	if (st->attached) {
-		/* Optimistic: the program holds a relayed socket; reset it. */
-		stream_on_connected(st->s, st, ETIMEDOUT);
-		return;
-	}
 	if (st->cb) {
 		session_open_cb cb = st->cb;
 		st->cb = NULL;

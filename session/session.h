@@ -153,8 +153,7 @@ int64_t session_connect(struct session *s, int type /* SOCK_STREAM or SOCK_DGRAM
 void session_cancel(struct session *s, int64_t req);
 
 /* Join the program's socket (a supervisor-owned duplicate, sock_fd; not
- * taken over) to a TCP stream (open, or still connecting after an
- * optimistic session_connect): bind it to loopback if unbound,
+ * taken over) to an open TCP stream: bind it to loopback if unbound,
  * connect it to the relay listener, and remember dst as its peer. Returns
  * what connect() returned for the program: 0, -EINPROGRESS or -errno. */
 int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const struct sockaddr *dst,
@@ -178,13 +177,6 @@ int session_udp_attach(struct session *s, int sock_fd, const struct sockaddr *ds
  * session_udp_attach). Returns the byte count or -errno, as sendto(). */
 ssize_t session_udp_send(struct session *s, int sock_fd, const struct sockaddr *dst, socklen_t len,
                          const void *buf, size_t n, int flags);
-
-/* Optimistic TCP connects: true if a connect to dst was confirmed by the
- * agent in the last few seconds. Then the caller may join the program's
- * socket first (session_attach_tcp right after session_connect with no
- * callback) and let the agent confirm in the background; a refusal then
- * resets the connection instead of failing connect(). */
-bool session_recently_reachable(struct session *s, const struct sockaddr *dst, socklen_t len);
 
 /* Whether the program socket ino has relayed UDP flows. */
 bool session_udp_has(struct session *s, ino_t ino);

@@ -330,24 +330,11 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		sc_skip(ev, r);
 		return;
 	}
-	alen = agent_dst(&dst, dstlen, &adst);
-	if (session_recently_reachable(p->session, (struct sockaddr *)&adst, alen)) {
-		/* The agent connected there a moment ago: join the relay now and
-		 * let the agent confirm in the background (no round trip in
-		 * connect). If the pod refuses after all, the program sees the
-		 * connection reset instead of ECONNREFUSED. */
-		int64_t id = session_connect(p->session, SOCK_STREAM, (struct sockaddr *)&adst,
-		                             alen, NULL, NULL);
-		if (id > 0) {
-			long r = session_attach_tcp(p->session, (uint32_t)id, fd,
-			                            (struct sockaddr *)&dst, dstlen);
-			close(fd);
-			net_note_addr(ev, SC_REMOTE, "connect", &dst, dstlen,
-			              "via agent (optimistic)");
-			sc_skip(ev, r);
-			return;
-		}
-	}
+	/* The thread waits for the agent's answer even when the destination
+	 * answered a moment ago: joining the relay first would save a round
+	 * trip, but a refusal could then only reach the program as a reset
+	 * of a connection it already holds, never as ECONNREFUSED
+	 * (e2e.probes, probe_reach). */
 	struct net_call *c = net_call_new(ev, p, fd);
 	memcpy(&c->dst, &dst, dstlen);
 	c->dstlen = dstlen;

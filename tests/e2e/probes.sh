@@ -173,11 +173,69 @@ EOF
 	done
 }
 
+# The refusal and routing errors of probe_reach: as the kernel reports them
+# in the pod (tests/pod/README.md), for TCP (a UDP connect is answered
+# locally: docs/INTERNALS.md, "Where the code departs").
+expect_reach() {
+	local v l e
+	cat <<EOF
+oneshot v4 first: connect = 0
+oneshot v4 first: server says '1'
+oneshot v6 first: connect = 0
+oneshot v6 first: server says 'closed'
+EOF
+	for v in v4 v6; do
+		cat <<EOF
+oneshot $v again blocking: connect = -ECONNREFUSED
+oneshot $v again non-blocking: connect = -EINPROGRESS, SO_ERROR = ECONNREFUSED
+EOF
+	done
+	for l in "no route v4:ENETUNREACH" "no route v6:ENETUNREACH" "unreachable route v4:EHOSTUNREACH" \
+		"unreachable route v6:EHOSTUNREACH" "prohibit route v4:EACCES"; do
+		e=${l##*:} l=${l%:*}
+		cat <<EOF
+$l blocking: connect = -$e
+$l non-blocking: connect = -$e
+EOF
+	done
+}
+
+# oneshot_start: (re)start probe_reach's one-shot server in the service pod
+# on ONESHOT_PORT (both families): it accepts one connection and writes
+# "1"; accepts a second, closes its listener, then writes "closed".
+# Bounded: it lives at most 60 s.
+ONESHOT_PORT=82
+ONESHOT_PID=""
+oneshot_start() {
+	[ -z "$ONESHOT_PID" ] || { kill "$ONESHOT_PID" 2>/dev/null; wait "$ONESHOT_PID" 2>/dev/null; }
+	rm -f "$T/oneshot.ready"
+	timeout -k 2 60 ip netns exec "$SVC_NETNS" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1]))); s.listen(8)
+open(sys.argv[2], "w").close()
+c, _ = s.accept(); c.sendall(b"1\n"); c.close()
+c, _ = s.accept(); s.close(); c.sendall(b"closed\n"); c.close()
+' "$ONESHOT_PORT" "$T/oneshot.ready" </dev/null >"$T/oneshot.log" 2>&1 &
+	ONESHOT_PID=$!
+	E2E_PIDS+=("$ONESHOT_PID")
+	for _ in $(seq 100); do [ -e "$T/oneshot.ready" ] && return 0; sleep 0.1; done
+	e2e_log "FAIL: the one-shot server did not start: $(cat "$T/oneshot.log")"
+	exit 1
+}
+REACH_ARGS=("${ARGS[@]}" "$ONESHOT_PORT" "$NOROUTE_IP" "$NOROUTE_IP6" "$UNREACH_IP" "$UNREACH_IP6" "$PROHIBIT_IP")
+
 # ---- what a differing line means ----
 # HINT[label]: printed under a failure for every differing line with that
 # label (the text before the first ':'), naming the mirrord-trace code that
 # decides the observation.
 declare -A HINT=(
+	["oneshot v4 again blocking"]="a destination the agent reached a moment ago refuses now: connect() must wait for the agent's answer (net_connect, syscalls/net.c), or the refusal arrives as a reset"
+	["oneshot v6 again blocking"]="a destination the agent reached a moment ago refuses now: connect() must wait for the agent's answer (net_connect, syscalls/net.c), or the refusal arrives as a reset"
+	["oneshot v4 again non-blocking"]="the refusal is replayed on the program's socket (session_refuse) only if connect() waited for the agent"
+	["oneshot v6 again non-blocking"]="the refusal is replayed on the program's socket (session_refuse) only if connect() waited for the agent"
 	["sin_zero garbage"]="getpeername() returns the program's own connect() sockaddr (session_peer_of), sin_zero included; the kernel reports zeros there"
 	["v6 flowinfo+scope garbage"]="getpeername() returns the program's sin6_flowinfo/sin6_scope_id (ignored by the kernel for a global address without IPV6_FLOWINFO_SEND); the kernel reports zeros"
 	["guard v6 len 24"]="read_sockaddr() (syscalls/net.c) rejects an AF_INET6 length below sizeof(sockaddr_in6)=28, but the kernel accepts SIN6_LEN_RFC2133=24: the connect is left to the kernel and escapes the agent"
@@ -219,6 +277,10 @@ for v in "${VARIANTS[@]}"; do
 		[ "$p" != connect ] || e2e_log "info: probe connect ($b): $(printf '%s\n' "$OUT" | grep 'immediate connect again' | tr '\n' ';')"
 		expect_probe_out "$("expect_$p")" "probe $p ($b): every observation as natively"
 	done
+	oneshot_start
+	run traced "$PROBES/probe_reach$v" "${REACH_ARGS[@]}"
+	expect_rc 0 "probe reach ($b) ran"
+	expect_probe_out "$(expect_reach)" "probe reach ($b): refused after accepted, unreachable routes: the pod's errno"
 	run traced "$PROBES/probe_exec$v" "${ARGS[@]}"
 	expect_rc 7 "probe exec ($b): the exit status of the exec'd child passes through"
 	expect_probe_out "$(expect_exec)" "probe exec ($b): execve from a non-leader thread, then a connect"
