@@ -240,6 +240,24 @@ void net_note_addr(struct sc_event *ev, enum sc_decision d, const char *what,
 	        why ? why : "");
 }
 
+/* Trace note of a connect the kernel answers alone: another family (a
+ * unix socket: nscd, D-Bus), or an address the kernel will reject. */
+static void note_not_ip(struct sc_event *ev)
+{
+	sa_family_t fam;
+	int fd = (int)sc_arg(ev, 0);
+
+	if ((uint32_t)sc_arg(ev, 2) < sizeof(fam) ||
+	    sc_read_mem(ev, sc_arg(ev, 1), &fam, sizeof(fam)) < 0 || fam == AF_INET ||
+	    fam == AF_INET6)
+		sc_note(ev, SC_LOCAL,
+		        "connect(%d, <bad address or length>) for the kernel to judge", fd);
+	else if (fam == AF_UNIX)
+		sc_note(ev, SC_LOCAL, "connect(%d, AF_UNIX) not IP", fd);
+	else
+		sc_note(ev, SC_LOCAL, "connect(%d, family %u) not IP", fd, (unsigned)fam);
+}
+
 /* ---- connect ---------------------------------------------------------- */
 
 static void connect_done(void *data, int err, uint32_t stream)
@@ -275,8 +293,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 
 	if (!net_read_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &dst, &dstlen)) {
 		if (sc_tracing(ev))
-			sc_note(ev, SC_LOCAL, "connect(%d, <no IPv4/IPv6 address, or invalid>)",
-			        (int)sc_arg(ev, 0));
+			note_not_ip(ev);
 		sc_continue(ev);
 		return;
 	}

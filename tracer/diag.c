@@ -128,8 +128,17 @@ static int map_lookup(pid_t tid, uint64_t addr, char *path, size_t cap, uint64_t
 	return r;
 }
 
+/* A symbol without a size (hand-written assembly) is taken for an address
+ * at most this far past its start. */
+#define UNSIZED_SYM_REACH 256
+
 /* Name the function containing file offset fo of the ELF file at path,
- * using .symtab (or .dynsym). Every offset is checked against the size. */
+ * using .symtab (or .dynsym). Only a symbol that contains the address
+ * counts: in a stripped library the nearest exported symbol before an
+ * internal function can be megabytes away ("_dl_catch_error+0x8567" for
+ * code in ld.so's open path), and naming it would mislead; then there is
+ * no name and the caller shows the module and offset. Every offset is
+ * checked against the size. */
 static int elf_symbolize(const char *path, uint64_t fo, char *out, size_t cap, uint64_t *ret_delta)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -187,7 +196,7 @@ static int elf_symbolize(const char *path, uint64_t fo, char *out, size_t cap, u
 				    s.st_name >= strh.sh_size)
 					continue;
 				uint64_t d = va - s.st_value;
-				if (s.st_size && d >= s.st_size)
+				if (d >= (s.st_size ? s.st_size : UNSIZED_SYM_REACH))
 					continue;
 				if (d < best_delta) {
 					best_delta = d;
@@ -210,21 +219,26 @@ out:
 	return r;
 }
 
-static void describe_addr(FILE *f, pid_t tid, uint64_t addr)
+/* " function+0xoff (module)" when a symbol contains addr, else
+ * " module+0xfileoff" (what `addr2line -e` and objdump take), or " ??"
+ * outside any file mapping (JIT code, the vDSO). A return address
+ * (ret) points after its call, which can be the first byte of the next
+ * function: it is looked up one byte earlier, and shown as it is. */
+static void describe_addr(FILE *f, pid_t tid, uint64_t addr, bool ret)
 {
 	char path[PATH_MAX], sym[SYM_MAX];
 	uint64_t fo = 0, delta = 0;
 
-	if (map_lookup(tid, addr, path, sizeof(path), &fo) < 0) {
+	if (map_lookup(tid, addr - ret, path, sizeof(path), &fo) < 0) {
 		fputs(" ??", f);
 		return;
 	}
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;
 	if (elf_symbolize(path, fo, sym, sizeof(sym), &delta) == 0)
-		fprintf(f, " %s+0x%" PRIx64 " (%s)", sym, delta, base);
+		fprintf(f, " %s+0x%" PRIx64 " (%s)", sym, delta + ret, base);
 	else
-		fprintf(f, " (%s+0x%" PRIx64 ")", base, fo);
+		fprintf(f, " %s+0x%" PRIx64, base, fo + ret);
 }
 
 /* ---- stacks --------------------------------------------------------------- */
@@ -247,17 +261,14 @@ static unsigned unwind_libunwind(struct tracer *t, FILE *f, pid_t tid)
 		return 0;
 	if (unw_init_remote(&c, (unw_addr_space_t)t->unw_as, upt) == 0) {
 		do {
-			unw_word_t ip = 0, off = 0;
-			char name[SYM_MAX];
+			unw_word_t ip = 0;
 			if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
 				break;
+			/* Not unw_get_proc_name(): it answers with the nearest
+			 * symbol before ip however far (see elf_symbolize). */
 			fprintf(f, "    #%u 0x%lx", n, (unsigned long)ip);
-			if (unw_get_proc_name(&c, name, sizeof(name), &off) == 0)
-				fprintf(f, " %s+0x%lx\n", name, (unsigned long)off);
-			else {
-				describe_addr(f, tid, ip);
-				fputc('\n', f);
-			}
+			describe_addr(f, tid, ip, n > 0);
+			fputc('\n', f);
 			n++;
 		} while (n < MAX_FRAMES && unw_step(&c) > 0);
 	}
@@ -273,7 +284,7 @@ static void unwind_fp(FILE *f, pid_t tid, const struct arch_regs *regs)
 	uint64_t fp = arch_fp(regs), sp = arch_sp(regs);
 
 	fprintf(f, "    fp#0 0x%" PRIx64, arch_ip(regs));
-	describe_addr(f, tid, arch_ip(regs));
+	describe_addr(f, tid, arch_ip(regs), false);
 	fputc('\n', f);
 	for (unsigned n = 1; n < MAX_FRAMES; n++) {
 		uint64_t pair[2];
@@ -284,7 +295,7 @@ static void unwind_fp(FILE *f, pid_t tid, const struct arch_regs *regs)
 		if (process_vm_readv(tid, &l, 1, &r, 1, 0) != sizeof(pair) || pair[1] == 0)
 			break;
 		fprintf(f, "    fp#%u 0x%" PRIx64, n, pair[1]);
-		describe_addr(f, tid, pair[1]);
+		describe_addr(f, tid, pair[1], true);
 		fputc('\n', f);
 		if (pair[0] <= fp)
 			break;

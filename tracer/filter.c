@@ -75,9 +75,12 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 		emit(&b, JUMP(BPF_JMP | BPF_JGE | BPF_K, arch_foreign_nr_base, 0, 1));
 		emit(&b, STMT(BPF_RET | BPF_K, RET_ERRNO(ENOSYS)));
 	}
+	/* In trace mode a denied syscall stops too, so the trace shows it
+	 * ("denied"); the engine then fails it with the same errno. */
 	for (size_t i = 0; i < cfg->ndenies; i++) {
 		emit(&b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)cfg->denies[i].nr, 0, 1));
-		emit(&b, STMT(BPF_RET | BPF_K, RET_ERRNO(cfg->denies[i].err)));
+		emit(&b, STMT(BPF_RET | BPF_K,
+		              cfg->trace ? SECCOMP_RET_TRACE : RET_ERRNO(cfg->denies[i].err)));
 	}
 	if (!clone_trapped) {
 		/* A child created with CLONE_UNTRACED would escape auto-attach

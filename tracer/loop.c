@@ -79,14 +79,31 @@ static void finish_injection(struct tracer *t, struct thread *th)
 
 /* ---- seccomp stops ---------------------------------------------------- */
 
+/* The errno of a denied syscall that stopped (trace mode only; otherwise
+ * the filter fails it without a stop), or 0. */
+static int denied_errno(const struct tracer *t, long nr)
+{
+	for (size_t i = 0; t->cfg.trace && i < t->cfg.ndenies; i++)
+		if (t->cfg.denies[i].nr == nr)
+			return t->cfg.denies[i].err;
+	return 0;
+}
+
 void loop_dispatch_entry(struct tracer *t, struct thread *th, const struct arch_regs *regs)
 {
 	struct tev *e = tev_new(t, th, regs);
+	int err = denied_errno(t, arch_nr(regs));
 
 	th->ev = e;
 	th->state = TS_ENTRY;
 	if (t->cfg.trace_stacks)
 		diag_capture_stack(t, e);
+	if (err) {
+		const char *name = t->cfg.syscall_name ? t->cfg.syscall_name(arch_nr(regs)) : NULL;
+		sc_note(&e->base, SC_DENIED, "%s", name ? name : "syscall");
+		sc_skip(&e->base, -err);
+		return;
+	}
 	t->cfg.on_syscall(&e->base, t->cfg.data);
 	if (th->state == TS_ENTRY) {
 		log_warn("policy left %s (tid %d) unsettled; continuing it",
