@@ -14,6 +14,8 @@ struct exec_options {
 	const char *env_exclude;
 	bool outgoing_tcp;
 	bool outgoing_udp;
+	bool ignore_localhost;
+	const struct net_filter *out_filter;
 	bool remote_dns;
 	bool trace;
 	bool trace_stacks;

@@ -81,7 +81,9 @@ struct config {
 	const char *env_include; /* ';'-joined, or NULL */
 	const char *env_exclude;
 	bool outgoing_tcp, outgoing_udp, remote_dns;
-	const char *agent_addr; /* NULL: the agent would be started in Kubernetes */
+	bool ignore_localhost;
+	struct net_filter *out_filter; /* NULL: no feature.network.outgoing.filter */
+	const char *agent_addr;        /* NULL: the agent would be started in Kubernetes */
 	int connect_timeout_ms;
 	enum log_level log_level;
 	bool trace, trace_stacks;

@@ -118,8 +118,8 @@ X(IN_TLS_DELIVERY, "feature.network.incoming.tls_delivery", CT_ANY, NULL, NULL, 
 X(IN_HTTPS_DELIVERY, "feature.network.incoming.https_delivery", CT_ANY, NULL, NULL, IMPL_NA, NULL, "it needs the mirrord operator") \
 X(OUT_TCP, "feature.network.outgoing.tcp", CT_BOOL, "MIRRORD_TCP_OUTGOING", "true", IMPL_YES, NULL, NULL) \
 X(OUT_UDP, "feature.network.outgoing.udp", CT_BOOL, "MIRRORD_UDP_OUTGOING", "true", IMPL_YES, NULL, NULL) \
-X(OUT_IGNORE_LOCALHOST, "feature.network.outgoing.ignore_localhost", CT_BOOL, NULL, "false", IMPL_LATER, "true", "loopback connections stay local") \
-X(OUT_FILTER, "feature.network.outgoing.filter", CT_OBJ, NULL, NULL, IMPL_LATER, NULL, "every non-loopback connection goes through the pod") \
+X(OUT_IGNORE_LOCALHOST, "feature.network.outgoing.ignore_localhost", CT_BOOL, NULL, "false", IMPL_YES, NULL, NULL) \
+X(OUT_FILTER, "feature.network.outgoing.filter", CT_OBJ, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(OUT_UNIX_STREAMS, "feature.network.outgoing.unix_streams", CT_STRLIST, "MIRRORD_OUTGOING_REMOTE_UNIX_STREAMS", NULL, IMPL_LATER, NULL, "unix sockets stay local") \
 X(DNS_ENABLED, "feature.network.dns.enabled", CT_BOOL, "MIRRORD_REMOTE_DNS", "true", IMPL_YES, NULL, NULL) \
 X(DNS_FILTER, "feature.network.dns.filter", CT_OBJ, NULL, NULL, IMPL_LATER, NULL, "every name is resolved by the pod") \

@@ -5,6 +5,7 @@
 #include "cli/config_value.h"
 #include "cli/target.h"
 #include "common/util.h"
+#include "syscalls/net_filter.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -605,6 +606,51 @@ static void check_incoming(struct resolver *r)
 	}
 }
 
+/* feature.network.outgoing.filter into c->out_filter (after
+ * check_filter_object): a bad entry is an error naming it; a host name
+ * entry is kept but can never match, which a warning says. */
+static void parse_out_filter(struct resolver *r)
+{
+	struct config *c = r->cfg;
+	json_t *v = c->v[CF_OUT_FILTER].value, *list, *x;
+	const char *side;
+	size_t i;
+
+	if (!json_is_object(v) || json_object_size(v) != 1)
+		return;
+	json_object_foreach(v, side, list)
+	{
+		struct net_filter *f = xcalloc(1, sizeof(*f));
+		json_t *one = json_is_string(list) ? json_pack("[O]", list) : json_incref(list);
+		f->remote = strcmp(side, "remote") == 0;
+		json_array_foreach(one, i, x)
+		{
+			if (!json_is_string(x) || net_filter_add(f, json_string_value(x)) < 0)
+				field_error(r, CF_OUT_FILTER,
+				            "%s entry %zu (%s) is not [tcp://|udp://|any://]"
+				            "[name|IPv4|[IPv6]][/prefix][:port]",
+				            side, i + 1,
+				            json_is_string(x) ? json_string_value(x)
+				                              : "not a string");
+		}
+		json_decref(one);
+		const char *name = net_filter_has_names(f);
+		if (name) {
+			bool file = c->v[CF_OUT_FILTER].source == CONFIG_SRC_FILE;
+			config_errors_add(
+			        &c->warnings, config_fields[CF_OUT_FILTER].path,
+			        file ? r->doc.name : NULL, file ? r->line[CF_OUT_FILTER] : 0,
+			        file ? r->col[CF_OUT_FILTER] : 0,
+			        file ? NULL : r->origin[CF_OUT_FILTER],
+			        "host name entries (\"%s\") never match: mirrord-trace does "
+			        "not see which name the program resolved; give the "
+			        "addresses or subnets",
+			        name);
+		}
+		c->out_filter = f;
+	}
+}
+
 static void check_cross(struct resolver *r)
 {
 	struct config *c = r->cfg;
@@ -637,6 +683,7 @@ static void check_cross(struct resolver *r)
 		field_error(r, CF_IN_PORTS, "ports and ignore_ports cannot be used together");
 	check_incoming(r);
 	check_filter_object(r, CF_OUT_FILTER);
+	parse_out_filter(r);
 	check_filter_object(r, CF_DNS_FILTER);
 	if (json_is_true(c->v[CF_OPERATOR].value))
 		field_error(r, CF_OPERATOR,
@@ -801,6 +848,7 @@ static void derive(struct resolver *r)
 	c->outgoing_tcp = config_bool(c, CF_OUT_TCP);
 	c->outgoing_udp = config_bool(c, CF_OUT_UDP);
 	c->remote_dns = config_bool(c, CF_DNS_ENABLED);
+	c->ignore_localhost = config_bool(c, CF_OUT_IGNORE_LOCALHOST);
 	c->agent_addr = config_str(c, CF_MT_AGENT_ADDR);
 	c->connect_timeout_ms = (int)json_integer_value(c->v[CF_MT_CONNECT_TIMEOUT].value) * 1000;
 	if (log_parse_level(config_str(c, CF_MT_LOG_LEVEL), &c->log_level) < 0)
@@ -891,6 +939,8 @@ void config_free(struct config *c)
 		target_free(c->target);
 		free(c->target);
 	}
+	net_filter_free(c->out_filter);
+	free(c->out_filter);
 	free(c->env_include_buf);
 	free(c->env_exclude_buf);
 	free(c->file);

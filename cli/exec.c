@@ -579,6 +579,8 @@ int cmd_exec(int argc, char **argv)
 	struct policy_config pc = {
 	        .outgoing_tcp = o.outgoing_tcp,
 	        .outgoing_udp = o.outgoing_udp,
+	        .ignore_localhost = o.ignore_localhost,
+	        .out_filter = o.out_filter,
 	        .files = files,
 	        .nfiles = nfiles,
 	        .fs = fsp,

@@ -340,6 +340,8 @@ int exec_parse(int argc, char **argv, struct exec_options *o)
 	        .env_exclude = c->env_exclude,
 	        .outgoing_tcp = c->outgoing_tcp,
 	        .outgoing_udp = c->outgoing_udp,
+	        .ignore_localhost = c->ignore_localhost,
+	        .out_filter = c->out_filter,
 	        .remote_dns = c->remote_dns,
 	        .trace = c->trace,
 	        .trace_stacks = c->trace_stacks,

@@ -607,6 +607,19 @@ static bool is_relay_addr(struct session *s, ino_t ino, const struct sockaddr *a
 	return false;
 }
 
+bool session_is_own_addr(struct session *s, const struct sockaddr *addr, socklen_t len)
+{
+	if (is_relay_addr(s, 0, addr, len))
+		return true;
+	if (addr->sa_family != AF_INET || len < sizeof(struct sockaddr_in))
+		return false;
+	const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+	for (size_t i = 0; i < s->ndns; i++)
+		if (in->sin_addr.s_addr == s->dns[i].local.sin_addr.s_addr)
+			return true;
+	return false;
+}
+
 bool session_peer_of(struct session *s, ino_t ino, const struct sockaddr *kernel_peer,
                      socklen_t kernel_len, struct sockaddr_storage *ret, socklen_t *ret_len)
 {

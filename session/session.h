@@ -178,6 +178,11 @@ int session_udp_attach(struct session *s, int sock_fd, const struct sockaddr *ds
 ssize_t session_udp_send(struct session *s, int sock_fd, const struct sockaddr *dst, socklen_t len,
                          const void *buf, size_t n, int flags);
 
+/* Whether addr is one of the supervisor's own local addresses: a relay
+ * listener or a DNS relay (127.0.0.153 and up). Connections there must stay
+ * local whatever the outgoing config says. */
+bool session_is_own_addr(struct session *s, const struct sockaddr *addr, socklen_t len);
+
 /* Whether the program socket ino has relayed UDP flows. */
 bool session_udp_has(struct session *s, ino_t ino);
 /* The program's socket ino received a datagram whose source address is

@@ -1,6 +1,7 @@
 /* Shared by the handler files; not part of the module's API. */
 #pragma once
 
+#include "common/u64map.h"
 #include "syscalls/syscalls.h"
 #include "syscalls/table.h"
 
@@ -12,6 +13,9 @@ struct policy {
 	struct policy_config cfg;
 	bool listen_noticed;
 	bool in_warned; /* one warning for a refused subscription */
+	/* loopback destination -> when it was last found listening here or
+	 * not (net.c, listening_cached) */
+	struct u64map listening;
 };
 
 /* net.c helpers shared with incoming.c */

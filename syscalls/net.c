@@ -163,6 +163,141 @@ static socklen_t agent_dst(const struct sockaddr_storage *ss, socklen_t len,
 	return len;
 }
 
+/* ---- local or remote ---------------------------------------------------- */
+
+/* One /proc/net/{tcp,udp}[6] line's local address and port, and its state:
+ * "  0: 0100007F:0035 00000000:0000 0A ..." (each 32-bit word of the
+ * address as the kernel prints it, in host order). */
+static bool proc_net_line(const char *line, bool v6, uint32_t addr[4], unsigned *port,
+                          unsigned *state)
+{
+	const char *p = strchr(line, ':');
+	unsigned nwords = v6 ? 4 : 1;
+	char word[9];
+
+	if (!p)
+		return false;
+	p += strspn(p + 1, " ") + 1;
+	for (unsigned i = 0; i < nwords; i++, p += 8) {
+		memcpy(word, p, 8);
+		word[8] = '\0';
+		if (strlen(word) != 8 || strspn(word, "0123456789ABCDEFabcdef") != 8)
+			return false;
+		addr[i] = (uint32_t)strtoul(word, NULL, 16);
+	}
+	return sscanf(p, ":%x %*x:%*x %x", port, state) == 2;
+}
+
+/* Whether a socket of this type listens (TCP) or is bound (UDP) in this
+ * network namespace on dst's port, at dst's address or a wildcard. The
+ * supervisor shares the program's network namespace, so its /proc/net is
+ * the program's. Only asked for loopback destinations. */
+static bool listening_here(int type, const struct sockaddr_storage *dst)
+{
+	static const char *const files[2][2] = {{"/proc/net/tcp", "/proc/net/tcp6"},
+	                                        {"/proc/net/udp", "/proc/net/udp6"}};
+	const unsigned want_state = type == SOCK_STREAM ? 0x0a /* LISTEN */ : 0x07 /* bound */;
+	unsigned dport = net_port_of(dst);
+	uint32_t d[4] = {0}, mapped[4] = {0, 0, htonl(0xffff), 0};
+	bool d6 = dst->ss_family == AF_INET6, any;
+	char line[512];
+
+	if (d6)
+		memcpy(d, &((const struct sockaddr_in6 *)dst)->sin6_addr, 16);
+	else
+		d[0] = mapped[3] = ((const struct sockaddr_in *)dst)->sin_addr.s_addr;
+	any = !d[0] && !d[1] && !d[2] && !d[3]; /* 0.0.0.0 or [::]: this host */
+	for (int v6 = 0; v6 < 2; v6++) {
+		FILE *f = fopen(files[type == SOCK_DGRAM][v6], "re");
+		if (!f)
+			continue;
+		bool found = false;
+		while (!found && fgets(line, sizeof(line), f)) {
+			uint32_t a[4] = {0};
+			unsigned port, state;
+			if (!proc_net_line(line, v6, a, &port, &state) || port != dport ||
+			    state != want_state)
+				continue;
+			bool wild = !a[0] && !a[1] && !a[2] && !a[3];
+			/* An IPv4 destination reaches a dual-stack [::] listener
+			 * too, and one bound to its v4-mapped form. */
+			found = any || wild || (v6 == d6 && memcmp(a, d, v6 ? 16 : 4) == 0) ||
+			        (v6 && !d6 && memcmp(a, mapped, 16) == 0);
+		}
+		fclose(f);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/* listening_here() parses /proc/net: a program sending UDP datagrams to a
+ * local agent (statsd) would pay that on every sendto. Its answers are kept
+ * for a second per destination; a listener that appears or goes meanwhile
+ * is seen a second late. */
+#define LISTENING_TTL_NS 1000000000ull
+#define LISTENING_MAX 1024
+
+static bool listening_cached(struct policy *p, int type, const struct sockaddr_storage *dst)
+{
+	const uint8_t *b = (const uint8_t *)dst;
+	size_t len = dst->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                        : sizeof(struct sockaddr_in);
+	uint64_t key = 0xcbf29ce484222325ull ^ (uint64_t)type, now = now_ns();
+
+	for (size_t i = 0; i < len; i++) /* FNV-1a; the policy zeroed the padding */
+		key = (key ^ b[i]) * 0x100000001b3ull;
+	uintptr_t v = (uintptr_t)u64map_get(&p->listening, key);
+	if (v && now - (v >> 1) < LISTENING_TTL_NS)
+		return v & 1;
+	if (p->listening.n >= LISTENING_MAX)
+		u64map_free(&p->listening);
+	bool yes = listening_here(type, dst);
+	/* a time and a bit in a non-NULL pointer-sized value */
+	u64map_put(&p->listening, key, (void *)(uintptr_t)(((now | 1) << 1) | yes));
+	return yes;
+}
+
+/* Whether a connection of this type to dst goes through the pod, and why
+ * (for --trace): feature.network.outgoing (mirrord-behaviour.md). Loopback
+ * stays local when ignore_localhost is set, and otherwise when something
+ * listens here on that port (mirrord: when the program itself does; any
+ * local listener counts here, so a local service keeps working); then the
+ * filter decides. The supervisor's own relays are always local. Only
+ * trapped syscalls get here: the decision adds no stop. */
+static bool goes_remote(struct policy *p, int type, const struct sockaddr_storage *dst,
+                        socklen_t len, const char **why)
+{
+	struct sockaddr_storage a;
+	socklen_t alen = agent_dst(dst, len, &a);
+
+	*why = NULL;
+	if (is_local(dst)) {
+		if (session_is_own_addr(p->session, (struct sockaddr *)&a, alen)) {
+			*why = "(mirrord-trace's own relay)";
+			return false;
+		}
+		if (p->cfg.ignore_localhost) {
+			*why = "loopback (ignore_localhost)";
+			return false;
+		}
+		if (listening_cached(p, type, &a)) {
+			*why = "loopback, something listens here";
+			return false;
+		}
+		*why = "to the pod's loopback (nothing listens here)";
+	}
+	const struct net_filter *f = p->cfg.out_filter;
+	if (f) {
+		bool m = net_filter_match(f, type, (struct sockaddr *)&a);
+		if (m != f->remote) {
+			*why = m ? "(outgoing.filter.local)" : "(not in outgoing.filter.remote)";
+			return false;
+		}
+	}
+	return true;
+}
+
 int net_sock_type(int fd)
 {
 	int type = 0;
@@ -240,6 +375,19 @@ void net_note_addr(struct sc_event *ev, enum sc_decision d, const char *what,
 	        why ? why : "");
 }
 
+/* A remote note, with why it went remote when that is not the default
+ * (a loopback destination sent to the pod). */
+static void note_remote(struct sc_event *ev, const char *what, const struct sockaddr_storage *ss,
+                        socklen_t len, const char *how, const char *why)
+{
+	char buf[128];
+
+	if (!sc_tracing(ev))
+		return;
+	snprintf(buf, sizeof(buf), "%s%s%s", how, why ? ", " : "", why ? why : "");
+	net_note_addr(ev, SC_REMOTE, what, ss, len, buf);
+}
+
 /* Trace note of a connect the kernel answers alone: another family (a
  * unix socket: nscd, D-Bus), or an address the kernel will reject. */
 static void note_not_ip(struct sc_event *ev)
@@ -289,16 +437,12 @@ void net_connect(struct sc_event *ev, struct policy *p)
 {
 	struct sockaddr_storage dst, adst;
 	socklen_t dstlen, alen;
+	const char *why;
 	int type, fd;
 
 	if (!net_read_sockaddr(ev, sc_arg(ev, 1), sc_arg(ev, 2), &dst, &dstlen)) {
 		if (sc_tracing(ev))
 			note_not_ip(ev);
-		sc_continue(ev);
-		return;
-	}
-	if (is_local(&dst)) {
-		net_note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, "loopback");
 		sc_continue(ev);
 		return;
 	}
@@ -315,6 +459,12 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		close(fd);
 		net_note_addr(ev, SC_LOCAL, "connect", &dst, dstlen,
 		              "(outgoing disabled for this type)");
+		sc_continue(ev);
+		return;
+	}
+	if (!goes_remote(p, type, &dst, dstlen, &why)) {
+		close(fd);
+		net_note_addr(ev, SC_LOCAL, "connect", &dst, dstlen, why);
 		sc_continue(ev);
 		return;
 	}
@@ -343,7 +493,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		 * its agent stream opens with the first datagram. */
 		long r = session_udp_attach(p->session, fd, (struct sockaddr *)&dst, dstlen, true);
 		close(fd);
-		net_note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "udp via agent");
+		note_remote(ev, "connect", &dst, dstlen, "udp via agent", why);
 		sc_skip(ev, r);
 		return;
 	}
@@ -364,7 +514,7 @@ void net_connect(struct sc_event *ev, struct policy *p)
 		sc_skip(ev, e == -ENOTCONN ? -ENETUNREACH : e);
 		return;
 	}
-	net_note_addr(ev, SC_REMOTE, "connect", &dst, dstlen, "via agent");
+	note_remote(ev, "connect", &dst, dstlen, "via agent", why);
 	sc_park(ev);
 }
 
@@ -460,11 +610,20 @@ static void udp_send(struct sc_event *ev, struct policy *p, struct sockaddr_stor
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	_cleanup_close_ int fd = sc_dup_fd(ev, (int)sc_arg(ev, 0));
+	const char *what = msg ? "sendmsg" : "sendto", *why;
 	ssize_t n;
 
-	if (fd < 0 || net_sock_type(fd) != SOCK_DGRAM || !p->cfg.outgoing_udp ||
-	    !family_fits(fd, SOCK_DGRAM, sizeof(struct sockaddr_in6), &dst, &dstlen)) {
+	if (fd < 0 || net_sock_type(fd) != SOCK_DGRAM || !p->cfg.outgoing_udp) {
 		/* TCP ignores the address (TCP Fast Open is not handled). */
+		sc_continue(ev);
+		return;
+	}
+	if (!goes_remote(p, SOCK_DGRAM, &dst, dstlen, &why)) {
+		net_note_addr(ev, SC_LOCAL, what, &dst, dstlen, why);
+		sc_continue(ev);
+		return;
+	}
+	if (!family_fits(fd, SOCK_DGRAM, sizeof(struct sockaddr_in6), &dst, &dstlen)) {
 		sc_continue(ev);
 		return;
 	}
@@ -475,7 +634,7 @@ static void udp_send(struct sc_event *ev, struct policy *p, struct sockaddr_stor
 	if (n >= 0)
 		n = session_udp_send(p->session, fd, (struct sockaddr *)&dst, dstlen, buf,
 		                     (size_t)len, flags);
-	net_note_addr(ev, SC_REMOTE, msg ? "sendmsg" : "sendto", &dst, dstlen, "udp via agent");
+	note_remote(ev, what, &dst, dstlen, "udp via agent", why);
 	sc_skip(ev, n);
 }
 
@@ -484,7 +643,7 @@ void net_sendto(struct sc_event *ev, struct policy *p)
 	struct sockaddr_storage dst;
 	socklen_t dstlen;
 
-	if (!net_read_sockaddr(ev, sc_arg(ev, 4), sc_arg(ev, 5), &dst, &dstlen) || is_local(&dst)) {
+	if (!net_read_sockaddr(ev, sc_arg(ev, 4), sc_arg(ev, 5), &dst, &dstlen)) {
 		sc_continue(ev);
 		return;
 	}
@@ -499,8 +658,7 @@ void net_sendmsg(struct sc_event *ev, struct policy *p)
 
 	if (sc_read_mem(ev, sc_arg(ev, 1), &mh, sizeof(mh)) < 0 || !mh.msg_name ||
 	    !net_read_sockaddr(ev, (uint64_t)(uintptr_t)mh.msg_name, mh.msg_namelen, &dst,
-	                       &dstlen) ||
-	    is_local(&dst)) {
+	                       &dstlen)) {
 		sc_continue(ev);
 		return;
 	}

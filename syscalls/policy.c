@@ -17,6 +17,8 @@ int policy_new(struct session *s, const struct policy_config *cfg, struct policy
 
 void policy_free(struct policy *p)
 {
+	if (p)
+		u64map_free(&p->listening);
 	free(p);
 }
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "session/session.h"
+#include "syscalls/net_filter.h"
 #include "tracer/event.h"
 #include "tracer/tracer.h"
 
@@ -22,6 +23,11 @@ struct served_file {
 struct policy_config {
 	bool outgoing_tcp;
 	bool outgoing_udp;
+	/* feature.network.outgoing: with ignore_localhost false, loopback
+	 * destinations nothing listens on here go to the pod's loopback;
+	 * out_filter (or NULL) chooses local or remote per destination. */
+	bool ignore_localhost;
+	const struct net_filter *out_filter;
 	const struct served_file *files;
 	size_t nfiles;
 	/* feature.fs (syscalls/fs_policy.h) and the cache of pod files; NULL
