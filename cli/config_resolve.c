@@ -466,21 +466,41 @@ static void resolve_field(struct resolver *r, enum config_field id)
 	cv->source = CONFIG_SRC_DEFAULT;
 }
 
+/* A problem with a field, added to list where the field was set. */
+MT_PRINTF(4, 0)
+static void field_report(struct resolver *r, struct config_errors *list, enum config_field id,
+                         const char *fmt, va_list ap)
+{
+	_cleanup_free_ char *msg = NULL;
+	bool file = r->cfg->v[id].source == CONFIG_SRC_FILE;
+
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	config_errors_add(list, config_fields[id].path, file ? r->doc.name : NULL,
+	                  file ? r->line[id] : 0, file ? r->col[id] : 0,
+	                  file ? NULL : r->origin[id], "%s", msg);
+}
+
 /* A cross-field problem, reported where the field was set. */
 MT_PRINTF(3, 4)
 static void field_error(struct resolver *r, enum config_field id, const char *fmt, ...)
 {
-	_cleanup_free_ char *msg = NULL;
 	va_list ap;
-	bool file = r->cfg->v[id].source == CONFIG_SRC_FILE;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	field_report(r, r->errs, id, fmt, ap);
 	va_end(ap);
-	config_errors_add(r->errs, config_fields[id].path, file ? r->doc.name : NULL,
-	                  file ? r->line[id] : 0, file ? r->col[id] : 0,
-	                  file ? NULL : r->origin[id], "%s", msg);
+}
+
+/* The same, as a warning. */
+MT_PRINTF(3, 4)
+static void field_warn(struct resolver *r, enum config_field id, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	field_report(r, &r->cfg->warnings, id, fmt, ap);
+	va_end(ap);
 }
 
 static bool is_set(const struct config *c, enum config_field id)
@@ -635,18 +655,12 @@ static void parse_out_filter(struct resolver *r)
 		}
 		json_decref(one);
 		const char *name = net_filter_has_names(f);
-		if (name) {
-			bool file = c->v[CF_OUT_FILTER].source == CONFIG_SRC_FILE;
-			config_errors_add(
-			        &c->warnings, config_fields[CF_OUT_FILTER].path,
-			        file ? r->doc.name : NULL, file ? r->line[CF_OUT_FILTER] : 0,
-			        file ? r->col[CF_OUT_FILTER] : 0,
-			        file ? NULL : r->origin[CF_OUT_FILTER],
-			        "host name entries (\"%s\") never match: mirrord-trace does "
-			        "not see which name the program resolved; give the "
-			        "addresses or subnets",
-			        name);
-		}
+		if (name)
+			field_warn(r, CF_OUT_FILTER,
+			           "host name entries (\"%s\") never match: mirrord-trace does not "
+			           "see which name the program resolved; give the addresses or "
+			           "subnets",
+			           name);
 		c->out_filter = f;
 	}
 }
@@ -799,17 +813,11 @@ static void derive(struct resolver *r)
 	if (c->targetless || ephemeral) {
 		/* The agent runs in the target namespace then (§1.4), or in
 		 * the target pod itself. */
-		if (is_set(c, CF_AGENT_NAMESPACE)) {
-			bool file = c->v[CF_AGENT_NAMESPACE].source == CONFIG_SRC_FILE;
-			config_errors_add(
-			        &c->warnings, config_fields[CF_AGENT_NAMESPACE].path,
-			        file ? r->doc.name : NULL, file ? r->line[CF_AGENT_NAMESPACE] : 0,
-			        file ? r->col[CF_AGENT_NAMESPACE] : 0,
-			        file ? NULL : r->origin[CF_AGENT_NAMESPACE],
-			        "ignored for %s: the agent runs in the target namespace \"%s\"",
-			        c->targetless ? "a targetless session" : "an ephemeral agent",
-			        c->target_namespace);
-		}
+		if (is_set(c, CF_AGENT_NAMESPACE))
+			field_warn(r, CF_AGENT_NAMESPACE,
+			           "ignored for %s: the agent runs in the target namespace \"%s\"",
+			           c->targetless ? "a targetless session" : "an ephemeral agent",
+			           c->target_namespace);
 		c->agent_namespace = c->target_namespace;
 	} else {
 		if (!c->v[CF_AGENT_NAMESPACE].value) {
