@@ -179,9 +179,11 @@ static bool proc_net_line(const char *line, bool v6, uint32_t addr[4], unsigned 
 		return false;
 	p += strspn(p + 1, " ") + 1;
 	for (unsigned i = 0; i < nwords; i++, p += 8) {
+		if (strnlen(p, 8) < 8)
+			return false;
 		memcpy(word, p, 8);
 		word[8] = '\0';
-		if (strlen(word) != 8 || strspn(word, "0123456789ABCDEFabcdef") != 8)
+		if (strspn(word, "0123456789ABCDEFabcdef") != 8)
 			return false;
 		addr[i] = (uint32_t)strtoul(word, NULL, 16);
 	}
