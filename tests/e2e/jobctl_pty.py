@@ -8,14 +8,14 @@ PREFIX_* is put before each job's command line ('' runs it bare; e.g.
 '/x/mirrord-trace --agent-addr 127.0.0.1:N --'); one per job, since an
 agent serves one run.
 
-1. Ctrl-C: a job waits in `sleep`; the terminal's ^C sends SIGINT to the
+1. Ctrl-C: a job waits in time.sleep(); the terminal's ^C sends SIGINT to the
    whole foreground process group; the shell reports the job's status.
-2. Ctrl-Z, fg: a job waits in `read` on the terminal; ^Z stops the whole
+2. Ctrl-Z, fg: a job waits for a line from the terminal; ^Z stops the whole
    foreground process group and the shell reports it stopped; `fg`
    continues it in the foreground, it reads a line typed after that, and
    ends normally.
 
-Markers that the job prints are written split in the command ('re''ady'),
+Markers that the job prints are written split in the command ('re' + 'ady'),
 so the terminal's echo of the typed command never matches them. Every wait
 is bounded (a failure, never a condition the test relies on)."""
 import os
@@ -27,6 +27,7 @@ import time
 
 WAIT = 30  # seconds: an upper bound for each expected output
 PROMPT = "PROMPT-7f3e> "
+PY = "/usr/bin/python3"
 
 
 class Term:
@@ -67,6 +68,18 @@ class Term:
                     sys.exit(1)
                 self.buf += data.decode(errors="replace").replace("\r", "")
 
+    def job_in_foreground(self, what):
+        """Wait until the terminal's foreground process group is no longer
+        the shell's: the job has the terminal, so ^C/^Z reach it. (A job
+        can print before the shell hands it the terminal.)"""
+        end = time.monotonic() + WAIT
+        while os.tcgetpgrp(self.fd) == self.pid:
+            if time.monotonic() > end:
+                print(f"timed out waiting for {what} to get the terminal")
+                self.close()
+                sys.exit(1)
+            time.sleep(0.01)
+
     def prompt(self):
         self.expect(re.escape(PROMPT), "the shell's prompt")
 
@@ -89,16 +102,23 @@ def main():
     t.prompt()
 
     # 1. Ctrl-C
-    t.send(f"{sys.argv[1]} sh -c 'echo re''ady-int; sleep 60; echo no''t-interrupted'\n")
+    # One process, default SIGINT action before it says ready: a shell
+    # (dash catches SIGINT with -c) could take ^C between its builtins
+    # and then wait for a child that never got it.
+    t.send(f"{sys.argv[1]} {PY} -c \"import signal, time; signal.signal(signal.SIGINT, "
+           "signal.SIG_DFL); print('re' + 'ady-int', flush=True); time.sleep(60)\"\n")
     t.expect(r"ready-int\n", "the first job to start")
+    t.job_in_foreground("the first job")
     t.send("\x03")
     t.prompt()
     print(f"ctrl-c: the job ended, status {t.status()}")
     t.prompt()
 
     # 2. Ctrl-Z, jobs, fg
-    t.send(f"{sys.argv[2]} sh -c 'echo re''ady-tstp; read x; echo \"g\"\"ot $x\"; exit 5'\n")
+    t.send(f"{sys.argv[2]} {PY} -c \"import sys; print('re' + 'ady-tstp', flush=True); "
+           "x = sys.stdin.readline().strip(); print('g' + 'ot', x, flush=True); sys.exit(5)\"\n")
     t.expect(r"ready-tstp\n", "the second job to start")
+    t.job_in_foreground("the second job")
     t.send("\x1a")
     m = t.expect(r"\[1\]\+\s+(Stopped)", "the shell to report the job stopped")
     print(f"ctrl-z: the shell says '{m.group(1)}'")
