@@ -301,6 +301,18 @@ bool session_in_listening(struct session *s, ino_t ino)
 	return false;
 }
 
+bool session_in_asked_port(struct session *s, uint16_t port)
+{
+	for (size_t i = 0; s->in && i < s->in->nsubs; i++) {
+		const struct in_sub *sub = s->in->subs[i];
+		const struct in_bound *b = u64map_get(&s->in->bound, sub->ino);
+		if ((b && b->actual == sa_port(&sub->local) ? sa_port(&b->requested)
+		                                            : sa_port(&sub->local)) == port)
+			return true;
+	}
+	return false;
+}
+
 bool session_in_any(struct session *s)
 {
 	return s->in && s->in->nsubs > 0;

@@ -246,6 +246,10 @@ void session_in_cancel(struct session *s, int64_t req);
 /* Whether socket ino is a subscribed listener; whether there is any. */
 bool session_in_listening(struct session *s, ino_t ino);
 bool session_in_any(struct session *s);
+/* Whether a subscribed listener of the program asked for local port
+ * `port` (the port it bound, before a remap): connections to it on
+ * loopback are the program's own. */
+bool session_in_asked_port(struct session *s, uint16_t port);
 /* The real remote peer of a connection the session opened to the
  * program's listener, given the peer the kernel reports for the program's
  * accepted socket. */

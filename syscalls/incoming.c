@@ -251,6 +251,9 @@ void net_listen(struct sc_event *ev, struct policy *p)
 	uint16_t local, pod;
 	ino_t ino;
 
+	/* A loopback destination found not listening a moment ago may be
+	 * this listener: net.c asks /proc/net again (listening_cached). */
+	u64map_free(&p->listening);
 	if (in->mode == SESSION_IN_OFF) {
 		listen_notice(ev, p);
 		return;

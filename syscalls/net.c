@@ -283,6 +283,15 @@ static bool goes_remote(struct policy *p, int type, const struct sockaddr_storag
 			*why = "loopback (ignore_localhost)";
 			return false;
 		}
+		/* A port the program's own listener asked for is never the
+		 * pod's loopback, also when bind() was remapped
+		 * (syscalls/incoming.c). The connect is not redirected to the
+		 * remapped port (mirrord does that): it is the kernel's. */
+		if (type == SOCK_STREAM &&
+		    session_in_asked_port(p->session, (uint16_t)net_port_of(&a))) {
+			*why = "loopback, the program listens here";
+			return false;
+		}
 		if (listening_cached(p, type, &a)) {
 			*why = "loopback, something listens here";
 			return false;

@@ -3,7 +3,8 @@
 # mirrord-trace receives what clients in the service namespace send to the
 # pod: steal, steal with an HTTP header filter, mirror (the pod answers,
 # the local app gets a copy of every request with its body), port_mapping,
-# a port busy on the workstation, an app that never listens, and the pod's
+# a port busy on the workstation, an app that never listens, the app's own
+# loopback connects before and after it listens, and the pod's
 # nat rules after a normal exit and after SIGKILL of mirrord-trace.
 . "$(dirname "$0")/lib.sh"
 require_pod
@@ -151,7 +152,9 @@ expect_out_eq "mapped /mapped" "port_mapping: pod port $PORT reaches the app's p
 stop_app
 
 # ---- a port busy on the workstation ----
-in_ws "$PY" -c 'import socket, time
+# (not in_ws: $! must be the blocker itself, so that the kill below ends it
+# before the own-loopback checks, which would find it listening here)
+ip netns exec "$WORKSTATION_NETNS" "$PY" -c 'import socket, time
 s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 s.bind(("::", '"$PORT"')); s.listen(); print("busy", flush=True); time.sleep(60)' >"$T/blocker.out" &
 BUSY=$!
@@ -182,6 +185,37 @@ expect_eq "$BEFORE" "$OUT" "never listens: no redirect rule was installed"
 wait "$APP_PID" 2>/dev/null
 agent_wait_exit 3 || true
 agent_stop
+
+# ---- the app's own loopback connects (feature.network.outgoing) ----
+# Before it listens, 127.0.0.1:$PORT is the pod's loopback (nothing listens
+# here): the pod's app answers. Once it listens (mirror), the same address
+# is its own listener, although the first connect found nothing a moment
+# ago (listen() forgets what net.c remembered).
+cat >"$T/self.py" <<'PYEOF'
+import socket, sys
+port = int(sys.argv[1])
+c = socket.create_connection(("127.0.0.1", port), timeout=5)
+c.sendall(b"GET /before HTTP/1.0\r\n\r\n")
+r = b""
+while True:
+    d = c.recv(4096)
+    if not d:
+        break
+    r += d
+print(r.split(b"\r\n\r\n", 1)[-1].decode().strip())
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", port))
+s.listen()
+s.settimeout(5)
+c = socket.create_connection(("127.0.0.1", port), timeout=5)
+a, _ = s.accept()
+a.sendall(b"self")
+print(c.recv(16).decode())
+PYEOF
+run traced -- "$PY" "$T/self.py" "$PORT"
+expect_out_eq "pod /before
+self" "own loopback: the pod's loopback before listen(), the app's own listener after"
 
 # ---- SIGKILL of mirrord-trace: the agent removes the rules ----
 serve killed "$PORT" --steal

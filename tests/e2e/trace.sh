@@ -29,7 +29,7 @@ expect_err_line "${L}connect\([0-9]+, 127\.0\.0\.15[3-9]:53\) .* -> local: 0$R" 
 	"--trace: the resolver's connect to the local DNS relay is 'local'"
 expect_err_line "${L}connect\([0-9]+, $H4:$HTTP_PORT\) udp via agent -> remote: 0$R" \
 	"--trace: the resolver's UDP address sorting connect is 'remote'"
-expect_err_line "${L}getpeername\([0-9]+, $H4:$HTTP_PORT\) \(pod address\) -> emulated: 0$R" \
+expect_err_line "${L}getpeername\([0-9]+, $H4:$HTTP_PORT\) \(pod-side address\) -> emulated: 0$R" \
 	"--trace: getpeername answered with the pod address is 'emulated'"
 expect_err_line "${L}connect\([0-9]+, AF_UNIX\) not IP -> local: " \
 	"--trace: a unix-socket connect (nscd) is 'local', named as such"
