@@ -11,7 +11,15 @@
  * Paths: /bytes?n=N sends N bytes (N <= 64 GiB) of the same 64-byte pattern
  * as servers.py; anything else sends "hello from the pod\n". The connection
  * is closed after the response when the request says "Connection: close",
- * kept open otherwise. Runs until killed. */
+ * kept open otherwise. Pipelined requests (a second request in the same
+ * read, as a mirrored copy of a keep-alive connection delivers them when it
+ * lags behind) are answered in order; request bodies are not read. Runs
+ * until killed.
+ *
+ * SIGUSR1 prints "requests N": the requests parsed since the start (each
+ * request of a keep-alive connection counts). bench/incoming.sh reads it from
+ * the copy that runs under mirrord-trace in mirror mode, whose replies nobody
+ * sees, to count what the mirror delivered. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -33,7 +41,7 @@
 
 struct conn {
 	int fd;
-	size_t inlen;
+	size_t inlen, reqlen; /* bytes in `in`; of them, the request being answered */
 	char in[REQ_MAX];
 	char head[256];
 	size_t headlen, headoff;
@@ -42,6 +50,14 @@ struct conn {
 };
 
 static char body[BODY_BUF];
+static unsigned long long requests;
+static volatile sig_atomic_t report;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	report = 1;
+}
 
 static void conn_close(struct conn *c)
 {
@@ -54,9 +70,15 @@ static void parse_request(struct conn *c)
 {
 	unsigned long long n = 0;
 	const char *p;
-	char *end;
+	char *end, *eoh, save;
 
 	c->in[c->inlen < REQ_MAX ? c->inlen : REQ_MAX - 1] = 0;
+	requests++;
+	/* Only this request's head: a pipelined one may follow it. */
+	eoh = strstr(c->in, "\r\n\r\n");
+	c->reqlen = (size_t)(eoh + 4 - c->in);
+	save = c->in[c->reqlen];
+	c->in[c->reqlen] = 0;
 	c->keep = !strcasestr(c->in, "\r\nConnection: close");
 	if (!strncmp(c->in, "GET /bytes?n=", 13)) {
 		p = c->in + 13;
@@ -77,6 +99,7 @@ static void parse_request(struct conn *c)
 		                              "Content-Length: %zu\r\n\r\n%s",
 		                              strlen(HELLO), HELLO);
 	}
+	c->in[c->reqlen] = save;
 	c->headoff = 0;
 	c->body_off = 0;
 	c->writing = 1;
@@ -133,19 +156,24 @@ static void on_event(int ep, struct conn *c, uint32_t ev)
 	} else if (!c->writing) {
 		return;
 	}
-	done = on_write(c);
-	if (done < 0 || (done == 1 && !c->keep)) {
-		conn_close(c);
-		return;
+	for (;;) {
+		done = on_write(c);
+		if (done < 0 || (done == 1 && !c->keep)) {
+			conn_close(c);
+			return;
+		}
+		if (done == 0)
+			break;
+		/* Answered: drop this request, go on with one already read. */
+		c->writing = 0;
+		c->inlen -= c->reqlen;
+		memmove(c->in, c->in + c->reqlen, c->inlen + 1);
+		if (!strstr(c->in, "\r\n\r\n"))
+			break;
+		parse_request(c);
 	}
 	e.data.ptr = c;
-	if (done == 1) {
-		c->writing = 0;
-		c->inlen = 0;
-		e.events = EPOLLIN;
-	} else {
-		e.events = EPOLLOUT;
-	}
+	e.events = c->writing ? EPOLLOUT : EPOLLIN;
 	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
 }
 
@@ -153,6 +181,8 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT};
 	struct rlimit rl;
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigset_t usr1, waitmask;
 	struct epoll_event e, evs[256];
 	struct conn *c;
 	int ls, ep, one = 1, zero = 0, i, n, fd;
@@ -171,6 +201,15 @@ int main(int argc, char **argv)
 	for (i = 0; i < BODY_BUF; i += 64)
 		memcpy(body + i, PATTERN, 64);
 	signal(SIGPIPE, SIG_IGN);
+	/* SIGUSR1 is blocked except inside epoll_pwait, so one that arrives
+	 * between the check of `report` and the wait still ends the wait (EINTR)
+	 * instead of waiting for the next connection. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &waitmask);
+	sigdelset(&waitmask, SIGUSR1);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -193,7 +232,12 @@ int main(int argc, char **argv)
 	printf("listening %ld\n", port);
 	fflush(stdout);
 	for (;;) {
-		n = epoll_wait(ep, evs, 256, -1);
+		if (report) {
+			report = 0;
+			printf("requests %llu\n", requests);
+			fflush(stdout);
+		}
+		n = epoll_pwait(ep, evs, 256, -1, &waitmask);
 		if (n < 0 && errno != EINTR) {
 			perror("srv: epoll_wait");
 			return 1;
