@@ -3,8 +3,8 @@
 
   cluster.py up SPEC      build everything (called by tests/cluster/up)
 
-Also imported by apiserver.py: its "kubelet" starts pods with the same
-functions (new_pod_netns, start_container, pod_object ...).
+Also imported by apiserver.py: its "kubelet" (api_kubelet.py) starts pods
+with the same functions (new_pod_netns, start_container, pod_object ...).
 
 Everything lives in network namespaces named mtc-*; the host namespace gets
 no address, no route and no firewall rule.

@@ -12,7 +12,7 @@ Three wire forms (shared/reference/k8s-wire.md §3, captures/):
 The pod end is a TCP connection to 127.0.0.1:PORT (then [::1]:PORT) opened INSIDE the
 pod's network namespace: the connecting thread setns()es into it, creates and connects
 the socket, and setns()es back (a network namespace is per thread). Faults (FAULTS of
-apiserver.py): `ws_split` N (WS messages fragmented into N-byte continuation frames
+api_store.py): `ws_split` N (WS messages fragmented into N-byte continuation frames
 and written N bytes at a time), `portforward_drop` N (cut the client connection,
 without any close frame, after N bytes came from the pod), `portforward_ws` false
 (refuse WebSocket upgrades, so kubectl 1.31+ falls back to SPDY), `portforward_error`
