@@ -58,6 +58,7 @@ struct client {
 };
 
 static void client_update(struct client *c);
+static void client_flush(struct evloop *l, void *data);
 static void detach(struct evloop *l, void *data);
 static void client_on_event(struct evloop *l, int fd, uint32_t events, void *data);
 
@@ -96,6 +97,11 @@ int client_new(struct agent *a, int fd, struct client **ret)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->events = EPOLLIN;
 	r = evloop_add(a->loop, fd, c->events, client_on_event, c);
+	if (r == 0) {
+		r = evloop_add_prepare(a->loop, client_flush, c);
+		if (r < 0)
+			evloop_del(a->loop, fd);
+	}
 	if (r < 0) {
 		incoming_free(c->incoming);
 		files_free(c->files);
@@ -118,6 +124,7 @@ void client_free(struct client *c)
 	incoming_free(c->incoming);
 	c->incoming = NULL;
 	evloop_del(c->a->loop, c->fd);
+	evloop_del_prepare(c->a->loop, client_flush, c);
 	if (c->hello_timer)
 		evloop_timer_cancel(c->a->loop, c->hello_timer);
 	if (c->fail_timer)
@@ -162,8 +169,9 @@ int client_send(struct client *c, const struct ap_msg *m)
 		return (int)n;
 	c->out_len += (size_t)n;
 	log_trace("-> %s id=%u (%zd bytes)", ap_type_name(m->type), m->id, n);
-	if (!(c->events & EPOLLOUT))
-		client_update(c);
+	/* Written by client_flush() before the loop waits again: one send
+	 * for all the frames of this turn, and write interest only if the
+	 * socket is full. */
 	return 0;
 }
 
@@ -564,6 +572,21 @@ static void client_on_event(struct evloop *l, int fd, uint32_t events, void *dat
 	if (!c->done &&
 	    ((events & (EPOLLERR | EPOLLHUP)) || ((events & EPOLLIN) && !input_paused(c))))
 		do_read(c);
+	if (!c->done)
+		client_update(c);
+}
+
+/* Before every wait: send what this turn queued. Interest in EPOLLOUT is
+ * taken only when the socket would block, which saves two epoll_ctl()
+ * calls and a wake-up per frame on request/response traffic. */
+static void client_flush(struct evloop *l, void *data)
+{
+	struct client *c = data;
+
+	if (c->done)
+		return;
+	if (c->out_len)
+		do_write(c);
 	if (!c->done)
 		client_update(c);
 }
