@@ -20,11 +20,14 @@ struct internal_error {
 [[noreturn]] void assert_failed();
 } /* namespace mt_toml */
 #define TOML_ASSERT(expr) ((expr) ? static_cast<void>(0) : mt_toml::assert_failed())
-/* Same for TOML_UNREACHABLE (__builtin_unreachable): the fuzzer reached one
- * in is_non_ascii_horizontal_whitespace() with "\xce\xbf ?" (U+03BF: the
- * generated table forgets U+00A1-U+0499). preprocessor.h is #pragma once,
- * so redefining the macro after it sticks. pre_scan() below keeps input
- * away from that table; this makes any other path a clean failure. */
+/* Same for TOML_UNREACHABLE (__builtin_unreachable), which the fuzzer
+ * reached in is_non_ascii_horizontal_whitespace() with "\xce\xbf ?"
+ * (U+03BF: the generated table forgets U+00A1-U+0499 and three more
+ * ranges, see toml_ascii.h). That function is noexcept, so there the
+ * throw still ends in std::terminate: toml_ascii_rewrite() keeps every
+ * non-ASCII character from the parser instead. The macro makes the
+ * parser's own unreachable paths clean failures. preprocessor.h is
+ * #pragma once, so redefining the macro after it sticks. */
 #include <toml++/impl/preprocessor.h>
 #undef TOML_UNREACHABLE
 #define TOML_UNREACHABLE mt_toml::assert_failed()
@@ -38,6 +41,7 @@ struct internal_error {
 extern "C" {
 #include "cli/config_internal.h"
 #include "cli/config_toml.h"
+#include "cli/toml_ascii.h"
 }
 
 [[noreturn]] void mt_toml::assert_failed()
@@ -48,9 +52,16 @@ extern "C" {
 namespace
 {
 
+/* toml++ parses the rewritten text; messages name the original column. */
+unsigned orig_col(const struct toml_ascii *a, const toml::source_position &p)
+{
+	return toml_ascii_orig_col(a, p.line, p.column);
+}
+
 struct converter {
 	struct config_doc *doc;
 	struct config_errors *errs;
+	const struct toml_ascii *ascii;
 	bool failed = false;
 
 	void fail(const toml::source_region &src, const std::string &path, const std::string &msg)
@@ -59,13 +70,14 @@ struct converter {
 			return;
 		failed = true;
 		config_errors_add(errs, path.empty() ? nullptr : path.c_str(), doc->name,
-		                  src.begin.line, src.begin.column, nullptr, "%s", msg.c_str());
+		                  src.begin.line, orig_col(ascii, src.begin), nullptr, "%s",
+		                  msg.c_str());
 	}
 
 	void loc(const toml::node &n, const std::string &path)
 	{
 		config_doc_add_loc(doc, path.c_str(), n.source().begin.line,
-		                   n.source().begin.column);
+		                   orig_col(ascii, n.source().begin));
 	}
 
 	json_t *convert(const toml::node &n, const std::string &path, size_t depth)
@@ -80,11 +92,10 @@ struct converter {
 				std::string key(k.str());
 				std::string child = path.empty() ? key : path + "." + key;
 				/* A key's position is where the key is written. */
-				config_doc_add_loc(doc, child.c_str(),
-				                   k.source().begin.line ? k.source().begin.line
-				                                         : v.source().begin.line,
-				                   k.source().begin.line ? k.source().begin.column
-				                                         : v.source().begin.column);
+				const toml::source_position &at =
+				        k.source().begin.line ? k.source().begin : v.source().begin;
+				config_doc_add_loc(doc, child.c_str(), at.line,
+				                   orig_col(ascii, at));
 				json_t *jv = convert(v, child, depth + 1);
 				if (!jv) {
 					json_decref(obj);
@@ -143,103 +154,39 @@ struct converter {
 	}
 };
 
-/* Refuse what tomlplusplus 3.3 would misparse (see TOML_UNREACHABLE
- * above): a non-ASCII character outside strings and comments (TOML allows
- * none there anyway), and U+00A1-U+0499 anywhere: the parser classifies
- * whitespace with the broken table, in strings too. Returns false and
- * sets line/col/msg. */
-bool pre_scan(const char *s, size_t len, unsigned &line, unsigned &col, const char *&msg)
+bool is_ascii(const char *s, size_t len)
 {
-	enum { NORMAL, COMMENT, BASIC, LITERAL, ML_BASIC, ML_LITERAL } st = NORMAL;
-	unsigned l = 1, c = 1;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char b = static_cast<unsigned char>(s[i]);
-		bool starts3 = i + 2 < len && s[i + 1] == s[i] && s[i + 2] == s[i];
-		if (b >= 0x80 && st == NORMAL) {
-			line = l, col = c;
-			msg = "non-ASCII character outside a string or a comment";
+	for (size_t i = 0; i < len; i++)
+		if (static_cast<unsigned char>(s[i]) >= 0x80)
 			return false;
-		}
-		/* Anywhere: on malformed input the parser's idea of where a
-		 * string ends differs from ours (fuzzer: `fs = 1ey"\xc8\xa0`). */
-		if (b >= 0xc2 && b <= 0xd2 && i + 1 < len) {
-			unsigned cp =
-			        (b & 0x1fu) << 6 | (static_cast<unsigned char>(s[i + 1]) & 0x3fu);
-			if (cp >= 0xa1 && cp <= 0x499) {
-				line = l, col = c;
-				msg = "characters U+00A1-U+0499 are not supported in TOML configs "
-				      "(a "
-				      "tomlplusplus 3.3 bug); use a \\uXXXX escape, or JSON or "
-				      "YAML";
-				return false;
-			}
-		}
-		switch (st) {
-		case NORMAL:
-			if (b == '#')
-				st = COMMENT;
-			else if (b == '"' || b == '\'') {
-				if (starts3) {
-					st = b == '"' ? ML_BASIC : ML_LITERAL;
-					i += 2, c += 2;
-				} else {
-					st = b == '"' ? BASIC : LITERAL;
-				}
-			}
-			break;
-		case COMMENT:
-			if (b == '\n')
-				st = NORMAL;
-			break;
-		case BASIC:
-		case ML_BASIC:
-			if (b == '\\' && i + 1 < len && s[i + 1] != '\n') {
-				i++, c++;
-			} else if (b == '"' && (st == BASIC || starts3)) {
-				if (st == ML_BASIC)
-					i += 2, c += 2;
-				st = NORMAL;
-			} else if (b == '\n' && st == BASIC) {
-				st = NORMAL; /* unterminated: the parser reports it */
-			}
-			break;
-		case LITERAL:
-		case ML_LITERAL:
-			if (b == '\'' && (st == LITERAL || starts3)) {
-				if (st == ML_LITERAL)
-					i += 2, c += 2;
-				st = NORMAL;
-			} else if (b == '\n' && st == LITERAL) {
-				st = NORMAL;
-			}
-			break;
-		}
-		if (b == '\n')
-			l++, c = 1;
-		else if ((b & 0xc0) != 0x80)
-			c++;
-	}
 	return true;
 }
+
+struct ascii_holder {
+	struct toml_ascii a = {};
+	~ascii_holder() { toml_ascii_free(&a); }
+};
 
 } /* namespace */
 
 extern "C" int config_toml_parse(const char *text, size_t len, struct config_doc *doc,
                                  struct config_errors *errs)
 {
-	converter c{doc, errs};
-	unsigned line = 0, col = 0;
-	const char *msg = nullptr;
+	ascii_holder h;
+	struct toml_ascii_error bad = {};
+	converter c{doc, errs, &h.a};
 
-	if (!pre_scan(text, len, line, col, msg)) {
-		config_errors_add(errs, nullptr, doc->name, line, col, nullptr, "invalid TOML: %s",
-		                  msg);
+	if (toml_ascii_rewrite(text, len, &h.a, &bad) < 0) {
+		config_errors_add(errs, nullptr, doc->name, bad.line, bad.col, nullptr,
+		                  "invalid TOML: %s", bad.msg);
 		return -EINVAL;
 	}
 	try {
-		toml::table tbl =
-		        toml::parse(std::string_view(text, len), std::string_view(doc->name));
+		/* The invariant that keeps toml++ off its broken table. */
+		if (!is_ascii(h.a.text, h.a.len))
+			mt_toml::assert_failed();
+		toml::table tbl = toml::parse(std::string_view(h.a.text, h.a.len),
+		                              std::string_view(doc->name));
 		json_t *root = c.convert(tbl, "", 0);
 		if (!root)
 			return -EINVAL;
@@ -247,7 +194,7 @@ extern "C" int config_toml_parse(const char *text, size_t len, struct config_doc
 		return 0;
 	} catch (const toml::parse_error &e) {
 		config_errors_add(errs, nullptr, doc->name, e.source().begin.line,
-		                  e.source().begin.column, nullptr, "invalid TOML: %.*s",
+		                  orig_col(&h.a, e.source().begin), nullptr, "invalid TOML: %.*s",
 		                  static_cast<int>(e.description().size()), e.description().data());
 	} catch (const mt_toml::internal_error &) {
 		config_errors_add(errs, nullptr, doc->name, 0, 0, nullptr,

@@ -1,5 +1,6 @@
 /* The config loader: JSON, YAML and TOML give the same config; positions
  * in messages; duplicate keys; templating. */
+#include "cli/toml_ascii.h"
 #include "tests/unit/test_config.h"
 
 static const char json_cfg[] =
@@ -280,6 +281,185 @@ TEST(empty_yaml_is_empty_config)
 	config_free(c);
 	c = must_resolve_text("m.yaml", "---\n");
 	config_free(c);
+}
+
+/* ---- TOML and non-ASCII characters -------------------------------------- */
+
+/* tomlplusplus 3.3 crashes on U+00A1-U+0499 and other ranges, so
+ * toml_ascii.c hands it an ASCII copy (escapes in strings, '?' in
+ * comments). The values must still be exactly what the file says. */
+
+/* TOML text and JSON text must give the same tree. */
+static void check_toml_as_json(const char *toml, const char *json)
+{
+	struct config_doc t, j;
+	struct config_errors errs = {0};
+
+	if (config_doc_parse(toml, strlen(toml), CONFIG_FMT_TOML, "t.toml", &t, &errs) < 0) {
+		_cleanup_free_ char *e = errors_text(&errs);
+		fprintf(stderr, "TOML refused:\n%s", e);
+		CHECK(!"TOML parse failed");
+	}
+	CHECK(config_doc_parse(json, strlen(json), CONFIG_FMT_JSON, "t.json", &j, &errs) == 0);
+	if (!json_equal(t.root, j.root)) {
+		_cleanup_free_ char *a = json_dumps(t.root, JSON_SORT_KEYS);
+		_cleanup_free_ char *b = json_dumps(j.root, JSON_SORT_KEYS);
+		fprintf(stderr, "TOML gave %s\nJSON gave %s\n", a, b);
+		CHECK(!"TOML and JSON differ");
+	}
+	config_doc_free(&t);
+	config_doc_free(&j);
+}
+
+TEST(toml_non_ascii_comments)
+{
+	check_toml_as_json("# café\n"
+	                   "# Привет, мир\n"
+	                   "a = 1 # Καλημέρα ¡olé! ҙ 中文 😀\n"
+	                   "b = [ # Ελληνικά\n"
+	                   "  2, # ещё\n"
+	                   "]\n",
+	                   "{\"a\": 1, \"b\": [2]}");
+}
+
+TEST(toml_non_ascii_strings)
+{
+	/* Every kind of string, with characters inside U+00A1-U+0499 and
+	 * outside it (中, 😀, NBSP, 。 which is in another broken range). */
+	check_toml_as_json(
+	        "basic = \"café Привет Ελληνικά ¡ ҙ 中 😀 \\u00e9 \\\" \\\\ \"\n"
+	        "literal = 'C:\\Users\\José\\\"quoted\" ж'\n"
+	        "ml_basic = \"\"\"\n"
+	        "Ωmega \"¡hola!\" ҙ\n"
+	        "  second\\tline 。\"\"\"\"\"\n"
+	        "ml_literal = '''\n"
+	        "C:\\dir\\Ω ''x'' \"\"\" \\n \\\n"
+	        "ё\\'''''\n"
+	        "ml_literal_crlf = '''é\r\nx'''\n"
+	        "continued = \"\"\"ab\\\n"
+	        "    Ω\\\n"
+	        "  \u00a0c\"\"\"\n"
+	        "\"ключ\" = 'значение'\n"
+	        "'ключ\\' = \"é\"\n"
+	        "mixed = ['ё', \"ё\", '''ё''', \"\"\"ё\"\"\", '', 'a\\b']\n"
+	        "inline = {a = 'ж\\', b = \"ж\\\"\", c = '''ж'''}\n",
+	        "{\"basic\": \"café Привет Ελληνικά ¡ ҙ 中 😀 é \\\" \\\\ \",\n"
+	        " \"literal\": \"C:\\\\Users\\\\José\\\\\\\"quoted\\\" ж\",\n"
+	        " \"ml_basic\": \"Ωmega \\\"¡hola!\\\" ҙ\\n  second\\tline 。\\\"\\\"\",\n"
+	        " \"ml_literal\": \"C:\\\\dir\\\\Ω ''x'' \\\"\\\"\\\" \\\\n \\\\\\nё\\\\''\",\n"
+	        " \"ml_literal_crlf\": \"é\\nx\",\n"
+	        " \"continued\": \"abΩ\u00a0c\",\n"
+	        " \"ключ\": \"значение\",\n"
+	        " \"ключ\\\\\": \"é\",\n"
+	        " \"mixed\": [\"ё\", \"ё\", \"ё\", \"ё\", \"\", \"a\\\\b\"],\n"
+	        " \"inline\": {\"a\": \"ж\\\\\", \"b\": \"ж\\\"\", \"c\": \"ж\"}}");
+	/* Through the whole loader, as a field's value. */
+	struct config *c = must_resolve_text("m.toml", "[feature.env]\n"
+	                                               "include = 'DB_Ω;API_ключ' # ё\n");
+	CHECK_STR(c->env_include, "DB_Ω;API_ключ");
+	config_free(c);
+}
+
+TEST(toml_line_ending_backslash_before_non_ascii)
+{
+	/* This one crashed: after a line-ending backslash toml++ asks its
+	 * whitespace table about every character (and would have dropped
+	 * the NBSP, which TOML does not count as whitespace). */
+	check_toml_as_json("a = \"\"\"x\\\n 。\"\"\"\nb = \"\"\"x\\\n \u00a0y\"\"\"\n",
+	                   "{\"a\": \"x。\", \"b\": \"x\u00a0y\"}");
+}
+
+/* The same text with every non-ASCII character replaced by 'e' must fail
+ * with the same message, same line, same column. */
+static void check_same_error(const char *text, const char *ascii_twin, const char *want)
+{
+	_cleanup_free_ char *a = must_fail_text("m.toml", text);
+	_cleanup_free_ char *b = must_fail_text("m.toml", ascii_twin);
+	CHECK_STR(a, b);
+	CHECK(strstr(a, want) == a);
+}
+
+TEST(toml_positions_after_non_ascii)
+{
+	check_same_error("a = \"ééé\" x\n", "a = \"eee\" x\n", "DIR/m.toml:1:11: invalid TOML: ");
+	check_same_error("a = 'C:\\é\"\\' x\n", "a = 'C:\\e\"\\' x\n",
+	                 "DIR/m.toml:1:14: invalid TOML: ");
+	check_same_error("a = '''x\nΩ\\\"\"''' x\n", "a = '''x\ne\\\"\"''' x\n",
+	                 "DIR/m.toml:2:9: invalid TOML: ");
+	check_same_error("a = \"\"\"é\n ж😀\"\"\" x # ё\n", "a = \"\"\"e\n ee\"\"\" x # e\n",
+	                 "DIR/m.toml:2:8: invalid TOML: ");
+	/* Field positions (keys in an inline table), after strings of each
+	 * kind on the same line. */
+	check_same_error("[feature]\nenv = { include = \"café\", includ = 'ж' }\n",
+	                 "[feature]\nenv = { include = \"cafe\", includ = 'e' }\n",
+	                 "DIR/m.toml:2:27: feature.env.includ: unknown field\n");
+	check_same_error("[feature]\nenv = { include = '\\ж\"', includ = 1 }\n",
+	                 "[feature]\nenv = { include = '\\e\"', includ = 1 }\n",
+	                 "DIR/m.toml:2:26: feature.env.includ: unknown field\n");
+	check_same_error("feature = { env = { include = '''Ω''', exclude = 5 } }\n",
+	                 "feature = { env = { include = '''e''', exclude = 5 } }\n",
+	                 "DIR/m.toml:1:40: feature.env.exclude: expected a string or an array");
+}
+
+TEST(toml_non_ascii_errors)
+{
+	static const struct {
+		const char *text, *want; /* want: how the message starts */
+	} cases[] = {
+	        /* Invalid UTF-8 anywhere: a lone continuation byte, an
+	         * overlong '/', a surrogate, a sequence cut short by the end
+	         * of the file. */
+	        {"a = \"x\x80\"\n",
+	         "DIR/m.toml:1:7: invalid TOML: invalid UTF-8 (a config file must "
+	         "be UTF-8 text)\n"},
+	        {"a = 1\n# \xc0\xaf\n", "DIR/m.toml:2:3: invalid TOML: invalid UTF-8"},
+	        {"a = 'é\xed\xa0\x80'\n", "DIR/m.toml:1:7: invalid TOML: invalid UTF-8"},
+	        {"a = \"\xe2\x82", "DIR/m.toml:1:6: invalid TOML: invalid UTF-8"},
+	        /* TOML allows non-ASCII only in strings and comments. */
+	        {"a = 1\nключ = 2\n", "DIR/m.toml:2:1: invalid TOML: non-ASCII character outside a "
+	                              "string or a comment\n"},
+	        {"a = 'x'é\n", "DIR/m.toml:1:8: invalid TOML: non-ASCII character outside"},
+	        /* No escape starts with a non-ASCII character. */
+	        {"a = \"\\é\"\n",
+	         "DIR/m.toml:1:7: invalid TOML: invalid escape sequence (a backslash "
+	         "before a non-ASCII character)\n"},
+	        /* Still errors once rewritten: a literal string right after
+	         * a string, or followed by a quote, must not merge with it. */
+	        {"a = '''é'''\"\n", "DIR/m.toml:1:12: invalid TOML: "},
+	        {"a = \"\"\"x\"\"\"'é'\n", "DIR/m.toml:1:12: invalid TOML: "},
+	        {"a = 'é\n", "DIR/m.toml:1:"},
+	        {"a = '''é''", "DIR/m.toml:1:"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		_cleanup_free_ char *e = must_fail_text("m.toml", cases[i].text);
+		if (strncmp(e, cases[i].want, strlen(cases[i].want)) != 0) {
+			fprintf(stderr, "case %zu: got %s", i, e);
+			CHECK(!"unexpected message");
+		}
+	}
+}
+
+TEST(toml_ascii_rewrite_and_columns)
+{
+	struct toml_ascii a = {0};
+	struct toml_ascii_error err = {0};
+	const char *t = "a = 'é\"\\' # ж\nb = \"😀\" x\n";
+
+	CHECK(toml_ascii_rewrite(t, strlen(t), &a, &err) == 0);
+	CHECK_STR(a.text, "a = \"\\u00E9\\\"\\\\\" # ?\nb = \"\\U0001F600\" x\n");
+	CHECK_EQ(a.len, strlen(a.text));
+	/* Line 1: é is output columns 6-11, '"' 12-13, '\\' 14-15. */
+	static const unsigned want1[] = {0, 1, 2, 3, 4, 5, 6, 6, 6, 6, 6, 6, 7, 7, 8, 8, 9, 10, 11};
+	for (unsigned col = 0; col < sizeof(want1) / sizeof(want1[0]); col++)
+		CHECK_EQ(toml_ascii_orig_col(&a, 1, col), want1[col]);
+	CHECK_EQ(toml_ascii_orig_col(&a, 2, 5), 5);
+	CHECK_EQ(toml_ascii_orig_col(&a, 2, 15), 6);
+	CHECK_EQ(toml_ascii_orig_col(&a, 2, 16), 7);
+	CHECK_EQ(toml_ascii_orig_col(&a, 2, 18), 9);
+	CHECK_EQ(toml_ascii_orig_col(&a, 3, 7), 7);
+	toml_ascii_free(&a);
+	toml_ascii_free(&a); /* idempotent */
 }
 
 /* ---- templates --------------------------------------------------------- */
