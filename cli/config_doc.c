@@ -257,8 +257,10 @@ static void scan_positions(const char *text, size_t len, struct config_doc *doc)
 			free(scan_string(&sc));
 			continue;
 		}
-		/* number, true, false, null */
-		while (sc.i < sc.len && !strchr(" \t\r\n,]}", sc.s[sc.i]))
+		/* number, true, false, null. memchr, not strchr, which finds
+		 * a NUL byte in the set: jansson accepts "[1\0]" and the loop
+		 * then never advanced (the config fuzzer's hang). */
+		while (sc.i < sc.len && !memchr(" \t\r\n,]}", sc.s[sc.i], 7))
 			scan_adv(&sc);
 	}
 	free(sc.path);
