@@ -640,10 +640,11 @@ out:
 		struct tracer_stats ts;
 		tracer_get_stats(r.tracer, &ts);
 		log_debug("ptrace stops: %llu seccomp, %llu exit, %llu signal, %llu event, "
-		          "%llu injections",
+		          "%llu injections; %llu rewrites by stub (%llu taken out at a signal)",
 		          (unsigned long long)ts.seccomp_stops, (unsigned long long)ts.exit_stops,
 		          (unsigned long long)ts.signal_stops, (unsigned long long)ts.event_stops,
-		          (unsigned long long)ts.injections);
+		          (unsigned long long)ts.injections, (unsigned long long)ts.stub_calls,
+		          (unsigned long long)ts.stub_unwinds);
 	}
 	if (r.session) {
 		struct session_stats ss;

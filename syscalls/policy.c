@@ -81,8 +81,8 @@ size_t policy_traps(const struct policy *p, struct tracer_trap *out)
 	for (size_t nr = 0; nr < sc_table_x86_64_size; nr++) {
 		const struct sc_entry *e = &sc_table_x86_64[nr];
 		if (e->name && e->disp == SC_HANDLED && policy_wants(p, e))
-			out[n++] =
-			        (struct tracer_trap){.nr = (int)nr, .arg_nonzero = e->arg_nonzero};
+			out[n++] = (struct tracer_trap){
+			        .nr = (int)nr, .arg_nonzero = e->arg_nonzero, .stub = e->stub};
 	}
 	return n;
 }

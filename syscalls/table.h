@@ -1,6 +1,7 @@
 /* The declarative per-arch syscall table (one row per syscall number). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "tracer/event.h"
 
@@ -20,6 +21,7 @@ struct sc_entry {
 	sc_handler handler;
 	int arg_nonzero; /* trap only when this argument is nonzero, or -1 */
 	int err;         /* for SC_DENY */
+	bool stub;       /* path rewrites may take the 1-stop stub (tracer.h) */
 };
 
 extern const struct sc_entry sc_table_x86_64[];

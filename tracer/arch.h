@@ -48,6 +48,32 @@ void arch_skip(struct arch_regs *r, long v);
  * so that resuming re-executes (and re-traps) the same syscall. */
 void arch_rewind(struct arch_regs *r);
 
+/* ---- 1-stop rewrite stubs (ptrace-notes §3.6) ----------------------------
+ * On arches where a few instructions after the syscall instruction can put
+ * the program's argument registers back without touching a register the
+ * program may still use, a rewritten syscall runs from a stub in the
+ * engine's region instead of needing an exit stop. x86-64: `syscall`
+ * clobbers rcx and r11, so the stub may use rcx to jump back (and leaves it
+ * holding the return address, as the kernel would). aarch64: `svc` clobbers
+ * x0 only, so it keeps 2 stops (arch_region_addr is 0 there). */
+
+/* Fixed address of the engine's region (scratch + stubs) in every address
+ * space, or 0: anywhere, and no stubs. The filter knows it, so syscalls
+ * made from its stub area run without a stop. */
+extern const uint64_t arch_region_addr;
+/* Most bytes arch_stub_code() writes. */
+#define ARCH_STUB_CODE_MAX 96u
+/* Write into buf the stub that executes the syscall (registers as set by
+ * the caller), then sets argument i to orig[i] for every bit i of mask and
+ * continues at ret_ip (the address after the program's syscall
+ * instruction). Returns its length, or 0 if the arch has no stubs. The
+ * syscall instruction is at offset 0. */
+size_t arch_stub_code(uint8_t *buf, unsigned mask, const uint64_t orig[6], uint64_t ret_ip);
+/* Do what the rest of a stub does after its syscall instruction (argument
+ * registers are the caller's business): continue at ret_ip. */
+void arch_stub_finish(struct arch_regs *r, uint64_t ret_ip);
+void arch_set_ip(struct arch_regs *r, uint64_t ip);
+
 /* capstone arch/mode for the syscall site disassembly. */
 int arch_cs_arch(void);
 int arch_cs_mode(void);

@@ -156,6 +156,15 @@ static int be_write_mem(struct sc_event *ev, uint64_t addr, const void *buf, siz
 	return n == (ssize_t)len ? 0 : -EFAULT;
 }
 
+int mem_force_write(struct tev *e, uint64_t addr, const void *buf, size_t len)
+{
+	int fd = mm_memfd(e);
+
+	if (fd < 0)
+		return -EFAULT;
+	return pwrite(fd, buf, len, (off_t)addr) == (ssize_t)len ? 0 : -EFAULT;
+}
+
 static int be_dup_fd(struct sc_event *ev, int tracee_fd)
 {
 	struct thread *th = to_tev(ev)->th;
@@ -182,7 +191,6 @@ static int be_scratch_put(struct sc_event *ev, const void *data, size_t len, uin
 	struct tev *e = to_tev(ev);
 	struct mm *mm = e->th->mm;
 	size_t off;
-	int r;
 
 	if (e->th->state != TS_ENTRY && e->th->state != TS_PARKED)
 		return -EBUSY;
@@ -194,6 +202,7 @@ static int be_scratch_put(struct sc_event *ev, const void *data, size_t len, uin
 				mm->slots_used |= 1ull << i;
 				e->slot = (int)i;
 				e->slot_mm = mm_ref(mm);
+				e->slot_addr = mm->scratch + (uint64_t)i * SCRATCH_SLOT_SIZE;
 				break;
 			}
 		}
@@ -203,13 +212,23 @@ static int be_scratch_put(struct sc_event *ev, const void *data, size_t len, uin
 	off = (e->slot_used + 15) & ~(size_t)15;
 	if (len > SCRATCH_SLOT_SIZE || off + len > SCRATCH_SLOT_SIZE)
 		return -E2BIG;
-	uint64_t addr = mm->scratch + (uint64_t)e->slot * SCRATCH_SLOT_SIZE + off;
-	r = be_write_mem(ev, addr, data, len);
-	if (r < 0)
-		return r;
+	/* Kept here until the event is settled: a 1-stop rewrite copies the
+	 * bytes into its stub slot instead (one write), a skip needs none. */
+	if (!e->shadow)
+		e->shadow = xcalloc(1, SCRATCH_SLOT_SIZE);
+	memcpy(e->shadow + off, data, len);
 	e->slot_used = off + len;
-	*ret_addr = addr;
+	*ret_addr = e->slot_addr + off;
 	return 0;
+}
+
+/* Put the scratch bytes where the rewritten arguments point. The region is
+ * read-only to the program where stubs live (region.h). */
+static int flush_scratch(struct tev *e)
+{
+	if (e->slot < 0 || e->slot_used == 0)
+		return 0;
+	return mem_force_write(e, e->slot_addr, e->shadow, e->slot_used);
 }
 
 static int be_set_arg(struct sc_event *ev, unsigned i, uint64_t value)
@@ -226,7 +245,7 @@ static int be_set_arg(struct sc_event *ev, unsigned i, uint64_t value)
 }
 
 /* Put the program's own argument values back into regs. */
-static void restore_args(struct tev *e, struct arch_regs *r)
+void restore_args(struct tev *e, struct arch_regs *r)
 {
 	for (unsigned i = 0; i < 6; i++)
 		if (e->args_changed & (1u << i))
@@ -247,10 +266,35 @@ static void be_set_result(struct sc_event *ev, long retval)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+static void settle_skip(struct tev *e, long retval)
+{
+	struct thread *th = e->th;
+	struct arch_regs r = e->regs;
+
+	/* Skipped: the kernel never sees the edited arguments, and the
+	 * program must find its registers as it left them. */
+	restore_args(e, &r);
+	arch_skip(&r, retval);
+	if (arch_set_regs(th->tid, &r) == 0)
+		ptrace_resume(e->t, th->tid, PTRACE_CONT, 0);
+	else
+		e->end_reason = "thread gone";
+	e->base.result = retval;
+	e->result_known = e->result_final = true;
+	th->state = TS_RUNNING;
+	tev_complete(e);
+}
+
 static void settle_exit(struct tev *e, sc_exit_fn fn)
 {
 	struct thread *th = e->th;
 
+	if (flush_scratch(e) < 0) {
+		/* Only if the program unmapped our region: the rewritten
+		 * pointer would name garbage. */
+		settle_skip(e, -EFAULT);
+		return;
+	}
 	e->exit_fn = fn;
 	e->want_exit = true;
 	if ((e->regs_dirty && arch_set_regs(th->tid, &e->regs) < 0) ||
@@ -268,7 +312,6 @@ static void be_settle(struct sc_event *ev, int how, long retval, sc_exit_fn fn)
 {
 	struct tev *e = to_tev(ev);
 	struct thread *th = e->th;
-	struct arch_regs r;
 
 	if (th->state != TS_ENTRY && th->state != TS_PARKED) {
 		log_warn("tid %d: syscall event settled twice (ignored)", th->tid);
@@ -279,25 +322,16 @@ static void be_settle(struct sc_event *ev, int how, long retval, sc_exit_fn fn)
 		th->state = TS_PARKED;
 		return;
 	case SC_SETTLE_SKIP:
-		r = e->regs;
-		/* Skipped: the kernel never sees the edited arguments, and the
-		 * program must find its registers as it left them. */
-		restore_args(e, &r);
-		arch_skip(&r, retval);
-		if (arch_set_regs(th->tid, &r) == 0)
-			ptrace_resume(e->t, th->tid, PTRACE_CONT, 0);
-		else
-			e->end_reason = "thread gone";
-		ev->result = retval;
-		e->result_known = e->result_final = true;
-		th->state = TS_RUNNING;
-		tev_complete(e);
+		settle_skip(e, retval);
 		return;
 	case SC_SETTLE_CONTINUE:
 		/* Edited registers must be restored at the exit, and a scratch
 		 * slot must outlive the kernel's use of it: both need the exit
-		 * stop. Trace mode wants the result too. */
+		 * stop, unless a stub can do the restoring (stub.c). Trace
+		 * mode wants the result, which only the exit stop shows. */
 		if (e->args_changed || e->slot >= 0 || ev->tracing) {
+			if (!ev->tracing && stub_try(e))
+				return;
 			settle_exit(e, NULL);
 			return;
 		}
@@ -345,7 +379,9 @@ struct tev *tev_new(struct tracer *t, struct thread *th, const struct arch_regs 
 	e->th = th;
 	e->regs = *regs;
 	e->slot = -1;
+	e->stub = -1;
 	e->entry_ip = arch_ip(regs);
+	e->entry_sp = arch_sp(regs);
 	return e;
 }
 
@@ -363,14 +399,16 @@ void tev_complete(struct tev *e)
 		e->slot_mm->slots_used &= ~(1ull << e->slot);
 		mm_unref(e->slot_mm);
 	}
+	stub_release(e);
 	if (th->ev == e)
 		th->ev = NULL;
 	th->restart_pending = false;
+	free(e->shadow);
 	free(e->stack);
 	free(e);
 }
 
-static bool is_restart_code(long rv)
+bool is_restart_code(long rv)
 {
 	return rv == -ERESTARTSYS || rv == -ERESTARTNOINTR || rv == -ERESTARTNOHAND ||
 	       rv == -ERESTART_RESTARTBLOCK;
@@ -441,11 +479,20 @@ bool tev_try_restart(struct tev *e, const struct arch_regs *regs)
 	struct thread *th = e->th;
 
 	/* The kernel rewinds ip to the syscall instruction and re-executes:
-	 * same number, same site. (A program that retries the same call at
-	 * the same site after EINTR looks identical, and is the same logical
-	 * call anyway.) */
-	if (arch_nr(regs) != e->base.nr || arch_ip(regs) != e->entry_ip)
+	 * same number, same site, same stack pointer and the program's own
+	 * arguments (restored at the interruption). A signal handler making
+	 * the same call through the same instruction (glibc's open(), Go's
+	 * Syscall6) runs on a deeper stack. (A program that retries the same
+	 * call at the same site after EINTR looks identical, and is the same
+	 * logical call anyway.) */
+	if (arch_nr(regs) != e->base.nr || arch_ip(regs) != e->entry_ip ||
+	    arch_sp(regs) != e->entry_sp)
 		return false;
+	for (unsigned i = 0; i < 6; i++)
+		if (arch_arg(regs, i) != e->orig_args[i])
+			return false;
+	if (e->stub >= 0)
+		return stub_rearm(e, regs);
 	e->regs = *regs;
 	for (unsigned i = 0; i < 6; i++)
 		if (e->args_changed & (1u << i))

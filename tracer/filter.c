@@ -8,9 +8,12 @@
 
 #include "common/util.h"
 #include "tracer/arch.h"
+#include "tracer/region.h"
 
 #define OFF_NR offsetof(struct seccomp_data, nr)
 #define OFF_ARCH offsetof(struct seccomp_data, arch)
+#define OFF_IP_LO offsetof(struct seccomp_data, instruction_pointer)
+#define OFF_IP_HI (OFF_IP_LO + 4)
 /* Little-endian: the low word of args[i] comes first. */
 #define OFF_ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
 #define OFF_ARG_HI(i) (OFF_ARG_LO(i) + 4)
@@ -57,6 +60,10 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 	 * unconditional so the engine sees every clone and can strip the
 	 * flag before the policy runs. */
 	bool clone_trapped = trapped(cfg, arch_nr_clone);
+	/* The stub area (region.h): one high word, a low-word range. */
+	uint64_t stub_start = arch_region_addr + STUB_AREA_OFF;
+	uint32_t stub_hi = (uint32_t)(stub_start >> 32);
+	uint32_t stub_lo = (uint32_t)stub_start, stub_end = stub_lo + STUB_AREA_SIZE;
 
 	for (size_t i = 0; i < cfg->ntraps; i++)
 		if (cfg->traps[i].nr < 0 || (uint32_t)cfg->traps[i].nr >= arch_foreign_nr_base ||
@@ -94,19 +101,34 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 	for (size_t i = 0; i < cfg->ntraps; i++) {
 		const struct tracer_trap *tr = &cfg->traps[i];
 		uint32_t nr = (uint32_t)tr->nr;
+		bool stub = tr->stub && arch_region_addr && tr->nr != arch_nr_clone;
+		bool uncond = tr->arg_nonzero < 0 || (tr->nr == arch_nr_clone) ||
+		              trapped_unconditionally(cfg, tr->nr);
+		/* Every path inside a block returns, so the accumulator still
+		 * holds nr on the fall-through path to the next block. */
+		uint8_t len = (uint8_t)((stub ? 6 : 0) + (uncond ? 1 : 7));
 
-		if (tr->arg_nonzero < 0 || (tr->nr == arch_nr_clone) ||
-		    trapped_unconditionally(cfg, tr->nr)) {
-			emit(&b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
+		emit(&b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, len));
+		if (stub) {
+			/* The engine's own stub runs the rewritten call
+			 * (tracer/stub.c): let it through. seccomp_data's
+			 * instruction_pointer is the address after the syscall
+			 * instruction, inside the stub area. Only here, in a
+			 * trapped branch: everything else stays cacheable. */
+			emit(&b, STMT(BPF_LD | BPF_W | BPF_ABS, OFF_IP_HI));
+			emit(&b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, stub_hi, 0, 4));
+			emit(&b, STMT(BPF_LD | BPF_W | BPF_ABS, OFF_IP_LO));
+			emit(&b, JUMP(BPF_JMP | BPF_JGE | BPF_K, stub_lo, 0, 2));
+			emit(&b, JUMP(BPF_JMP | BPF_JGE | BPF_K, stub_end, 1, 0));
+			emit(&b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+		}
+		if (uncond) {
 			emit(&b, STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE));
 			continue;
 		}
 		/* Trap only if the 64-bit argument is nonzero: test both
-		 * words, a pointer above 4 GiB may have a zero low word. Every
-		 * path inside the block returns, so the accumulator still
-		 * holds nr on the fall-through path to the next block. */
+		 * words, a pointer above 4 GiB may have a zero low word. */
 		unsigned a = (unsigned)tr->arg_nonzero;
-		emit(&b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 7));
 		emit(&b, STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARG_LO(a)));
 		emit(&b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0));
 		emit(&b, STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE));

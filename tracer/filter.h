@@ -18,11 +18,13 @@ struct filter_prog {
  *   nr >= foreign base (x32)        -> ERRNO(ENOSYS)
  *   each deny                       -> ERRNO(err)
  *   clone with CLONE_UNTRACED       -> TRACE           (engine strips it)
- *   each trap [arg nonzero]         -> TRACE
+ *   each trap: [stub: called from the stub area -> ALLOW]
+ *              [arg nonzero] -> TRACE
  *   otherwise                       -> ALLOW
  * ALLOW depends on arch and nr only, so the kernel's constant-action cache
  * (Linux >= 5.11) lets untrapped syscalls skip the filter entirely; argument
- * tests live only inside the branches of trapped numbers.
+ * and instruction-pointer tests live only inside the branches of trapped
+ * numbers.
  * Returns 0, -EINVAL (bad nr/err/arg index) or -E2BIG (too many entries). */
 int filter_build(const struct tracer_config *cfg, struct filter_prog *ret);
 void filter_free(struct filter_prog *p);

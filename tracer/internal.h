@@ -20,15 +20,8 @@
 #include "tracer/arch.h"
 #include "tracer/event.h"
 #include "tracer/filter.h"
+#include "tracer/region.h"
 #include "tracer/tracer.h"
-
-/* Scratch region injected into every address space: SCRATCH_SLOTS slots of
- * SCRATCH_SLOT_SIZE bytes, one per in-flight event that asked for scratch
- * memory. MAP_NORESERVE: untouched pages cost nothing. Past the last slot,
- * sc_scratch_put() fails with -ENOSPC. */
-#define SCRATCH_SLOT_SIZE 8192u
-#define SCRATCH_SLOTS 64u
-#define SCRATCH_SIZE (SCRATCH_SLOT_SIZE * SCRATCH_SLOTS)
 
 struct thread;
 
@@ -36,10 +29,14 @@ struct mm {
 	unsigned refs;
 	uint64_t scratch;        /* tracee address of the region, 0 = none yet */
 	bool scratch_failed;     /* injection failed: scratch_put gives -ENOMEM */
+	bool stub_ok;            /* the region sits at arch_region_addr, stubs work */
+	bool inject_fixed;       /* the injection in flight asks for arch_region_addr */
+	bool fixed_failed;       /* that address is taken: map scratch anywhere */
 	struct thread *injector; /* thread whose seccomp stop runs the mmap */
 	struct thread *waiters;  /* threads stopped until the injection ends */
 	uint64_t slots_used;     /* bitmap, SCRATCH_SLOTS <= 64 */
-	int memfd;               /* /proc/<tid>/mem, opened lazily, -1 */
+	uint64_t stubs_used[STUB_SLOTS / 64];
+	int memfd; /* /proc/<tid>/mem, opened lazily, -1 */
 };
 
 enum thread_state {
@@ -63,13 +60,20 @@ struct tev {
 	int slot;              /* scratch slot or -1 */
 	size_t slot_used;      /* bump offset in the slot */
 	struct mm *slot_mm;    /* the mm the slot belongs to (ref held) */
+	uint64_t slot_addr;    /* tracee address of the slot */
+	char *shadow;          /* the slot's bytes; they reach the tracee at settle */
+	int stub;              /* stub slot or -1 (stub.c) */
+	struct mm *stub_mm;    /* the mm the stub slot belongs to (ref held) */
+	uint64_t stub_addr;    /* tracee address of the stub slot */
+	uint64_t stub_args[6]; /* changed arguments, pointing into the stub slot */
+	bool in_stub;          /* resumed into its stub, not yet seen out of it */
 	sc_exit_fn exit_fn;
 	bool want_exit; /* resumed with PTRACE_SYSCALL */
 	bool in_exit;   /* the exit callback is running */
 	bool result_known;
 	bool result_final; /* false: result already delivered, edits ignored */
 	unsigned restarts; /* -ERESTART* re-entries absorbed */
-	uint64_t entry_ip;
+	uint64_t entry_ip, entry_sp;
 	const char *end_reason; /* e.g. "thread died", for the trace line */
 	char *stack;            /* trace_stacks text, or NULL */
 };
@@ -79,7 +83,8 @@ struct thread {
 	struct mm *mm;
 	enum thread_state state;
 	struct tev *ev; /* current event (any state but RUNNING), or
-				    * one awaiting a restart (state RUNNING) */
+				    * one awaiting a restart or running through
+				    * its stub (state RUNNING) */
 	bool restart_pending;
 	bool announced;         /* the parent's clone/fork event was seen (or
 				    * not needed); false for adopted orphans */
@@ -146,6 +151,25 @@ bool tev_try_restart(struct tev *e, const struct arch_regs *regs);
 void tev_finish_interrupted(struct tev *e);
 /* Resume helpers; ESRCH (tracee killed meanwhile) is not an error. */
 int ptrace_resume(struct tracer *t, pid_t tid, int request, int sig);
+/* Write through /proc/<pid>/mem (FOLL_FORCE: also into the read-only
+ * region); 0 or -EFAULT. */
+int mem_force_write(struct tev *e, uint64_t addr, const void *buf, size_t len);
+void restore_args(struct tev *e, struct arch_regs *r);
+bool is_restart_code(long rv);
+
+/* stub.c: the 1-stop rewrite (ptrace-notes §3.6). */
+/* At sc_continue() of an event with rewritten pointer arguments: run the
+ * syscall from a stub instead of taking the exit stop. Returns false if the
+ * stub cannot be used (then nothing was changed). */
+bool stub_try(struct tev *e);
+/* At the seccomp stop that restarts such an event: divert into the stub
+ * again. */
+bool stub_rearm(struct tev *e, const struct arch_regs *regs);
+/* At a signal-delivery stop of a thread whose event is in its stub: take
+ * the thread out of it, so that no signal frame returns into the slot. */
+void stub_on_signal(struct tev *e);
+/* From tev_complete(): free the stub slot. */
+void stub_release(struct tev *e);
 
 /* loop.c */
 void loop_on_sigchld(struct evloop *l, int fd, uint32_t events, void *data);

@@ -21,8 +21,10 @@
 #include "common/util.h"
 #include "tracer/internal.h"
 
-#define PROT_RW 0x3        /* PROT_READ | PROT_WRITE */
-#define MAP_SCRATCH 0x4022 /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE */
+#define PROT_RW 0x3               /* PROT_READ | PROT_WRITE */
+#define PROT_RX 0x5               /* PROT_READ | PROT_EXEC */
+#define MAP_SCRATCH 0x4022        /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE */
+#define MAP_FIXED_NOREPL 0x100000 /* MAP_FIXED_NOREPLACE (Linux 4.17) */
 
 static bool policy_traps(const struct tracer *t, long nr)
 {
@@ -37,8 +39,20 @@ static bool policy_traps(const struct tracer *t, long nr)
 static void start_injection(struct tracer *t, struct thread *th, const struct arch_regs *regs)
 {
 	struct arch_regs r = *regs;
-	static const uint64_t args[6] = {0, SCRATCH_SIZE, PROT_RW, MAP_SCRATCH, (uint64_t)-1, 0};
+	struct mm *mm = th->mm;
+	uint64_t args[6] = {0, SCRATCH_SIZE, PROT_RW, MAP_SCRATCH, (uint64_t)-1, 0};
 
+	/* The whole region at the address the filter knows, read + exec
+	 * only (region.h); if that address is taken, scratch alone,
+	 * anywhere. MAP_FIXED_NOREPLACE never replaces a mapping of the
+	 * program's. */
+	mm->inject_fixed = arch_region_addr && !mm->fixed_failed;
+	if (mm->inject_fixed) {
+		args[0] = arch_region_addr;
+		args[1] = REGION_SIZE;
+		args[2] = PROT_RX;
+		args[3] = MAP_SCRATCH | MAP_FIXED_NOREPL;
+	}
 	/* Turn this seccomp stop into mmap(...), run it to its exit stop, then
 	 * rewind so the program's own syscall re-executes and traps again. */
 	th->saved = *regs;
@@ -48,7 +62,7 @@ static void start_injection(struct tracer *t, struct thread *th, const struct ar
 	if (arch_set_regs(th->tid, &r) < 0 || ptrace_resume(t, th->tid, PTRACE_SYSCALL, 0) < 0)
 		return; /* dying; the exit status follows */
 	th->state = TS_INJECTING;
-	th->mm->injector = th;
+	mm->injector = th;
 	t->stats.injections++;
 }
 
@@ -63,11 +77,21 @@ static void finish_injection(struct tracer *t, struct thread *th)
 	th->state = TS_RUNNING;
 	if (arch_get_regs(th->tid, &r) == 0) {
 		unsigned long rv = (unsigned long)arch_retval(&r);
-		if (rv > -4096ul) {
+		if (rv > -4096ul && mm->inject_fixed) {
+			/* EEXIST: the program has a mapping there. The
+			 * re-executed syscall traps again and injects scratch
+			 * anywhere; rewrites take 2 stops in this mm. */
+			mm->fixed_failed = true;
+			log_debug("tid %d: region at %#llx: %s; no stubs", th->tid,
+			          (unsigned long long)arch_region_addr, strerror((int)-rv));
+		} else if (rv > -4096ul) {
 			mm->scratch_failed = true;
 			log_debug("tid %d: scratch mmap failed: %s", th->tid, strerror((int)-rv));
 		} else {
 			mm->scratch = rv;
+			/* A kernel older than 4.17 takes the flag for a hint and
+			 * may map elsewhere: scratch works, stubs do not. */
+			mm->stub_ok = mm->inject_fixed && rv == arch_region_addr;
 		}
 		r = th->saved;
 		arch_rewind(&r);
@@ -172,6 +196,8 @@ static void on_seccomp_stop(struct tracer *t, struct thread *th)
 	t->stats.seccomp_stops++;
 	if (arch_get_regs(th->tid, &regs) < 0)
 		return;
+	if (th->ev && th->ev->in_stub)
+		tev_complete(th->ev); /* the stub's syscall never traps: it is out */
 	if (th->ev && th->restart_pending) {
 		if (tev_try_restart(th->ev, &regs))
 			return;
@@ -199,11 +225,15 @@ static void on_exit_stop(struct tracer *t, struct thread *th)
 
 /* ---- threads, processes, exec ------------------------------------------ */
 
-/* A pending restart is over once the thread does anything else. */
+/* A pending restart is over once the thread does anything else, and a
+ * thread that forks is not inside a stub (stub_on_signal() sees to it
+ * that no signal handler returns into one). */
 static void finish_pending(struct thread *th)
 {
 	if (th->ev && th->restart_pending)
 		tev_finish_interrupted(th->ev);
+	else if (th->ev && th->ev->in_stub)
+		tev_complete(th->ev);
 }
 
 static void thread_gone(struct tracer *t, struct thread *th, const char *why)
@@ -234,8 +264,10 @@ static struct mm *mm_for_fork(struct mm *parent, pid_t child)
 
 	if (parent && parent->scratch && !parent->injector) {
 		r.iov_base = (void *)(uintptr_t)parent->scratch;
-		if (process_vm_readv(child, &l, 1, &r, 1, 0) == 1)
+		if (process_vm_readv(child, &l, 1, &r, 1, 0) == 1) {
 			mm->scratch = parent->scratch;
+			mm->stub_ok = parent->stub_ok;
+		}
 	}
 	return mm;
 }
@@ -466,8 +498,11 @@ static void handle_status(struct tracer *t, pid_t pid, int st)
 			on_exit_stop(t, th);
 			return;
 		}
-		/* Signal-delivery stop: deliver it unchanged. */
+		/* Signal-delivery stop: deliver it unchanged (from outside
+		 * any stub). */
 		t->stats.signal_stops++;
+		if (th->ev && th->ev->in_stub)
+			stub_on_signal(th->ev);
 		ptrace_resume(t, pid, PTRACE_CONT, sig);
 		return;
 	default:

@@ -16,10 +16,18 @@ struct tracer;
 
 /* One syscall the filter routes to the policy. If arg_nonzero >= 0 the
  * syscall traps only when that argument is nonzero (e.g. sendto with a
- * destination address) and runs natively otherwise. */
+ * destination address) and runs natively otherwise.
+ *
+ * stub: the policy may point arguments of this syscall at scratch memory
+ * (a path) and continue. The engine may then run the call from a stub in
+ * its region that puts the registers back itself (x86-64, 1 stop instead
+ * of 2; ptrace-notes §3.6), and the filter lets this syscall through when
+ * it comes from that stub. Only for syscalls that return to their caller:
+ * never execve/execveat. */
 struct tracer_trap {
 	int nr;
 	int arg_nonzero;
+	bool stub;
 };
 
 /* One syscall the filter refuses in the kernel, without a stop. */
@@ -52,6 +60,7 @@ struct tracer_config {
 
 	bool trace;        /* log every trapped syscall (decision, result, time) */
 	bool trace_stacks; /* add the calling thread's stack and syscall site */
+	bool no_stub;      /* never use the 1-stop stub (tests, A/B runs) */
 };
 
 /* Builds the filter (-EINVAL for a bad trap/deny entry), blocks SIGCHLD
@@ -85,5 +94,7 @@ struct tracer_stats {
 	uint64_t signal_stops;
 	uint64_t event_stops;
 	uint64_t injections;
+	uint64_t stub_calls;   /* rewritten syscalls run from a stub (no exit stop) */
+	uint64_t stub_unwinds; /* threads taken out of a stub at a signal stop */
 };
 void tracer_get_stats(const struct tracer *t, struct tracer_stats *ret);

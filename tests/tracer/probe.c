@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define PROBE_PATH "/mt-probe/original"
+#define PROBE_FIFO "/mt-probe/fifo"
 #define PROBE_CONTENT "rewritten-ok\n"
 
 static int failures;
@@ -46,9 +47,11 @@ static uint64_t now_ms(void)
 
 /* A raw syscall that also returns the argument registers as they are after
  * the syscall instruction: the kernel preserves all but rax/rcx/r11, so a
- * tracer that rewrote one must have restored it. */
+ * tracer that rewrote one must have restored it. rcx must hold the address
+ * after the syscall instruction, as the kernel leaves it. */
 struct regs_after {
 	uint64_t a[6];
+	uint64_t rcx, site;
 };
 
 static long raw_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
@@ -57,12 +60,14 @@ static long raw_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t
 	register uint64_t r10 __asm__("r10") = a3;
 	register uint64_t r8 __asm__("r8") = a4;
 	register uint64_t r9 __asm__("r9") = a5;
+	uint64_t rcx, site;
 	long ret = nr;
 
-	__asm__ volatile("syscall"
-	                 : "+a"(ret), "+D"(a0), "+S"(a1), "+d"(a2), "+r"(r10), "+r"(r8), "+r"(r9)
+	__asm__ volatile("syscall\n1:\n\tlea 1b(%%rip), %[site]"
+	                 : "+a"(ret), "+D"(a0), "+S"(a1), "+d"(a2), "+r"(r10), "+r"(r8), "+r"(r9),
+	                   "=c"(rcx), [site] "=r"(site)
 	                 :
-	                 : "rcx", "r11", "memory");
+	                 : "r11", "memory");
 	if (after) {
 		after->a[0] = a0;
 		after->a[1] = a1;
@@ -70,6 +75,8 @@ static long raw_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t
 		after->a[3] = r10;
 		after->a[4] = r8;
 		after->a[5] = r9;
+		after->rcx = rcx;
+		after->site = site;
 	}
 	return ret;
 }
@@ -87,6 +94,42 @@ static long int80(long nr)
 	return ret;
 }
 
+/* Open path (rewritten by the policy to a file with PROBE_CONTENT) with a
+ * raw openat, or the legacy open when legacy is set (musl's choice). Checks
+ * that every argument register came back unchanged, rcx as the kernel
+ * leaves it, and the content. Returns 0 or a description of the problem;
+ * prints nothing, so it is safe in a signal handler. */
+static const char *try_rewrite(const char *path, int legacy)
+{
+	struct regs_after after;
+	char buf[64];
+	long fd, n;
+
+	if (legacy)
+		fd = raw_syscall(SYS_open, (uint64_t)(uintptr_t)path, O_RDONLY, 0x4321, 0x1234, 77,
+		                 0x5555, &after);
+	else
+		fd = raw_syscall(SYS_openat, (uint64_t)AT_FDCWD, (uint64_t)(uintptr_t)path,
+		                 O_RDONLY, 0x1234, 77, 0x5555, &after);
+	if (fd < 0)
+		return "open failed";
+	n = raw_syscall(SYS_pread64, (uint64_t)fd, (uint64_t)(uintptr_t)buf, sizeof(buf) - 1, 0, 0,
+	                0, NULL);
+	raw_syscall(SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, NULL);
+	if (legacy ? after.a[0] != (uint64_t)(uintptr_t)path || after.a[1] != O_RDONLY ||
+	                     after.a[2] != 0x4321
+	           : after.a[1] != (uint64_t)(uintptr_t)path || after.a[0] != (uint64_t)AT_FDCWD ||
+	                     after.a[2] != O_RDONLY)
+		return "path/argument registers not restored";
+	if (after.a[3] != 0x1234 || after.a[4] != 77 || after.a[5] != 0x5555)
+		return "other argument registers changed";
+	if (after.rcx != after.site)
+		return "rcx is not the address after the syscall instruction";
+	if (n != (long)strlen(PROBE_CONTENT) || memcmp(buf, PROBE_CONTENT, (size_t)n) != 0)
+		return "wrong content";
+	return NULL;
+}
+
 /* Open PROBE_PATH (rewritten by the policy) with a raw openat, check that
  * the path register came back unchanged, and that the content is ours. */
 static void check_rewrite(const char *path, const char *what)
@@ -101,6 +144,8 @@ static void check_rewrite(const char *path, const char *what)
 	      (unsigned long)after.a[1], (const void *)path);
 	CHECK(after.a[0] == (uint64_t)AT_FDCWD && after.a[2] == O_RDONLY && after.a[3] == 0x1234,
 	      "%s: argument registers changed", what);
+	CHECK(after.rcx == after.site, "%s: rcx %#lx, want %#lx", what, (unsigned long)after.rcx,
+	      (unsigned long)after.site);
 	if (fd >= 0) {
 		ssize_t n = read((int)fd, buf, sizeof(buf) - 1);
 		buf[n > 0 ? n : 0] = '\0';
@@ -243,6 +288,157 @@ static int mode_rewrite(void)
 	return failures ? 1 : 0;
 }
 
+/* N rewritten opens, openat and the legacy open in turn; one with an exit
+ * callback (2 stops) in the middle. */
+static int mode_opens(long n)
+{
+	long bad = 0;
+	const char *why = NULL;
+
+	for (long i = 0; i < n; i++) {
+		const char *w = try_rewrite(PROBE_PATH, (int)(i & 1));
+		if (w) {
+			why = w;
+			bad++;
+		}
+		if (i == n / 2) {
+			w = try_rewrite("/mt-probe/original-exit", 0);
+			if (w) {
+				why = w;
+				bad++;
+			}
+		}
+	}
+	CHECK(bad == 0, "%ld of %ld rewritten opens wrong (%s)", bad, n, why);
+	printf("opens: %ld rewritten opens (openat and open), registers and content right\n", n);
+	return failures ? 1 : 0;
+}
+
+/* Threads rewriting concurrently: every thread needs its own stub slot. */
+struct mt_arg {
+	long n;
+	long bad;
+	const char *why;
+};
+
+static void *mt_thread(void *p)
+{
+	struct mt_arg *a = p;
+
+	for (long i = 0; i < a->n; i++) {
+		const char *w = try_rewrite(PROBE_PATH, (int)(i % 3 == 0));
+		if (w) {
+			a->why = w;
+			a->bad++;
+		}
+	}
+	return NULL;
+}
+
+static int mode_mt(int nthreads, long n)
+{
+	pthread_t th[64];
+	struct mt_arg args[64];
+	long bad = 0;
+	const char *why = NULL;
+
+	if (nthreads > 64)
+		nthreads = 64;
+	for (int i = 0; i < nthreads; i++) {
+		args[i] = (struct mt_arg){.n = n};
+		pthread_create(&th[i], NULL, mt_thread, &args[i]);
+	}
+	for (int i = 0; i < nthreads; i++) {
+		pthread_join(th[i], NULL);
+		bad += args[i].bad;
+		if (args[i].why)
+			why = args[i].why;
+	}
+	CHECK(bad == 0, "%ld of %ld rewritten opens wrong (%s)", bad, n * nthreads, why);
+	printf("mt: %d threads x %ld rewritten opens, all right\n", nthreads, n);
+	return failures ? 1 : 0;
+}
+
+/* A rewritten open that blocks (on a FIFO with no writer yet) while
+ * SIGALRMs interrupt it; a child writes after 300 ms. restart: SA_RESTART
+ * (the kernel restarts the open; the policy must see it once); nested: the
+ * handler makes rewritten opens itself; eintr: no SA_RESTART, the first
+ * open fails with EINTR and the registers are the program's. */
+static volatile int alarms, nested_bad, nested_ok;
+
+static void on_alarm_nested(int sig)
+{
+	(void)sig;
+	alarms++;
+	if (try_rewrite(PROBE_PATH, alarms & 1))
+		nested_bad++;
+	else
+		nested_ok++;
+}
+
+static void on_alarm(int sig);
+
+static int mode_fifo(const char *how)
+{
+	const char *real = getenv("MT_PROBE_FIFO");
+	int eintr = !strcmp(how, "eintr"), nested = !strcmp(how, "nested");
+	struct sigaction sa = {.sa_handler = nested ? on_alarm_nested : on_alarm,
+	                       .sa_flags = eintr ? 0 : SA_RESTART};
+	struct itimerval it = {{0, eintr ? 0 : 20000}, {0, eintr ? 100000 : 20000}};
+	struct itimerval off = {{0, 0}, {0, 0}};
+	struct regs_after after;
+	char c = 0;
+	long fd;
+
+	if (!real)
+		return 2;
+	pid_t w = fork();
+	if (w == 0) {
+		usleep(300000);
+		int wfd = open(real, O_WRONLY | O_CLOEXEC);
+		(void)!write(wfd, "x", 1);
+		_exit(0);
+	}
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	fd = raw_syscall(SYS_openat, (uint64_t)AT_FDCWD, (uint64_t)(uintptr_t)PROBE_FIFO, O_RDONLY,
+	                 0x1234, 77, 0x5555, &after);
+	if (eintr) {
+		CHECK(fd == -EINTR, "first open of the FIFO: %ld, want -EINTR", fd);
+		CHECK(after.a[1] == (uint64_t)(uintptr_t)PROBE_FIFO &&
+		              after.a[0] == (uint64_t)AT_FDCWD && after.a[2] == O_RDONLY &&
+		              after.a[3] == 0x1234 && after.a[4] == 77 && after.a[5] == 0x5555 &&
+		              after.rcx == after.site,
+		      "registers after EINTR not the program's");
+		printf("fifo-eintr: open -> %s, registers the program's\n",
+		       fd == -EINTR ? "EINTR" : "?");
+		fd = raw_syscall(SYS_openat, (uint64_t)AT_FDCWD, (uint64_t)(uintptr_t)PROBE_FIFO,
+		                 O_RDONLY, 0x1234, 77, 0x5555, &after);
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	CHECK(fd >= 0, "open of the FIFO: %ld", fd);
+	CHECK(after.a[1] == (uint64_t)(uintptr_t)PROBE_FIFO && after.a[0] == (uint64_t)AT_FDCWD &&
+	              after.a[2] == O_RDONLY && after.a[3] == 0x1234 && after.a[4] == 77 &&
+	              after.a[5] == 0x5555,
+	      "argument registers not restored after the interrupted open");
+	CHECK(after.rcx == after.site, "rcx %#lx, want %#lx", (unsigned long)after.rcx,
+	      (unsigned long)after.site);
+	if (fd >= 0) {
+		CHECK(read((int)fd, &c, 1) == 1 && c == 'x', "read from the FIFO: '%c'", c);
+		close((int)fd);
+	}
+	waitpid(w, NULL, 0);
+	if (!eintr)
+		CHECK(alarms >= 3, "only %d alarms", alarms);
+	if (nested)
+		CHECK(nested_bad == 0 && nested_ok == alarms,
+		      "rewrites in the signal handler: %d wrong of %d", nested_bad, alarms);
+	printf("fifo-%s: blocking rewritten open %s after %s SIGALRMs, registers restored%s\n", how,
+	       fd >= 0 ? "succeeded" : "failed", alarms >= 3 || eintr ? "several" : "too few",
+	       nested ? ", handler's own rewrites right" : "");
+	return failures ? 1 : 0;
+}
+
 /* Park: one thread waits 200 ms in a parked getsid while another keeps
  * making trapped syscalls. */
 static volatile int park_done;
@@ -281,8 +477,6 @@ static int mode_park(void)
 
 /* Restart: a trapped read on a pipe is interrupted by SA_RESTART SIGALRMs
  * and restarted by the kernel; the policy must see it once. */
-static volatile int alarms;
-
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -350,6 +544,21 @@ static int mode_after_exec(const char *oldpid)
 	return failures ? 1 : 0;
 }
 
+/* Rewrites from several threads, then exec (the old address space and its
+ * stubs are gone) and rewrites again in the new image. */
+static int mode_exec_rewrite(void)
+{
+	char pidbuf[32];
+	char a0[] = "probe", a1[] = "after-exec";
+	char *av[] = {a0, a1, pidbuf, NULL};
+
+	if (mode_mt(4, 200))
+		return 1;
+	snprintf(pidbuf, sizeof(pidbuf), "%d", getpid());
+	execv(self_exe, av);
+	return 1;
+}
+
 /* exit_group while another thread is parked: the parked event dies with
  * its thread and the policy's destructor runs. */
 static void *park_forever(void *arg)
@@ -395,17 +604,15 @@ static int run_threads(int n)
 static int mode_chain(void)
 {
 	CHECK(run_threads(4) == 0, "threads in parent");
+	check_rewrite(PROBE_PATH, "chain-parent");
 	pid_t c = fork();
 	if (c == 0) {
-		if (run_threads(3))
+		if (run_threads(3) || try_rewrite(PROBE_PATH, 0) || try_rewrite(PROBE_PATH, 1))
 			_exit(20);
 		/* vfork child: shares our mm (and scratch region) until exec. */
 		pid_t v = vfork();
 		if (v == 0) {
-			long fd = raw_syscall(SYS_openat, (uint64_t)AT_FDCWD,
-			                      (uint64_t)(uintptr_t)PROBE_PATH, O_RDONLY, 0, 0, 0,
-			                      NULL);
-			if (fd < 0 || raw0(SYS_getppid) != 4242)
+			if (try_rewrite(PROBE_PATH, 0) || raw0(SYS_getppid) != 4242)
 				_exit(21);
 			static char a0[] = "probe", a1[] = "leaf";
 			char *av[] = {a0, a1, NULL};
@@ -517,6 +724,14 @@ int main(int argc, char **argv)
 		return mode_rewrite();
 	if (!strcmp(mode, "park"))
 		return mode_park();
+	if (!strcmp(mode, "opens") && argc > 2)
+		return mode_opens(strtol(argv[2], NULL, 10));
+	if (!strcmp(mode, "mt") && argc > 3)
+		return mode_mt(atoi(argv[2]), strtol(argv[3], NULL, 10));
+	if (!strcmp(mode, "fifo") && argc > 2)
+		return mode_fifo(argv[2]);
+	if (!strcmp(mode, "exec-rewrite"))
+		return mode_exec_rewrite();
 	if (!strcmp(mode, "restart"))
 		return mode_restart();
 	if (!strcmp(mode, "exec-thread"))

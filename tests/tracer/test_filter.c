@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tracer/arch.h"
 #include "tracer/filter.h"
+#include "tracer/region.h"
 
 static int failures;
 
@@ -27,7 +29,7 @@ static int failures;
 	} while (0)
 
 /* Classic BPF, the subset the builder emits. Sets *loaded_args when the
- * path taken read an argument word. */
+ * path taken read an argument word or the instruction pointer. */
 static uint32_t run(const struct filter_prog *p, const struct seccomp_data *d, int *loaded_args)
 {
 	uint32_t a = 0;
@@ -43,7 +45,7 @@ static uint32_t run(const struct filter_prog *p, const struct seccomp_data *d, i
 			if (i->k + 4 > sizeof(raw))
 				return 0xdead;
 			memcpy(&a, raw + i->k, 4);
-			if (i->k >= offsetof(struct seccomp_data, args))
+			if (i->k >= offsetof(struct seccomp_data, instruction_pointer))
 				*loaded_args = 1;
 			pc++;
 			break;
@@ -65,10 +67,12 @@ static uint32_t run(const struct filter_prog *p, const struct seccomp_data *d, i
 	return 0xfa11;
 }
 
+static uint64_t ip_now = 0x401000; /* where decide() says the call comes from */
+
 static uint32_t decide(const struct filter_prog *p, uint32_t arch, int nr, uint64_t a0, uint64_t a5,
                        int *loaded)
 {
-	struct seccomp_data d = {.nr = nr, .arch = arch};
+	struct seccomp_data d = {.nr = nr, .arch = arch, .instruction_pointer = ip_now};
 
 	d.args[0] = a0;
 	d.args[5] = a5;
@@ -86,9 +90,13 @@ int main(void)
 
 	/* 70 traps, odd ones conditional on args[5]: ~350 instructions. */
 	for (int nr = 300; nr < 370; nr++)
-		traps[n++] = (struct tracer_trap){nr, nr % 2 ? 5 : -1};
-	traps[n++] = (struct tracer_trap){SYS_getppid, -1};
-	traps[n++] = (struct tracer_trap){SYS_getpgid, 0};
+		traps[n++] = (struct tracer_trap){nr, nr % 2 ? 5 : -1, false};
+	traps[n++] = (struct tracer_trap){SYS_getppid, -1, false};
+	traps[n++] = (struct tracer_trap){SYS_getpgid, 0, false};
+	/* Path syscalls whose rewrites may run from the stub area; sendto
+	 * (args[4] in the real policy, args[0] here) with an argument test. */
+	traps[n++] = (struct tracer_trap){SYS_openat, -1, true};
+	traps[n++] = (struct tracer_trap){SYS_sendto, 0, true};
 	struct tracer_config cfg = {.traps = traps,
 	                            .ntraps = n,
 	                            .denies = denies,
@@ -105,13 +113,14 @@ int main(void)
 			want = SECCOMP_RET_ERRNO | ENOSYS;
 		else if (nr == SYS_mincore)
 			want = SECCOMP_RET_ERRNO | EPERM;
-		else if ((nr >= 300 && nr < 370 && nr % 2 == 0) || nr == SYS_getppid)
+		else if ((nr >= 300 && nr < 370 && nr % 2 == 0) || nr == SYS_getppid ||
+		         nr == SYS_openat)
 			want = SECCOMP_RET_TRACE;
 		CHECK(r == want, "nr %d: %#x, want %#x", nr, r, want);
 		/* The constant-action cache needs ALLOW paths that look at
 		 * nr and arch only, except in trapped numbers' branches. */
-		int conditional =
-		        (nr >= 300 && nr < 370 && nr % 2) || nr == SYS_getpgid || nr == SYS_clone;
+		int conditional = (nr >= 300 && nr < 370 && nr % 2) || nr == SYS_getpgid ||
+		                  nr == SYS_clone || nr == SYS_openat || nr == SYS_sendto;
 		CHECK(!loaded || conditional, "nr %d: untrapped path reads arguments", nr);
 		CHECK(decide(&p, AUDIT_ARCH_I386, nr, 0, 0, &loaded) ==
 		              (SECCOMP_RET_ERRNO | ENOSYS),
@@ -136,8 +145,41 @@ int main(void)
 	              SECCOMP_RET_TRACE,
 	      "clone untraced");
 
+	/* The stub area: only stub traps are let through from there, and only
+	 * from inside it (both words of the address). */
+	uint64_t lo = arch_region_addr + STUB_AREA_OFF, hi = lo + STUB_AREA_SIZE;
+	const struct {
+		uint64_t ip;
+		int nr;
+		uint64_t a0;
+		uint32_t want;
+	} ips[] = {
+	        {lo + 2, SYS_openat, 0, SECCOMP_RET_ALLOW},
+	        {hi - 1, SYS_openat, 0, SECCOMP_RET_ALLOW},
+	        {lo - 1, SYS_openat, 0, SECCOMP_RET_TRACE},
+	        {hi, SYS_openat, 0, SECCOMP_RET_TRACE},
+	        {(lo + 2) ^ (1ull << 40), SYS_openat, 0, SECCOMP_RET_TRACE},
+	        {(lo + 2) & 0xffffffffu, SYS_openat, 0, SECCOMP_RET_TRACE},
+	        {lo + 2, SYS_sendto, 1, SECCOMP_RET_ALLOW},
+	        {lo - 2, SYS_sendto, 1, SECCOMP_RET_TRACE},
+	        {lo - 2, SYS_sendto, 0, SECCOMP_RET_ALLOW},
+	        {lo + 2, SYS_getppid, 0, SECCOMP_RET_TRACE},
+	        {lo + 2, SYS_getpid, 0, SECCOMP_RET_ALLOW},
+	};
+	for (size_t k = 0; k < sizeof(ips) / sizeof(ips[0]); k++) {
+		ip_now = ips[k].ip;
+		uint32_t r = decide(&p, AUDIT_ARCH_X86_64, ips[k].nr, ips[k].a0, 0, &loaded);
+		CHECK(r == ips[k].want, "nr %d from %#llx: %#x, want %#x", ips[k].nr,
+		      (unsigned long long)ips[k].ip, r, ips[k].want);
+		if (ips[k].nr == SYS_getpid)
+			CHECK(!loaded, "untrapped getpid reads the instruction pointer");
+	}
+	ip_now = 0x401000;
+	printf("stub area [%#llx, %#llx): stub traps allowed from it, nothing else changed\n",
+	       (unsigned long long)lo, (unsigned long long)hi);
+
 	/* Bad input */
-	struct tracer_trap bad = {1, 6};
+	struct tracer_trap bad = {1, 6, false};
 	struct tracer_config bcfg = {.traps = &bad, .ntraps = 1};
 	struct filter_prog q;
 	CHECK(filter_build(&bcfg, &q) == -EINVAL, "arg index 6 accepted");

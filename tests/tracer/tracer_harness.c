@@ -8,7 +8,11 @@
  *   getgid           continue with exit hook; result replaced by 4343
  *   getsid           parked, settled 200 ms later from a timer: 7777
  *   openat/open      path "/mt-probe/original" rewritten to a temp file
- *                    (sc_scratch_put + sc_set_arg; register restored at exit)
+ *                    (sc_scratch_put + sc_set_arg + sc_continue: the
+ *                    engine restores the register, by stub in 1 stop on
+ *                    x86-64); "/mt-probe/original-exit" the same with an
+ *                    exit callback (2 stops); "/mt-probe/fifo" rewritten
+ *                    to a FIFO (its real path in $MT_PROBE_FIFO)
  *   connect          to 10.99.0.1:9 -> -ECONNREFUSED (sockaddr read from
  *                    tracee memory); everything else runs unchanged
  *   uname            emulated: writes sysname "mirrord" (sc_write_mem)
@@ -17,8 +21,12 @@
  *   clone3, io_uring_* denied with ENOSYS in the kernel
  *
  * Options: --trace, --stacks, --many-traps (70 extra traps in front),
- * --expect KEY=N (checked at the end; KEY in read100_entries,
- * read100_exits, park_destroyed, park_settled), --stats. */
+ * --expect KEY=N or KEY>=N (checked at the end; KEY in read100_entries,
+ * read100_exits, park_destroyed, park_settled, rewrites, fifo_entries,
+ * stub_calls, stub_unwinds, exit_stops), --stats, --no-stub (the engine
+ * never uses the stub), --one-stop (every rewrite continued without an
+ * exit callback ran through the stub, and no exit stop was taken but the
+ * scratch injections' and the exit callbacks'), --two-stop (no stub). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +51,8 @@
 #include "tracer/tracer.h"
 
 #define PROBE_PATH "/mt-probe/original"
+#define PROBE_PATH_EXIT "/mt-probe/original-exit"
+#define PROBE_FIFO "/mt-probe/fifo"
 #define PROBE_CONTENT "rewritten-ok\n"
 #define MAX_EXPECT 8
 
@@ -52,12 +62,18 @@ static struct {
 	struct evloop *l;
 	struct tracer *t;
 	char tmpfile[64];
+	char fifodir[64], fifo[96];
 	int status;
-	bool stats;
+	bool stats, one_stop, two_stop;
 	unsigned read100_entries, read100_exits, park_destroyed, park_settled;
+	/* rewrites: continued without an exit callback; exit_hooks: events
+	 * continued with one (each takes an exit stop) */
+	unsigned rewrites, fifo_entries, exit_hooks;
+	struct tracer_stats st;
 	struct {
 		char key[32];
 		long want;
+		bool at_least;
 	} expect[MAX_EXPECT];
 	unsigned nexpect;
 } h;
@@ -94,6 +110,12 @@ static void park_fire(struct evloop *l, void *data)
 
 /* ---- handlers ------------------------------------------------------------ */
 
+static void continue_exit(struct sc_event *ev, sc_exit_fn fn)
+{
+	h.exit_hooks++;
+	sc_continue_exit(ev, fn);
+}
+
 static void getgid_exit(struct sc_event *ev)
 {
 	sc_set_result(ev, 4343);
@@ -109,19 +131,35 @@ static void handle_path(struct sc_event *ev, unsigned arg)
 	char path[4096];
 	uint64_t addr;
 	ssize_t n = sc_read_str(ev, sc_arg(ev, arg), path, sizeof(path));
+	const char *to = NULL;
+	bool with_exit = false;
 
-	if (n < 0 || strcmp(path, PROBE_PATH) != 0) {
+	if (n >= 0 && strcmp(path, PROBE_PATH) == 0) {
+		to = h.tmpfile;
+	} else if (n >= 0 && strcmp(path, PROBE_PATH_EXIT) == 0) {
+		to = h.tmpfile;
+		with_exit = true;
+	} else if (n >= 0 && strcmp(path, PROBE_FIFO) == 0) {
+		to = h.fifo;
+		h.fifo_entries++;
+	}
+	if (!to) {
 		sc_continue(ev);
 		return;
 	}
-	if (sc_scratch_put(ev, h.tmpfile, strlen(h.tmpfile) + 1, &addr) < 0 ||
-	    sc_set_arg(ev, arg, addr) < 0) {
+	if (sc_scratch_put(ev, to, strlen(to) + 1, &addr) < 0 || sc_set_arg(ev, arg, addr) < 0) {
 		sc_skip(ev, -EIO);
 		return;
 	}
 	if (sc_tracing(ev))
-		sc_note(ev, SC_REMOTE, "openat(\"%s\" -> \"%s\")", path, h.tmpfile);
-	sc_continue_exit(ev, rewrite_exit);
+		sc_note(ev, SC_REMOTE, "openat(\"%s\" -> \"%s\")", path, to);
+	if (with_exit) {
+		continue_exit(ev, rewrite_exit);
+		return;
+	}
+	/* As syscalls/fs.c does: the engine restores the register. */
+	h.rewrites++;
+	sc_continue(ev);
 }
 
 static void handle_connect(struct sc_event *ev)
@@ -184,7 +222,7 @@ static void on_syscall(struct sc_event *ev, void *data)
 		sc_skip(ev, 5000 + (long)(uint32_t)sc_arg(ev, 0));
 		return;
 	case SYS_getgid:
-		sc_continue_exit(ev, getgid_exit);
+		continue_exit(ev, getgid_exit);
 		return;
 	case SYS_getsid: {
 		struct park *pk = xcalloc(1, sizeof(*pk));
@@ -213,7 +251,7 @@ static void on_syscall(struct sc_event *ev, void *data)
 		if ((int)sc_arg(ev, 0) == 100) {
 			h.read100_entries++;
 			sc_note(ev, SC_LOCAL, "read(100)");
-			sc_continue_exit(ev, read100_exit);
+			continue_exit(ev, read100_exit);
 			return;
 		}
 		sc_continue(ev);
@@ -228,15 +266,60 @@ static void on_syscall(struct sc_event *ev, void *data)
 
 static long counter(const char *key)
 {
-	if (!strcmp(key, "read100_entries"))
-		return h.read100_entries;
-	if (!strcmp(key, "read100_exits"))
-		return h.read100_exits;
-	if (!strcmp(key, "park_destroyed"))
-		return h.park_destroyed;
-	if (!strcmp(key, "park_settled"))
-		return h.park_settled;
+	static const struct {
+		const char *key;
+		const unsigned *hv;
+		const uint64_t *sv;
+	} keys[] = {
+	        {"read100_entries", &h.read100_entries, NULL},
+	        {"read100_exits", &h.read100_exits, NULL},
+	        {"park_destroyed", &h.park_destroyed, NULL},
+	        {"park_settled", &h.park_settled, NULL},
+	        {"rewrites", &h.rewrites, NULL},
+	        {"fifo_entries", &h.fifo_entries, NULL},
+	        {"stub_calls", NULL, &h.st.stub_calls},
+	        {"stub_unwinds", NULL, &h.st.stub_unwinds},
+	        {"exit_stops", NULL, &h.st.exit_stops},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (!strcmp(key, keys[i].key))
+			return keys[i].hv ? (long)*keys[i].hv : (long)*keys[i].sv;
 	return -1;
+}
+
+/* --one-stop / --two-stop: how the rewrites went, from the engine's
+ * counters. Exit stops other than the rewrites' come from the scratch
+ * injections (one per address space) and the exit callbacks. */
+static int check_stops(void)
+{
+	const struct tracer_stats *s = &h.st;
+	uint64_t other_exits = s->injections + h.exit_hooks;
+
+	fprintf(stderr,
+	        "harness: rewrites=%u stub_calls=%llu exit_stops=%llu (injections %llu, exit "
+	        "callbacks %u) seccomp_stops=%llu\n",
+	        h.rewrites, (unsigned long long)s->stub_calls, (unsigned long long)s->exit_stops,
+	        (unsigned long long)s->injections, h.exit_hooks,
+	        (unsigned long long)s->seccomp_stops);
+	if (h.one_stop) {
+		if (h.rewrites == 0 || s->stub_calls != h.rewrites ||
+		    s->exit_stops != other_exits) {
+			fprintf(stderr, "harness: FAIL not every rewrite took 1 stop\n");
+			return 99;
+		}
+		fprintf(stderr, "harness: 1 stop per rewrite (%u rewrites, no exit stop)\n",
+		        h.rewrites);
+	}
+	if (h.two_stop) {
+		if (h.rewrites == 0 || s->stub_calls != 0 ||
+		    s->exit_stops != other_exits + h.rewrites) {
+			fprintf(stderr, "harness: FAIL rewrites did not take 2 stops\n");
+			return 99;
+		}
+		fprintf(stderr, "harness: 2 stops per rewrite (%u rewrites)\n", h.rewrites);
+	}
+	return 0;
 }
 
 static void on_done(int status, void *data)
@@ -245,13 +328,15 @@ static void on_done(int status, void *data)
 
 	h.status = status;
 	tracer_get_stats(h.t, &s);
+	h.st = s;
 	if (h.stats)
 		fprintf(stderr,
 		        "harness: stats seccomp=%llu exit=%llu signal=%llu event=%llu "
-		        "injections=%llu\n",
+		        "injections=%llu stub=%llu unwinds=%llu\n",
 		        (unsigned long long)s.seccomp_stops, (unsigned long long)s.exit_stops,
 		        (unsigned long long)s.signal_stops, (unsigned long long)s.event_stops,
-		        (unsigned long long)s.injections);
+		        (unsigned long long)s.injections, (unsigned long long)s.stub_calls,
+		        (unsigned long long)s.stub_unwinds);
 	fprintf(stderr,
 	        "harness: read100_entries=%u read100_exits=%u park_settled=%u park_destroyed=%u\n",
 	        h.read100_entries, h.read100_exits, h.park_settled, h.park_destroyed);
@@ -266,18 +351,22 @@ static void on_signal(struct evloop *l, int fd, uint32_t events, void *data)
 		tracer_forward_signal(h.t, (int)si.ssi_signo);
 }
 
+/* KEY=N (exactly) or KEY>=N (at least). */
 static void add_expect(const char *s)
 {
 	const char *eq = strchr(s, '=');
+	bool at_least = eq && eq > s && eq[-1] == '>';
+	size_t klen = eq ? (size_t)(eq - s) - at_least : 0;
 	long v;
 
-	if (!eq || (size_t)(eq - s) >= sizeof(h.expect[0].key) || h.nexpect == MAX_EXPECT ||
+	if (!eq || klen == 0 || klen >= sizeof(h.expect[0].key) || h.nexpect == MAX_EXPECT ||
 	    parse_int(eq + 1, 0, 1000000, &v) < 0) {
 		fprintf(stderr, "harness: bad --expect '%s'\n", s);
 		exit(2);
 	}
-	memcpy(h.expect[h.nexpect].key, s, (size_t)(eq - s));
-	h.expect[h.nexpect].key[eq - s] = '\0';
+	memcpy(h.expect[h.nexpect].key, s, klen);
+	h.expect[h.nexpect].key[klen] = '\0';
+	h.expect[h.nexpect].at_least = at_least;
 	h.expect[h.nexpect++].want = v;
 }
 
@@ -333,6 +422,12 @@ int main(int argc, char **argv)
 			log_set_level(LOG_TRACE);
 		else if (!strcmp(argv[i], "--stats"))
 			h.stats = true;
+		else if (!strcmp(argv[i], "--no-stub"))
+			cfg.no_stub = true;
+		else if (!strcmp(argv[i], "--one-stop"))
+			h.one_stop = true;
+		else if (!strcmp(argv[i], "--two-stop"))
+			h.two_stop = true;
 		else if (!strcmp(argv[i], "--expect") && i + 1 < argc)
 			add_expect(argv[++i]);
 		else if (!strcmp(argv[i], "--")) {
@@ -348,14 +443,16 @@ int main(int argc, char **argv)
 
 	if (many) {
 		/* 70 traps in front of the real ones, half of them with an
-		 * argument test (8 instructions each): the program is far
-		 * longer than an 8-bit jump can cross. */
+		 * argument test (8 instructions each), a third with the stub
+		 * test: the program is far longer than an 8-bit jump can
+		 * cross. */
 		for (int nr = 300; nr < 370; nr++)
-			traps[ntraps++] = (struct tracer_trap){nr, nr % 2 ? 5 : -1};
+			traps[ntraps++] = (struct tracer_trap){nr, nr % 2 ? 5 : -1, nr % 3 == 0};
 	}
 	for (size_t k = 0; k < ARRAY_SIZE(plain); k++)
-		traps[ntraps++] = (struct tracer_trap){plain[k], -1};
-	traps[ntraps++] = (struct tracer_trap){SYS_getpgid, 0};
+		traps[ntraps++] = (struct tracer_trap){
+		        plain[k], -1, plain[k] == SYS_openat || plain[k] == SYS_open};
+	traps[ntraps++] = (struct tracer_trap){SYS_getpgid, 0, false};
 	cfg.traps = traps;
 	cfg.ntraps = ntraps;
 	cfg.denies = denies;
@@ -370,6 +467,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	close(tfd);
+	snprintf(h.fifodir, sizeof(h.fifodir), "/tmp/mt-harness-fifo-XXXXXX");
+	if (!mkdtemp(h.fifodir)) {
+		perror("harness: fifo dir");
+		return 2;
+	}
+	snprintf(h.fifo, sizeof(h.fifo), "%s/fifo", h.fifodir);
+	if (mkfifo(h.fifo, 0600) < 0) {
+		perror("harness: mkfifo");
+		return 2;
+	}
+	setenv("MT_PROBE_FIFO", h.fifo, 1);
 	export_inherited_fds();
 
 	if ((r = evloop_new(&h.l)) < 0 || (r = tracer_new(h.l, &cfg, &h.t)) < 0) {
@@ -388,17 +496,24 @@ int main(int argc, char **argv)
 	if (pid < 0) {
 		fprintf(stderr, "harness: spawn '%s': %s\n", argv[i], strerror(-pid));
 		unlink(h.tmpfile);
+		unlink(h.fifo);
+		rmdir(h.fifodir);
 		return 127;
 	}
 	evloop_run(h.l);
 	tracer_free(h.t);
 	unlink(h.tmpfile);
+	unlink(h.fifo);
+	rmdir(h.fifodir);
+	if ((r = check_stops()) != 0)
+		return r;
 
 	for (unsigned k = 0; k < h.nexpect; k++) {
 		long got = counter(h.expect[k].key);
-		if (got != h.expect[k].want) {
-			fprintf(stderr, "harness: FAIL %s=%ld, expected %ld\n", h.expect[k].key,
-			        got, h.expect[k].want);
+		if (got < 0 ||
+		    (h.expect[k].at_least ? got < h.expect[k].want : got != h.expect[k].want)) {
+			fprintf(stderr, "harness: FAIL %s=%ld, expected %s%ld\n", h.expect[k].key,
+			        got, h.expect[k].at_least ? ">=" : "", h.expect[k].want);
 			return 99;
 		}
 	}

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <linux/audit.h>
 #include <sys/ptrace.h>
+#include <string.h>
 #include <sys/syscall.h>
 
 #include "common/util.h"
@@ -120,6 +121,59 @@ void arch_rewind(struct arch_regs *r)
 {
 	r->r.rip -= arch_syscall_insn_len;
 	r->r.rax = r->r.orig_rax;
+}
+
+void arch_set_ip(struct arch_regs *r, uint64_t ip)
+{
+	r->r.rip = ip;
+}
+
+/* In the middle of the user half of the 47-bit address space: far below
+ * the top-down mmap area (0x7f...) and the stack, far above PIE images and
+ * the brk heap (0x55.../0x56...), apart from Go's arena hints (0x..c0 << 32)
+ * and rr's page (0x70000000). "mt" in the high word. */
+const uint64_t arch_region_addr = 0x6d7400000000ull;
+
+/* movabs $imm64, <argument register i>: REX prefix and opcode. */
+static const uint8_t movabs_arg[6][2] = {
+        {0x48, 0xbf}, /* rdi */
+        {0x48, 0xbe}, /* rsi */
+        {0x48, 0xba}, /* rdx */
+        {0x49, 0xba}, /* r10 */
+        {0x49, 0xb8}, /* r8 */
+        {0x49, 0xb9}, /* r9 */
+};
+
+static size_t put_movabs(uint8_t *p, uint8_t rex, uint8_t op, uint64_t v)
+{
+	p[0] = rex;
+	p[1] = op;
+	memcpy(p + 2, &v, 8); /* little-endian immediate */
+	return 10;
+}
+
+size_t arch_stub_code(uint8_t *buf, unsigned mask, const uint64_t orig[6], uint64_t ret_ip)
+{
+	size_t n = 0;
+
+	buf[n++] = 0x0f; /* syscall */
+	buf[n++] = 0x05;
+	for (unsigned i = 0; i < 6; i++)
+		if (mask & (1u << i))
+			n += put_movabs(buf + n, movabs_arg[i][0], movabs_arg[i][1], orig[i]);
+	/* rcx: what the kernel leaves there after a native syscall (the
+	 * return address), and a register the program cannot expect to keep.
+	 * r11 keeps the flags the kernel put there, as natively. */
+	n += put_movabs(buf + n, 0x48, 0xb9, ret_ip); /* movabs $ret_ip, %rcx */
+	buf[n++] = 0xff;                              /* jmp *%rcx */
+	buf[n++] = 0xe1;
+	return n;
+}
+
+void arch_stub_finish(struct arch_regs *r, uint64_t ret_ip)
+{
+	r->r.rcx = ret_ip;
+	r->r.rip = ret_ip;
 }
 
 int arch_cs_arch(void)
