@@ -84,7 +84,9 @@ int sc_write_mem(struct sc_event *ev, uint64_t addr, const void *buf, size_t len
 int sc_dup_fd(struct sc_event *ev, int tracee_fd);
 
 /* Copy len bytes into this thread's scratch slot in the tracee and return
- * its tracee address; the slot stays valid until the event completes.
+ * its tracee address; the slot stays valid until the event completes (the
+ * bytes reach the tracee when the event is settled, before the kernel
+ * reads them).
  * Several calls in one event are placed one after the other (16-byte
  * aligned). -E2BIG if len exceeds the slot, -ENOSPC if every slot of the
  * address space is held by other in-flight events, -ENOMEM if the scratch
@@ -97,7 +99,10 @@ int sc_set_arg(struct sc_event *ev, unsigned i, uint64_t value);
 /* Settle the event. sc_skip() drops argument edits (the program finds its
  * registers untouched). sc_continue() after sc_set_arg() or
  * sc_scratch_put() acts as sc_continue_exit(ev, NULL): the registers are
- * restored and the slot released at the exit, not before. */
+ * restored and the slot released at the exit, not before. (The ptrace
+ * backend may instead run such a call from a stub that restores the
+ * registers itself, with no exit stop: x86-64, syscalls the policy marked
+ * `stub`, arguments pointing into scratch; the program cannot tell.) */
 void sc_skip(struct sc_event *ev, long retval); /* retval: >= 0 or -errno */
 void sc_continue(struct sc_event *ev);
 void sc_continue_exit(struct sc_event *ev, sc_exit_fn fn);
