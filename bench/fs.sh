@@ -15,6 +15,12 @@
 #       /etc/passwd): us per open traced in read mode vs untraced, and the
 #       ptrace stops per open (from --log-level debug's `ptrace stops:`
 #       line, the difference of two run lengths).
+#   (d) the same on paths the pod serves, whose path argument is rewritten:
+#       /etc/hosts (the pod's copy in the run directory: a rewrite and no
+#       agent round trip) and a pod-only file (each open also asks the
+#       agent: open + close in the pod). 1 stop per open with the x86-64
+#       stub, 2 without.
+# BENCH_FS_PARTS (default "a b c d") picks the parts.
 . "$(dirname "$0")/lib.sh"
 
 PY_IMPORT="import json, email, http.client, asyncio, ssl"
@@ -23,8 +29,11 @@ PY_IMPORT="import json, email, http.client, asyncio, ssl"
 PY=${BENCH_FS_PYTHON:-/usr/bin/python3}
 BIG_MB=${BENCH_FS_MB:-200}
 OPEN_N=${BENCH_FS_OPEN_N:-20000}
+REMOTE_OPEN_N=${BENCH_FS_REMOTE_OPEN_N:-2000}
 PY_TARGET=1.5
 LOCAL_TARGET=1.05
+# want PART: is the part in BENCH_FS_PARTS?
+want() { case " ${BENCH_FS_PARTS:-a b c d} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 bench_require
 [ -x "$PY" ] || bench_die "$PY is not installed (BENCH_FS_PYTHON)"
@@ -57,7 +66,26 @@ timed_traced() {
 	agent_stop
 }
 
+# stops STDERR: the sum of the `ptrace stops:` counters.
+stops() { sed -n 's/.*ptrace stops: \([0-9]*\) seccomp, \([0-9]*\) exit, \([0-9]*\) signal, \([0-9]*\) event.*/\1 \2 \3 \4/p' "$1" | awk '{ print $1 + $2 + $3 + $4 }'; }
+# stops_per_open N PATH...: ptrace stops per open in read mode, from runs of
+# N and 2N opens (a run of N opens does N*1.1 of them: loops' warm-up).
+stops_per_open() {
+	local n=$1 s1 s2
+	shift
+	MT_STDERR=$BT/o1.err timed_traced --fs-mode read --log-level debug -- "$BT/loops" open "$n" "$@"
+	check_run "loops open $* (debug)" || exit 1
+	MT_STDERR=$BT/o2.err timed_traced --fs-mode read --log-level debug -- "$BT/loops" open $((n * 2)) "$@"
+	check_run "loops open $* (debug, 2x)" || exit 1
+	s1=$(stops "$BT/o1.err") s2=$(stops "$BT/o2.err")
+	[ -n "$s1" ] && [ -n "$s2" ] || bench_die "no 'ptrace stops:' line at --log-level debug: $(tail -n 3 "$BT/o1.err")"
+	STOPS_DETAIL="stops: $s1 for $n, $s2 for $((n * 2))"
+	PER_OPEN=$(awk -v a="$s1" -v b="$s2" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / (n * 1.1) }')
+}
+us() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
+
 # ---- (a) python3 import-heavy start ----
+if want a; then
 declare -A PYMS
 CFGS=(native read local localnodns start)
 for r in $(seq "$BENCH_REPS"); do
@@ -106,8 +134,10 @@ bench_log "target read <= ${PY_TARGET}x: $(verdict "$ratio_r <= $PY_TARGET") (wi
 	"local, no remote DNS: $(verdict "$ratio_ln <= $LOCAL_TARGET") (without start-up: $(verdict "$net_ln <= $LOCAL_TARGET"))"
 bench_log "(local mode still traps open/openat when remote DNS is on: the pod's resolv.conf, hosts and hostname replace the local ones)"
 summary "8a fs python3 import: native $py_n ms, read $py_r ms (${ratio_r}x, ${net_r}x without the ${py_s} ms start-up), local $py_l ms (${ratio_l}x, ${net_l}x), local+no-remote-dns $py_ln ms (${ratio_ln}x, ${net_ln}x)"
+fi
 
 # ---- (b) a 200 MB pod-only file, read sequentially ----
+if want b; then
 BIG_HOST=$MT_POD_DIR/srv/mt-bench-fs-$$
 BIG=/srv/mt-bench-fs-$$ # the pod's path; the host's /srv does not have it
 [ ! -e "$BIG" ] || bench_die "$BIG exists on this machine: it must be pod-only"
@@ -133,8 +163,10 @@ printf '%-44s %10s %8s\n' "pod-local cat (native in pod)" "$big_n" "$(mbs "$big_
 printf '%-44s %10s %8s\n' "mirrord-trace, read mode (cat >/dev/null)" "$big_t" "$(mbs "$big_t")"
 summary "8b fs ${BIG_MB} MB remote read: pod-local cat $(mbs "$big_n") MB/s, mirrord-trace $(mbs "$big_t") MB/s ($(ratio "$(mbs "$big_t")" "$(mbs "$big_n")")x)"
 rm -f "$BIG_HOST"
+fi
 
 # ---- (c) per-open overhead on a local path ----
+if want c; then
 declare -A OPNS
 for r in $(seq "$BENCH_REPS"); do
 	run_ws "$BT/loops" open "$OPEN_N"
@@ -147,24 +179,51 @@ for r in $(seq "$BENCH_REPS"); do
 	check_run "loops open (local)" || exit 1
 	OPNS[local]+=" $(field 3)"
 done
-# stops STDERR: the sum of the `ptrace stops:` counters.
-stops() { sed -n 's/.*ptrace stops: \([0-9]*\) seccomp, \([0-9]*\) exit, \([0-9]*\) signal, \([0-9]*\) event.*/\1 \2 \3 \4/p' "$1" | awk '{ print $1 + $2 + $3 + $4 }'; }
-MT_STDERR=$BT/o1.err timed_traced --fs-mode read --log-level debug -- "$BT/loops" open "$OPEN_N"
-check_run "loops open (debug)" || exit 1
-MT_STDERR=$BT/o2.err timed_traced --fs-mode read --log-level debug -- "$BT/loops" open $((OPEN_N * 2))
-check_run "loops open (debug, 2x)" || exit 1
-s1=$(stops "$BT/o1.err") s2=$(stops "$BT/o2.err")
-[ -n "$s1" ] && [ -n "$s2" ] || bench_die "no 'ptrace stops:' line at --log-level debug: $(tail -n 3 "$BT/o1.err")"
-# A run of N opens does N*1.1 of them (loops' warm-up adds N/10).
-per_open=$(awk -v a="$s1" -v b="$s2" -v n="$OPEN_N" 'BEGIN { printf "%.2f", (b - a) / (n * 1.1) }')
+stops_per_open "$OPEN_N"
+per_open=$PER_OPEN
 # shellcheck disable=SC2086
 { o_u=$(median ${OPNS[untraced]}) o_r=$(median ${OPNS[read]}) o_l=$(median ${OPNS[local]}); }
-us() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
 over=$(awk -v a="$o_r" -v b="$o_u" 'BEGIN { printf "%.2f", (a - b) / 1000 }')
 bench_log "-- (c) openat+close of a local path (/etc/passwd), $OPEN_N per run, us per open"
 printf '%-44s %10s\n' configuration "us/open"
 printf '%-44s %10s\n' "untraced (workstation)" "$(us "$o_u")"
 printf '%-44s %10s\n' "mirrord-trace --fs-mode read" "$(us "$o_r")"
 printf '%-44s %10s\n' "mirrord-trace --fs-mode local" "$(us "$o_l")"
-bench_log "read mode: +$over us and $per_open ptrace stops per open (stops: $s1 for $OPEN_N, $s2 for $((OPEN_N * 2)))"
+bench_log "read mode: +$over us and $per_open ptrace stops per open ($STOPS_DETAIL)"
 summary "8c fs local open: untraced $(us "$o_u") us, read mode $(us "$o_r") us (+$over us, $per_open stops/open), local mode $(us "$o_l") us"
+fi
+
+# ---- (d) per-open overhead on paths the pod serves (rewritten) ----
+if want d; then
+SMALL_HOST=$MT_POD_DIR/srv/mt-bench-open-$$
+SMALL=/srv/mt-bench-open-$$ # the pod's path; the host's /srv does not have it
+[ ! -e "$SMALL" ] || bench_die "$SMALL exists on this machine: it must be pod-only"
+echo "pod-only file for bench/fs.sh" >"$SMALL_HOST" || bench_die "cannot write $SMALL_HOST"
+trap 'rm -f "$SMALL_HOST"; bench_cleanup' EXIT
+declare -A RONS
+for r in $(seq "$BENCH_REPS"); do
+	run_ws "$BT/loops" open "$OPEN_N" /etc/hosts
+	check_run "loops open /etc/hosts (untraced)" || exit 1
+	RONS[untraced]+=" $(field 3)"
+	timed_traced --fs-mode read -- "$BT/loops" open "$OPEN_N" /etc/hosts
+	check_run "loops open /etc/hosts (read)" || exit 1
+	RONS[hosts]+=" $(field 3)"
+	timed_traced --fs-mode read -- "$BT/loops" open "$REMOTE_OPEN_N" "$SMALL"
+	check_run "loops open $SMALL (read)" || exit 1
+	RONS[pod]+=" $(field 3)"
+done
+stops_per_open "$OPEN_N" /etc/hosts
+hosts_stops=$PER_OPEN hosts_detail=$STOPS_DETAIL
+stops_per_open "$REMOTE_OPEN_N" "$SMALL"
+pod_stops=$PER_OPEN pod_detail=$STOPS_DETAIL
+rm -f "$SMALL_HOST"
+# shellcheck disable=SC2086
+{ r_u=$(median ${RONS[untraced]}) r_h=$(median ${RONS[hosts]}) r_p=$(median ${RONS[pod]}); }
+bench_log "-- (d) openat+close of paths the pod serves (path rewritten to the run's copy), us per open"
+printf '%-44s %10s %12s\n' configuration "us/open" "stops/open"
+printf '%-44s %10s\n' "untraced /etc/hosts (workstation)" "$(us "$r_u")"
+printf '%-44s %10s %12s\n' "read mode, /etc/hosts (pod's copy)" "$(us "$r_h")" "$hosts_stops"
+printf '%-44s %10s %12s\n' "read mode, pod-only file (agent open+close)" "$(us "$r_p")" "$pod_stops"
+bench_log "/etc/hosts: $hosts_detail; pod-only file: $pod_detail ($OPEN_N / $REMOTE_OPEN_N opens per run)"
+summary "8d fs rewritten open: untraced $(us "$r_u") us, /etc/hosts read mode $(us "$r_h") us ($hosts_stops stops/open), pod-only file $(us "$r_p") us ($pod_stops stops/open)"
+fi

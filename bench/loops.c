@@ -4,6 +4,8 @@
  *   loops read N     N x read(fd, buf, 1) on /dev/zero
  *   loops open N     N x openat + close of /etc/passwd (a local path: with
  *                    feature.fs read it is trapped, decided local, resumed)
+ *   loops open N P   the same with path P (bench/fs.sh: a path the pod
+ *                    serves, rewritten to the run's copy)
  *
  * Prints one line "KIND N NS_PER_CALL". The clock is CLOCK_MONOTONIC through
  * the vDSO (no syscall). /dev/zero is opened before the clock starts: openat
@@ -48,14 +50,14 @@ static int loop_read(int fd, long n)
 	return 0;
 }
 
-/* The path is on mirrord's default local list (^/etc), so a traced open
- * costs the stop and the decision, never the agent. */
-static int loop_open(long n)
+/* The default path is on mirrord's default local list (^/etc), so a traced
+ * open costs the stop and the decision, never the agent. */
+static int loop_open(const char *path, long n)
 {
 	long i;
 
 	for (i = 0; i < n; i++) {
-		int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return -1;
 		close(fd);
@@ -70,9 +72,13 @@ int main(int argc, char **argv)
 	int fd = -1, rc;
 	double t0, t1;
 
-	if (argc != 3 ||
-	    (strcmp(argv[1], "getpid") && strcmp(argv[1], "read") && strcmp(argv[1], "open"))) {
-		fprintf(stderr, "usage: loops getpid|read|open N\n");
+	const char *path = "/etc/passwd";
+
+	if (argc == 4 && !strcmp(argv[1], "open"))
+		path = argv[3];
+	else if (argc != 3 ||
+	         (strcmp(argv[1], "getpid") && strcmp(argv[1], "read") && strcmp(argv[1], "open"))) {
+		fprintf(stderr, "usage: loops getpid|read|open N [PATH]\n");
 		return 2;
 	}
 	errno = 0;
@@ -92,9 +98,9 @@ int main(int argc, char **argv)
 		rc = loop_read(fd, n);
 		t1 = now_ns();
 	} else if (!strcmp(argv[1], "open")) {
-		loop_open(n / 10 + 1);
+		loop_open(path, n / 10 + 1);
 		t0 = now_ns();
-		rc = loop_open(n);
+		rc = loop_open(path, n);
 		t1 = now_ns();
 	} else {
 		loop_getpid(n / 10 + 1);
