@@ -76,8 +76,8 @@ int main(int argc, char **argv)
 
 	if (argc == 4 && !strcmp(argv[1], "open"))
 		path = argv[3];
-	else if (argc != 3 ||
-	         (strcmp(argv[1], "getpid") && strcmp(argv[1], "read") && strcmp(argv[1], "open"))) {
+	else if (argc != 3 || (strcmp(argv[1], "getpid") && strcmp(argv[1], "read") &&
+	                       strcmp(argv[1], "open"))) {
 		fprintf(stderr, "usage: loops getpid|read|open N [PATH]\n");
 		return 2;
 	}

@@ -314,6 +314,26 @@ static int mode_opens(long n)
 	return failures ? 1 : 0;
 }
 
+/* The program owns the engine's fixed address before the first trapped
+ * syscall (static builds only: ld.so traps earlier): the engine must leave
+ * the mapping alone and rewrite in 2 stops with scratch elsewhere. */
+static int mode_squat(void)
+{
+	void *want = (void *)(uintptr_t)0x6d7400000000ull;
+	char *m = mmap(want, 4096, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (m != want) {
+		printf("squat: cannot map %p (%s): the engine was first\n", want, strerror(errno));
+		return 2;
+	}
+	strcpy(m, "program's own page");
+	mode_opens(100);
+	CHECK(strcmp(m, "program's own page") == 0, "the program's mapping was replaced");
+	printf("squat: the program's mapping at %p is intact\n", want);
+	return failures ? 1 : 0;
+}
+
 /* Threads rewriting concurrently: every thread needs its own stub slot. */
 struct mt_arg {
 	long n;
@@ -732,6 +752,8 @@ int main(int argc, char **argv)
 		return mode_fifo(argv[2]);
 	if (!strcmp(mode, "exec-rewrite"))
 		return mode_exec_rewrite();
+	if (!strcmp(mode, "squat"))
+		return mode_squat();
 	if (!strcmp(mode, "restart"))
 		return mode_restart();
 	if (!strcmp(mode, "exec-thread"))
