@@ -432,14 +432,17 @@ static int mode_fifo(const char *how)
 		      "registers after EINTR not the program's");
 		printf("fifo-eintr: open -> %s, registers the program's\n",
 		       fd == -EINTR ? "EINTR" : "?");
+		/* Not the same call again (other flags): a retry with the same
+		 * site, stack and arguments is taken for the interrupted call
+		 * and given its decision without asking the policy. */
 		fd = raw_syscall(SYS_openat, (uint64_t)AT_FDCWD, (uint64_t)(uintptr_t)PROBE_FIFO,
-		                 O_RDONLY, 0x1234, 77, 0x5555, &after);
+		                 O_RDONLY | O_CLOEXEC, 0x1234, 77, 0x5555, &after);
 	}
 	setitimer(ITIMER_REAL, &off, NULL);
 	CHECK(fd >= 0, "open of the FIFO: %ld", fd);
 	CHECK(after.a[1] == (uint64_t)(uintptr_t)PROBE_FIFO && after.a[0] == (uint64_t)AT_FDCWD &&
-	              after.a[2] == O_RDONLY && after.a[3] == 0x1234 && after.a[4] == 77 &&
-	              after.a[5] == 0x5555,
+	              after.a[2] == (uint64_t)(eintr ? O_RDONLY | O_CLOEXEC : O_RDONLY) &&
+	              after.a[3] == 0x1234 && after.a[4] == 77 && after.a[5] == 0x5555,
 	      "argument registers not restored after the interrupted open");
 	CHECK(after.rcx == after.site, "rcx %#lx, want %#lx", (unsigned long)after.rcx,
 	      (unsigned long)after.site);
