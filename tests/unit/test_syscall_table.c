@@ -53,6 +53,14 @@ TEST(dispositions_are_consistent)
 	CHECK_EQ(sc_table_x86_64[__NR_io_uring_setup].err, ENOSYS);
 	CHECK_EQ(sc_table_x86_64[__NR_clone3].disp, SC_DENY);
 	CHECK_EQ(sc_table_x86_64[__NR_connect].disp, SC_HANDLED);
+	/* The 1-stop stub: path syscalls that return to their caller only.
+	 * A successful execve never comes back to the stub (and its old mm
+	 * is gone), so it keeps the exit stop. */
+	CHECK(sc_table_x86_64[__NR_openat].stub && sc_table_x86_64[__NR_open].stub &&
+	      sc_table_x86_64[__NR_newfstatat].stub && sc_table_x86_64[__NR_openat2].stub);
+	CHECK(!sc_table_x86_64[__NR_execve].stub && !sc_table_x86_64[__NR_execveat].stub);
+	for (size_t i = 0; i < sc_table_x86_64_size; i++)
+		CHECK(!sc_table_x86_64[i].stub || sc_table_x86_64[i].disp == SC_HANDLED);
 }
 
 TEST(filter_lists_follow_config)
@@ -72,6 +80,8 @@ TEST(filter_lists_follow_config)
 	policy_new(NULL, &none, &p);
 	n_none = policy_traps(p, traps);
 	policy_free(p);
+	for (size_t i = 0; i < n_all; i++)
+		CHECK_EQ(traps[i].stub, sc_table_x86_64[traps[i].nr].stub);
 	/* With nothing remote, no syscall stops the program. */
 	CHECK_EQ(n_none, 0);
 	CHECK(n_all >= 9);
