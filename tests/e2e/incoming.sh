@@ -229,4 +229,24 @@ rules_back 10 && pass "SIGKILL of mirrord-trace: nat rules as before" ||
 run client "http://$POD_IP:$PORT/after"
 expect_out_eq "pod /after" "SIGKILL of mirrord-trace: the pod answers its port again"
 agent_stop
+
+# ---- two sessions stealing the same port, each with its own agent ----
+# The newer session takes the port (as a new subscription replaces an
+# older one in mirrord); when it ends, the older one has it again, and
+# when both end the pod does.
+serve older "$PORT" --steal
+OLDER_PID=$APP_PID OLDER_AGENT=$AGENT_PID
+AGENT_PID="" # the second serve must not stop the first session's agent
+serve newer "$PORT" --steal
+run client "http://$POD_IP:$PORT/n"
+expect_out_eq "newer /n" "two sessions: the newer one takes the port"
+stop_app
+run client "http://$POD_IP:$PORT/o"
+expect_out_eq "older /o" "two sessions: after the newer one exits, the older one has the port again"
+APP_PID=$OLDER_PID AGENT_PID=$OLDER_AGENT
+stop_app
+rules_back 5 && pass "two sessions: nat rules as before after both exit" ||
+	fail "two sessions: nat rules after both exit" "$BEFORE" "$(rules)"
+run client "http://$POD_IP:$PORT/p"
+expect_out_eq "pod /p" "two sessions: the pod answers its port after both exit"
 e2e_done
