@@ -269,6 +269,7 @@ ssize_t session_fs_pread(struct session *s, uint32_t handle, void *buf, size_t l
 		n = 0; /* cannot happen: the agent reads at most count */
 	memcpy(buf, resp.u.fs_resp.data.ptr, n);
 	consume_front(s, (size_t)used);
+	s->stats.fs_bytes += n;
 	return (ssize_t)n;
 }
 
@@ -362,6 +363,7 @@ int64_t session_fs_fetch(struct session *s, uint32_t handle, uint64_t off, uint6
 			continue;
 		}
 		uint32_t got = resp.u.fs_resp.data.len;
+		s->stats.fs_bytes += got;
 		if (!err && !eof && got > 0) {
 			ssize_t w = pwrite(fd, resp.u.fs_resp.data.ptr, got, (off_t)p.off[i]);
 			if (w == (ssize_t)got)
@@ -546,4 +548,125 @@ int session_fs_truncate(struct session *s, const char *path, uint64_t len)
 	req.u.fs_req.offset = len;
 	req.u.fs_req.path = str_bytes(path);
 	return fs_simple(s, &req);
+}
+
+/* ---- asynchronous requests ----------------------------------------------
+ * One fs_async per request in flight, keyed by its id in s->fs_async. The
+ * agent answers in request order, but nothing here relies on it: answers
+ * are matched by id, and a blocking call waiting meanwhile (sync_wait)
+ * dispatches them to their callbacks as they pass. */
+
+struct fs_async {
+	uint8_t op;
+	session_fs_cb cb;
+	void *data;
+};
+
+static int64_t async_send(struct session *s, struct ap_msg *req, session_fs_cb cb, void *data)
+{
+	uint32_t id;
+	int r;
+
+	/* While a dropped link is replaced, session_send() drops frames:
+	 * the answer would never come. */
+	if (!s->alive || s->reconnecting)
+		return -ENOTCONN;
+	r = fs_send(s, req, &id);
+	if (r < 0)
+		return r;
+	struct fs_async *a = xmalloc(sizeof(*a));
+	*a = (struct fs_async){.op = req->u.fs_req.op, .cb = cb, .data = data};
+	u64map_put(&s->fs_async, id, a);
+	return id;
+}
+
+int64_t session_fs_open_async(struct session *s, const char *path, session_fs_cb cb, void *data)
+{
+	struct ap_msg req = fs_req(AP_FS_OPEN);
+
+	req.u.fs_req.path = str_bytes(path);
+	return async_send(s, &req, cb, data);
+}
+
+int64_t session_fs_pread_async(struct session *s, uint32_t handle, size_t len, uint64_t off,
+                               session_fs_cb cb, void *data)
+{
+	struct ap_msg req = fs_req(AP_FS_READ);
+
+	if (len == 0 || len > AP_MAX_DATA || off > AP_FS_MAX_OFFSET)
+		return -EINVAL;
+	req.u.fs_req.handle = handle;
+	req.u.fs_req.offset = off;
+	req.u.fs_req.count = (uint32_t)len;
+	return async_send(s, &req, cb, data);
+}
+
+void session_fs_close_nowait(struct session *s, uint32_t handle)
+{
+	struct ap_msg req = fs_req(AP_FS_CLOSE);
+	uint32_t id;
+
+	/* The answer finds no fs_async and is dropped. */
+	req.u.fs_req.handle = handle;
+	if (s->alive)
+		(void)fs_send(s, &req, &id);
+}
+
+void session_fs_cancel(struct session *s, int64_t req)
+{
+	if (req > 0)
+		free(u64map_del(&s->fs_async, (uint64_t)req));
+}
+
+uint64_t session_fs_epoch(const struct session *s)
+{
+	return s->stats.reconnects;
+}
+
+void fs_async_on_resp(struct session *s, const struct ap_msg *m)
+{
+	struct fs_async *a = u64map_del(&s->fs_async, m->id);
+	struct session_fs_result res = {0};
+	struct stat st;
+
+	if (!a)
+		return;
+	if (m->u.fs_resp.op != a->op)
+		res.err = -EPROTO;
+	else
+		res.err = -m->u.fs_resp.err;
+	if (res.err == 0 && a->op == AP_FS_OPEN) {
+		stat_from_wire(&m->u.fs_resp.st, &st);
+		res.handle = m->u.fs_resp.handle;
+		res.st = &st;
+	} else if (res.err == 0 && a->op == AP_FS_READ) {
+		res.data = m->u.fs_resp.data.ptr;
+		res.len = m->u.fs_resp.data.len;
+		s->stats.fs_bytes += res.len;
+	}
+	session_fs_cb cb = a->cb;
+	void *data = a->data;
+	free(a);
+	cb(data, &res);
+}
+
+void fs_async_fail_all(struct session *s, int err)
+{
+	struct session_fs_result res = {.err = err};
+	uint64_t key;
+	void *v;
+
+	/* Callbacks may start new requests (which fail at once, the link
+	 * being gone): take each entry out before calling it. */
+	for (;;) {
+		size_t i = 0;
+		if (!u64map_next(&s->fs_async, &i, &key, &v))
+			break;
+		struct fs_async *a = u64map_del(&s->fs_async, key);
+		session_fs_cb cb = a->cb;
+		void *data = a->data;
+		free(a);
+		if (err)
+			cb(data, &res);
+	}
 }

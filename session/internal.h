@@ -156,6 +156,8 @@ struct session {
 	/* Incoming traffic: subscriptions, bound ports, accepted peers
 	 * (incoming.c); NULL until first used. */
 	struct in_state *in;
+	/* Asynchronous file requests (files.c): request id -> fs_async */
+	struct u64map fs_async;
 };
 
 /* session.c */
@@ -210,6 +212,12 @@ int incoming_resend(struct session *s);
 void incoming_lost(struct session *s);
 void incoming_free(struct session *s);
 void incoming_forget_stream(struct session *s, struct stream *st);
+
+/* files.c: an AP_FS_RESP frame that no blocking call waits for; every
+ * asynchronous request fails with err (the link dropped or the session
+ * was lost), or with err 0 is dropped without its callback (freeing). */
+void fs_async_on_resp(struct session *s, const struct ap_msg *m);
+void fs_async_fail_all(struct session *s, int err);
 
 /* dns.c */
 void dns_stop(struct session *s);

@@ -160,6 +160,7 @@ void session_lost(struct session *s, const char *fmt, ...)
 	relays_reset_all(s);
 	dns_stop(s);
 	incoming_lost(s); /* issue 7: parked listen() calls fail */
+	fs_async_fail_all(s, -ECONNRESET);
 	if (s->lost_cb)
 		s->lost_cb(s->lost_data, s->lost_why ? s->lost_why : "connection lost");
 }
@@ -224,6 +225,8 @@ static void link_down(struct session *s, const char *fmt, ...)
 	s->wq_len = s->wq_off = 0;
 	s->rlen = 0;
 	size_t reset = relays_link_down(s);
+	/* Their answers went with the link, and so did the handles. */
+	fs_async_fail_all(s, -ECONNRESET);
 	if (s->resuming) {
 		/* The new link failed before its handshake: same cycle. */
 		s->resuming = false;
@@ -351,8 +354,9 @@ static void dispatch(struct session *s, const struct ap_msg *m)
 	case AP_PORT_UNSUB:
 		break;
 	case AP_FS_RESP:
-		/* The late answer to a file request whose caller gave up
-		 * (session/files.c): nothing waits for it any more. */
+		/* An asynchronous request's answer, or the late answer to a
+		 * blocking one whose caller gave up (dropped there). */
+		fs_async_on_resp(s, m);
 		return;
 	}
 	session_lost(s, "the agent sent an unexpected %s frame", ap_type_name(m->type));
@@ -784,6 +788,8 @@ void session_free(struct session *s)
 	}
 	u64map_free(&s->peers);
 	u64map_free(&s->udp);
+	fs_async_fail_all(s, 0); /* their owners are gone: drop them */
+	u64map_free(&s->fs_async);
 	free(s->rbuf);
 	free(s->wq);
 	free(s->lost_why);

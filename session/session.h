@@ -122,6 +122,34 @@ int64_t session_fs_fetch(struct session *s, uint32_t handle, uint64_t off, uint6
  * content of the local fd, then fsync it in the pod. */
 int session_fs_put(struct session *s, int fd, const char *path, mode_t mode);
 
+/* Asynchronous calls, for the FUSE server (session/fuse.c), which must
+ * not block the loop. cb runs once, from the event loop or from inside a
+ * blocking call that waits for another answer, with err 0 or -errno as
+ * above; handle and st for an open, data and len for a read (valid during
+ * the callback only). When the link drops or the session ends, every
+ * pending call fails with -ECONNRESET (and handles opened before are dead:
+ * see session_fs_epoch). Return a request id > 0 or -errno (cb will not
+ * run). */
+struct session_fs_result {
+	int err;
+	uint32_t handle;
+	const struct stat *st;
+	const uint8_t *data;
+	size_t len;
+};
+typedef void (*session_fs_cb)(void *data, const struct session_fs_result *res);
+int64_t session_fs_open_async(struct session *s, const char *path, session_fs_cb cb, void *data);
+/* At most 64 KiB at off; fewer bytes at the end of the file. */
+int64_t session_fs_pread_async(struct session *s, uint32_t handle, size_t len, uint64_t off,
+                               session_fs_cb cb, void *data);
+/* Close a handle without waiting for the answer. */
+void session_fs_close_nowait(struct session *s, uint32_t handle);
+/* The callback of request req will not run. */
+void session_fs_cancel(struct session *s, int64_t req);
+/* Changes whenever the agent link is replaced: handles opened under an
+ * older value are gone (ids may be reused by the new link). */
+uint64_t session_fs_epoch(const struct session *s);
+
 /* One page of a directory opened with O_DIRECTORY, from *cookie (0 at the
  * start); *cookie is advanced. Returns the number of entries (<= cap)
  * written to ents; 0 with *ret_eof at the end. */
@@ -293,5 +321,6 @@ struct session_stats {
 	size_t streams_live;
 	uint64_t reconnects; /* dropped agent links replaced */
 	uint64_t in_waited;  /* incoming connections held for a full accept queue */
+	uint64_t fs_bytes;   /* file content received from the agent */
 };
 void session_get_stats(const struct session *s, struct session_stats *ret);
