@@ -7,6 +7,7 @@
 #include "common/evloop.h"
 #include "common/util.h"
 #include "session/fs_cache.h"
+#include "session/fuse.h"
 #include "session/session.h"
 #include "syscalls/fs_policy.h"
 #include "syscalls/syscalls.h"
@@ -39,6 +40,8 @@ struct run {
 	bool done;
 	bool agent_lost;
 	int64_t lost_timer;
+	struct fs_fuse *fuse; /* large pod files, read lazily; or NULL */
+	const char *lazy_why; /* why not, for the notice */
 };
 
 /* PATH lookup as execvp does it, but before forking, so a missing program
@@ -75,6 +78,45 @@ static void on_syscall(struct sc_event *ev, void *data)
 static void on_notice(void *data, const char *msg)
 {
 	log_warn("%s", msg);
+}
+
+static void on_fs_notice(void *data, const char *msg)
+{
+	struct run *r = data;
+
+	log_warn("%s: lazy reads of large files need FUSE (%s)", msg,
+	         r->lazy_why ? r->lazy_why : "unavailable");
+}
+
+/* Regular pod files of at least this size are read lazily through FUSE;
+ * MIRRORD_TRACE_FS_LAZY_MIN=BYTES changes it, =off fetches every file
+ * whole. */
+#define LAZY_MIN_DEFAULT (8u * 1024 * 1024)
+
+static void setup_lazy(struct run *r, struct fs_cache *fc, const char *dir)
+{
+	const char *env = getenv("MIRRORD_TRACE_FS_LAZY_MIN");
+	_cleanup_free_ char *mnt = xasprintf("%s/lazy", dir);
+	uint64_t min = LAZY_MIN_DEFAULT;
+	int e;
+
+	if (env && strcmp(env, "off") == 0) {
+		r->lazy_why = "MIRRORD_TRACE_FS_LAZY_MIN=off";
+		fs_cache_set_lazy(fc, NULL, 0);
+		return;
+	}
+	if (env && (parse_u64(env, UINT64_MAX, &min) < 0 || min == 0)) {
+		log_warn("MIRRORD_TRACE_FS_LAZY_MIN=\"%s\" is not a size in bytes > 0 or \"off\"; "
+		         "using %u",
+		         env, LAZY_MIN_DEFAULT);
+		min = LAZY_MIN_DEFAULT;
+	}
+	e = fs_fuse_new(r->session, r->loop, mnt, &r->fuse, &r->lazy_why);
+	if (e < 0) {
+		log_debug("no FUSE mount for large pod files: %s: %s", r->lazy_why, strerror(-e));
+		r->fuse = NULL;
+	}
+	fs_cache_set_lazy(fc, r->fuse, min);
 }
 
 static void on_done(int status, void *data)
@@ -379,6 +421,7 @@ static int setup_fs(struct run *r, const struct config *c, const char *dir, cons
 		log_error("cannot create the file cache \"%s\": %s", cache, strerror(-e));
 		return e;
 	}
+	setup_lazy(r, *ret_fc, dir);
 	if (fs_policy_remote_writes(*ret_fp)) {
 		e = session_fs_enable_write(r->session);
 		if (e < 0) {
@@ -586,6 +629,8 @@ int cmd_exec(int argc, char **argv)
 	        .fs = fsp,
 	        .fs_cache = fsc,
 	        .notice = on_notice,
+	        .notice_data = &r,
+	        .fs_notice = on_fs_notice,
 	        .incoming_why = targetless
 	                                ? "targetless runs never mirror or steal incoming traffic"
 	                                : "feature.network.incoming is off",
@@ -650,14 +695,24 @@ out:
 		struct session_stats ss;
 		session_get_stats(r.session, &ss);
 		log_debug("session: %llu streams, %llu incoming held for the accept queue, "
-		          "%llu reconnects",
+		          "%llu reconnects, %llu file bytes from the agent",
 		          (unsigned long long)ss.streams_opened, (unsigned long long)ss.in_waited,
-		          (unsigned long long)ss.reconnects);
+		          (unsigned long long)ss.reconnects, (unsigned long long)ss.fs_bytes);
+	}
+	if (r.fuse) {
+		struct fs_fuse_stats fst;
+		fs_fuse_get_stats(r.fuse, &fst);
+		log_debug("lazy files: %llu reads, %llu chunks fetched (%llu read ahead)",
+		          (unsigned long long)fst.reads, (unsigned long long)fst.chunks,
+		          (unsigned long long)fst.prefetched);
 	}
 	tracer_free(r.tracer);
 	policy_free(r.policy);
 	/* Before the session: the last write-backs go through it. */
 	fs_cache_free(fsc);
+	/* After the program (nothing reads the mount any more), before the
+	 * session it reads through, before the run directory goes. */
+	fs_fuse_free(r.fuse);
 	fs_policy_free(fsp);
 	session_free(r.session);
 	in_store_free(&ins);

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #define RUNDIR_PREFIX "mirrord-trace-"
@@ -25,6 +26,13 @@ static const char *base_dir(void)
 
 void rundir_remove(const char *path)
 {
+	_cleanup_free_ char *lazy = xasprintf("%s/lazy", path);
+
+	/* A killed run that could not use a mount namespace of its own
+	 * leaves its FUSE mount of large files (session/fuse.h) behind,
+	 * aborted (its /dev/fuse fd died with it): detach it first, so the
+	 * walk below does not descend into it. */
+	(void)umount2(lazy, MNT_DETACH);
 	/* Recursive: the remote-file cache keeps the pod's tree below it. */
 	(void)rm_tree(path);
 }

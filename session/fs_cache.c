@@ -10,6 +10,7 @@
  *   is written back: it is never fetched over. */
 #include "session/fs_cache.h"
 #include "common/util.h"
+#include "session/fuse.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -40,6 +41,8 @@ struct fs_cache {
 	size_t dirlen;
 	struct entry *bucket[NBUCKETS];
 	unsigned tmp_seq;
+	struct fs_fuse *lazy; /* large files are read through it, or NULL */
+	uint64_t lazy_min;
 };
 
 static size_t hash(const char *s)
@@ -168,7 +171,7 @@ static int tmp_open(struct fs_cache *c, char **ret_path)
  * it empty) and put it in place. Returns the copy's fd (for fstat) or
  * -errno. */
 static int install_copy(struct fs_cache *c, const char *local, uint32_t h, const struct stat *st,
-                        bool fetch)
+                        bool fetch, bool for_write)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = tmp_open(c, &tmp);
@@ -184,9 +187,19 @@ static int install_copy(struct fs_cache *c, const char *local, uint32_t h, const
 			return (int)n;
 		}
 	}
-	/* The owner's bits of the pod's mode, always readable and writable
-	 * by us: execve of a remote binary needs its x bit. */
-	(void)fchmod(fd, 0600 | (st->st_mode & 0700));
+	if (for_write) {
+		/* The owner's bits of the pod's mode, always readable and
+		 * writable by us (the program writes the copy). */
+		(void)fchmod(fd, 0600 | (st->st_mode & 0700));
+	} else {
+		/* fstat of the program's fd shows the pod's mode and times
+		 * (not its owner and link count: see the FUSE path for those).
+		 * Readable by us whatever the pod says: the agent already
+		 * opened it there. No set-id bits on our copies. */
+		struct timespec ts[2] = {st->st_atim, st->st_mtim};
+		(void)fchmod(fd, (st->st_mode & 0777) | S_IRUSR);
+		(void)futimens(fd, ts);
+	}
 	r = make_parents(c, local);
 	if (r == 0 && lstat(local, &sb) == 0 && S_ISDIR(sb.st_mode))
 		(void)rm_tree(local);
@@ -268,7 +281,10 @@ static int copy_listing(struct fs_cache *c, const char *remote, const char *loca
 	return 0;
 }
 
-int fs_cache_read(struct fs_cache *c, const char *remote, bool dir_only, struct stat *ret_st)
+/* fs_cache_read, and with ret_path the path to open: the lazy node of a
+ * large regular file (then nothing is fetched), else the copy. */
+static int open_read(struct fs_cache *c, const char *remote, bool dir_only, struct stat *ret_st,
+                     char **ret_path)
 {
 	_cleanup_free_ char *local = fs_cache_path(c, remote);
 	struct entry *e = lookup(c, remote, false);
@@ -278,6 +294,16 @@ int fs_cache_read(struct fs_cache *c, const char *remote, bool dir_only, struct 
 
 	if (r < 0)
 		return r;
+	bool large = c->lazy_min && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= c->lazy_min;
+	if (ret_path && c->lazy && large && !(e && e->writable)) {
+		/* The node takes the handle over; a full node table falls
+		 * back to a copy. A copy opened for writing is newer than
+		 * the pod's file, so it is never served from the pod. */
+		if (fs_fuse_add(c->lazy, remote, h, &st, ret_path) == 0) {
+			*ret_st = st;
+			return 0;
+		}
+	}
 	if (S_ISDIR(st.st_mode)) {
 		r = copy_listing(c, remote, local);
 	} else if (e && e->have &&
@@ -285,20 +311,48 @@ int fs_cache_read(struct fs_cache *c, const char *remote, bool dir_only, struct 
 	           lstat(local, &sb) == 0 && S_ISREG(sb.st_mode)) {
 		r = 0; /* the copy is current */
 	} else {
-		r = install_copy(c, local, h, &st, true);
+		r = install_copy(c, local, h, &st, true, false);
 		if (r >= 0) {
 			close(r);
 			e = lookup(c, remote, true);
 			e->have = true;
 			e->size = st.st_size;
 			e->mtime = st.st_mtim;
-			r = 0;
+			r = large && !c->lazy ? 1 : 0;
 		}
 	}
 	(void)session_fs_close(c->s, h);
-	if (r == 0)
+	if (r >= 0) {
 		*ret_st = st;
+		if (ret_path)
+			*ret_path = TAKE_PTR(local);
+	}
 	return r;
+}
+
+int fs_cache_read(struct fs_cache *c, const char *remote, bool dir_only, struct stat *ret_st)
+{
+	int r = open_read(c, remote, dir_only, ret_st, NULL);
+
+	return r < 0 ? r : 0;
+}
+
+int fs_cache_open_read(struct fs_cache *c, const char *remote, bool dir_only, char **ret_path)
+{
+	struct stat st;
+
+	return open_read(c, remote, dir_only, &st, ret_path);
+}
+
+void fs_cache_set_lazy(struct fs_cache *c, struct fs_fuse *f, uint64_t min_size)
+{
+	c->lazy = f;
+	c->lazy_min = min_size;
+}
+
+bool fs_cache_is_lazy(const struct fs_cache *c, const char *local)
+{
+	return c->lazy && fs_fuse_owns(c->lazy, local);
 }
 
 int fs_cache_write_open(struct fs_cache *c, const char *remote, int flags, mode_t mode)
@@ -320,7 +374,7 @@ int fs_cache_write_open(struct fs_cache *c, const char *remote, int flags, mode_
 		r = 0; /* our copy is newer than the pod's until written back */
 		e->pending = true;
 	} else {
-		r = install_copy(c, local, h, &st, !(flags & O_TRUNC));
+		r = install_copy(c, local, h, &st, !(flags & O_TRUNC), true);
 		if (r >= 0) {
 			if (fstat(r, &sb) == 0) {
 				e->lsize = sb.st_size;

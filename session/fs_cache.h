@@ -11,6 +11,7 @@
 #include "session/session.h"
 
 struct fs_cache;
+struct fs_fuse;
 struct stat;
 
 /* Create dir (it must not exist; mode 0700) for the cache. */
@@ -26,11 +27,24 @@ char *fs_cache_path(const struct fs_cache *c, const char *remote);
 char *fs_cache_remote_of(const struct fs_cache *c, const char *local);
 
 /* Make the copy of remote current for reading: a regular file's content
- * (fetched again only when the pod's size or mtime changed), a directory's
+ * (fetched again only when the pod's size or mtime changed; its mode and
+ * times are the pod's, with read permission for us), a directory's
  * listing (entries as empty files, directories and symlinks, so getdents64
  * shows names and types). Returns 0 with the pod's stat, or -errno as the
  * pod's open failed. */
 int fs_cache_read(struct fs_cache *c, const char *remote, bool dir_only, struct stat *ret_st);
+/* Serve regular files of at least min_size bytes opened for reading
+ * through the FUSE server f (read lazily, session/fuse.h) instead of
+ * fetching them whole; f stays the caller's. With f NULL, min_size only
+ * says which files fs_cache_open_read reports as fetched whole. */
+void fs_cache_set_lazy(struct fs_cache *c, struct fs_fuse *f, uint64_t min_size);
+/* Open remote for reading: as fs_cache_read, and return the path the
+ * program should open instead (malloc'd): the copy, or the file's node on
+ * the FUSE mount. Returns 0, 1 when a file of at least min_size was
+ * fetched whole (no FUSE), or -errno. */
+int fs_cache_open_read(struct fs_cache *c, const char *remote, bool dir_only, char **ret_path);
+/* Whether local is on the FUSE mount (by name; never touches it). */
+bool fs_cache_is_lazy(const struct fs_cache *c, const char *local);
 /* Open remote for writing in the pod (flags: O_WRONLY/O_RDWR, O_CREAT,
  * O_EXCL, O_TRUNC; mode for creation), make the copy hold its content
  * (none after O_TRUNC) and remember it for write-back. */

@@ -157,6 +157,12 @@ int fs_resolve(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned pa
 		r->act = FA_LOCAL;
 		return 0;
 	}
+	/* The FUSE mount of large pod files: the kernel serves it (from
+	 * the supervisor's own loop); its nodes already are the pod's. */
+	if (p->cfg.fs_cache && fs_cache_is_lazy(p->cfg.fs_cache, r->abs)) {
+		r->act = FA_LOCAL;
+		return 0;
+	}
 	if (p->cfg.fs_cache) {
 		_cleanup_free_ char *rem = fs_cache_remote_of(p->cfg.fs_cache, r->abs);
 		if (rem) {
@@ -241,12 +247,11 @@ static void do_open(struct sc_event *ev, struct policy *p, int dirfd_arg, unsign
 	e = fs_resolve(ev, p, dirfd_arg, path_arg, write ? FSR_WRITE : 0, &r);
 	if (fs_settle_common(ev, &r, e, path_arg, what))
 		return;
-	if (write) {
+	_cleanup_free_ char *copy = NULL;
+	if (write)
 		e = fs_cache_write_open(p->cfg.fs_cache, r.remote, flags, mode);
-	} else {
-		struct stat st;
-		e = fs_cache_read(p->cfg.fs_cache, r.remote, flags & O_DIRECTORY, &st);
-	}
+	else
+		e = fs_cache_open_read(p->cfg.fs_cache, r.remote, flags & O_DIRECTORY, &copy);
 	if (e < 0) {
 		if (sc_tracing(ev))
 			sc_note(ev, SC_REMOTE, "%s(\"%s\") pod: %s", what, r.remote,
@@ -254,7 +259,16 @@ static void do_open(struct sc_event *ev, struct policy *p, int dirfd_arg, unsign
 		sc_skip(ev, fs_errno(e));
 		return;
 	}
-	_cleanup_free_ char *copy = fs_cache_path(p->cfg.fs_cache, r.remote);
+	if (e == 1 && !p->fs_noticed && p->cfg.fs_notice) {
+		char msg[PATH_MAX + 128];
+		p->fs_noticed = true;
+		snprintf(msg, sizeof(msg),
+		         "the large pod file \"%s\" was fetched whole before open() returned",
+		         r.remote);
+		p->cfg.fs_notice(p->cfg.notice_data, msg);
+	}
+	if (!copy)
+		copy = fs_cache_path(p->cfg.fs_cache, r.remote);
 	/* The pod created the file (O_EXCL was checked there); the copy
 	 * exists now, so the local open must not be exclusive. */
 	if (write && (flags & O_EXCL)) {
@@ -273,7 +287,10 @@ static void do_open(struct sc_event *ev, struct policy *p, int dirfd_arg, unsign
 	}
 	char w[PATH_MAX + 32];
 	snprintf(w, sizeof(w), "%s(\"%s\")", what, r.remote);
-	fs_redirect(ev, path_arg, copy, w, write ? "pod file (write-back)" : "pod copy");
+	fs_redirect(ev, path_arg, copy, w,
+	            write                                     ? "pod file (write-back)"
+	            : fs_cache_is_lazy(p->cfg.fs_cache, copy) ? "pod file (lazy)"
+	                                                      : "pod copy");
 }
 
 void fs_open(struct sc_event *ev, struct policy *p)

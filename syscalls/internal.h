@@ -12,7 +12,8 @@ struct policy {
 	struct session *session;
 	struct policy_config cfg;
 	bool listen_noticed;
-	bool in_warned; /* one warning for a refused subscription */
+	bool in_warned;  /* one warning for a refused subscription */
+	bool fs_noticed; /* one notice for a large file fetched whole */
 	/* loopback destination -> when it was last found listening here or
 	 * not (net.c, listening_cached) */
 	struct u64map listening;

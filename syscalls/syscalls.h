@@ -40,6 +40,9 @@ struct policy_config {
 	 * why (incoming_why); NULL: listen() is not trapped at all. */
 	void (*notice)(void *data, const char *msg);
 	void *notice_data;
+	/* Called once (with notice_data) when a large pod file had to be
+	 * fetched whole because lazy reads are unavailable; may be NULL. */
+	void (*fs_notice)(void *data, const char *msg);
 	const char *incoming_why;
 	/* feature.network.incoming; mode SESSION_IN_OFF: bind, getsockname
 	 * and accept are not trapped, and listen() only for the notice.
