@@ -102,7 +102,7 @@ static void setup_lazy(struct run *r, struct fs_cache *fc, const char *dir)
 
 	if (env && strcmp(env, "off") == 0) {
 		r->lazy_why = "MIRRORD_TRACE_FS_LAZY_MIN=off";
-		fs_cache_set_lazy(fc, NULL, 0);
+		fs_cache_set_lazy(fc, NULL, min);
 		return;
 	}
 	if (env && (parse_u64(env, UINT64_MAX, &min) < 0 || min == 0)) {

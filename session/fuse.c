@@ -664,7 +664,10 @@ static void handle(struct fs_fuse *f, const uint8_t *buf, size_t n)
 		/* The handle is reopened by the first READ that needs it. */
 		node->opens++;
 		o.fh = node->id;
-		o.open_flags = FOPEN_KEEP_CACHE;
+		/* NOFLUSH: close() does not wait for us. The supervisor
+		 * closes duplicates of program fds (sc_dup_fd) inside its
+		 * own callbacks; a FLUSH then would wait for this loop. */
+		o.open_flags = FOPEN_KEEP_CACHE | FOPEN_NOFLUSH;
 		reply(f, h.unique, 0, &o, sizeof(o));
 		return;
 	}

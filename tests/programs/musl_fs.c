@@ -6,6 +6,8 @@
  *   musl_fs ls DIR      DIR's entries (readdir's d_type), sorted, one a line;
  *                       "/" after a directory, "@" after a symlink
  *   musl_fs stat PATH   "SIZE MTIME" (stat)
+ *   musl_fs fstat PATH  "SIZE MTIME MODE UID GID NLINK" of an open fd (the
+ *                       fstat syscall itself, which the tracer never sees)
  *
  * Output is the same as go_client's, py_client.py's and node_client.js's. */
 #include <dirent.h>
@@ -77,7 +79,7 @@ int main(int argc, char **argv)
 	struct stat st;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: musl_fs cat PATH | ls DIR | stat PATH\n");
+		fprintf(stderr, "usage: musl_fs cat PATH | ls DIR | stat PATH | fstat PATH\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "cat") == 0)
@@ -92,6 +94,18 @@ int main(int argc, char **argv)
 		printf("%lld %lld\n", (long long)st.st_size, (long long)st.st_mtime);
 		return 0;
 	}
-	fprintf(stderr, "usage: musl_fs cat PATH | ls DIR | stat PATH\n");
+	if (strcmp(argv[1], "fstat") == 0) {
+		int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			fprintf(stderr, "fstat: %s: %s\n", argv[2], strerror(errno));
+			return 1;
+		}
+		printf("%lld %lld %o %u %u %lu\n", (long long)st.st_size, (long long)st.st_mtime,
+		       (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid,
+		       (unsigned long)st.st_nlink);
+		close(fd);
+		return 0;
+	}
+	fprintf(stderr, "usage: musl_fs cat PATH | ls DIR | stat PATH | fstat PATH\n");
 	return 2;
 }
