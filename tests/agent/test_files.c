@@ -170,8 +170,10 @@ static void teardown(struct env *e)
 {
 	session_free(e->s);
 	evloop_free(e->l);
-	kill(e->agent, SIGKILL);
-	waitpid(e->agent, NULL, 0);
+	if (e->agent > 0) {
+		kill(e->agent, SIGKILL);
+		waitpid(e->agent, NULL, 0);
+	}
 	kill(e->target, SIGKILL);
 	waitpid(e->target, NULL, 0);
 	char cmd[128];
@@ -552,6 +554,109 @@ TEST(large_sparse_file_streams)
 	CHECK_EQ(session_fs_close(e.s, h), 0);
 	/* The handle is gone: reads of it fail. */
 	CHECK_EQ(session_fs_pread(e.s, h, buf, 16, 0), -EBADF);
+	teardown(&e);
+}
+
+/* The asynchronous calls of the FUSE server: answers reach their
+ * callbacks by id, from the loop and from inside a blocking call; a
+ * cancelled request stays silent; a lost session fails what is pending. */
+struct async_rec {
+	struct evloop *l;
+	int calls, err;
+	uint32_t handle;
+	off_t size;
+	char data[16];
+	size_t len;
+	int *left; /* quit the loop when it reaches 0 */
+};
+
+static void async_cb(void *data, const struct session_fs_result *res)
+{
+	struct async_rec *r = data;
+
+	r->calls++;
+	r->err = res->err;
+	if (res->st) {
+		r->handle = res->handle;
+		r->size = res->st->st_size;
+	}
+	r->len = res->len < sizeof(r->data) ? res->len : sizeof(r->data);
+	if (res->data)
+		memcpy(r->data, res->data, r->len);
+	if (r->left && --*r->left == 0)
+		evloop_quit(r->l, 0);
+}
+
+static void quit_cb(struct evloop *l, void *data)
+{
+	(void)data;
+	evloop_quit(l, -ETIMEDOUT);
+}
+
+static int run_until_done(struct env *e)
+{
+	int64_t t = evloop_timer(e->l, 5000, quit_cb, NULL);
+	int r = evloop_run(e->l);
+
+	if (r == 0)
+		evloop_timer_cancel(e->l, t);
+	return r;
+}
+
+TEST(async_requests)
+{
+	struct env e;
+	int left = 2;
+	struct stat st;
+
+	if (!setup(&e))
+		return;
+	struct async_rec op = {.l = e.l, .left = &left}, miss = {.l = e.l, .left = &left};
+	CHECK(session_fs_open_async(e.s, "/file", async_cb, &op) > 0);
+	CHECK(session_fs_open_async(e.s, "/missing", async_cb, &miss) > 0);
+	CHECK_EQ(run_until_done(&e), 0);
+	CHECK_EQ(op.calls, 1);
+	CHECK_EQ(op.err, 0);
+	CHECK_EQ(op.size, 10);
+	CHECK_EQ(miss.calls, 1);
+	CHECK_EQ(miss.err, -ENOENT);
+
+	/* Three reads in flight, one cancelled; a blocking stat meanwhile
+	 * delivers the answers that come before its own. */
+	struct async_rec a = {.l = e.l}, b = {.l = e.l}, c = {.l = e.l}, end = {.l = e.l};
+	CHECK(session_fs_pread_async(e.s, op.handle, 4, 0, async_cb, &a) > 0);
+	int64_t rb = session_fs_pread_async(e.s, op.handle, 4, 3, async_cb, &b);
+	CHECK(rb > 0);
+	CHECK(session_fs_pread_async(e.s, op.handle, 100, 6, async_cb, &c) > 0);
+	CHECK(session_fs_pread_async(e.s, op.handle, 4, 10, async_cb, &end) > 0);
+	session_fs_cancel(e.s, rb);
+	CHECK_EQ(session_fs_stat(e.s, "/file", true, &st), 0);
+	CHECK_EQ(a.calls, 1);
+	CHECK_EQ(a.len, 4u);
+	CHECK(!memcmp(a.data, "0123", 4));
+	CHECK_EQ(b.calls, 0);
+	CHECK_EQ(c.calls, 1);
+	CHECK_EQ(c.len, 4u); /* short at the end of the file */
+	CHECK(!memcmp(c.data, "6789", 4));
+	CHECK_EQ(end.calls, 1);
+	CHECK_EQ(end.len, 0u);
+	CHECK_EQ(session_fs_pread_async(e.s, op.handle, 0, 0, async_cb, &a), -EINVAL);
+
+	/* The agent dies with a read pending: it fails, once. */
+	struct async_rec lost = {.l = e.l};
+	session_fs_close_nowait(e.s, op.handle);
+	uint32_t h2;
+	CHECK_EQ(session_fs_open(e.s, "/file", O_RDONLY, 0, &h2, NULL), 0);
+	kill(e.agent, SIGKILL);
+	waitpid(e.agent, NULL, 0);
+	e.agent = 0;
+	if (session_fs_pread_async(e.s, h2, 4, 0, async_cb, &lost) > 0) {
+		/* (the loop ran once already: a blocking call notices) */
+		CHECK(session_fs_stat(e.s, "/file", true, &st) < 0);
+		CHECK_EQ(lost.calls, 1);
+		CHECK_EQ(lost.err, -ECONNRESET);
+	}
+	CHECK(session_fs_pread_async(e.s, h2, 4, 0, async_cb, &lost) < 0);
 	teardown(&e);
 }
 
