@@ -102,7 +102,7 @@ static void setup_lazy(struct run *r, struct fs_cache *fc, const char *dir)
 
 	if (env && strcmp(env, "off") == 0) {
 		r->lazy_why = "MIRRORD_TRACE_FS_LAZY_MIN=off";
-		fs_cache_set_lazy(fc, NULL, min);
+		fs_cache_set_lazy(fc, r->loop, NULL, min);
 		return;
 	}
 	if (env && (parse_u64(env, UINT64_MAX, &min) < 0 || min == 0)) {
@@ -116,7 +116,7 @@ static void setup_lazy(struct run *r, struct fs_cache *fc, const char *dir)
 		log_debug("no FUSE mount for large pod files: %s: %s", r->lazy_why, strerror(-e));
 		r->fuse = NULL;
 	}
-	fs_cache_set_lazy(fc, r->fuse, min);
+	fs_cache_set_lazy(fc, r->loop, r->fuse, min);
 }
 
 static void on_done(int status, void *data)

@@ -41,6 +41,7 @@ struct fs_cache {
 	size_t dirlen;
 	struct entry *bucket[NBUCKETS];
 	unsigned tmp_seq;
+	struct evloop *loop;  /* deferred work of asynchronous opens */
 	struct fs_fuse *lazy; /* large files are read through it, or NULL */
 	uint64_t lazy_min;
 };
@@ -170,23 +171,15 @@ static int tmp_open(struct fs_cache *c, char **ret_path)
 /* Fill a new copy of remote from the open handle h (len bytes; 0 leaves
  * it empty) and put it in place. Returns the copy's fd (for fstat) or
  * -errno. */
-static int install_copy(struct fs_cache *c, const char *local, uint32_t h, const struct stat *st,
-                        bool fetch, bool for_write)
+/* Put the filled temporary file tmp (open as fd) in place as the copy at
+ * local, with the pod's mode and times (for_write: ours to write).
+ * Returns 0 or -errno (tmp is gone then). */
+static int place_copy(struct fs_cache *c, const char *local, const char *tmp, int fd,
+                      const struct stat *st, bool for_write)
 {
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = tmp_open(c, &tmp);
 	struct stat sb;
 	int r;
 
-	if (fd < 0)
-		return fd;
-	if (fetch && st->st_size > 0) {
-		int64_t n = session_fs_fetch(c->s, h, 0, (uint64_t)st->st_size, fd);
-		if (n < 0) {
-			unlink(tmp);
-			return (int)n;
-		}
-	}
 	if (for_write) {
 		/* The owner's bits of the pod's mode, always readable and
 		 * writable by us (the program writes the copy). */
@@ -208,7 +201,30 @@ static int install_copy(struct fs_cache *c, const char *local, uint32_t h, const
 		unlink(tmp);
 		return r;
 	}
-	return TAKE_FD(fd);
+	return 0;
+}
+
+/* Fill a new copy of remote from the open handle h (len bytes; 0 leaves
+ * it empty) and put it in place. Returns the copy's fd (for fstat) or
+ * -errno. */
+static int install_copy(struct fs_cache *c, const char *local, uint32_t h, const struct stat *st,
+                        bool fetch, bool for_write)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = tmp_open(c, &tmp);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	if (fetch && st->st_size > 0) {
+		int64_t n = session_fs_fetch(c->s, h, 0, (uint64_t)st->st_size, fd);
+		if (n < 0) {
+			unlink(tmp);
+			return (int)n;
+		}
+	}
+	r = place_copy(c, local, tmp, fd, st, for_write);
+	return r < 0 ? r : TAKE_FD(fd);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -344,10 +360,246 @@ int fs_cache_open_read(struct fs_cache *c, const char *remote, bool dir_only, ch
 	return open_read(c, remote, dir_only, &st, ret_path);
 }
 
-void fs_cache_set_lazy(struct fs_cache *c, struct fs_fuse *f, uint64_t min_size)
+void fs_cache_set_lazy(struct fs_cache *c, struct evloop *l, struct fs_fuse *f, uint64_t min_size)
 {
+	c->loop = l;
 	c->lazy = f;
 	c->lazy_min = min_size;
+}
+
+/* ---- asynchronous opens ------------------------------------------------
+ * The same decisions as open_read, as a chain of callbacks: open in the
+ * pod, then the lazy node, the current copy, or a copy fetched with
+ * OP_PIPE reads in flight. The callbacks may run inside a blocking call
+ * of another handler (sync_wait dispatches them): they only send
+ * asynchronous requests and touch local files, never wait. */
+
+#define OP_PIPE 8
+#define OP_CHUNK (64u * 1024) /* the most one session_fs_pread_async reads */
+
+struct op_slot {
+	struct fs_cache_op *op;
+	int64_t req;
+	uint64_t off;
+};
+
+struct fs_cache_op {
+	struct fs_cache *c;
+	struct evloop *l;
+	char *remote;
+	fs_cache_open_cb cb;
+	void *data;
+	int64_t open_req, timer;
+	bool have_handle;
+	uint32_t handle;
+	struct stat st;
+	char *tmp;
+	int fd;
+	uint64_t next;
+	unsigned inflight;
+	int err;
+	bool eof;
+	struct op_slot slot[OP_PIPE];
+};
+
+static void op_free(struct fs_cache_op *op)
+{
+	if (op->open_req)
+		session_fs_cancel(op->c->s, op->open_req);
+	for (unsigned i = 0; i < OP_PIPE; i++)
+		if (op->slot[i].req)
+			session_fs_cancel(op->c->s, op->slot[i].req);
+	if (op->timer)
+		evloop_timer_cancel(op->l, op->timer);
+	if (op->have_handle)
+		session_fs_close_nowait(op->c->s, op->handle);
+	if (op->fd >= 0)
+		close(op->fd);
+	if (op->tmp)
+		unlink(op->tmp);
+	free(op->tmp);
+	free(op->remote);
+	free(op);
+}
+
+static void op_finish(struct fs_cache_op *op, int err, const char *path)
+{
+	fs_cache_open_cb cb = op->cb;
+	void *data = op->data;
+
+	op_free(op);
+	cb(data, err, path);
+}
+
+static void op_pump(struct fs_cache_op *op);
+
+static void op_chunk(void *data, const struct session_fs_result *res)
+{
+	struct op_slot *sl = data;
+	struct fs_cache_op *op = sl->op;
+
+	sl->req = 0;
+	op->inflight--;
+	if (res->err) {
+		op->err = op->err ? op->err : res->err;
+	} else if (!op->err && !op->eof && res->len > 0) {
+		ssize_t w = pwrite(op->fd, res->data, res->len, (off_t)sl->off);
+		if (w != (ssize_t)res->len)
+			op->err = w < 0 ? -errno : -EIO; /* a full local disk */
+	}
+	/* A short chunk is the end of the file (it shrank meanwhile). */
+	if (!res->err && res->len < OP_CHUNK)
+		op->eof = true;
+	op_pump(op);
+}
+
+/* Keep OP_PIPE reads in flight; when the last one is in, install. */
+static void op_pump(struct fs_cache_op *op)
+{
+	struct fs_cache *c = op->c;
+	uint64_t size = (uint64_t)op->st.st_size;
+
+	while (!op->err && !op->eof && op->inflight < OP_PIPE && op->next < size) {
+		struct op_slot *sl = NULL;
+		for (unsigned i = 0; i < OP_PIPE && !sl; i++)
+			if (!op->slot[i].req)
+				sl = &op->slot[i];
+		uint64_t n = size - op->next < OP_CHUNK ? size - op->next : OP_CHUNK;
+		int64_t r =
+		        session_fs_pread_async(c->s, op->handle, (size_t)n, op->next, op_chunk, sl);
+		if (r < 0) {
+			op->err = (int)r;
+			break;
+		}
+		sl->req = r;
+		sl->off = op->next;
+		op->next += n;
+		op->inflight++;
+	}
+	if (op->inflight)
+		return;
+	if (op->err) {
+		op_finish(op, op->err, NULL);
+		return;
+	}
+	_cleanup_free_ char *local = fs_cache_path(c, op->remote);
+	struct entry *e = lookup(c, op->remote, false);
+	if (e && e->writable) {
+		/* Opened for writing meanwhile: that copy is the newer one. */
+		op_finish(op, 0, local);
+		return;
+	}
+	int r = place_copy(c, local, op->tmp, op->fd, &op->st, false);
+	free(TAKE_PTR(op->tmp)); /* renamed, or unlinked by place_copy */
+	if (r < 0) {
+		op_finish(op, r, NULL);
+		return;
+	}
+	e = lookup(c, op->remote, true);
+	e->have = true;
+	e->size = op->st.st_size;
+	e->mtime = op->st.st_mtim;
+	bool large = c->lazy_min && (uint64_t)op->st.st_size >= c->lazy_min;
+	op_finish(op, large && !c->lazy ? 1 : 0, local);
+}
+
+/* A directory opened without O_DIRECTORY: its listing is copied with
+ * blocking calls, from the loop (never inside another blocking call). */
+static void op_dir_tick(struct evloop *l, void *data)
+{
+	struct fs_cache_op *op = data;
+	_cleanup_free_ char *local = fs_cache_path(op->c, op->remote);
+	int r;
+
+	(void)l;
+	op->timer = 0;
+	r = copy_listing(op->c, op->remote, local);
+	op_finish(op, r, r < 0 ? NULL : local);
+}
+
+static void op_opened(void *data, const struct session_fs_result *res)
+{
+	struct fs_cache_op *op = data;
+	struct fs_cache *c = op->c;
+	struct stat sb;
+
+	op->open_req = 0;
+	if (res->err) {
+		op_finish(op, res->err, NULL);
+		return;
+	}
+	op->have_handle = true;
+	op->handle = res->handle;
+	op->st = *res->st;
+
+	_cleanup_free_ char *local = fs_cache_path(c, op->remote);
+	struct entry *e = lookup(c, op->remote, false);
+	bool large =
+	        c->lazy_min && S_ISREG(op->st.st_mode) && (uint64_t)op->st.st_size >= c->lazy_min;
+	if (S_ISDIR(op->st.st_mode)) {
+		session_fs_close_nowait(c->s, op->handle);
+		op->have_handle = false;
+		int64_t t = evloop_timer(op->l, 0, op_dir_tick, op);
+		if (t < 0)
+			op_finish(op, (int)t, NULL);
+		else
+			op->timer = t;
+		return;
+	}
+	if (c->lazy && large && !(e && e->writable)) {
+		_cleanup_free_ char *node = NULL;
+		if (fs_fuse_add(c->lazy, op->remote, op->handle, &op->st, &node) == 0) {
+			op->have_handle = false; /* the node's now */
+			op_finish(op, 0, node);
+			return;
+		}
+	}
+	if (e && e->have &&
+	    (e->writable || (e->size == op->st.st_size && same_time(e->mtime, op->st.st_mtim))) &&
+	    lstat(local, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		op_finish(op, 0, local); /* the copy is current */
+		return;
+	}
+	op->fd = tmp_open(c, &op->tmp);
+	if (op->fd < 0) {
+		int r = op->fd;
+		op_finish(op, r, NULL);
+		return;
+	}
+	op_pump(op);
+}
+
+int fs_cache_open_read_async(struct fs_cache *c, const char *remote, fs_cache_open_cb cb,
+                             void *data, struct fs_cache_op **ret)
+{
+	struct fs_cache_op *op;
+	int64_t r;
+
+	if (!c->loop)
+		return -EOPNOTSUPP;
+	op = xcalloc(1, sizeof(*op));
+	op->c = c;
+	op->l = c->loop;
+	op->remote = xstrdup(remote);
+	op->cb = cb;
+	op->data = data;
+	op->fd = -1;
+	for (unsigned i = 0; i < OP_PIPE; i++)
+		op->slot[i].op = op;
+	r = session_fs_open_async(c->s, remote, op_opened, op);
+	if (r < 0) {
+		op_free(op);
+		return (int)r;
+	}
+	op->open_req = r;
+	*ret = op;
+	return 0;
+}
+
+void fs_cache_op_cancel(struct fs_cache_op *op)
+{
+	if (op)
+		op_free(op);
 }
 
 bool fs_cache_is_lazy(const struct fs_cache *c, const char *local)

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include "common/evloop.h"
 #include "session/session.h"
 
 struct fs_cache;
@@ -36,8 +37,24 @@ int fs_cache_read(struct fs_cache *c, const char *remote, bool dir_only, struct 
 /* Serve regular files of at least min_size bytes opened for reading
  * through the FUSE server f (read lazily, session/fuse.h) instead of
  * fetching them whole; f stays the caller's. With f NULL, min_size only
- * says which files fs_cache_open_read reports as fetched whole. */
-void fs_cache_set_lazy(struct fs_cache *c, struct fs_fuse *f, uint64_t min_size);
+ * says which files fs_cache_open_read reports as fetched whole. l is the
+ * loop that asynchronous opens defer work to (required for them). */
+void fs_cache_set_lazy(struct fs_cache *c, struct evloop *l, struct fs_fuse *f, uint64_t min_size);
+
+/* fs_cache_open_read without blocking the loop: the pod's file is opened
+ * and copied with asynchronous requests, and cb runs once when done (from
+ * the event loop, never from inside this call) with err (0, 1 or -errno
+ * as fs_cache_open_read returns) and the path to open (NULL on error;
+ * valid during the call only). A directory's listing is still copied
+ * with blocking calls, from a timer of the loop. Returns 0 and the
+ * operation in *ret (for fs_cache_op_cancel until cb ran), or -errno
+ * (cb will not run). */
+struct fs_cache_op;
+typedef void (*fs_cache_open_cb)(void *data, int err, const char *path);
+int fs_cache_open_read_async(struct fs_cache *c, const char *remote, fs_cache_open_cb cb,
+                             void *data, struct fs_cache_op **ret);
+/* Stop an operation whose callback has not run; NULL is fine. */
+void fs_cache_op_cancel(struct fs_cache_op *op);
 /* Open remote for reading: as fs_cache_read, and return the path the
  * program should open instead (malloc'd): the copy, or the file's node on
  * the FUSE mount. Returns 0, 1 when a file of at least min_size was

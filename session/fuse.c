@@ -36,8 +36,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define CHUNK AP_CHUNK
-#define AP_CHUNK (64u * 1024)
+#define CHUNK (64u * 1024) /* the most one session_fs_pread_async reads */
 /* 32 MiB of chunks at most, in flight or cached. */
 #define CACHE_CHUNKS 512u
 #define READAHEAD_MIN (256u * 1024)

@@ -233,6 +233,84 @@ bool fs_settle_common(struct sc_event *ev, const struct fs_path *r, int e, unsig
 	return false;
 }
 
+/* The end of an open of a pod file: fail with e, or point the path at
+ * local (the copy, or the lazy node). */
+static void open_settle(struct sc_event *ev, struct policy *p, unsigned path_arg, const char *what,
+                        const char *remote, int e, const char *local, bool write)
+{
+	char w[PATH_MAX + 32];
+
+	if (e < 0) {
+		if (sc_tracing(ev))
+			sc_note(ev, SC_REMOTE, "%s(\"%s\") pod: %s", what, remote,
+			        strerror(-fs_errno(e)));
+		sc_skip(ev, fs_errno(e));
+		return;
+	}
+	if (e == 1 && !p->fs_noticed && p->cfg.fs_notice) {
+		char msg[PATH_MAX + 128];
+		p->fs_noticed = true;
+		snprintf(msg, sizeof(msg),
+		         "the large pod file \"%s\" was fetched whole before open() returned",
+		         remote);
+		p->cfg.fs_notice(p->cfg.notice_data, msg);
+	}
+	snprintf(w, sizeof(w), "%s(\"%s\")", what, remote);
+	fs_redirect(ev, path_arg, local, w,
+	            write                                      ? "pod file (write-back)"
+	            : fs_cache_is_lazy(p->cfg.fs_cache, local) ? "pod file (lazy)"
+	                                                       : "pod copy");
+}
+
+/* A read-only open waits for the pod parked, not in the loop: other
+ * threads and relays go on while the file is opened and copied. */
+struct open_call {
+	struct policy *p;
+	struct sc_event *ev;
+	struct fs_cache_op *op;
+	unsigned path_arg;
+	const char *what;
+	char remote[PATH_MAX];
+};
+
+static void open_call_free(void *data)
+{
+	struct open_call *oc = data;
+
+	/* Also when the thread died while parked: no answer may reach it. */
+	fs_cache_op_cancel(oc->op);
+	free(oc);
+}
+
+static void open_done(void *data, int err, const char *local)
+{
+	struct open_call *oc = data;
+
+	oc->op = NULL;
+	open_settle(oc->ev, oc->p, oc->path_arg, oc->what, oc->remote, err, local, false);
+}
+
+/* Park the event while the pod's file is opened; false if that cannot
+ * start (the caller does it the blocking way). */
+static bool open_parked(struct sc_event *ev, struct policy *p, unsigned path_arg, const char *what,
+                        const char *remote)
+{
+	struct open_call *oc = xcalloc(1, sizeof(*oc));
+
+	oc->p = p;
+	oc->ev = ev;
+	oc->path_arg = path_arg;
+	oc->what = what;
+	snprintf(oc->remote, sizeof(oc->remote), "%s", remote);
+	if (fs_cache_open_read_async(p->cfg.fs_cache, remote, open_done, oc, &oc->op) < 0) {
+		free(oc);
+		return false;
+	}
+	sc_set_state(ev, oc, open_call_free);
+	sc_park(ev);
+	return true;
+}
+
 /* open, creat, openat, openat2. flags/mode are the program's; how_arg >= 0
  * for openat2, whose struct open_how is rewritten when flags change. */
 static void do_open(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned path_arg,
@@ -248,24 +326,16 @@ static void do_open(struct sc_event *ev, struct policy *p, int dirfd_arg, unsign
 	if (fs_settle_common(ev, &r, e, path_arg, what))
 		return;
 	_cleanup_free_ char *copy = NULL;
+	/* Directories are listed with blocking calls anyway. */
+	if (!write && !(flags & O_DIRECTORY) && open_parked(ev, p, path_arg, what, r.remote))
+		return;
 	if (write)
 		e = fs_cache_write_open(p->cfg.fs_cache, r.remote, flags, mode);
 	else
 		e = fs_cache_open_read(p->cfg.fs_cache, r.remote, flags & O_DIRECTORY, &copy);
 	if (e < 0) {
-		if (sc_tracing(ev))
-			sc_note(ev, SC_REMOTE, "%s(\"%s\") pod: %s", what, r.remote,
-			        strerror(-fs_errno(e)));
-		sc_skip(ev, fs_errno(e));
+		open_settle(ev, p, path_arg, what, r.remote, e, NULL, write);
 		return;
-	}
-	if (e == 1 && !p->fs_noticed && p->cfg.fs_notice) {
-		char msg[PATH_MAX + 128];
-		p->fs_noticed = true;
-		snprintf(msg, sizeof(msg),
-		         "the large pod file \"%s\" was fetched whole before open() returned",
-		         r.remote);
-		p->cfg.fs_notice(p->cfg.notice_data, msg);
 	}
 	if (!copy)
 		copy = fs_cache_path(p->cfg.fs_cache, r.remote);
@@ -285,12 +355,7 @@ static void do_open(struct sc_event *ev, struct policy *p, int dirfd_arg, unsign
 			(void)sc_set_arg(ev, path_arg + 1, (uint64_t)(flags & ~O_EXCL));
 		}
 	}
-	char w[PATH_MAX + 32];
-	snprintf(w, sizeof(w), "%s(\"%s\")", what, r.remote);
-	fs_redirect(ev, path_arg, copy, w,
-	            write                                     ? "pod file (write-back)"
-	            : fs_cache_is_lazy(p->cfg.fs_cache, copy) ? "pod file (lazy)"
-	                                                      : "pod copy");
+	open_settle(ev, p, path_arg, what, r.remote, e, copy, write);
 }
 
 void fs_open(struct sc_event *ev, struct policy *p)

@@ -52,6 +52,16 @@ expect_eq "$((1 << 30))" "$(bytes_from_agent)" "fetched whole: the agent sent al
 expect_err_match "fetched whole before open\(\) returned: lazy reads of large files need FUSE \(MIRRORD_TRACE_FS_LAZY_MIN=off\)" "one notice says so"
 e2e_log "first 4 KiB of 1 GiB: ${lazy_ms} ms lazily, ${whole_ms} ms fetched whole (whole runs of mirrord-trace)"
 expect_true "lazily well under a quarter of the whole fetch (${lazy_ms} vs ${whole_ms} ms)" test $((lazy_ms * 4)) -lt "$whole_ms"
+# Fetched whole, the open is parked, not the supervisor: another open
+# that needs the agent completes meanwhile, and a program killed while
+# waiting ends the run at once.
+MIRRORD_TRACE_FS_LAZY_MIN=off run traced sh -c "(head -c 1 $D/g1 >/dev/null; echo fetched) & sleep 0.5; cat $D/small; echo small; wait"
+expect_out_eq "$(printf 'small file\nsmall\nfetched')" "a 1 GiB open (fetched whole) does not hold up another thread's open"
+t0=$(now_ms)
+MIRRORD_TRACE_FS_LAZY_MIN=off run traced sh -c "timeout -s KILL 0.5 head -c 1 $D/g1; echo rc=\$?"
+kill_ms=$(($(now_ms) - t0))
+expect_out_eq "rc=137" "the program is killed while its open is parked"
+expect_true "the run ends without finishing the fetch (${kill_ms} ms, the fetch took ${whole_ms} ms)" test $((kill_ms * 2)) -lt "$whole_ms"
 run traced sh -c "tail -c 1048576 $D/g1 | md5sum"
 expect_out_eq "$(tail -c 1048576 "$HD/g1" | md5sum)" "the last MiB of the 1 GiB file"
 
