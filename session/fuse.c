@@ -22,16 +22,15 @@
  * again later (through an mmap, say) or after the agent link was
  * replaced. */
 #include "session/fuse.h"
+#include "session/fuse_mount.h"
 #include "common/u64map.h"
 #include "common/util.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fuse.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -98,7 +97,8 @@ struct fs_fuse {
 	int fd;
 	char *dir;
 	size_t dirlen;
-	bool mounted, dead;
+	struct fuse_mount mnt;
+	bool dead;
 	uint64_t next_id;
 	struct u64map nodes;  /* id -> node */
 	struct u64map chunks; /* chunk_key -> chunk */
@@ -750,58 +750,26 @@ static void on_fuse_io(struct evloop *l, int fd, uint32_t events, void *data)
 		evloop_del(l, fd);
 }
 
-/* ---- mount ------------------------------------------------------------ */
-
-/* A mount namespace of our own, so the mount is private to the run and
- * disappears with its last process. Slave, not private: mounts made
- * elsewhere later still reach the program. */
-static void private_mounts(void)
-{
-	if (unshare(CLONE_NEWNS) < 0)
-		return; /* mount where we are; fs_fuse_free unmounts */
-	(void)mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
-}
-
 int fs_fuse_new(struct session *s, struct evloop *l, const char *dir, struct fs_fuse **ret,
                 const char **ret_why)
 {
-	_cleanup_close_ int fd = -1;
-	char opts[128];
+	struct fuse_mount m;
 	int r;
 
 	*ret_why = NULL;
-	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		*ret_why = "cannot open /dev/fuse";
-		return -errno;
-	}
-	if (mkdir(dir, 0700) < 0) {
-		*ret_why = "cannot create the mount point";
-		return -errno;
-	}
-	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fd,
-	         (unsigned)getuid(), (unsigned)getgid());
-	/* Only a supervisor that may mount gets a namespace of its own;
-	 * EPERM below is then the answer for the others too. */
-	private_mounts();
-	if (mount("mirrord-trace", dir, "fuse.mirrord-trace",
-	          MS_NOSUID | MS_NODEV | MS_RDONLY | MS_NOATIME, opts) < 0) {
-		r = -errno;
-		(void)rmdir(dir);
-		*ret_why = r == -EPERM ? "no permission to mount (needs CAP_SYS_ADMIN)"
-		                       : "mount failed";
+	r = fuse_mount_open(dir, &m, ret_why);
+	if (r < 0)
 		return r;
-	}
 	struct fs_fuse *f = xcalloc(1, sizeof(*f));
 	f->s = s;
 	f->l = l;
 	f->dir = xstrdup(dir);
 	f->dirlen = strlen(dir);
-	f->mounted = true;
+	f->mnt = m;
 	f->next_id = ROOT_ID + 1;
 	f->lru.prev = f->lru.next = &f->lru;
 	f->buf = xmalloc(REQ_BUF);
-	f->fd = TAKE_FD(fd);
+	f->fd = m.fd;
 	r = evloop_add(l, f->fd, EPOLLIN, on_fuse_io, f);
 	if (r < 0) {
 		*ret_why = "cannot watch /dev/fuse";
@@ -842,12 +810,7 @@ void fs_fuse_free(struct fs_fuse *f)
 		free(todo);
 		node_free(f, n);
 	}
-	/* Closing the last fd of the connection aborts it: anything still
-	 * waiting on the mount gets ENOTCONN instead of hanging. Then the
-	 * mount goes, detached, so a straggler cannot keep it busy. */
-	close(f->fd);
-	if (f->mounted && umount2(f->dir, MNT_DETACH) == 0)
-		(void)rmdir(f->dir);
+	fuse_mount_close(&f->mnt);
 	u64map_free(&f->nodes);
 	u64map_free(&f->chunks);
 	free(f->buf);

@@ -24,9 +24,10 @@ struct stat;
  * from l. With CAP_SYS_ADMIN the supervisor first moves to a mount
  * namespace of its own (slave of the current one), which the program
  * inherits: the mount is invisible outside the run and goes with its last
- * process, even after a SIGKILL. Returns 0, or -errno when FUSE is not
- * available here (no /dev/fuse, no right to mount); *ret_why then says
- * why in a few words. */
+ * process, even after a SIGKILL. Without, the setuid fusermount3 mounts
+ * it (auto_unmount: it goes when we do). Returns 0, or -errno when FUSE
+ * is not available here (no /dev/fuse, no way to mount); *ret_why then
+ * says why in a few words. */
 int fs_fuse_new(struct session *s, struct evloop *l, const char *dir, struct fs_fuse **ret,
                 const char **ret_why);
 /* Abort the connection, unmount (detached) and remove dir. NULL is fine. */
