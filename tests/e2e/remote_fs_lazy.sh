@@ -10,7 +10,7 @@
 require_pod
 require_tracer
 baseline && skip "tracer-only scenario (it compares against the pod itself)"
-require_cmd python3 md5sum truncate
+require_cmd python3 md5sum truncate setpriv
 [ -c /dev/fuse ] || skip "/dev/fuse is missing: lazy reads need FUSE"
 require_programs go muslfs
 G=$MT_PROG_DIR/go_client
@@ -95,6 +95,21 @@ run python3 "$T/rd.py" "$HD/m64"
 WANT=$OUT
 run traced python3 "$T/rd.py" "$D/m64"
 expect_out_eq "$WANT" "python3: mmap, random pread and backwards reads match the pod's file"
+
+# A supervisor that may not mount (and has no working fusermount3): the
+# large file is fetched whole, with one notice.
+start_agent
+AGENT_FRESH=0
+run in_ws setpriv --reuid=65534 --regid=65534 --clear-groups env -u XDG_RUNTIME_DIR HOME=/tmp \
+	"$MT" --agent-addr "$AGENT_ADDR" --no-remote-dns -- sh -c "md5sum <$D/m64"
+agent_wait_exit 3 || true
+agent_stop
+if ! grep -q 'need FUSE' <<<"$ERR"; then
+	expect_out_eq "$SUM" "a supervisor without root reads the large file (lazily: fusermount3 works here)"
+else
+	expect_out_eq "$SUM" "a supervisor that may not mount reads the large file, fetched whole"
+	expect_err_match "lazy reads of large files need FUSE \(no permission to mount" "and says why, once"
+fi
 
 # ---- fstat: the pod's metadata ----
 run in_pod stat -c '%s %Y %a %u %g %h' "$D/m64"
