@@ -184,6 +184,14 @@ static void lru_push(struct fs_fuse *f, struct chunk *c)
 	f->lru.prev = c;
 }
 
+static void lru_push_front(struct fs_fuse *f, struct chunk *c)
+{
+	c->next = f->lru.next;
+	c->prev = &f->lru;
+	f->lru.next->prev = c;
+	f->lru.next = c;
+}
+
 static void chunk_free(struct fs_fuse *f, struct chunk *c)
 {
 	if (c->req)
@@ -199,16 +207,21 @@ static bool chunk_busy(const struct chunk *c)
 	return c->pins || !c->ready;
 }
 
-/* Drop least recently used chunks nobody waits for, down to the limit. */
-static void evict(struct fs_fuse *f)
+/* Drop least recently used chunks nobody waits for, down to limit. */
+static void evict_to(struct fs_fuse *f, size_t limit)
 {
 	struct chunk *c = f->lru.next, *next;
 
-	for (; c != &f->lru && f->chunks.n > CACHE_CHUNKS; c = next) {
+	for (; c != &f->lru && f->chunks.n > limit; c = next) {
 		next = c->next;
 		if (!chunk_busy(c))
 			chunk_free(f, c);
 	}
+}
+
+static void evict(struct fs_fuse *f)
+{
+	evict_to(f, CACHE_CHUNKS);
 }
 
 static void chunk_fetch(struct fs_fuse *f, struct chunk *c);
@@ -382,6 +395,12 @@ static bool try_answer(struct fs_fuse *f, struct pending *p)
 	for (uint64_t i = first; i <= last; i++) {
 		struct chunk *c = u64map_get(&f->chunks, chunk_key(p->n, i));
 		c->pins--;
+		/* Read to its end: the page cache has it now, so it is the
+		 * first to go, before read-ahead nobody has used yet. */
+		if (p->end >= (i + 1) * CHUNK || c->len < CHUNK) {
+			lru_unlink(c);
+			lru_push_front(f, c);
+		}
 	}
 	return true;
 }
@@ -406,7 +425,11 @@ static void prefetch(struct fs_fuse *f, struct node *n, uint64_t from, uint64_t 
 {
 	for (uint64_t i = from / CHUNK; i * CHUNK < to; i++) {
 		bool fresh;
-		/* Read-ahead never pushes out what readers wait for. */
+		/* Read-ahead makes room from what was read already (the
+		 * kernel's page cache has that), never from what readers
+		 * wait for or what is still coming. */
+		if (f->chunks.n >= CACHE_CHUNKS)
+			evict_to(f, CACHE_CHUNKS - 1);
 		if (f->chunks.n >= CACHE_CHUNKS)
 			return;
 		struct chunk *c = chunk_get(f, n, i, &fresh);
@@ -565,6 +588,35 @@ int fs_fuse_add(struct fs_fuse *f, const char *remote, uint32_t handle, const st
 
 /* ---- requests --------------------------------------------------------- */
 
+/* The kernel reads ahead at most 128 KiB by default, in READs of that
+ * size; for a stream from the pod, fewer and larger READs cost fewer
+ * round trips through this loop. The knob is the mount's backing device
+ * in sysfs (root only; without it, the default stays). Its name comes from
+ * our own mount table: stat() of the mount would ask this very loop. */
+#define KERNEL_READAHEAD_KB "1024"
+
+static void raise_readahead(const struct fs_fuse *f)
+{
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	char line[4096], mnt[4096], path[128];
+	unsigned maj, min;
+
+	if (!mi)
+		return;
+	while (fgets(line, sizeof(line), mi)) {
+		/* id parent maj:min root mountpoint ... */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) != 3 ||
+		    strcmp(mnt, f->dir) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+		_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0)
+			(void)!write(fd, KERNEL_READAHEAD_KB, strlen(KERNEL_READAHEAD_KB));
+		break;
+	}
+	fclose(mi);
+}
+
 static void do_init(struct fs_fuse *f, uint64_t unique, const uint8_t *in, size_t len)
 {
 	struct fuse_init_in ii = {0};
@@ -589,6 +641,9 @@ static void do_init(struct fs_fuse *f, uint64_t unique, const uint8_t *in, size_
 	o.time_gran = 1;
 	o.max_pages = MAX_PAGES;
 	reply(f, unique, 0, &o, sizeof(o));
+	/* After the reply: the kernel lowers the device's read-ahead to
+	 * max_readahead when it processes it. */
+	raise_readahead(f);
 }
 
 static struct node *lookup_name(struct fs_fuse *f, const uint8_t *in, size_t len)
