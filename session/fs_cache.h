@@ -2,8 +2,10 @@
  * mirrors the pod's tree by name under one directory (mode 0700): the pod's
  * /srv/a.txt is <dir>/srv/a.txt. The program's path is rewritten to the
  * copy, so every consumer (read, mmap, execve, getdents64 on a directory
- * whose listing was copied) works on a real file. Blocking: each call
- * waits for the agent (session_fs_*). */
+ * whose listing was copied) works on a real file. Large regular files
+ * may instead be served lazily through the FUSE server (fs_cache_set_lazy,
+ * session/fuse.h). Each call waits for the agent (session_fs_*), except
+ * fs_cache_open_read_async, which the read-only opens use. */
 #pragma once
 
 #include <stdbool.h>
