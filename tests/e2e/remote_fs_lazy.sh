@@ -56,7 +56,11 @@ expect_true "lazily well under a quarter of the whole fetch (${lazy_ms} vs ${who
 # that needs the agent completes meanwhile, and a program killed while
 # waiting ends the run at once.
 MIRRORD_TRACE_FS_LAZY_MIN=off run traced sh -c "(head -c 1 $D/g1 >/dev/null; echo fetched) & sleep 0.5; cat $D/small; echo small; wait"
-expect_out_eq "$(printf 'small file\nsmall\nfetched')" "a 1 GiB open (fetched whole) does not hold up another thread's open"
+if [ "$whole_ms" -gt 2500 ]; then
+	expect_out_eq "$(printf 'small file\nsmall\nfetched')" "a 1 GiB open (fetched whole) does not hold up another thread's open"
+else
+	e2e_log "(the whole fetch took only ${whole_ms} ms: too fast to show the parked open)"
+fi
 t0=$(now_ms)
 MIRRORD_TRACE_FS_LAZY_MIN=off run traced sh -c "timeout -s KILL 0.5 head -c 1 $D/g1; echo rc=\$?"
 kill_ms=$(($(now_ms) - t0))
