@@ -165,11 +165,34 @@ static void on_signal(struct evloop *l, int fd, uint32_t events, void *data)
 	}
 }
 
+/* The program stopped (a terminal's Ctrl-Z reached the whole foreground
+ * group, or someone stopped it): stop with the same signal, so that the
+ * shell sees the job stopped only now, with the program already in its
+ * stop. Stopping at the terminal's signal itself, before the program,
+ * could leave the program's own stop undelivered until after the shell's
+ * SIGCONT, and the job would stay stopped after `fg`. Returns on SIGCONT. */
+static void on_group_stop(int sig, void *data)
+{
+	sigset_t one;
+
+	(void)data;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	raise(sig);
+	if (sig != SIGSTOP)
+		sigprocmask(SIG_BLOCK, &one, NULL);
+}
+
 static int setup_signals(struct run *r)
 {
 	sigset_t set;
 
 	sigemptyset(&set);
+	/* Stop signals too: we stop when the program has (on_group_stop). */
+	sigaddset(&set, SIGTSTP);
+	sigaddset(&set, SIGTTIN);
+	sigaddset(&set, SIGTTOU);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
@@ -649,6 +672,7 @@ int cmd_exec(int argc, char **argv)
 	        .on_syscall = on_syscall,
 	        .syscall_name = policy_syscall_name,
 	        .on_done = on_done,
+	        .on_group_stop = on_group_stop,
 	        .data = &r,
 	        .trace = o.trace,
 	        .trace_stacks = o.trace_stacks,

@@ -116,6 +116,9 @@ struct tracer {
 
 	pid_t first_pid;
 	bool first_exited, done;
+	/* The first program is in a group-stop (on_group_stop was called);
+	 * cleared by its next stop of any other kind. */
+	bool first_stopped;
 	int first_status;
 	struct tracer_stats stats;
 

@@ -487,11 +487,19 @@ static void handle_status(struct tracer *t, pid_t pid, int st)
 			 * would silently cancel the stop. */
 			if (ptrace(PTRACE_LISTEN, pid, NULL, NULL) < 0 && errno != ESRCH)
 				ptrace_resume(t, pid, PTRACE_CONT, 0);
-		} else {
-			/* A new tracee's first stop, or the re-trap after
-			 * SIGCONT ends a LISTEN. */
-			ptrace_resume(t, pid, PTRACE_CONT, 0);
+			/* Once per stop, however many threads report it. */
+			if (th && th->tgid == t->first_pid && !t->first_stopped) {
+				t->first_stopped = true;
+				if (t->cfg.on_group_stop)
+					t->cfg.on_group_stop(sig, t->cfg.data);
+			}
+			return;
 		}
+		/* A new tracee's first stop, or the re-trap after SIGCONT
+		 * ends a LISTEN. */
+		if (th && th->tgid == t->first_pid)
+			t->first_stopped = false;
+		ptrace_resume(t, pid, PTRACE_CONT, 0);
 		return;
 	case 0:
 		if (sig == (SIGTRAP | 0x80)) {

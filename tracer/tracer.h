@@ -52,6 +52,11 @@ struct tracer_config {
 	 * trapped syscall fails with ENOSYS). The callback may free the
 	 * tracer. */
 	void (*on_done)(int wait_status, void *data);
+	/* Called when the first program enters a group-stop (SIGSTOP,
+	 * SIGTSTP, SIGTTIN, SIGTTOU), after the engine let it stop: the place
+	 * for the supervisor to stop too, so that its parent (a shell) sees
+	 * the job stopped only once the program really is. NULL: nothing. */
+	void (*on_group_stop)(int sig, void *data);
 	void *data;
 
 	/* Names syscalls in trace lines that carry no note (the policy's
