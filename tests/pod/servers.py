@@ -9,6 +9,8 @@ HTTP paths (all bodies are plain text):
   /peer               the client's address as this server sees it (IPv4-mapped
                       addresses are unmapped), e.g. "10.244.0.10\n"
   /echo               GET: the request line and headers; POST/PUT: the request body
+  /cgi-bin/echo       POST/PUT: the request body, as /echo (a path busybox httpd
+                      runs a CGI script for, so one request suits both servers)
   /bytes?n=N          N bytes (N <= 256 MiB) of the repeating pattern
                       b"0123456789abcdef..." (PATTERN below), with Content-Length
   /slow?seconds=S     Content-Length of S*10 lines; one line "tick NNNN\n" every
@@ -97,7 +99,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         path = urllib.parse.urlsplit(self.path).path
-        if path != "/echo":
+        if path not in ("/echo", "/cgi-bin/echo"):
             self.reply(b"not found\n", 404)
             return
         n = int(self.headers.get("Content-Length", "0"))

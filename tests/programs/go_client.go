@@ -13,9 +13,17 @@
 //	go_client ls DIR                  DIR's entries, sorted, one a line; "/" after a
 //	                                  directory, "@" after a symlink (getdents64 types)
 //	go_client stat PATH               "SIZE MTIME" of PATH (newfstatat)
+//	go_client serve NAME ADDR LOG     an HTTP server for the incoming-traffic tests
+//	                                  (as tests/programs/in_server.py): listens on ADDR
+//	                                  (":8080", "[::1]:8080"), prints "ready PORT" with
+//	                                  the port the listener reports, answers "NAME PATH",
+//	                                  and appends "METHOD PATH BODY_LENGTH BODY_SHA1 PEER_IP"
+//	                                  (the SHA-1 cut to 12 hex digits) to LOG per request
 package main
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -29,7 +37,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: go_client http HOST PORT PATH N | resolve NAME | udp HOST PORT MSG | env | cat PATH | ls DIR | stat PATH")
+	fmt.Fprintln(os.Stderr, "usage: go_client http HOST PORT PATH N | resolve NAME | udp HOST PORT MSG | env | cat PATH | ls DIR | stat PATH | serve NAME ADDR LOG")
 	os.Exit(2)
 }
 
@@ -152,6 +160,39 @@ func doFS(op, path string) int {
 	return 0
 }
 
+// doServe is the Go app of the incoming-traffic tests: net/http over a
+// listener from net.Listen (Go's own socket, bind, listen and accept4 calls,
+// no libc), keep-alive on, one log line per request.
+func doServe(name, addr, logPath string) int {
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
+	}
+	var mu sync.Mutex
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		sum := sha1.Sum(body)
+		peer, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		fmt.Fprintf(logf, "%s %s %d %s %s\n", r.Method, r.RequestURI, len(body),
+			hex.EncodeToString(sum[:])[:12], peer)
+		mu.Unlock()
+		out := fmt.Sprintf("%s %s\n", name, r.RequestURI)
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		io.WriteString(w, out)
+	}
+	fmt.Println("ready", ln.Addr().(*net.TCPAddr).Port)
+	err = http.Serve(ln, http.HandlerFunc(handler))
+	fmt.Fprintln(os.Stderr, "serve:", err)
+	return 1
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		usage()
@@ -181,6 +222,11 @@ func main() {
 			usage()
 		}
 		os.Exit(doFS(os.Args[1], os.Args[2]))
+	case "serve":
+		if len(os.Args) != 5 {
+			usage()
+		}
+		os.Exit(doServe(os.Args[2], os.Args[3], os.Args[4]))
 	case "env":
 		env := os.Environ()
 		sort.Strings(env)
