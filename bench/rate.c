@@ -101,6 +101,17 @@ static int dial(int ep, struct conn *c)
 	return 0;
 }
 
+/* redial: drop c's broken connection and open a new one, within a budget
+ * of BUDGET redials in all (*redials counts them); -1 ends the run */
+static int redial(int ep, struct conn *c, long *redials, long budget)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if ((*redials)++ >= budget)
+		return -1;
+	return dial(ep, c);
+}
+
 /* response_done: 1 when buf holds a whole response (status 200 in *ok),
  * 0 when more is needed, -1 when it is malformed or too big */
 static int response_done(struct conn *c, int *ok)
@@ -202,9 +213,7 @@ int main(int argc, char **argv)
 				 * only happens when the connection is gone. */
 				errors++;
 				answered++;
-				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-				close(c->fd);
-				if (redials++ >= nconn * 4 || dial(ep, c))
+				if (redial(ep, c, &redials, nconn * 4))
 					goto out;
 				idle[nidle++] = c;
 			}
@@ -252,9 +261,7 @@ int main(int argc, char **argv)
 			errors++;
 			if (c->req >= 0)
 				answered++;
-			epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-			close(c->fd);
-			if (redials++ >= nconn * 4 || dial(ep, c))
+			if (redial(ep, c, &redials, nconn * 4))
 				goto out;
 			idle[nidle++] = c;
 		}
