@@ -400,6 +400,10 @@ static void dispatch(struct client *c, const struct ap_msg *m)
 			/* A goodbye: the session is over, no reconnect
 			 * will follow. */
 			log_info("client said goodbye; exiting");
+			/* The client waits for our FIN before it closes, so
+			 * that its close cannot turn into a reset that would
+			 * overtake the goodbye; send it now, not at exit. */
+			shutdown(c->fd, SHUT_WR);
 			client_quit(c, AGENT_EXIT_OK);
 			break;
 		}

@@ -709,6 +709,31 @@ fail:
 	return r;
 }
 
+/* Wait, until the deadline, for the agent to close its end, and throw
+ * away what it still sends. Closing a socket with unread bytes in it
+ * sends a reset instead of a FIN, and a reset can overtake our goodbye:
+ * the agent (or the port-forward relaying for it) then sees the link
+ * drop, not the goodbye, and waits its communication timeout for a
+ * reconnect that never comes. */
+static void drain_until_eof(struct session *s, uint64_t deadline)
+{
+	uint8_t scratch[4096];
+
+	for (;;) {
+		ssize_t n = s->io.read(s->io.data, scratch, sizeof(scratch));
+		if (n == 0 || (n < 0 && n != -EAGAIN))
+			return;
+		if (n > 0)
+			continue;
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return;
+		struct pollfd p = {.fd = s->io.fd(s->io.data), .events = POLLIN};
+		if (poll(&p, 1, (int)((deadline - now) / 1000000ull) + 1) < 0 && errno != EINTR)
+			return;
+	}
+}
+
 /* Tell the agent the session is over, so that it exits now instead of
  * waiting for a reconnect (AP_ERROR with err 0). Best effort, at most
  * GOODBYE_MS: the agent's own timeout covers a goodbye that is lost. */
@@ -731,8 +756,10 @@ static void goodbye(struct session *s)
 		if (flush_some(s) < 0 || flush_io(s) < 0)
 			return;
 		bool io_busy = io_wants_out(s);
-		if (s->wq_off == s->wq_len && !io_busy)
+		if (s->wq_off == s->wq_len && !io_busy) {
+			drain_until_eof(s, deadline);
 			return;
+		}
 		uint64_t now = now_ns();
 		if (now >= deadline)
 			return;

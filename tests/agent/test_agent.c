@@ -235,7 +235,15 @@ static void goodbye(struct conn *c)
 
 static void teardown(struct agent_run *ar, struct conn *c)
 {
+	char scratch[4096];
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+
 	goodbye(c);
+	/* Close as the supervisor does: only after the agent's FIN, since a
+	 * close with unread bytes sends a reset, which can overtake the
+	 * goodbye (the agent would then wait for a reconnect). */
+	while (poll(&p, 1, WAIT_MS) == 1 && read(c->fd, scratch, sizeof(scratch)) > 0)
+		;
 	close(c->fd);
 	free(c->buf);
 	int st = agent_wait(ar, WAIT_MS);

@@ -21,6 +21,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# On a failure, the logs of the agents this test's last run named (the
+# kubelet keeps a pod's directory after the pod is deleted): the agent's
+# side of the story, which CI would otherwise lose with the cluster.
+agent_logs() {
+	local j f
+	[ -s "${ERR:-}" ] || return 0
+	for j in $(grep -o 'agent job [a-z0-9-]*/mirrord-trace-agent-[a-z0-9]*' "$ERR" | cut -d' ' -f3 | sort -u); do
+		for f in "$MTC_DIR/pods/${j%%/*}_${j#*/}"-*/*.log; do
+			[ -f "$f" ] || continue
+			echo "--- agent log $f (last 40 lines)"
+			tail -n 40 "$f"
+		done
+	done
+}
+fail() { echo "FAIL: $*"; agent_logs; exit 1; }
+
 # The kubelet runs the program recorded in cluster.env for the agent image;
 # exec has no command override, so without one there is nothing to test.
 [ -n "${MIRRORD_TRACE_AGENT_BIN:-}" ] ||
