@@ -488,15 +488,20 @@ static void client_gone(struct client *c, int err)
 		log_error("client disconnected before the handshake%s%s", err ? ": " : "",
 		          err ? strerror(err) : "");
 		client_quit(c, AGENT_EXIT_FAIL);
-	} else {
+	} else if (!c->done) {
 		/* No goodbye: the link dropped (a port-forward cut, say) and
 		 * the client may come back. Its streams end now; the agent
-		 * waits --communication-timeout for a new connection. */
+		 * waits --communication-timeout for a new connection. Once:
+		 * a second detach timer would outlive the client the first
+		 * one frees. */
 		log_info("client connection lost%s%s; waiting up to %u s for it to reconnect",
 		         err ? ": " : "", err ? strerror(err) : "", c->a->comm_timeout_s);
 		c->done = true;
 		c->detach_timer = evloop_timer(c->a->loop, 0, detach, c);
 	}
+	/* Nothing more to read or write: a level-triggered hangup would
+	 * otherwise call us again until the client is freed. */
+	evloop_del(c->a->loop, c->fd);
 }
 
 /* From a timer, never inside the client's own callbacks: forget the
@@ -567,6 +572,9 @@ static void do_write(struct client *c)
 static void client_on_event(struct evloop *l, int fd, uint32_t events, void *data)
 {
 	struct client *c = data;
+
+	if (c->done)
+		return;
 
 	if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && c->out_len)
 		do_write(c);

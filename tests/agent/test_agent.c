@@ -957,6 +957,61 @@ TEST(slow_client_backpressure)
 	teardown(&ar, &c);
 }
 
+/* The link is reset in the middle of a download (a port-forward cut):
+ * the agent must notice the loss once. It used to notice it twice when
+ * the failed send came first from its flush hook and then again from the
+ * socket's error event, which scheduled a second detach of the client the
+ * first one freed (ASan: heap-use-after-free in detach). Twenty rounds:
+ * the two paths meet only when the reset lands between them. Each time
+ * the agent stays up, ends the old link's stream, and serves a new link. */
+TEST(reset_during_download)
+{
+	const uint64_t total = 256u << 20;
+	const int rounds = 20;
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	uint16_t port;
+	int lfd = listener(SOCK_STREAM, &port);
+	/* Each writer is forked before the link it feeds is opened, so that
+	 * it holds no copy of the link: our close must be the last one. */
+	pid_t writer = remote_child(lfd, false, total);
+
+	setup(&ar, &c, NULL);
+	for (int round = 0; round < rounds; round++) {
+		uint64_t received = 0;
+
+		send_connect(&c, 1, 1, AP_PROTO_TCP, port, 1u << 30);
+		recv_type(&c, AP_CONNECT_RESP, &m);
+		CHECK_EQ(m.u.connect_resp.err, 0);
+		while (received < (1u << 20)) {
+			recv_type(&c, AP_DATA, &m);
+			received += m.u.data.data.len;
+		}
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		CHECK(setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+		close(c.fd); /* a reset, while the agent is sending */
+		free(c.buf);
+		/* The old link's stream was closed: the remote's writes fail. */
+		int st = 0;
+		uint64_t deadline = now_ns() + (uint64_t)WAIT_MS * 1000000;
+		while (waitpid(writer, &st, WNOHANG) == 0 && ms_left(deadline) > 0)
+			usleep(10 * 1000);
+		CHECK((WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE) ||
+		      (WIFEXITED(st) && WEXITSTATUS(st) == 1));
+		if (round + 1 < rounds)
+			writer = remote_child(lfd, false, total);
+		CHECK_EQ(agent_wait(&ar, 100), -1);
+		conn_open(&c, &ar);
+		handshake(&c, "targetless");
+		send_msg(&c, &(struct ap_msg){.type = AP_PING, .id = 7});
+		recv_type(&c, AP_PONG, &m);
+		CHECK_EQ(m.id, 7);
+	}
+	close(lfd);
+	teardown(&ar, &c);
+}
+
 TEST(tcp_resets)
 {
 	struct agent_run ar;

@@ -30,8 +30,8 @@ agent_logs() {
 	for j in $(grep -o 'agent job [a-z0-9-]*/mirrord-trace-agent-[a-z0-9]*' "$ERR" | cut -d' ' -f3 | sort -u); do
 		for f in "$MTC_DIR/pods/${j%%/*}_${j#*/}"-*/*.log; do
 			[ -f "$f" ] || continue
-			echo "--- agent log $f (last 40 lines)"
-			tail -n 40 "$f"
+			echo "--- agent log $f (last 120 lines)"
+			tail -n 120 "$f"
 		done
 	done
 }
