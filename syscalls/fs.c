@@ -1,4 +1,4 @@
-/* File syscalls: path resolution, opens, chdir and execve.
+/* File syscalls: path resolution, opens, chdir, execve and execveat.
  *
  * Every path the program names is made absolute first (against its real
  * cwd or dirfd, read from /proc/TID), then feature.fs decides
@@ -388,19 +388,22 @@ void fs_openat2(struct sc_event *ev, struct policy *p)
 }
 
 /* Finish chdir and execve of a pod path: fail with e, or point the path
- * at the copy. */
-static void to_copy(struct sc_event *ev, struct policy *p, const char *remote, int e,
+ * in argument arg at the copy. */
+static void to_copy(struct sc_event *ev, struct policy *p, unsigned arg, const char *remote, int e,
                     const char *what, const char *why)
 {
 	char w[PATH_MAX + 32];
 
 	if (e < 0) {
+		if (sc_tracing(ev))
+			sc_note(ev, SC_REMOTE, "%s(\"%s\") pod: %s", what, remote,
+			        strerror(-fs_errno(e)));
 		sc_skip(ev, fs_errno(e));
 		return;
 	}
 	_cleanup_free_ char *copy = fs_cache_path(p->cfg.fs_cache, remote);
 	snprintf(w, sizeof(w), "%s(\"%s\")", what, remote);
-	fs_redirect(ev, 0, copy, w, why);
+	fs_redirect(ev, arg, copy, w, why);
 }
 
 void fs_chdir(struct sc_event *ev, struct policy *p)
@@ -416,21 +419,54 @@ void fs_chdir(struct sc_event *ev, struct policy *p)
 		e = -ENOTDIR;
 	if (e == 0)
 		e = fs_cache_mkdir(p->cfg.fs_cache, r.remote);
-	to_copy(ev, p, r.remote, e, "chdir", "pod directory copy");
+	to_copy(ev, p, 0, r.remote, e, "chdir", "pod directory copy");
+}
+
+/* execve and execveat of a pod binary: the copy is executed. argv[0]
+ * stays as the program wrote it; /proc/self/exe shows the copy. */
+static void do_exec(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned path_arg,
+                    int atflags, const char *what)
+{
+	struct fs_path r;
+	struct stat st;
+	char c;
+	int e;
+
+	/* fexecve (execveat of fd with AT_EMPTY_PATH and ""): the fd already
+	 * is a local file, or the copy (or lazy node) that the open of a pod
+	 * file made. Nothing to fetch or rewrite: the kernel runs that file. */
+	if ((atflags & AT_EMPTY_PATH) && sc_read_mem(ev, sc_arg(ev, path_arg), &c, 1) == 0 &&
+	    c == 0) {
+		if (sc_tracing(ev))
+			sc_note(ev, SC_LOCAL, "%s(fd %d, \"\") the fd's own file", what,
+			        (int)sc_arg(ev, 0));
+		sc_continue(ev);
+		return;
+	}
+	e = fs_resolve(ev, p, dirfd_arg, path_arg, 0, &r);
+	if (fs_settle_common(ev, &r, e, path_arg, what))
+		return;
+	/* AT_SYMLINK_NOFOLLOW: the kernel's ELOOP when the pod's last
+	 * component is a symlink (the copy never is one). */
+	e = 0;
+	if (atflags & AT_SYMLINK_NOFOLLOW) {
+		e = session_fs_stat(p->session, r.remote, false, &st);
+		if (e == 0 && S_ISLNK(st.st_mode))
+			e = -ELOOP;
+	}
+	if (e == 0)
+		e = fs_cache_read(p->cfg.fs_cache, r.remote, false, &st);
+	if (e == 0 && !S_ISREG(st.st_mode))
+		e = -EACCES;
+	to_copy(ev, p, path_arg, r.remote, e, what, "pod binary copy");
 }
 
 void fs_execve(struct sc_event *ev, struct policy *p)
 {
-	struct fs_path r;
-	struct stat st;
-	int e = fs_resolve(ev, p, -1, 0, 0, &r);
+	do_exec(ev, p, -1, 0, 0, "execve");
+}
 
-	if (fs_settle_common(ev, &r, e, 0, "execve"))
-		return;
-	e = fs_cache_read(p->cfg.fs_cache, r.remote, false, &st);
-	if (e == 0 && !S_ISREG(st.st_mode))
-		e = -EACCES;
-	/* argv[0] stays as the program wrote it; /proc/self/exe shows the
-	 * copy. */
-	to_copy(ev, p, r.remote, e, "execve", "pod binary copy");
+void fs_execveat(struct sc_event *ev, struct policy *p)
+{
+	do_exec(ev, p, 0, 1, (int)sc_arg(ev, 4), "execveat");
 }

@@ -103,6 +103,8 @@ const struct sc_entry sc_table_x86_64[] = {
         PASS(getdents),
         PASS(getcwd),
         HANDLE_PATH(chdir, fs_chdir),
+        /* No handler: an fd of a pod directory is its copy in the cache,
+         * and fs_resolve maps a cwd there back to the pod's path. */
         PASS(fchdir),
         HANDLE_PATH(rename, fs_rename),
         HANDLE_PATH(mkdir, fs_mkdir),
@@ -344,7 +346,7 @@ const struct sc_entry sc_table_x86_64[] = {
         PASS(memfd_create),
         PASS(kexec_file_load),
         PASS(bpf),
-        PASS(execveat),
+        HANDLE(execveat, fs_execveat, -1),
         PASS(userfaultfd),
         PASS(membarrier),
         PASS(mlock2),

@@ -52,6 +52,41 @@ run traced sh -c "cd $D && cat config.yaml && ls"
 expect_out_has "port: 8080" "chdir into a pod directory, then a relative open"
 expect_out_has "token" "chdir into a pod directory, then ls ."
 
+# ---- execveat of a pod binary, fchdir into a pod directory ----
+# bin/bb is a pod-only copy of the static busybox: run as "echo MSG", it
+# prints MSG only if the pod's binary was executed.
+PROBES=${MT_PROBES_DIR:-$MT_BIN_DIR/../tests/probes}
+[ -x "$PROBES/probe_fsat" ] || skip "the probes are not built ($PROBES/probe_fsat missing; build the tree)"
+mkdir -p "$HD/bin"
+cp "$(command -v busybox)" "$HD/bin/bb"
+ln -s bb "$HD/bin/bblink"
+for v in "" _static _musl; do
+	P=$PROBES/probe_fsat$v
+	[ -x "$P" ] || continue
+	run traced "$P" dirfd "$D/bin" bb "dirfd$v"
+	expect_out_eq "dirfd$v" "execveat(dirfd of a pod directory, \"bb\") runs the pod's binary (probe_fsat$v)"
+	run traced "$P" cwd "$D" bin/bb "cwd$v"
+	expect_out_eq "cwd$v" "chdir into a pod directory, execveat(AT_FDCWD, \"bin/bb\") (probe_fsat$v)"
+	run traced "$P" fexecve "$D/bin/bb" "fexecve$v"
+	expect_out_eq "fexecve$v" "execveat(fd of a pod binary, \"\", AT_EMPTY_PATH) (probe_fsat$v)"
+	run traced "$P" nofollow "$D/bin" bblink x
+	expect_out_eq "execveat = -ELOOP" "execveat(AT_SYMLINK_NOFOLLOW) of a pod symlink: ELOOP (probe_fsat$v)"
+	run traced "$P" nofollow "$D/bin" bb "nofollow$v"
+	expect_out_eq "nofollow$v" "execveat(AT_SYMLINK_NOFOLLOW) of a pod file runs it (probe_fsat$v)"
+	run traced "$P" dirfd "$D/bin" missing x
+	expect_out_eq "execveat = -ENOENT" "execveat of a name the pod does not have: ENOENT (probe_fsat$v)"
+	run traced "$P" fchdir "$D" config.yaml
+	expect_out_has "fchdir = 0" "fchdir to an fd of a pod directory (probe_fsat$v)"
+	expect_out_has "config.yaml = key: value" "fchdir, then a relative open reads the pod's file (probe_fsat$v)"
+	expect_out_has "ls . = bin config.yaml link sub token" "fchdir, then getdents64 of \".\" lists the pod's directory (probe_fsat$v)"
+	# As after chdir into a pod directory: the cwd is the directory's copy.
+	expect_out_match "^getcwd = /.*/fs$D\$" "fchdir: getcwd names the pod directory's copy, as after chdir (probe_fsat$v)"
+done
+run traced python3 -c "import os; os.fchdir(os.open('$D', os.O_RDONLY)); print(open('token').read(), sorted(os.listdir('.')), sorted(os.listdir('sub')))"
+expect_out_eq "tok-$$ ['bin', 'config.yaml', 'link', 'sub', 'token'] []" "python3 os.fchdir to a pod directory, then relative open and listdir"
+run traced python3 -c "import os; os.execv('$D/bin/bb', ['echo', 'execv-ok'])"
+expect_out_eq "execv-ok" "python3 execv of a pod binary (execve)"
+
 # ---- not found, errors, local ----
 run traced cat "$D/missing"
 expect_rc_nonzero "a path the pod does not have"

@@ -131,6 +131,10 @@ static inline const char *errno_name(long e)
 		return "EACCES";
 	case ENOENT:
 		return "ENOENT";
+	case ENOTDIR:
+		return "ENOTDIR";
+	case ELOOP:
+		return "ELOOP";
 	default:
 		snprintf(other, sizeof(other), "errno %ld", e);
 		return other;
