@@ -97,7 +97,7 @@ X(FS_READ_WRITE, "feature.fs.read_write", CT_STRLIST, "MIRRORD_FILE_READ_WRITE_P
 X(FS_READ_ONLY, "feature.fs.read_only", CT_STRLIST, "MIRRORD_FILE_READ_ONLY_PATTERN", NULL, IMPL_YES, NULL, NULL) \
 X(FS_LOCAL, "feature.fs.local", CT_STRLIST, "MIRRORD_FILE_LOCAL_PATTERN", NULL, IMPL_YES, NULL, NULL) \
 X(FS_NOT_FOUND, "feature.fs.not_found", CT_STRLIST, NULL, NULL, IMPL_YES, NULL, NULL) \
-X(FS_MAPPING, "feature.fs.mapping", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "paths are not rewritten") \
+X(FS_MAPPING, "feature.fs.mapping", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(FS_READONLY_FILE_BUFFER, "feature.fs.readonly_file_buffer", CT_U32, NULL, "128000", IMPL_LATER, NULL, "remote files are copied whole") \
 X(IN_MODE, "feature.network.incoming.mode", CT_IN_MODE, "MIRRORD_AGENT_TCP_STEAL_TRAFFIC", "\"mirror\"", IMPL_YES, NULL, NULL) \
 X(IN_HEADER_FILTER, "feature.network.incoming.http_filter.header_filter", CT_STR, "MIRRORD_HTTP_HEADER_FILTER", NULL, IMPL_YES, NULL, NULL) \

@@ -5,6 +5,7 @@
 #include "cli/config_value.h"
 #include "cli/target.h"
 #include "common/util.h"
+#include "syscalls/fs_policy.h"
 #include "syscalls/net_filter.h"
 
 #include <fcntl.h>
@@ -665,6 +666,37 @@ static void parse_out_filter(struct resolver *r)
 	}
 }
 
+/* The feature.fs patterns compile (PCRE2, as fs_policy.c uses them): one
+ * error per bad pattern, before the program starts. */
+static void check_fs_patterns(struct resolver *r)
+{
+	static const enum config_field lists[] = {CF_FS_READ_WRITE, CF_FS_READ_ONLY, CF_FS_LOCAL,
+	                                          CF_FS_NOT_FOUND, CF_FS_MAPPING};
+	json_t *v, *x;
+	const char *key;
+	size_t i;
+
+	for (size_t k = 0; k < ARRAY_SIZE(lists); k++) {
+		v = r->cfg->v[lists[k]].value;
+		json_t *pats = json_is_object(v)   ? json_array() /* the keys */
+		               : json_is_string(v) ? json_pack("[O]", v)
+		               : json_is_array(v)  ? json_incref(v)
+		                                   : NULL;
+		json_object_foreach(json_is_object(v) ? v : NULL, key, x)
+		        json_array_append_new(pats, json_string(key));
+		json_array_foreach(pats, i, x)
+		{
+			_cleanup_free_ char *why = NULL;
+			if (json_is_string(x) && fs_pattern_check(json_string_value(x), &why) < 0)
+				field_error(r, lists[k],
+				            "%s; give a PCRE2 regex (a backslash makes ( ) [ ] { } "
+				            ". * + ? | ^ $ literal)",
+				            why);
+		}
+		json_decref(pats);
+	}
+}
+
 static void check_cross(struct resolver *r)
 {
 	struct config *c = r->cfg;
@@ -699,6 +731,7 @@ static void check_cross(struct resolver *r)
 	check_filter_object(r, CF_OUT_FILTER);
 	parse_out_filter(r);
 	check_filter_object(r, CF_DNS_FILTER);
+	check_fs_patterns(r);
 	if (json_is_true(c->v[CF_OPERATOR].value))
 		field_error(r, CF_OPERATOR,
 		            "mirrord-trace has no operator; remove the field or set it to false");

@@ -416,6 +416,7 @@ static int setup_fs(struct run *r, const struct config *c, const char *dir, cons
 {
 	struct fs_policy_config fc = {0};
 	_cleanup_free_ const char **rw = NULL, **ro = NULL, **loc = NULL, **nf = NULL;
+	_cleanup_free_ const char **mfrom = NULL, **mto = NULL;
 	_cleanup_free_ char *cwd = getcwd(NULL, 0), *exe = realpath(program, NULL), *why = NULL;
 	_cleanup_free_ char *cache = NULL;
 	const char *tmp = getenv("TMPDIR");
@@ -427,6 +428,19 @@ static int setup_fs(struct run *r, const struct config *c, const char *dir, cons
 	fc.read_only = ro = str_list(c, CF_FS_READ_ONLY, &fc.n_read_only);
 	fc.local = loc = str_list(c, CF_FS_LOCAL, &fc.n_local);
 	fc.not_found = nf = str_list(c, CF_FS_NOT_FOUND, &fc.n_not_found);
+	json_t *map = config_get(c, CF_FS_MAPPING), *to;
+	const char *from;
+	size_t nmap = json_is_object(map) ? json_object_size(map) : 0;
+	mfrom = xcalloc(nmap + 1, sizeof(char *));
+	mto = xcalloc(nmap + 1, sizeof(char *));
+	/* In the file's order (jansson keeps it): the first match wins. */
+	json_object_foreach(map, from, to) if (json_is_string(to) && fc.n_mapping < nmap)
+	{
+		mfrom[fc.n_mapping] = from;
+		mto[fc.n_mapping++] = json_string_value(to);
+	}
+	fc.map_from = mfrom;
+	fc.map_to = mto;
 	fc.cwd = cwd;
 	fc.exe = exe;
 	fc.home = getenv("HOME");

@@ -171,9 +171,24 @@ int fs_resolve(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned pa
 			return 0;
 		}
 	}
-	switch (fs_policy_decide(p->cfg.fs, r->abs, write)) {
+	/* feature.fs.mapping, as mirrord: only for a path the program gave as
+	 * absolute, and on the path as it wrote it ("/config/" matches
+	 * "^/config/"); the mapped path, normalised, is what the rules and
+	 * the agent see. When the rules keep it local, the call runs on the
+	 * program's own path (mirrord's bypass calls the original function
+	 * with it). A result that is not absolute is taken from "/"; one too
+	 * long for PATH_MAX leaves the call to the kernel as it is. */
+	const char *pod = r->abs;
+	char mapped[PATH_MAX];
+	if (path[0] == '/' && (e = fs_policy_map(p->cfg.fs, path, mapped, sizeof(mapped))) != 0) {
+		if (e < 0 || (e = normalise("", mapped, r->remote, sizeof(r->remote))) < 0)
+			return e;
+		pod = r->remote;
+	}
+	switch (fs_policy_decide(p->cfg.fs, pod, write)) {
 	case FS_REMOTE:
-		memcpy(r->remote, r->abs, sizeof(r->remote));
+		if (pod != r->remote)
+			memcpy(r->remote, r->abs, sizeof(r->remote));
 		r->act = p->cfg.fs_cache ? FA_REMOTE : FA_LOCAL;
 		break;
 	case FS_NOT_FOUND:

@@ -82,10 +82,22 @@ enum {
 	L__N
 };
 
+/* One feature.fs.mapping entry. mirrord picks the entry with a
+ * case-insensitive RegexSet, then replaces with a Regex of the same
+ * pattern compiled with the default, case-sensitive options. */
+struct fs_map {
+	pcre2_code *pick;    /* caseless: does the entry apply */
+	pcre2_code *replace; /* case-sensitive: what it replaces */
+	pcre2_match_data *md;
+	char *to;
+};
+
 struct fs_policy {
 	enum fs_mode mode;
 	pcre2_code *re[L__N]; /* NULL: empty list */
 	pcre2_match_data *md;
+	struct fs_map *map;
+	size_t n_map;
 };
 
 static const char *const mode_names[] = {
@@ -147,11 +159,12 @@ static void sb_escaped(struct sbuf *b, const char *s)
 	}
 }
 
-static int compile_one(const char *pat, size_t len, pcre2_code **ret, char **ret_why)
+static int compile_opts(const char *pat, size_t len, uint32_t opts, pcre2_code **ret,
+                        char **ret_why)
 {
 	int err;
 	PCRE2_SIZE off;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_CASELESS, &err, &off, NULL);
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, opts, &err, &off, NULL);
 
 	if (!re) {
 		PCRE2_UCHAR msg[256];
@@ -165,6 +178,21 @@ static int compile_one(const char *pat, size_t len, pcre2_code **ret, char **ret
 	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
 	*ret = re;
 	return 0;
+}
+
+static int compile_one(const char *pat, size_t len, pcre2_code **ret, char **ret_why)
+{
+	return compile_opts(pat, len, PCRE2_CASELESS, ret, ret_why);
+}
+
+int fs_pattern_check(const char *pat, char **ret_why)
+{
+	pcre2_code *re;
+	int e = compile_one(pat, strlen(pat), &re, ret_why);
+
+	if (e == 0)
+		pcre2_code_free(re);
+	return e;
 }
 
 /* Compile pats as one alternation. Each pattern is first compiled alone,
@@ -208,6 +236,25 @@ static void add_dynamic(struct sbuf *b, const char *anchor, const char *lit, con
 	sb_str(b, ")");
 }
 
+static int compile_mapping(struct fs_policy *p, const struct fs_policy_config *c, char **ret_why)
+{
+	p->map = xcalloc(c->n_mapping + 1, sizeof(*p->map));
+	for (size_t i = 0; i < c->n_mapping; i++) {
+		struct fs_map *m = &p->map[p->n_map++];
+		const char *from = c->map_from[i];
+		int e = compile_one(from, strlen(from), &m->pick, ret_why);
+		if (e == 0)
+			e = compile_opts(from, strlen(from), 0, &m->replace, ret_why);
+		if (e < 0)
+			return e;
+		m->md = pcre2_match_data_create_from_pattern(m->replace, NULL);
+		if (!m->md)
+			abort(); /* out of memory: the supervisor's policy */
+		m->to = xstrdup(c->map_to[i]);
+	}
+	return 0;
+}
+
 int fs_policy_new(const struct fs_policy_config *c, struct fs_policy **ret, char **ret_why)
 {
 	struct fs_policy *p = xcalloc(1, sizeof(*p));
@@ -240,7 +287,8 @@ int fs_policy_new(const struct fs_policy_config *c, struct fs_policy **ret, char
 	    (e = compile_list(default_remote, ARRAY_SIZE(default_remote), NULL,
 	                      &p->re[L_DEF_REMOTE], ret_why)) < 0 ||
 	    (e = compile_list(default_local, ARRAY_SIZE(default_local), &dyn_local,
-	                      &p->re[L_DEF_LOCAL], ret_why)) < 0) {
+	                      &p->re[L_DEF_LOCAL], ret_why)) < 0 ||
+	    (e = compile_mapping(p, c, ret_why)) < 0) {
 		fs_policy_free(p);
 		goto out;
 	}
@@ -261,6 +309,13 @@ void fs_policy_free(struct fs_policy *p)
 	for (size_t i = 0; i < L__N; i++)
 		pcre2_code_free(p->re[i]);
 	pcre2_match_data_free(p->md);
+	for (size_t i = 0; i < p->n_map; i++) {
+		pcre2_code_free(p->map[i].pick);
+		pcre2_code_free(p->map[i].replace);
+		pcre2_match_data_free(p->map[i].md);
+		free(p->map[i].to);
+	}
+	free(p->map);
 	free(p);
 }
 
@@ -279,6 +334,118 @@ static bool matches(const struct fs_policy *p, int list, const char *path)
 	const pcre2_code *re = p->re[list];
 
 	return re && pcre2_match(re, (PCRE2_SPTR)path, strlen(path), 0, 0, p->md, NULL) >= 0;
+}
+
+/* Append group n of the match in m (nothing if the group does not exist
+ * or did not take part, as Rust's Captures::expand). */
+static void add_group(struct sbuf *b, const struct fs_map *m, const char *subject, uint32_t n)
+{
+	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+
+	if (n >= pcre2_get_ovector_count(m->md) || ov[2 * n] == PCRE2_UNSET)
+		return;
+	sb_add(b, subject + ov[2 * n], ov[2 * n + 1] - ov[2 * n]);
+}
+
+/* A group reference: a number (Rust's usize parse: an optional '+' and
+ * digits) or a name. */
+static void add_ref(struct sbuf *b, const struct fs_map *m, const char *subject, const char *ref,
+                    size_t len)
+{
+	size_t i = ref[0] == '+' && len > 1 ? 1 : 0;
+	uint64_t n = 0;
+	bool digits = i < len;
+	char name[256];
+	int num;
+
+	for (; digits && i < len; i++) {
+		digits = ref[i] >= '0' && ref[i] <= '9' && n <= (UINT32_MAX - 9) / 10;
+		n = n * 10 + (uint64_t)(ref[i] - '0');
+	}
+	if (digits) {
+		add_group(b, m, subject, (uint32_t)n);
+		return;
+	}
+	/* PCRE2 limits group names to 128 code units: longer ones never
+	 * name a group. */
+	if (len >= sizeof(name))
+		return;
+	memcpy(name, ref, len);
+	name[len] = 0;
+	num = pcre2_substring_number_from_name(m->replace, (PCRE2_SPTR)name);
+	if (num >= 0)
+		add_group(b, m, subject, (uint32_t)num);
+}
+
+static bool cap_letter(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       c == '_';
+}
+
+/* The replacement text of m, expanded as Rust's regex crate does: "$$" is
+ * "$"; "${ref}" takes anything up to '}'; "$ref" takes the longest run of
+ * [0-9A-Za-z_] (so "$1a" names the group "1a", which usually does not
+ * exist and expands to nothing); a '$' that starts no reference stays. */
+static void expand(struct sbuf *b, const struct fs_map *m, const char *subject)
+{
+	const char *r = m->to;
+
+	while (*r) {
+		const char *dollar = strchr(r, '$'), *ref, *end;
+		if (!dollar) {
+			sb_str(b, r);
+			return;
+		}
+		sb_add(b, r, (size_t)(dollar - r));
+		r = dollar;
+		if (r[1] == '$') {
+			sb_add(b, "$", 1);
+			r += 2;
+			continue;
+		}
+		if (r[1] == '{' && (end = strchr(r + 2, '}'))) {
+			ref = r + 2;
+			add_ref(b, m, subject, ref, (size_t)(end - ref));
+			r = end + 1;
+			continue;
+		}
+		for (end = r + 1; cap_letter(*end); end++)
+			;
+		if (r[1] == '{' || end == r + 1) {
+			sb_add(b, "$", 1);
+			r++;
+			continue;
+		}
+		add_ref(b, m, subject, r + 1, (size_t)(end - r - 1));
+		r = end;
+	}
+}
+
+int fs_policy_map(const struct fs_policy *p, const char *path, char *out, size_t cap)
+{
+	size_t len = strlen(path);
+	struct sbuf b = {0};
+	int e = 0;
+
+	for (size_t i = 0; i < p->n_map; i++) {
+		const struct fs_map *m = &p->map[i];
+		if (pcre2_match(m->pick, (PCRE2_SPTR)path, len, 0, 0, p->md, NULL) < 0)
+			continue;
+		if (pcre2_match(m->replace, (PCRE2_SPTR)path, len, 0, 0, m->md, NULL) < 0)
+			return 0;
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+		sb_add(&b, path, ov[0]);
+		expand(&b, m, path);
+		sb_str(&b, path + ov[1]);
+		if (b.len + 1 > cap)
+			e = -ENAMETOOLONG;
+		else
+			memcpy(out, b.s, b.len + 1);
+		free(b.s);
+		return e < 0 ? e : 1;
+	}
+	return 0;
 }
 
 enum fs_verdict fs_policy_decide(const struct fs_policy *p, const char *path, bool write)

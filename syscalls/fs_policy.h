@@ -30,6 +30,12 @@ struct fs_policy_config {
 	size_t n_local;
 	const char *const *not_found;
 	size_t n_not_found;
+	/* feature.fs.mapping: map_from[i] (a pattern) -> map_to[i] (its
+	 * replacement, with $1, ${1}, $name, ${name}, $$), in the config's
+	 * order. */
+	const char *const *map_from;
+	const char *const *map_to;
+	size_t n_mapping;
 	/* The dynamic entries of the default lists: the program's cwd and
 	 * executable, $HOME and the temp dir; NULL leaves an entry out. */
 	const char *cwd;
@@ -45,6 +51,10 @@ struct fs_policy;
 int fs_mode_parse(const char *s, enum fs_mode *ret);
 const char *fs_mode_name(enum fs_mode m);
 
+/* Whether pat compiles as a pattern of the lists; -EINVAL with the reason
+ * in *ret_why (malloc'd) if not. For the config's checks. */
+int fs_pattern_check(const char *pat, char **ret_why);
+
 /* Compile the lists. A bad user pattern gives -EINVAL and *ret_why names
  * it (malloc'd). */
 int fs_policy_new(const struct fs_policy_config *c, struct fs_policy **ret, char **ret_why);
@@ -52,6 +62,15 @@ void fs_policy_free(struct fs_policy *p);
 enum fs_mode fs_policy_mode(const struct fs_policy *p);
 /* Whether any write can go remote (write mode or a read_write list). */
 bool fs_policy_remote_writes(const struct fs_policy *p);
+
+/* feature.fs.mapping, as mirrord's (Rust regex) replace: the first entry
+ * whose pattern matches path (case-insensitively, as the lists) replaces
+ * the leftmost match of that pattern (case-sensitively: a path that
+ * matches only when case is ignored stays as it is) with the expanded
+ * replacement, once. Returns 1 with the result in out, 0 when nothing
+ * changed (out untouched), -ENAMETOOLONG if the result needs more than cap
+ * bytes. Callers map absolute paths only. */
+int fs_policy_map(const struct fs_policy *p, const char *path, char *out, size_t cap);
 
 /* The decision for one path: write is true for anything that creates,
  * changes or removes (an open for writing, unlink, mkdir, ...). A

@@ -136,6 +136,16 @@ run exec -f unknown.json --agent-addr 127.0.0.1:1 -- touch "$T/ran"
 expect_not_started "exec, unknown field" 1 '^mirrord-trace: error: unknown.json:1:14: feature.filesystem: unknown field$'
 ENVS="MIRRORD_IMPERSONATED_TARGET=deployment/x/blah MIRRORD_AGENT_TTL=-3" run exec -- touch "$T/ran"
 expect_not_started "exec, bad variables" 2 '^mirrord-trace: error: MIRRORD_AGENT_TTL (environment): agent.ttl: '
+# A regex that does not compile: one line naming the field and the fix.
+cat >badre.json <<'BAD'
+{"feature": {"fs": {"mapping": {"^/config/(.*": "/app/$1"}}}}
+BAD
+run verify-config badre.json
+check "verify-config bad fs.mapping regex: exit 2 (got $RC)" test "$RC" = 2
+check "verify-config bad fs.mapping regex: one line" test "$(lines "$ERR")" = 1
+check "verify-config bad fs.mapping regex: the field, the pattern and the fix" grep -qx 'mirrord-trace: error: badre.json:1:21: feature.fs.mapping: bad pattern "^/config/(.\*": missing closing parenthesis at offset 12; give a PCRE2 regex (a backslash makes ( ) \[ \] { } \. \* + ? | ^ \$ literal)' "$ERR"
+run exec -f badre.json --agent-addr 127.0.0.1:1 -- touch "$T/ran"
+expect_not_started "exec, bad fs.mapping regex" 1 'feature.fs.mapping: bad pattern'
 run exec -t targetless -e -- touch "$T/ran"
 expect_not_started "exec -e targetless" 1 'an ephemeral agent needs a target'
 

@@ -107,6 +107,34 @@ echo "local-$$" >"$T/local.txt"
 run traced cat "$T/local.txt"
 expect_out_eq "local-$$" "/tmp stays local by default"
 
+# ---- feature.fs.mapping: the mapped path is what the rules and the pod see ----
+# /config exists neither here nor in the pod; /usr/share/... is local by
+# default, and mapped to the pod it is read from there.
+printf '{"feature": {"fs": {"mapping": {"^/config(/|$)": "%s$1", "^/usr/share/mt-map-%s/(?<rest>.*)": "%s/${rest}"}}}}' \
+	"$D" "$$" "$D" >"$T/map.json"
+run traced -f "$T/map.json" -- python3 -c "import os; print(open('/config/config.yaml').read().splitlines()[1], sorted(os.listdir('/config')), sorted(os.listdir('/config/')))"
+expect_out_eq "port: 8080 ['bin', 'config.yaml', 'link', 'sub', 'token'] ['bin', 'config.yaml', 'link', 'sub', 'token']" "mapping: python3 reads and lists /config, mapped to the pod's $D"
+run traced -f "$T/map.json" -- busybox cat /config/token
+expect_out_eq "tok-$$" "mapping: static busybox reads /config/token from the pod's $D/token"
+run traced -f "$T/map.json" -- busybox cat "/usr/share/mt-map-$$/token"
+expect_out_eq "tok-$$" "mapping: a default-local path mapped into the pod is read from the pod (named group)"
+run traced -f "$T/map.json" -- busybox cat /config/missing
+expect_err_match "No such file or directory" "mapping: the pod's ENOENT for a mapped path it does not have"
+run traced -f "$T/map.json" -- busybox sh -c "cd /config/sub && cd .. && cat token"
+expect_out_eq "tok-$$" "mapping: chdir into a mapped pod directory, then a relative open"
+# Relative paths are not mapped (mirrord: relative paths never are); a
+# mapped path that the rules keep local runs on the program's own path.
+mkdir -p "$T/config"
+echo "local-token" >"$T/config/token"
+printf '{"feature": {"fs": {"mapping": {"^.*/config/token$": "%s/token", "^/tmp/mt-map-.*$": "/tmp/elsewhere"}}}}' "$D" >"$T/map2.json"
+run traced -f "$T/map2.json" -- busybox sh -c "cd $T && cat config/token"
+expect_out_eq "local-token" "mapping: not applied to a relative path"
+run traced -f "$T/map2.json" -- busybox cat "$T/config/token"
+expect_out_eq "tok-$$" "mapping: the same file by its absolute path is mapped to the pod"
+echo "own-$$" >"$T/mt-map-own"
+run traced -f "$T/map2.json" -- busybox cat "$T/mt-map-own"
+expect_out_eq "own-$$" "mapping: a path mapped to a local one is opened under the program's own name, as mirrord"
+
 # ---- the cache: private, and gone at exit ----
 traced sh -c "exec 3<$D/token; readlink /proc/self/fd/3 >$T/link; sleep 3" &
 bgpid=$!

@@ -585,18 +585,48 @@ TEST(env_errors_name_the_variable)
 	config_errors_clear(&errs);
 }
 
+TEST(fs_patterns_must_compile)
+{
+	_cleanup_free_ char *e = must_fail_text(
+	        "m.json", "{\"feature\": {\"fs\": {\"mapping\": {\"^/ok/(.*)\": \"/a/$1\", "
+	                  "\"^/config/(.*\": \"/app/$1\"}, \"not_found\": [\"x\", \"a[b\"]}}}");
+	CHECK_STR(e, "DIR/m.json:1:21: feature.fs.mapping: bad pattern \"^/config/(.*\": missing "
+	             "closing parenthesis at offset 12; give a PCRE2 regex (a backslash makes ( ) "
+	             "[ ] { } . * + ? | ^ $ literal)\n"
+	             "DIR/m.json:1:83: feature.fs.not_found: bad pattern \"a[b\": missing "
+	             "terminating ] for character class at offset 3; give a PCRE2 regex (a "
+	             "backslash makes ( ) [ ] { } . * + ? | ^ $ literal)\n");
+
+	char *envp[] = {S("MIRRORD_FILE_LOCAL_PATTERN=^/ok;(x"), NULL};
+	struct config_errors errs = {0};
+	struct config *c = NULL;
+	CHECK(resolve(envp, NULL, 0, NULL, &c, &errs) < 0);
+	CHECK_EQ(errs.n, 1);
+	_cleanup_free_ char *t = errors_text(&errs);
+	CHECK(strstr(t, "MIRRORD_FILE_LOCAL_PATTERN (environment): feature.fs.local: bad pattern "
+	                "\"(x\""));
+	config_errors_clear(&errs);
+
+	/* Good patterns: resolved, and the mapping is implemented (no
+	 * warning). */
+	c = must_resolve_text("m.json", "{\"feature\": {\"fs\": {\"mapping\": {\"^/config/"
+	                                "(?<rest>.*)\": \"/app/${rest}\"}, \"local\": \"^/x$\"}}}");
+	CHECK_EQ(c->warnings.n, 0);
+	config_free(c);
+}
+
 TEST(unimplemented_fields_warn_once_each)
 {
-	struct config *c = must_resolve_text("m.json", "{\"feature\": {\"fs\": {\"mapping\": "
+	struct config *c = must_resolve_text("m.json", "{\"feature\": {\"env\": {\"mapping\": "
 	                                               "{}}}, \"agent\": {\"json_log\": true}}");
 	CHECK_EQ(c->warnings.n, 2);
 	_cleanup_free_ char *w1 = config_error_format(&c->warnings.v[0]);
 	_cleanup_free_ char *w0 = config_error_format(&c->warnings.v[1]);
 	CHECK(strstr(
-	        w0, "m.json:1:48: agent.json_log: accepted but not implemented yet: the agent logs "
+	        w0, "m.json:1:49: agent.json_log: accepted but not implemented yet: the agent logs "
 	            "plain text lines"));
-	CHECK(strstr(w1, "m.json:1:21: feature.fs.mapping: accepted but not implemented yet: "
-	                 "paths are not rewritten"));
+	CHECK(strstr(w1, "m.json:1:22: feature.env.mapping: accepted but not implemented yet: "
+	                 "values are not rewritten"));
 	config_free(c);
 
 	/* Quiet values: what mirrord-trace does anyway. */

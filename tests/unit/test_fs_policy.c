@@ -231,4 +231,132 @@ TEST(bad_pattern)
 	free(why);
 }
 
+/* A policy with one or more mapping entries (from, to, from, to, ...). */
+static struct fs_policy *mapping(const char *const *pairs, size_t n)
+{
+	const char *from[8], *to[8];
+	struct fs_policy_config c = {.mode = FS_MODE_READ, .map_from = from, .map_to = to};
+
+	for (size_t i = 0; i < n / 2 && i < 8; i++) {
+		from[i] = pairs[2 * i];
+		to[i] = pairs[2 * i + 1];
+	}
+	c.n_mapping = n / 2;
+	return mk(&c);
+}
+
+/* map(p, path): the mapped path, or "-" when nothing changed. */
+static const char *map(const struct fs_policy *p, const char *path)
+{
+	static char out[256];
+	int e = fs_policy_map(p, path, out, sizeof(out));
+
+	if (e == 0)
+		return "-";
+	return e == 1 ? out : "error";
+}
+
+TEST(mapping_capture_groups)
+{
+	const char *m[] = {"^/config/(.*)", "/app/$1"};
+	struct fs_policy *p = mapping(m, 2);
+
+	CHECK_STR(map(p, "/config/a.yaml"), "/app/a.yaml");
+	CHECK_STR(map(p, "/config/sub/b"), "/app/sub/b");
+	CHECK_STR(map(p, "/srv/config/a"), "-"); /* anchored by the user */
+	CHECK_STR(map(p, "/etc/x"), "-");
+	fs_policy_free(p);
+
+	/* Only the leftmost match is replaced (replace, not replace_all);
+	 * the rest of the path stays. */
+	const char *m2[] = {"a", "X"};
+	p = mapping(m2, 2);
+	CHECK_STR(map(p, "/data/a/a"), "/dXta/a/a");
+	fs_policy_free(p);
+
+	/* Unanchored prefix, as in mirrord's own example. */
+	const char *m3[] = {"/var/app/temp", "/tmp"};
+	p = mapping(m3, 2);
+	CHECK_STR(map(p, "/var/app/temp/sample.txt"), "/tmp/sample.txt");
+	fs_policy_free(p);
+}
+
+TEST(mapping_replacement_syntax)
+{
+	const char *m[] = {"^/(?<top>[a-z]+)/(\\w+)(x)?(.*)$", ""};
+	struct {
+		const char *to, *want;
+	} cases[] = {
+	        {"/r/${top}/$2", "/r/srv/data"}, /* named and numbered */
+	        {"/r/$top/${2}", "/r/srv/data"}, /* unbraced name, braced number */
+	        {"/r$0", "/r/srv/data.txt"},     /* $0 is the whole match */
+	        {"/r/$2_$top", "/r/srv"},        /* "$2_" names group "2_": none */
+	        {"/r/${2}_$top", "/r/data_srv"}, /* braces end the name */
+	        {"/r/$3/$4", "/r//.txt"},        /* group 3 did not take part */
+	        {"/r/$9/${nope}", "/r//"},       /* no such groups: nothing */
+	        {"/r/$$1", "/r/$1"},             /* $$ is a dollar */
+	        {"/r/$/${", "/r/$/${"},          /* no reference: kept as is */
+	        {"/r/${+2}", "/r/data"},         /* Rust's usize parse takes '+' */
+	        {"/r/${02}", "/r/data"},         /* and leading zeros */
+	        {"/r/$-x", "/r/$-x"},
+	        {"/plain", "/plain"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		m[1] = cases[i].to;
+		struct fs_policy *p = mapping(m, 2);
+		CHECK_STR(map(p, "/srv/data.txt"), cases[i].want);
+		fs_policy_free(p);
+	}
+}
+
+TEST(mapping_order_case_and_limits)
+{
+	/* The first matching entry (in the config's order) wins. */
+	const char *m[] = {"^/a/", "/first/", "^/a/b", "/second"};
+	struct fs_policy *p = mapping(m, 4);
+	char small[10];
+
+	CHECK_STR(map(p, "/a/b/c"), "/first/b/c");
+	/* A result longer than the buffer is an error, not a cut path. */
+	CHECK_EQ(fs_policy_map(p, "/a/bcdefgh", small, sizeof(small)), -ENAMETOOLONG);
+	CHECK_EQ(fs_policy_map(p, "/a/b", small, sizeof(small)), 1);
+	CHECK_STR(small, "/first/b");
+	fs_policy_free(p);
+
+	/* mirrord picks the entry case-insensitively but replaces with the
+	 * case-sensitive pattern: a path that matches only when case is
+	 * ignored stays as it is, and no later entry is tried. */
+	const char *mc[] = {"^/Config/", "/app/", "^/config/", "/other/"};
+	p = mapping(mc, 4);
+	CHECK_STR(map(p, "/Config/x"), "/app/x");
+	CHECK_STR(map(p, "/config/x"), "-");
+	CHECK_STR(map(p, "/CONFIG/x"), "-");
+	fs_policy_free(p);
+
+	/* No entries: nothing is mapped. */
+	p = mapping(NULL, 0);
+	CHECK_STR(map(p, "/config/x"), "-");
+	fs_policy_free(p);
+}
+
+TEST(mapping_bad_pattern)
+{
+	const char *from[] = {"^/ok/", "^/config/(.*"}, *to[] = {"/a/", "/app/$1"};
+	struct fs_policy_config c = {
+	        .mode = FS_MODE_READ, .map_from = from, .map_to = to, .n_mapping = 2};
+	struct fs_policy *p = NULL;
+	char *why = NULL;
+
+	CHECK_EQ(fs_policy_new(&c, &p, &why), -EINVAL);
+	CHECK(p == NULL);
+	CHECK(why && strstr(why, "^/config/(.*"));
+	free(why);
+	why = NULL;
+	CHECK_EQ(fs_pattern_check("^/config/(.*", &why), -EINVAL);
+	CHECK(why && strstr(why, "missing closing parenthesis"));
+	free(why);
+	CHECK_EQ(fs_pattern_check("^/config/(.*)", NULL), 0);
+}
+
 TEST_MAIN()
