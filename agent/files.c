@@ -355,6 +355,66 @@ static int op_open(struct files *f, char *path, uint32_t flags, uint32_t mode, s
 	return 0;
 }
 
+/* The parts of a file's state that any change of its content moves: the
+ * inode (replaced by rename or delete + create), its size, and its
+ * mtime and ctime. ctime also moves on chmod and chown: such a change
+ * counts as one too, since mtime alone can be set back (touch -d, cp -p,
+ * tar) and ctime cannot. */
+static bool same_version(const struct stat *st, const struct ap_fs_stat *v)
+{
+	return st->st_dev == v->dev && st->st_ino == v->ino && (uint64_t)st->st_size == v->size &&
+	       st->st_mtim.tv_sec == v->mtime.sec &&
+	       (uint32_t)st->st_mtim.tv_nsec == v->mtime.nsec &&
+	       st->st_ctim.tv_sec == v->ctime.sec && (uint32_t)st->st_ctim.tv_nsec == v->ctime.nsec;
+}
+
+/* The write-back's open (agentproto.h, OPEN_IF): compared and truncated
+ * on the same inode. A pod process that writes between the fstat and the
+ * ftruncate (microseconds) still loses its write: without a lock every
+ * writer in the pod takes, no check can close that window. */
+static int op_open_if(struct files *f, const char *path, const struct ap_fs_stat *v,
+                      struct ap_msg *resp)
+{
+	_cleanup_close_ int pfd = -1, fd = -1;
+	struct stat st;
+	int r;
+
+	if (f->nopen >= AGENT_FS_MAX_HANDLES)
+		return -EMFILE;
+	r = target_openat(f->t, path, O_PATH, &pfd);
+	if (r < 0)
+		return r;
+	if (fstat(pfd, &st) < 0)
+		return -errno;
+	if (!same_version(&st, v))
+		return -ESTALE;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL; /* the client names a version of a regular file */
+	r = reopen(pfd, O_RDWR, &fd);
+	if (r < 0)
+		return r;
+	if (ftruncate(fd, 0) < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	r = handle_add(f, fd, H_FILE, true, &resp->u.fs_resp.handle);
+	if (r < 0)
+		return r;
+	TAKE_FD(fd);
+	stat_to_wire(&st, &resp->u.fs_resp.st);
+	return 0;
+}
+
+static int op_fsync(struct handle *h, struct ap_msg *resp)
+{
+	struct stat st;
+
+	/* The stat after the sync is the version of what the client wrote:
+	 * its next OPEN_IF names it. */
+	if (fsync(h->fd) < 0 || fstat(h->fd, &st) < 0)
+		return -errno;
+	stat_to_wire(&st, &resp->u.fs_resp.st);
+	return 0;
+}
+
 static int op_read(struct files *f, struct handle *h, uint64_t off, uint32_t count,
                    struct ap_msg *resp)
 {
@@ -509,6 +569,7 @@ static bool op_writes(uint8_t op)
 	case AP_FS_RMDIR:
 	case AP_FS_RENAME:
 	case AP_FS_TRUNCATE:
+	case AP_FS_OPEN_IF:
 		return true;
 	default:
 		return false;
@@ -563,7 +624,7 @@ static int serve(struct files *f, const struct ap_msg *m, struct ap_msg *resp)
 	case AP_FS_WRITE:
 		return op_write(h, m->u.fs_req.offset, &m->u.fs_req.data, resp);
 	case AP_FS_FSYNC:
-		return fsync(h->fd) < 0 ? -errno : 0;
+		return op_fsync(h, resp);
 	case AP_FS_CLOSE:
 		return op_close(f, h);
 	case AP_FS_READDIR:
@@ -576,6 +637,8 @@ static int serve(struct files *f, const struct ap_msg *m, struct ap_msg *resp)
 		return op_rename(f, path, path2, m->u.fs_req.flags);
 	case AP_FS_TRUNCATE:
 		return op_truncate(f, path, m->u.fs_req.offset);
+	case AP_FS_OPEN_IF:
+		return op_open_if(f, path, &m->u.fs_req.st, resp);
 	default:
 		return -EOPNOTSUPP; /* ap_decode admits only known ops */
 	}

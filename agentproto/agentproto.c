@@ -73,7 +73,7 @@ static const struct fs_op_desc fs_ops[] = {
                         AP_FS_MODE_MAX, 0},
         [AP_FS_READ] = {"READ", RQ_HANDLE | RQ_OFFSET | RQ_COUNT, RS_DATA, 0, 0, AP_MAX_DATA},
         [AP_FS_WRITE] = {"WRITE", RQ_HANDLE | RQ_OFFSET | RQ_DATA, RS_COUNT, 0, 0, 0},
-        [AP_FS_FSYNC] = {"FSYNC", RQ_HANDLE, 0, 0, 0, 0},
+        [AP_FS_FSYNC] = {"FSYNC", RQ_HANDLE, RS_STAT, 0, 0, 0},
         [AP_FS_CLOSE] = {"CLOSE", RQ_HANDLE, 0, 0, 0, 0},
         [AP_FS_READDIR] = {"READDIR", RQ_HANDLE | RQ_OFFSET,
                            RS_COOKIE | RS_EOF | RS_COUNT | RS_DATA, 0, 0, AP_FS_DIR_MAX_BYTES},
@@ -82,6 +82,7 @@ static const struct fs_op_desc fs_ops[] = {
         [AP_FS_RMDIR] = {"RMDIR", RQ_PATH, 0, 0, 0, 0},
         [AP_FS_RENAME] = {"RENAME", RQ_FLAGS | RQ_PATH | RQ_PATH2, 0, AP_FS_RENAME_NOREPLACE, 0, 0},
         [AP_FS_TRUNCATE] = {"TRUNCATE", RQ_OFFSET | RQ_PATH, 0, 0, 0, 0},
+        [AP_FS_OPEN_IF] = {"OPEN_IF", RQ_STAT | RQ_PATH, RS_HANDLE | RS_STAT, 0, 0, 0},
 };
 
 const struct fs_op_desc *ap_fs_op_desc(uint8_t op)
@@ -236,6 +237,17 @@ static bool fs_stat_zero(const struct ap_fs_stat *st)
 	       !st->ctime.nsec;
 }
 
+/* OPEN_IF's expected version: dev, ino, size, mtime and ctime (valid
+ * times), every other stat field zero. */
+static bool version_only(const struct ap_fs_stat *st)
+{
+	struct ap_fs_stat rest = *st;
+
+	rest.dev = rest.ino = rest.size = 0;
+	rest.mtime = rest.ctime = (struct ap_fs_time){0, 0};
+	return fs_stat_zero(&rest) && fs_time_ok(&st->mtime) && fs_time_ok(&st->ctime);
+}
+
 static bool fs_statfs_zero(const struct ap_fs_statfs *f)
 {
 	return !f->type && !f->bsize && !f->blocks && !f->bfree && !f->bavail && !f->files &&
@@ -256,6 +268,7 @@ static int fs_req_check(const struct ap_msg *m)
 	    (!(d->req & RQ_HANDLE) && m->u.fs_req.handle) ||
 	    (!(d->req & RQ_OFFSET) && m->u.fs_req.offset) ||
 	    (!(d->req & RQ_COUNT) && m->u.fs_req.count) ||
+	    (!(d->req & RQ_STAT) && !fs_stat_zero(&m->u.fs_req.st)) ||
 	    (!(d->req & RQ_PATH) && m->u.fs_req.path.len) ||
 	    (!(d->req & RQ_PATH2) && m->u.fs_req.path2.len) ||
 	    (!(d->req & RQ_DATA) && m->u.fs_req.data.len))
@@ -270,6 +283,8 @@ static int fs_req_check(const struct ap_msg *m)
 			return -EINVAL;
 	}
 	if ((d->req & RQ_COUNT) && (m->u.fs_req.count == 0 || m->u.fs_req.count > AP_MAX_DATA))
+		return -EINVAL;
+	if ((d->req & RQ_STAT) && !version_only(&m->u.fs_req.st))
 		return -EINVAL;
 	r = bytes_check(&m->u.fs_req.path, AP_MAX_PATH);
 	if (r == 0)
@@ -305,10 +320,11 @@ static int fs_resp_check(const struct ap_msg *m)
 
 static uint64_t fs_req_size(const struct ap_msg *m)
 {
-	uint8_t f = ap_fs_op_desc(m->u.fs_req.op)->req;
+	uint16_t f = ap_fs_op_desc(m->u.fs_req.op)->req;
 
 	return 1 + (f & RQ_FLAGS ? 4 : 0) + (f & RQ_MODE ? 4 : 0) + (f & RQ_HANDLE ? 4 : 0) +
 	       (f & RQ_OFFSET ? 8 : 0) + (f & RQ_COUNT ? 4 : 0) +
+	       (f & RQ_STAT ? AP_FS_STAT_SIZE : 0) +
 	       (f & RQ_PATH ? AP_LEN_SIZE + (uint64_t)m->u.fs_req.path.len : 0) +
 	       (f & RQ_PATH2 ? AP_LEN_SIZE + (uint64_t)m->u.fs_req.path2.len : 0) +
 	       (f & RQ_DATA ? AP_LEN_SIZE + (uint64_t)m->u.fs_req.data.len : 0);
@@ -657,6 +673,8 @@ static int decode_fs_req(struct reader *r, struct ap_msg *m)
 		e = rd_u64(r, &m->u.fs_req.offset);
 	if (e == 0 && (d->req & RQ_COUNT))
 		e = rd_u32(r, &m->u.fs_req.count);
+	if (e == 0 && (d->req & RQ_STAT))
+		e = rd_stat(r, &m->u.fs_req.st);
 	if (e == 0 && (d->req & RQ_PATH))
 		e = rd_bytes(r, AP_MAX_PATH, &m->u.fs_req.path);
 	if (e == 0 && (d->req & RQ_PATH2))

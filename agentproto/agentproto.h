@@ -110,7 +110,7 @@ enum ap_filter_kind { AP_FILTER_HEADER = 1, AP_FILTER_PATH = 2, AP_FILTER_METHOD
  * op's fields follow the op byte in this fixed order, each present only
  * if the op uses it (the table in agentproto.c):
  *   u32 flags, u32 mode, u32 handle, u64 offset, u32 count,
- *   str path, str path2, blob data
+ *   stat, str path, str path2, blob data
  *
  *   op            request fields               response fields (err == 0)
  *   ENABLE_WRITE  -                            -
@@ -123,7 +123,7 @@ enum ap_filter_kind { AP_FILTER_HEADER = 1, AP_FILTER_PATH = 2, AP_FILTER_METHOD
  *   READ          handle, offset, count        data (<= count; 0 bytes = EOF)
  *                 (1..AP_MAX_DATA)
  *   WRITE         handle, offset, data         count (bytes written)
- *   FSYNC         handle                       -
+ *   FSYNC         handle                       stat (of the file after the sync)
  *   CLOSE         handle                       -
  *   READDIR       handle, offset (cookie:      cookie (next), eof, count,
  *                 0 = start)                   data = count dirents
@@ -133,6 +133,16 @@ enum ap_filter_kind { AP_FILTER_HEADER = 1, AP_FILTER_PATH = 2, AP_FILTER_METHOD
  *   RENAME        flags (NOREPLACE), path      -
  *                 (from), path2 (to)
  *   TRUNCATE      offset (new length), path    -
+ *   OPEN_IF       stat (expected version),     handle, stat (after the
+ *                 path                         truncation)
+ *
+ * OPEN_IF is the write-back's open: it opens the existing regular file at
+ * path for writing and truncates it, but only if the file is still the
+ * version the client names: the same dev, ino, size, mtime and ctime
+ * (the request stat's other fields must be zero). Otherwise nothing is
+ * changed and err is ESTALE (another file, or the same one written or
+ * touched since), or ENOENT (no file there any more). The client learns
+ * the version from OPEN's stat and, after its own writes, from FSYNC's.
  *
  * Response fields, in this order when present: u32 handle, u64 cookie,
  * u8 eof, u32 count, stat, statfs, blob data. A response with err != 0
@@ -149,7 +159,7 @@ enum ap_filter_kind { AP_FILTER_HEADER = 1, AP_FILTER_PATH = 2, AP_FILTER_METHOD
  * chosen by the agent (never 0) and live until CLOSE or the end of the
  * session. Write ops (OPEN for writing, WRITE, FSYNC of a writable handle,
  * MKDIR, UNLINK, RMDIR, RENAME, TRUNCATE) fail with EROFS until the
- * session sent ENABLE_WRITE. */
+ * session sent ENABLE_WRITE, and so does OPEN_IF. */
 enum ap_fs_op {
 	AP_FS_ENABLE_WRITE = 1,
 	AP_FS_STAT = 2,
@@ -167,8 +177,9 @@ enum ap_fs_op {
 	AP_FS_RMDIR = 14,
 	AP_FS_RENAME = 15,
 	AP_FS_TRUNCATE = 16,
+	AP_FS_OPEN_IF = 17,
 };
-#define AP_FS_OP_LAST AP_FS_TRUNCATE
+#define AP_FS_OP_LAST AP_FS_OPEN_IF
 
 /* STAT flags */
 #define AP_FS_NOFOLLOW 0x1u /* lstat: do not follow a final symlink */
@@ -291,6 +302,7 @@ struct ap_msg {
 			uint32_t handle;
 			uint64_t offset; /* READDIR: cookie; TRUNCATE: length */
 			uint32_t count;
+			struct ap_fs_stat st; /* OPEN_IF: the expected version */
 			struct ap_bytes path, path2, data;
 		} fs_req;
 		struct {

@@ -108,7 +108,7 @@ static void wr_statfs(struct writer *w, const struct ap_fs_statfs *f)
 
 static void encode_fs_req(struct writer *w, const struct ap_msg *m)
 {
-	uint8_t f = ap_fs_op_desc(m->u.fs_req.op)->req;
+	uint16_t f = ap_fs_op_desc(m->u.fs_req.op)->req;
 
 	wr_u8(w, m->u.fs_req.op);
 	if (f & RQ_FLAGS)
@@ -121,6 +121,8 @@ static void encode_fs_req(struct writer *w, const struct ap_msg *m)
 		wr_u64(w, m->u.fs_req.offset);
 	if (f & RQ_COUNT)
 		wr_u32(w, m->u.fs_req.count);
+	if (f & RQ_STAT)
+		wr_stat(w, &m->u.fs_req.st);
 	if (f & RQ_PATH)
 		wr_bytes(w, &m->u.fs_req.path);
 	if (f & RQ_PATH2)

@@ -28,6 +28,7 @@
 #define AP_FS_RESP_MAX (1 + 4 + 8 + 1 + 4 + AP_LEN_SIZE + AP_FS_DIR_MAX_BYTES)
 _Static_assert(1 + 4 + 2 * (AP_LEN_SIZE + AP_MAX_PATH) <= AP_FS_REQ_MAX, "RENAME fits");
 _Static_assert(1 + 4 + 4 + AP_FS_STAT_SIZE <= AP_FS_RESP_MAX, "OPEN fits");
+_Static_assert(1 + AP_FS_STAT_SIZE + AP_LEN_SIZE + AP_MAX_PATH <= AP_FS_REQ_MAX, "OPEN_IF fits");
 _Static_assert(1 + 4 + AP_LEN_SIZE + AP_MAX_DATA <= AP_FS_RESP_MAX, "READ fits");
 
 /* ---- big-endian helpers ------------------------------------------------ */
@@ -79,6 +80,7 @@ enum {
 	RQ_PATH = 1 << 5,
 	RQ_PATH2 = 1 << 6,
 	RQ_DATA = 1 << 7,
+	RQ_STAT = 1 << 8, /* on the wire after count, before path */
 };
 
 /* Response fields (err == 0), in wire order. */
@@ -96,7 +98,8 @@ enum {
  * checks cannot disagree about a layout. */
 struct fs_op_desc {
 	const char *name;
-	uint8_t req, resp;  /* RQ_* / RS_* fields present */
+	uint16_t req;       /* RQ_* fields present */
+	uint8_t resp;       /* RS_* fields present */
 	uint32_t flags_ok;  /* request flags the op accepts */
 	uint32_t mode_max;  /* largest request mode */
 	uint32_t resp_data; /* longest response data */

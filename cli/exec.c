@@ -22,6 +22,8 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -88,6 +90,47 @@ static void on_fs_notice(void *data, const char *msg)
 	         r->lazy_why ? r->lazy_why : "unavailable");
 }
 
+/* A write-back the pod refused (session/fs_cache.h): one line naming the
+ * pod path, what happened there, and where the program's version is. */
+static void on_fs_conflict(void *data, const struct fs_cache_conflict *cf)
+{
+	const char *what = cf->gone ? "was deleted in the pod" : "changed in the pod";
+	const char *kept = cf->gone ? "it stays deleted" : "the pod's version is kept";
+
+	(void)data;
+	if (cf->saved)
+		log_warn("write-back conflict: \"%s\" %s since it was last read or written back; "
+		         "%s, the program's version is saved as \"%s\"",
+		         cf->remote, what, kept, cf->saved);
+	else
+		log_warn("write-back conflict: \"%s\" %s since it was last read or written back; "
+		         "%s, the program's version could not be saved: %s",
+		         cf->remote, what, kept, strerror(-cf->err));
+}
+
+/* Where the program's versions of conflicting files go: below
+ * $XDG_STATE_HOME (or ~/.local/state), one directory per run, named by
+ * its start time (UTC) and our pid. Not the run directory: that goes at
+ * exit, and these are for the user to merge by hand. */
+static char *conflict_dir(void)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	_cleanup_free_ char *base = NULL;
+
+	if (state && *state == '/')
+		base = xstrdup(state);
+	else if (home && *home == '/')
+		base = xasprintf("%s/.local/state", home);
+	else
+		base = xasprintf("/tmp/mirrord-trace-state-%u", (unsigned)getuid());
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	return xasprintf("%s/mirrord-trace/conflicts/%s-%d", base, stamp, (int)getpid());
+}
+
 /* Regular pod files of at least this size are read lazily through FUSE;
  * MIRRORD_TRACE_FS_LAZY_MIN=BYTES changes it, =off fetches every file
  * whole. */
@@ -117,6 +160,24 @@ static void setup_lazy(struct run *r, struct fs_cache *fc, const char *dir)
 		r->fuse = NULL;
 	}
 	fs_cache_set_lazy(fc, r->loop, r->fuse, min);
+}
+
+static void log_session_stats(struct session *s)
+{
+	struct session_stats ss;
+
+	session_get_stats(s, &ss);
+	log_debug("session: %llu streams, %llu incoming held for the accept queue, "
+	          "%llu reconnects, %llu file bytes from the agent, %llu write-back conflicts",
+	          (unsigned long long)ss.streams_opened, (unsigned long long)ss.in_waited,
+	          (unsigned long long)ss.reconnects, (unsigned long long)ss.fs_bytes,
+	          (unsigned long long)ss.fs_conflicts);
+	/* The warnings of single files may have scrolled away in the
+	 * program's output: one summary at the end. */
+	if (ss.fs_conflicts)
+		log_warn("%llu write-back conflict%s in this run: the pod's changes were kept "
+		         "(see the warnings above)",
+		         (unsigned long long)ss.fs_conflicts, ss.fs_conflicts == 1 ? "" : "s");
 }
 
 static void on_done(int status, void *data)
@@ -460,6 +521,8 @@ static int setup_fs(struct run *r, const struct config *c, const char *dir, cons
 	}
 	setup_lazy(r, *ret_fc, dir);
 	if (fs_policy_remote_writes(*ret_fp)) {
+		_cleanup_free_ char *conflicts = conflict_dir();
+		fs_cache_set_conflicts(*ret_fc, conflicts, on_fs_conflict, NULL);
 		e = session_fs_enable_write(r->session);
 		if (e < 0) {
 			log_error("the agent refused remote writes (feature.fs write): %s",
@@ -729,14 +792,6 @@ out:
 		          (unsigned long long)ts.injections, (unsigned long long)ts.stub_calls,
 		          (unsigned long long)ts.stub_unwinds);
 	}
-	if (r.session) {
-		struct session_stats ss;
-		session_get_stats(r.session, &ss);
-		log_debug("session: %llu streams, %llu incoming held for the accept queue, "
-		          "%llu reconnects, %llu file bytes from the agent",
-		          (unsigned long long)ss.streams_opened, (unsigned long long)ss.in_waited,
-		          (unsigned long long)ss.reconnects, (unsigned long long)ss.fs_bytes);
-	}
 	if (r.fuse) {
 		struct fs_fuse_stats fst;
 		fs_fuse_get_stats(r.fuse, &fst);
@@ -752,6 +807,9 @@ out:
 	 * session it reads through, before the run directory goes. */
 	fs_fuse_free(r.fuse);
 	fs_policy_free(fsp);
+	/* After the last write-backs. */
+	if (r.session)
+		log_session_stats(r.session);
 	session_free(r.session);
 	in_store_free(&ins);
 	/* After the session (it runs over the port-forward): the agent Job

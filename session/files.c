@@ -73,18 +73,6 @@ static ssize_t fs_call(struct session *s, struct ap_msg *req, struct ap_msg *ret
 	return r < 0 ? r : fs_wait(s, id, req->u.fs_req.op, ret);
 }
 
-/* For ops whose answer carries nothing but err. */
-static int fs_simple(struct session *s, struct ap_msg *req)
-{
-	struct ap_msg resp;
-	ssize_t used = fs_call(s, req, &resp);
-
-	if (used < 0)
-		return (int)used;
-	consume_front(s, (size_t)used);
-	return 0;
-}
-
 static void stat_from_wire(const struct ap_fs_stat *w, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -103,6 +91,29 @@ static void stat_from_wire(const struct ap_fs_stat *w, struct stat *st)
 	st->st_ctim = (struct timespec){(time_t)w->ctime.sec, (long)w->ctime.nsec};
 }
 
+/* Send and wait; copy out the answer's handle and stat (each may be
+ * NULL: for ops whose answer carries nothing but err, both are). */
+static int fs_call_copy(struct session *s, struct ap_msg *req, uint32_t *ret_handle,
+                        struct stat *ret_st)
+{
+	struct ap_msg resp;
+	ssize_t used = fs_call(s, req, &resp);
+
+	if (used < 0)
+		return (int)used;
+	if (ret_handle)
+		*ret_handle = resp.u.fs_resp.handle;
+	if (ret_st)
+		stat_from_wire(&resp.u.fs_resp.st, ret_st);
+	consume_front(s, (size_t)used);
+	return 0;
+}
+
+static int fs_simple(struct session *s, struct ap_msg *req)
+{
+	return fs_call_copy(s, req, NULL, NULL);
+}
+
 int session_fs_enable_write(struct session *s)
 {
 	struct ap_msg req = fs_req(AP_FS_ENABLE_WRITE);
@@ -111,17 +122,11 @@ int session_fs_enable_write(struct session *s)
 
 int session_fs_stat(struct session *s, const char *path, bool follow, struct stat *ret)
 {
-	struct ap_msg req = fs_req(AP_FS_STAT), resp;
-	ssize_t used;
+	struct ap_msg req = fs_req(AP_FS_STAT);
 
 	req.u.fs_req.flags = follow ? 0 : AP_FS_NOFOLLOW;
 	req.u.fs_req.path = str_bytes(path);
-	used = fs_call(s, &req, &resp);
-	if (used < 0)
-		return (int)used;
-	stat_from_wire(&resp.u.fs_resp.st, ret);
-	consume_front(s, (size_t)used);
-	return 0;
+	return fs_call_copy(s, &req, NULL, ret);
 }
 
 int session_fs_readlink(struct session *s, const char *path, char **ret_target)
@@ -183,9 +188,8 @@ int session_fs_statfs(struct session *s, const char *path, struct statfs *ret)
 int session_fs_open(struct session *s, const char *path, int flags, mode_t mode,
                     uint32_t *ret_handle, struct stat *ret_st)
 {
-	struct ap_msg req = fs_req(AP_FS_OPEN), resp;
+	struct ap_msg req = fs_req(AP_FS_OPEN);
 	uint32_t f = 0;
-	ssize_t used;
 
 	if ((flags & O_ACCMODE) != O_RDONLY)
 		f |= AP_FS_O_WRITE;
@@ -200,14 +204,7 @@ int session_fs_open(struct session *s, const char *path, int flags, mode_t mode,
 	req.u.fs_req.flags = f;
 	req.u.fs_req.mode = (flags & O_CREAT) ? (uint32_t)(mode & AP_FS_MODE_MAX) : 0;
 	req.u.fs_req.path = str_bytes(path);
-	used = fs_call(s, &req, &resp);
-	if (used < 0)
-		return (int)used;
-	*ret_handle = resp.u.fs_resp.handle;
-	if (ret_st)
-		stat_from_wire(&resp.u.fs_resp.st, ret_st);
-	consume_front(s, (size_t)used);
-	return 0;
+	return fs_call_copy(s, &req, ret_handle, ret_st);
 }
 
 static int fs_on_handle(struct session *s, uint8_t op, uint32_t handle)
@@ -223,9 +220,32 @@ int session_fs_close(struct session *s, uint32_t handle)
 	return fs_on_handle(s, AP_FS_CLOSE, handle);
 }
 
-int session_fs_fsync(struct session *s, uint32_t handle)
+int session_fs_fsync(struct session *s, uint32_t handle, struct stat *ret_st)
 {
-	return fs_on_handle(s, AP_FS_FSYNC, handle);
+	struct ap_msg req = fs_req(AP_FS_FSYNC);
+
+	req.u.fs_req.handle = handle;
+	return fs_call_copy(s, &req, NULL, ret_st);
+}
+
+/* OPEN_IF: open path for the write-back if it is still version base. */
+static int open_if(struct session *s, const char *path, const struct stat *base,
+                   uint32_t *ret_handle)
+{
+	struct ap_msg req = fs_req(AP_FS_OPEN_IF);
+	struct ap_fs_stat *v = &req.u.fs_req.st;
+	int r;
+
+	v->dev = (uint64_t)base->st_dev;
+	v->ino = (uint64_t)base->st_ino;
+	v->size = base->st_size > 0 ? (uint64_t)base->st_size : 0;
+	v->mtime = (struct ap_fs_time){base->st_mtim.tv_sec, (uint32_t)base->st_mtim.tv_nsec};
+	v->ctime = (struct ap_fs_time){base->st_ctim.tv_sec, (uint32_t)base->st_ctim.tv_nsec};
+	req.u.fs_req.path = str_bytes(path);
+	r = fs_call_copy(s, &req, ret_handle, NULL);
+	if (r == -ESTALE || r == -ENOENT)
+		s->stats.fs_conflicts++;
+	return r;
 }
 
 static int send_read(struct session *s, uint32_t handle, uint64_t off, size_t len, uint32_t *ret_id)
@@ -380,16 +400,18 @@ int64_t session_fs_fetch(struct session *s, uint32_t handle, uint64_t off, uint6
 	return err ? err : (int64_t)copied;
 }
 
-int session_fs_put(struct session *s, int fd, const char *path, mode_t mode)
+int session_fs_put(struct session *s, int fd, const char *path, mode_t mode,
+                   const struct stat *base, struct stat *ret_st)
 {
 	_cleanup_free_ uint8_t *buf = xmalloc((size_t)FS_PIPELINE * AP_MAX_DATA);
 	struct pipeline p = {0};
 	uint64_t next = 0;
-	uint32_t handle;
+	uint32_t handle = 0;
 	bool local_eof = false;
 	int err, r;
 
-	err = session_fs_open(s, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &handle, NULL);
+	err = base ? open_if(s, path, base, &handle)
+	           : session_fs_open(s, path, O_WRONLY | O_CREAT | O_TRUNC, mode, &handle, NULL);
 	if (err < 0)
 		return err;
 	for (;;) {
@@ -429,7 +451,7 @@ int session_fs_put(struct session *s, int fd, const char *path, mode_t mode)
 		consume_front(s, (size_t)used);
 	}
 	if (!err)
-		err = session_fs_fsync(s, handle);
+		err = session_fs_fsync(s, handle, ret_st);
 	r = session_fs_close(s, handle);
 	return err ? err : r;
 }

@@ -7,7 +7,11 @@
  *   program never sees half a fetch, and fds it holds on an older copy
  *   keep the content they had.
  * - A copy opened for writing is the newest version of its file until it
- *   is written back: it is never fetched over. */
+ *   is written back: it is never fetched over.
+ * - A write-back never replaces a pod file that changed since the copy
+ *   was taken or last written back (OPEN_IF, agentproto.h): the pod's
+ *   change stays, the program's version goes to the conflict directory,
+ *   and the caller is told (fs_cache_set_conflicts). */
 #include "session/fs_cache.h"
 #include "common/util.h"
 #include "session/fuse.h"
@@ -17,9 +21,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NBUCKETS 1024
+/* File times move in clock ticks: a jiffy (up to 10 ms) on kernels and
+ * filesystems without multigrain timestamps (before Linux 6.13). */
+#define RACY_NS (20ll * 1000000)
 
 struct entry {
 	struct entry *next;
@@ -31,8 +39,13 @@ struct entry {
 	/* write-back */
 	bool writable, pending;
 	mode_t mode;
-	off_t lsize;
+	off_t lsize; /* the copy when last sent or taken */
 	struct timespec lmtime;
+	bool racy;        /* lsize and lmtime prove nothing (note_copy) */
+	struct stat base; /* the pod's version the copy was taken from or last wrote */
+	bool conflict;    /* the pod's file changed: write-backs go to saved */
+	bool gone;        /* ... or was deleted */
+	char *saved;      /* the program's version, in the conflict directory */
 };
 
 struct fs_cache {
@@ -44,6 +57,9 @@ struct fs_cache {
 	struct evloop *loop;  /* deferred work of asynchronous opens */
 	struct fs_fuse *lazy; /* large files are read through it, or NULL */
 	uint64_t lazy_min;
+	char *conflict_dir; /* created at the first conflict */
+	fs_cache_conflict_cb conflict_cb;
+	void *conflict_data;
 };
 
 static size_t hash(const char *s)
@@ -90,6 +106,24 @@ static bool same_time(struct timespec a, struct timespec b)
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
+/* Note the copy's size and mtime, to tell at the next sync whether the
+ * program changed it. A note taken within a tick of the copy's mtime is
+ * "racily clean" (as git calls it): a write later in that same tick
+ * keeps size and mtime (a 4-byte file overwritten in place within 1 ms
+ * of its last write-back), so such a note counts as changed once. */
+static void note_copy(struct entry *e, const struct stat *sb)
+{
+	struct timespec now;
+	int64_t age;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	age = (int64_t)(now.tv_sec - sb->st_mtim.tv_sec) * 1000000000 +
+	      (now.tv_nsec - sb->st_mtim.tv_nsec);
+	e->lsize = sb->st_size;
+	e->lmtime = sb->st_mtim;
+	e->racy = age < RACY_NS;
+}
+
 void fs_cache_free(struct fs_cache *c)
 {
 	if (!c)
@@ -103,11 +137,13 @@ void fs_cache_free(struct fs_cache *c)
 				(void)fs_cache_sync(c, local);
 			}
 			free(e->remote);
+			free(e->saved);
 			free(e);
 		}
 	}
 	(void)rm_tree(c->dir);
 	free(c->dir);
+	free(c->conflict_dir);
 	free(c);
 }
 
@@ -132,22 +168,29 @@ char *fs_cache_remote_of(const struct fs_cache *c, const char *local)
 	return xstrdup(local + c->dirlen);
 }
 
-/* mkdir -p of the directories above local (below the cache dir); a
- * placeholder file in the way (a name listed as a file earlier) goes. */
-static int make_parents(struct fs_cache *c, const char *local)
+/* mkdir -p (mode 0700) of the directories above path from its byte from
+ * on; with clear, a file in the way goes. */
+static int mkdir_parents(const char *path, size_t from, bool clear)
 {
-	_cleanup_free_ char *p = xstrdup(local);
+	_cleanup_free_ char *p = xstrdup(path);
 
-	for (char *q = p + c->dirlen + 1; (q = strchr(q, '/')); q++) {
+	for (char *q = p + from + 1; (q = strchr(q, '/')); q++) {
 		struct stat sb;
 		*q = 0;
-		if (lstat(p, &sb) == 0 && !S_ISDIR(sb.st_mode))
+		if (clear && lstat(p, &sb) == 0 && !S_ISDIR(sb.st_mode))
 			(void)rm_tree(p);
 		if (mkdir(p, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		*q = '/';
 	}
 	return 0;
+}
+
+/* mkdir -p of the directories above local (below the cache dir); a
+ * placeholder file in the way (a name listed as a file earlier) goes. */
+static int make_parents(struct fs_cache *c, const char *local)
+{
+	return mkdir_parents(local, c->dirlen, true);
 }
 
 /* A new temporary file in the cache dir (not in a mirrored directory,
@@ -628,20 +671,99 @@ int fs_cache_write_open(struct fs_cache *c, const char *remote, int flags, mode_
 	} else {
 		r = install_copy(c, local, h, &st, !(flags & O_TRUNC), true);
 		if (r >= 0) {
-			if (fstat(r, &sb) == 0) {
-				e->lsize = sb.st_size;
-				e->lmtime = sb.st_mtim;
-			}
+			if (fstat(r, &sb) == 0)
+				note_copy(e, &sb);
 			close(r);
 			e->have = e->writable = true;
 			e->pending = (flags & O_TRUNC) && st.st_size > 0;
 			e->size = st.st_size;
 			e->mtime = st.st_mtim;
 			e->mode = st.st_mode & 07777;
+			/* A fresh copy of what the pod has now: whatever
+			 * conflicted before is not in it. */
+			e->base = st;
+			e->conflict = false;
 			r = 0;
 		}
 	}
 	(void)session_fs_close(c->s, h);
+	return r;
+}
+
+void fs_cache_set_conflicts(struct fs_cache *c, const char *dir, fs_cache_conflict_cb cb,
+                            void *data)
+{
+	free(c->conflict_dir);
+	c->conflict_dir = dir ? xstrdup(dir) : NULL;
+	c->conflict_cb = cb;
+	c->conflict_data = data;
+}
+
+/* Copy the program's version (fd) to e->saved: a temporary file next to
+ * it, renamed over it, so an earlier saved version stays whole until the
+ * new one is. Returns 0 or -errno. */
+static int save_version(struct fs_cache *c, struct entry *e, int fd)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int out = -1;
+	off_t off = 0;
+	int r;
+
+	if (!c->conflict_dir)
+		return -ENOENT;
+	if (!e->saved)
+		e->saved = xasprintf("%s%s", c->conflict_dir, e->remote);
+	r = mkdir_parents(e->saved, 0, false);
+	if (r < 0)
+		return r;
+	tmp = xasprintf("%s.mirrord-trace-tmp", e->saved);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		return -errno;
+	buf = xmalloc(OP_CHUNK);
+	for (;;) {
+		ssize_t n = pread(fd, buf, OP_CHUNK, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		r = n < 0 ? -errno : n == 0 ? 0 : write_all(out, buf, (size_t)n);
+		if (n <= 0 || r < 0)
+			break;
+		off += n;
+	}
+	if (r == 0 && fsync(out) < 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, e->saved) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* The pod refused the write-back of e (err: -ESTALE changed, -ENOENT
+ * gone), now or earlier (err 0). The pod's change stays; the program's
+ * version is saved, and from then on its write-backs only update the
+ * saved copy: the pod's file is not what the program started from, so
+ * no later write-back of this copy may replace it either. Reported at
+ * the first conflict and at every failure to save. Returns 0, or -errno
+ * if the program's version could not be saved (fsync reports it). */
+static int conflict(struct fs_cache *c, struct entry *e, int fd, int err)
+{
+	bool first = !e->conflict;
+	int r = save_version(c, e, fd);
+
+	if (first)
+		e->gone = err == -ENOENT;
+	e->conflict = true;
+	if (c->conflict_cb && (first || r < 0)) {
+		struct fs_cache_conflict cf = {
+		        .remote = e->remote,
+		        .gone = e->gone,
+		        .saved = r == 0 ? e->saved : NULL,
+		        .err = r,
+		};
+		c->conflict_cb(c->conflict_data, &cf);
+	}
 	return r;
 }
 
@@ -650,7 +772,7 @@ static int sync_entry(struct fs_cache *c, const char *remote, const char *local)
 {
 	_cleanup_close_ int fd = -1;
 	struct entry *e = lookup(c, remote, false);
-	struct stat sb;
+	struct stat sb, st;
 	int r;
 
 	if (!e || !e->writable)
@@ -658,14 +780,26 @@ static int sync_entry(struct fs_cache *c, const char *remote, const char *local)
 	fd = open(local, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		return 0; /* removed meanwhile: nothing to send */
-	if (!e->pending && sb.st_size == e->lsize && same_time(sb.st_mtim, e->lmtime))
+	if (!e->pending && !e->racy && sb.st_size == e->lsize && same_time(sb.st_mtim, e->lmtime))
 		return 0;
-	r = session_fs_put(c->s, fd, remote, e->mode);
+	if (e->conflict) {
+		r = conflict(c, e, fd, 0);
+	} else {
+		r = session_fs_put(c->s, fd, remote, e->mode, &e->base, &st);
+		if (r == -ESTALE || r == -ENOENT) {
+			r = conflict(c, e, fd, r);
+		} else if (r == 0) {
+			/* What we wrote is the base of the next write-back:
+			 * the same run writing twice is no conflict. */
+			e->base = st;
+			e->size = st.st_size;
+			e->mtime = st.st_mtim;
+		}
+	}
 	if (r < 0)
 		return r;
 	e->pending = false;
-	e->lsize = sb.st_size;
-	e->lmtime = sb.st_mtim;
+	note_copy(e, &sb);
 	return 0;
 }
 

@@ -68,10 +68,30 @@ bool fs_cache_is_lazy(const struct fs_cache *c, const char *local);
  * O_EXCL, O_TRUNC; mode for creation), make the copy hold its content
  * (none after O_TRUNC) and remember it for write-back. */
 int fs_cache_write_open(struct fs_cache *c, const char *remote, int flags, mode_t mode);
+/* A write-back the pod refused because its file changed after the copy
+ * was taken or last written back (someone in the pod wrote, replaced or
+ * deleted it). The pod's file is left as it is; the program's version is
+ * saved instead, and later write-backs of the copy only update the saved
+ * one. */
+struct fs_cache_conflict {
+	const char *remote; /* the pod path */
+	bool gone;          /* no file there any more (else changed or replaced) */
+	const char *saved;  /* where the program's version is; NULL if it could not be saved */
+	int err;            /* why not (-errno), when saved is NULL */
+};
+typedef void (*fs_cache_conflict_cb)(void *data, const struct fs_cache_conflict *cf);
+/* Save the program's versions of conflicting files as dir + the pod path
+ * (dir and what is below it are created when first needed, mode 0700;
+ * without a dir they cannot be saved), and report each conflict to cb
+ * once (and each failure to save). */
+void fs_cache_set_conflicts(struct fs_cache *c, const char *dir, fs_cache_conflict_cb cb,
+                            void *data);
 /* A copy the program may have changed is done with (close, fsync): if
  * local is a copy opened for writing whose content changed since it was
- * last sent, put it to the pod. Returns 0 (also when there was nothing to
- * do) or -errno of the write-back. */
+ * last sent, put it to the pod, unless the pod's file changed meanwhile
+ * (then: fs_cache_set_conflicts). Returns 0 (also when there was nothing
+ * to do, and after a conflict whose version was saved) or -errno of the
+ * write-back. */
 int fs_cache_sync(struct fs_cache *c, const char *local);
 /* The same for the copy of the pod path remote: before the pod renames
  * it, so changes written through an fd that was never closed (dup2 over

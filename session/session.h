@@ -109,7 +109,8 @@ int session_fs_statfs(struct session *s, const char *path, struct statfs *ret);
 int session_fs_open(struct session *s, const char *path, int flags, mode_t mode,
                     uint32_t *ret_handle, struct stat *ret_st);
 int session_fs_close(struct session *s, uint32_t handle);
-int session_fs_fsync(struct session *s, uint32_t handle);
+/* fsync in the pod; ret_st (may be NULL) gets the file's stat after it. */
+int session_fs_fsync(struct session *s, uint32_t handle, struct stat *ret_st);
 /* One chunk: at most len (<= 64 KiB) bytes at off; 0 at the end. */
 ssize_t session_fs_pread(struct session *s, uint32_t handle, void *buf, size_t len, uint64_t off);
 ssize_t session_fs_pwrite(struct session *s, uint32_t handle, const void *buf, size_t len,
@@ -118,9 +119,16 @@ ssize_t session_fs_pwrite(struct session *s, uint32_t handle, const void *buf, s
  * offsets, several chunks in flight. Returns the bytes copied, fewer than
  * len if the file ends first. */
 int64_t session_fs_fetch(struct session *s, uint32_t handle, uint64_t off, uint64_t len, int fd);
-/* Write-back: replace path (created with mode if missing) with the whole
- * content of the local fd, then fsync it in the pod. */
-int session_fs_put(struct session *s, int fd, const char *path, mode_t mode);
+/* Write-back: replace path's content with the whole content of the local
+ * fd, then fsync it in the pod. Without base, path is created with mode
+ * if missing and replaced whatever it holds. With base (a stat the pod
+ * reported for path), only if the pod's file is still that version (its
+ * dev, ino, size, mtime and ctime): otherwise nothing is written and the
+ * result is -ESTALE (it changed, or another file is there) or -ENOENT
+ * (it is gone), counted in session_stats.fs_conflicts. ret_st (may be
+ * NULL) gets the version written, the base of the next write-back. */
+int session_fs_put(struct session *s, int fd, const char *path, mode_t mode,
+                   const struct stat *base, struct stat *ret_st);
 
 /* Asynchronous calls, for the FUSE server (session/fuse.c), which must
  * not block the loop. cb runs once, from the event loop or from inside a
@@ -319,8 +327,9 @@ struct session_stats {
 	uint64_t streams_opened;
 	uint64_t bytes_up, bytes_down;
 	size_t streams_live;
-	uint64_t reconnects; /* dropped agent links replaced */
-	uint64_t in_waited;  /* incoming connections held for a full accept queue */
-	uint64_t fs_bytes;   /* file content received from the agent */
+	uint64_t reconnects;   /* dropped agent links replaced */
+	uint64_t in_waited;    /* incoming connections held for a full accept queue */
+	uint64_t fs_bytes;     /* file content received from the agent */
+	uint64_t fs_conflicts; /* write-backs refused: the pod's file changed */
 };
 void session_get_stats(const struct session *s, struct session_stats *ret);

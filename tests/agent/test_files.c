@@ -7,6 +7,7 @@
 #include "tests/unit/test.h"
 #include "common/evloop.h"
 #include "common/util.h"
+#include "session/fs_cache.h"
 #include "session/session.h"
 
 #include <arpa/inet.h>
@@ -693,6 +694,9 @@ TEST(writes_refused_until_enabled)
 	CHECK_EQ(session_fs_rmdir(e.s, "/empty"), -EROFS);
 	CHECK_EQ(session_fs_rename(e.s, "/file", "/file2", 0), -EROFS);
 	CHECK_EQ(session_fs_truncate(e.s, "/file", 0), -EROFS);
+	CHECK_EQ(session_fs_open(e.s, "/file", O_RDONLY, 0, &h, &st), 0);
+	CHECK_EQ(session_fs_close(e.s, h), 0);
+	CHECK_EQ(session_fs_put(e.s, 0, "/file", 0644, &st, NULL), -EROFS); /* OPEN_IF */
 	/* A read handle cannot write either. */
 	CHECK_EQ(session_fs_open(e.s, "/file", O_RDONLY, 0, &h, NULL), 0);
 	CHECK_EQ(session_fs_pwrite(e.s, h, "x", 1, 0), -EBADF);
@@ -724,7 +728,7 @@ TEST(write_mode_reaches_the_root)
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7);
 	CHECK_EQ(write_all(lfd, data, sizeof(data)), 0);
-	CHECK_EQ(session_fs_put(e.s, lfd, "/a/b/written", 0600), 0);
+	CHECK_EQ(session_fs_put(e.s, lfd, "/a/b/written", 0600, NULL, NULL), 0);
 	close(lfd);
 	pathf(p, sizeof(p), e.root, "a/b/written");
 	CHECK_EQ(stat(p, &st), 0);
@@ -739,7 +743,7 @@ TEST(write_mode_reaches_the_root)
 	/* Overwrite truncates; O_EXCL refuses an existing file. */
 	CHECK_EQ(session_fs_open(e.s, "/file", O_WRONLY | O_TRUNC, 0, &h, NULL), 0);
 	CHECK_EQ(session_fs_pwrite(e.s, h, "new", 3, 0), 3);
-	CHECK_EQ(session_fs_fsync(e.s, h), 0);
+	CHECK_EQ(session_fs_fsync(e.s, h, NULL), 0);
 	CHECK_EQ(session_fs_close(e.s, h), 0);
 	CHECK_EQ(remote_read(&e, "/file", buf, sizeof(buf)), 3);
 	CHECK_STR(buf, "new");
@@ -767,6 +771,218 @@ TEST(write_mode_reaches_the_root)
 	/* open(2) answers EISDIR to a directory opened for writing */
 	CHECK_EQ(session_fs_open(e.s, "/a", O_WRONLY, 0, &h, NULL), -EISDIR);
 	CHECK_EQ(session_fs_open(e.s, "/a", O_RDWR | O_CREAT, 0600, &h, NULL), -EISDIR);
+	teardown(&e);
+}
+
+/* A local file holding content, for session_fs_put. */
+static int local_with(const char *content)
+{
+	char local[] = "/tmp/mt-files-put-XXXXXX";
+	int fd = mkstemp(local);
+
+	CHECK(fd >= 0);
+	unlink(local);
+	CHECK_EQ(write_all(fd, content, strlen(content)), 0);
+	return fd;
+}
+
+static bool same_version(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* File times move in clock ticks (a jiffy without multigrain timestamps):
+ * a change the test makes must land in a later tick than the version it
+ * changes, or it would be the documented blind spot (same size, same
+ * tick). */
+static void next_tick(void)
+{
+	nanosleep(&(struct timespec){0, 25 * 1000000}, NULL);
+}
+
+TEST(write_back_only_over_its_base)
+{
+	struct env e;
+	char p[512], tmp[512], buf[64];
+	struct stat base, st, now;
+	struct session_stats ss;
+	uint32_t h;
+	int fd;
+
+	if (!setup(&e))
+		return;
+	CHECK_EQ(session_fs_enable_write(e.s), 0);
+	pathf(p, sizeof(p), e.root, "file");
+
+	/* The base is what OPEN reported; FSYNC reports what was written. */
+	CHECK_EQ(session_fs_open(e.s, "/file", O_RDWR, 0, &h, &base), 0);
+	CHECK_EQ(session_fs_close(e.s, h), 0);
+	fd = local_with("first");
+	CHECK_EQ(session_fs_put(e.s, fd, "/file", 0644, &base, &st), 0);
+	close(fd);
+	CHECK_EQ(remote_read(&e, "/file", buf, sizeof(buf)), 5);
+	CHECK_STR(buf, "first");
+	CHECK_EQ(stat(p, &now), 0);
+	CHECK(same_version(&st, &now));
+
+	/* Twice in a row from the version it wrote: no conflict. */
+	fd = local_with("second");
+	CHECK_EQ(session_fs_put(e.s, fd, "/file", 0644, &st, &st), 0);
+	close(fd);
+	CHECK_EQ(remote_read(&e, "/file", buf, sizeof(buf)), 6);
+	CHECK_STR(buf, "second");
+
+	/* Written in the pod: refused, and the pod's content stays. */
+	put_file(e.root, "file", "the pod wrote this");
+	fd = local_with("third");
+	CHECK_EQ(session_fs_put(e.s, fd, "/file", 0644, &st, NULL), -ESTALE);
+	CHECK_EQ(remote_read(&e, "/file", buf, sizeof(buf)), 18);
+	CHECK_STR(buf, "the pod wrote this");
+
+	/* Same size, mtime set back (cp -p, touch -d): ctime still moved. */
+	CHECK_EQ(session_fs_stat(e.s, "/file", true, &base), 0);
+	next_tick();
+	put_file(e.root, "file", "THE POD WROTE THIS");
+	CHECK_EQ(utimensat(AT_FDCWD, p, (struct timespec[]){base.st_atim, base.st_mtim}, 0), 0);
+	CHECK_EQ(session_fs_put(e.s, fd, "/file", 0644, &base, NULL), -ESTALE);
+	CHECK_EQ(remote_read(&e, "/file", buf, sizeof(buf)), 18);
+	CHECK_STR(buf, "THE POD WROTE THIS");
+
+	/* Replaced (another inode, as an editor or a rename does). */
+	CHECK_EQ(session_fs_stat(e.s, "/file", true, &base), 0);
+	put_file(e.root, "file.new", "replaced");
+	pathf(tmp, sizeof(tmp), e.root, "file.new");
+	CHECK_EQ(rename(tmp, p), 0);
+	CHECK_EQ(session_fs_put(e.s, fd, "/file", 0644, &base, NULL), -ESTALE);
+	CHECK_EQ(remote_read(&e, "/file", buf, sizeof(buf)), 8);
+	CHECK_STR(buf, "replaced");
+
+	/* Deleted: stays deleted. */
+	CHECK_EQ(session_fs_stat(e.s, "/file", true, &base), 0);
+	CHECK_EQ(unlink(p), 0);
+	CHECK_EQ(session_fs_put(e.s, fd, "/file", 0644, &base, NULL), -ENOENT);
+	CHECK(stat(p, &now) < 0);
+	close(fd);
+
+	session_get_stats(e.s, &ss);
+	CHECK_EQ(ss.fs_conflicts, 4u);
+	teardown(&e);
+}
+
+struct conflicts {
+	int calls;
+	bool gone;
+	char saved[512];
+	int err;
+};
+
+static void on_conflict(void *data, const struct fs_cache_conflict *cf)
+{
+	struct conflicts *c = data;
+
+	c->calls++;
+	c->gone = cf->gone;
+	c->err = cf->err;
+	snprintf(c->saved, sizeof(c->saved), "%s", cf->saved ? cf->saved : "");
+}
+
+/* Replace the content of the local file at path. */
+static void rewrite(const char *path, const char *content)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, content, strlen(content)), 0);
+	close(fd);
+}
+
+static void expect_content(const char *path, const char *want)
+{
+	char buf[128] = {0};
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	CHECK(fd >= 0);
+	CHECK(read(fd, buf, sizeof(buf) - 1) >= 0);
+	close(fd);
+	CHECK_STR(buf, want);
+}
+
+/* The cache's policy: the pod's change is kept, the program's version
+ * saved, one report per file, and no conflict from the run's own
+ * write-backs. */
+TEST(write_back_conflict_keeps_the_pods_change)
+{
+	struct env e;
+	struct conflicts seen = {0};
+	struct fs_cache *c;
+	struct session_stats ss;
+	char cache[128], dir[128], pod[512], want[512], buf[64];
+
+	if (!setup(&e))
+		return;
+	CHECK_EQ(session_fs_enable_write(e.s), 0);
+	pathf(cache, sizeof(cache), e.dir, "cache");
+	pathf(dir, sizeof(dir), e.dir, "state/conflicts/run");
+	CHECK_EQ(fs_cache_new(e.s, cache, &c), 0);
+	fs_cache_set_conflicts(c, dir, on_conflict, &seen);
+
+	/* Created by the program; written back twice, in quick succession
+	 * and with the same size: each time, and no conflict. */
+	CHECK_EQ(fs_cache_write_open(c, "/a/b/doc", O_WRONLY | O_CREAT, 0644), 0);
+	char *local = fs_cache_path(c, "/a/b/doc");
+	rewrite(local, "v1");
+	CHECK_EQ(fs_cache_sync(c, local), 0);
+	CHECK_EQ(remote_read(&e, "/a/b/doc", buf, sizeof(buf)), 2);
+	CHECK_STR(buf, "v1");
+	rewrite(local, "v2");
+	CHECK_EQ(fs_cache_sync(c, local), 0);
+	CHECK_EQ(remote_read(&e, "/a/b/doc", buf, sizeof(buf)), 2);
+	CHECK_STR(buf, "v2");
+	CHECK_EQ(seen.calls, 0);
+
+	/* Written in the pod meanwhile: the pod's version stays, the
+	 * program's is saved, and later write-backs only update the saved
+	 * copy, without a second report. */
+	next_tick();
+	put_file(e.root, "a/b/doc", "the pod's edit");
+	rewrite(local, "v3");
+	CHECK_EQ(fs_cache_sync(c, local), 0);
+	CHECK_EQ(seen.calls, 1);
+	CHECK(!seen.gone);
+	pathf(want, sizeof(want), dir, "a/b/doc");
+	CHECK_STR(seen.saved, want);
+	expect_content(want, "v3");
+	pathf(pod, sizeof(pod), e.root, "a/b/doc");
+	expect_content(pod, "the pod's edit");
+	rewrite(local, "v4");
+	CHECK_EQ(fs_cache_sync(c, local), 0);
+	CHECK_EQ(seen.calls, 1);
+	expect_content(want, "v4");
+	expect_content(pod, "the pod's edit");
+
+	/* Deleted in the pod: not created again. */
+	CHECK_EQ(fs_cache_write_open(c, "/gone", O_RDWR | O_CREAT, 0600), 0);
+	char *local2 = fs_cache_path(c, "/gone");
+	pathf(pod, sizeof(pod), e.root, "gone");
+	CHECK_EQ(unlink(pod), 0);
+	rewrite(local2, "mine");
+	CHECK_EQ(fs_cache_sync(c, local2), 0);
+	CHECK_EQ(seen.calls, 2);
+	CHECK(seen.gone);
+	pathf(want, sizeof(want), dir, "gone");
+	CHECK_STR(seen.saved, want);
+	expect_content(want, "mine");
+	CHECK(access(pod, F_OK) < 0);
+
+	/* At the end: nothing new to write, no new report. */
+	fs_cache_free(c);
+	CHECK_EQ(seen.calls, 2);
+	session_get_stats(e.s, &ss);
+	CHECK_EQ(ss.fs_conflicts, 2u);
+	free(local);
+	free(local2);
 	teardown(&e);
 }
 

@@ -103,6 +103,7 @@ static bool msg_eq(const struct ap_msg *a, const struct ap_msg *b)
 		       a->u.fs_req.handle == b->u.fs_req.handle &&
 		       a->u.fs_req.offset == b->u.fs_req.offset &&
 		       a->u.fs_req.count == b->u.fs_req.count &&
+		       stat_eq(&a->u.fs_req.st, &b->u.fs_req.st) &&
 		       bytes_eq(&a->u.fs_req.path, &b->u.fs_req.path) &&
 		       bytes_eq(&a->u.fs_req.path2, &b->u.fs_req.path2) &&
 		       bytes_eq(&a->u.fs_req.data, &b->u.fs_req.data);

@@ -241,6 +241,7 @@ int main(int argc, char **argv)
 	        {"valid-fs-rmdir", AP_FS_RMDIR},
 	        {"valid-fs-rename", AP_FS_RENAME},
 	        {"valid-fs-truncate", AP_FS_TRUNCATE},
+	        {"valid-fs-open-if", AP_FS_OPEN_IF},
 	};
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		struct ap_msg q = {.type = AP_FS_REQ, .id = 20 + (uint32_t)i};
@@ -270,8 +271,18 @@ int main(int argc, char **argv)
 			q.u.fs_req.path = B("/app/config.yaml");
 		if (op == AP_FS_RENAME)
 			q.u.fs_req.path2 = B("/app/config.yaml.new");
-		enc(ops[i].name, &q);
+		if (op == AP_FS_OPEN_IF)
+			q.u.fs_req.st = (struct ap_fs_stat){.dev = 2049,
+			                                    .ino = 42,
+			                                    .size = 10,
+			                                    .mtime = {1700000000, 5},
+			                                    .ctime = {1700000001, 999999999}};
+		n = enc(ops[i].name, &q);
 	}
+	/* The last request, OPEN_IF, with a field outside the version (the
+	 * mode, after dev and ino). */
+	frame[AP_HEADER_SIZE + 1 + 16 + 3] = 0x44;
+	save("fs-open-if-mode", frame, n);
 
 	struct ap_msg fr = {.type = AP_FS_RESP, .id = 21};
 	fr.u.fs_resp.op = AP_FS_OPEN;
@@ -284,6 +295,9 @@ int main(int argc, char **argv)
 	                                      .blksize = 4096,
 	                                      .mtime = {1700000000, 999999999}};
 	enc("valid-fs-resp-open", &fr);
+	fr.u.fs_resp.op = AP_FS_FSYNC;
+	fr.u.fs_resp.handle = 0;
+	enc("valid-fs-resp-fsync", &fr);
 	fr = (struct ap_msg){.type = AP_FS_RESP, .id = 22};
 	fr.u.fs_resp.op = AP_FS_STATFS;
 	fr.u.fs_resp.sfs = (struct ap_fs_statfs){.type = 0xef53, .bsize = 4096, .namelen = 255};

@@ -235,6 +235,68 @@ TEST(roundtrip_fs_responses)
 	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 
+/* OPEN_IF carries the version the write-back expects; FSYNC answers
+ * with the version written. */
+TEST(roundtrip_fs_open_if_and_fsync)
+{
+	struct ap_msg m = {.type = AP_FS_REQ, .id = 8}, d;
+	m.u.fs_req.op = AP_FS_OPEN_IF;
+	m.u.fs_req.st = (struct ap_fs_stat){.dev = 0x801,
+	                                    .ino = 1ull << 40,
+	                                    .size = 12,
+	                                    .mtime = {1700000000, 123456789},
+	                                    .ctime = {-1, 999999999}};
+	m.u.fs_req.path = B("/srv/a.txt");
+	/* op + stat + one string */
+	CHECK_EQ(roundtrip(&m, &d), AP_HEADER_SIZE + 1 + 104 + 4 + 10);
+	CHECK_EQ(d.u.fs_req.st.dev, 0x801);
+	CHECK_EQ(d.u.fs_req.st.ino, 1ull << 40);
+	CHECK_EQ(d.u.fs_req.st.size, 12);
+	CHECK_EQ(d.u.fs_req.st.mtime.nsec, 123456789);
+	CHECK_EQ(d.u.fs_req.st.ctime.sec, -1);
+	CHECK(bytes_eq(d.u.fs_req.path, "/srv/a.txt"));
+	CHECK_STR(ap_fs_op_name(AP_FS_OPEN_IF), "OPEN_IF");
+
+	/* Only the version's fields, valid times, no flags. */
+	struct ap_msg bad = m;
+	bad.u.fs_req.st.mode = 0100644;
+	CHECK_EQ(ap_encode(&bad, buf, sizeof(buf)), -EINVAL);
+	bad = m;
+	bad.u.fs_req.st.atime.sec = 1;
+	CHECK_EQ(ap_encode(&bad, buf, sizeof(buf)), -EINVAL);
+	bad = m;
+	bad.u.fs_req.st.mtime.nsec = 1000000000;
+	CHECK_EQ(ap_encode(&bad, buf, sizeof(buf)), -EINVAL);
+	bad = m;
+	bad.u.fs_req.flags = AP_FS_O_WRITE;
+	CHECK_EQ(ap_encode(&bad, buf, sizeof(buf)), -EINVAL);
+	/* Other ops carry no stat. */
+	bad = m;
+	bad.u.fs_req.op = AP_FS_STAT;
+	CHECK_EQ(ap_encode(&bad, buf, sizeof(buf)), -EINVAL);
+
+	/* From the wire: a mode inside the version is refused too. */
+	ssize_t n = ap_encode(&m, buf, sizeof(buf));
+	CHECK(n > 0);
+	buf[AP_HEADER_SIZE + 1 + 16 + 3] = 1; /* u32 mode after dev, ino */
+	expect_decode(buf, (size_t)n, -EBADMSG);
+
+	struct ap_msg r = {.type = AP_FS_RESP, .id = 9};
+	r.u.fs_resp.op = AP_FS_FSYNC;
+	r.u.fs_resp.st = (struct ap_fs_stat){.ino = 5, .size = 3, .mtime = {1, 2}};
+	CHECK_EQ(roundtrip(&r, &d), AP_HEADER_SIZE + 1 + 4 + 104);
+	CHECK_EQ(d.u.fs_resp.st.ino, 5);
+	CHECK_EQ(d.u.fs_resp.st.mtime.nsec, 2);
+	/* The conflict answers carry nothing but err. */
+	r = (struct ap_msg){.type = AP_FS_RESP, .id = 10};
+	r.u.fs_resp.op = AP_FS_OPEN_IF;
+	r.u.fs_resp.err = ESTALE;
+	CHECK_EQ(roundtrip(&r, &d), AP_HEADER_SIZE + 1 + 4);
+	CHECK_EQ(d.u.fs_resp.err, ESTALE);
+	r.u.fs_resp.st.ino = 1;
+	CHECK_EQ(ap_encode(&r, buf, sizeof(buf)), -EINVAL);
+}
+
 TEST(reject_fs_frames)
 {
 	/* An unknown op, from the wire. */
