@@ -42,6 +42,7 @@ struct entry {
 	off_t lsize; /* the copy when last sent or taken */
 	struct timespec lmtime;
 	bool racy;        /* lsize and lmtime prove nothing (note_copy) */
+	uint64_t lhash;   /* then: the content's hash */
 	struct stat base; /* the pod's version the copy was taken from or last wrote */
 	bool conflict;    /* the pod's file changed: write-backs go to saved */
 	bool gone;        /* ... or was deleted */
@@ -106,12 +107,35 @@ static bool same_time(struct timespec a, struct timespec b)
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-/* Note the copy's size and mtime, to tell at the next sync whether the
- * program changed it. A note taken within a tick of the copy's mtime is
- * "racily clean" (as git calls it): a write later in that same tick
- * keeps size and mtime (a 4-byte file overwritten in place within 1 ms
- * of its last write-back), so such a note counts as changed once. */
-static void note_copy(struct entry *e, const struct stat *sb)
+/* FNV-1a of the copy's content; 0 if it cannot be read (a change). */
+static uint64_t content_hash(int fd)
+{
+	_cleanup_free_ uint8_t *buf = xmalloc(64 * 1024);
+	uint64_t h = 1469598103934665603ull;
+	off_t off = 0;
+
+	for (;;) {
+		ssize_t n = pread(fd, buf, 64 * 1024, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 0;
+		if (n == 0)
+			return h;
+		for (ssize_t i = 0; i < n; i++)
+			h = (h ^ buf[i]) * 1099511628211ull;
+		off += n;
+	}
+}
+
+/* Note the copy (fd, sb) as sent or taken, to tell at the next sync
+ * whether the program changed it. Size and mtime tell, unless the note
+ * is taken within a tick of the mtime ("racily clean", as git calls it):
+ * a write later in that same tick keeps both (a 4-byte file overwritten
+ * in place 1 ms after its last write-back). Then the content's hash is
+ * noted too and compared: the usual fsync-then-close costs a read of
+ * the local copy, not a second write-back. */
+static void note_copy(struct entry *e, int fd, const struct stat *sb)
 {
 	struct timespec now;
 	int64_t age;
@@ -122,6 +146,15 @@ static void note_copy(struct entry *e, const struct stat *sb)
 	e->lsize = sb->st_size;
 	e->lmtime = sb->st_mtim;
 	e->racy = age < RACY_NS;
+	e->lhash = e->racy ? content_hash(fd) : 0;
+}
+
+/* Whether the copy (fd, sb) may differ from the one last noted. */
+static bool copy_changed(struct entry *e, int fd, const struct stat *sb)
+{
+	if (e->pending || sb->st_size != e->lsize || !same_time(sb->st_mtim, e->lmtime))
+		return true;
+	return e->racy && content_hash(fd) != e->lhash;
 }
 
 void fs_cache_free(struct fs_cache *c)
@@ -672,7 +705,7 @@ int fs_cache_write_open(struct fs_cache *c, const char *remote, int flags, mode_
 		r = install_copy(c, local, h, &st, !(flags & O_TRUNC), true);
 		if (r >= 0) {
 			if (fstat(r, &sb) == 0)
-				note_copy(e, &sb);
+				note_copy(e, r, &sb);
 			close(r);
 			e->have = e->writable = true;
 			e->pending = (flags & O_TRUNC) && st.st_size > 0;
@@ -780,7 +813,7 @@ static int sync_entry(struct fs_cache *c, const char *remote, const char *local)
 	fd = open(local, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		return 0; /* removed meanwhile: nothing to send */
-	if (!e->pending && !e->racy && sb.st_size == e->lsize && same_time(sb.st_mtim, e->lmtime))
+	if (!copy_changed(e, fd, &sb))
 		return 0;
 	if (e->conflict) {
 		r = conflict(c, e, fd, 0);
@@ -799,7 +832,7 @@ static int sync_entry(struct fs_cache *c, const char *remote, const char *local)
 	if (r < 0)
 		return r;
 	e->pending = false;
-	note_copy(e, &sb);
+	note_copy(e, fd, &sb);
 	return 0;
 }
 

@@ -1,0 +1,187 @@
+#!/bin/bash
+# Write mode (--fs-mode write): what the README promises, seen from inside the
+# pod's mount namespace while the program runs, and write-back conflicts.
+#  1. mkdir, rename, truncate, unlink and rmdir are in the pod when the call
+#     returns; a file's content when the program fsyncs or closes it, before
+#     the pod renames it, and at exit for an fd never closed; until then the
+#     pod has the previous content.
+#  2. A pod file that changes in the pod (written, created meanwhile,
+#     deleted) while the program has it open for writing is not replaced:
+#     one warning per file names it, the program's version is saved under
+#     $XDG_STATE_HOME/mirrord-trace/conflicts, and the run ends with a count.
+#  3. The run's own write-backs (twice in a row, appends, quick same-size
+#     rewrites) are never conflicts.
+# A Python driver stops at checkpoints (it creates $T/at.N and waits for
+# $T/go.N, both local: /tmp is local by default), so the pod can be looked
+# at, or changed, between two calls of the program.
+. "$(dirname "$0")/lib.sh"
+require_pod
+require_tracer
+baseline && skip "tracer-only scenario (write-back is mirrord-trace's)"
+require_cmd python3 busybox
+
+D=/srv/mt-fsw-$$ # the pod's path
+HD=$MT_POD_DIR/srv/mt-fsw-$$
+mkdir -p "$HD"
+[ ! -e "$D" ] || skip "$D exists on this machine: the scenario needs it pod-only"
+export XDG_STATE_HOME=$T/state
+
+cat >"$T/drv.py" <<'EOF'
+import os, sys, time
+D, T, what = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def cp(n):
+    open(f"{T}/at.{n}", "w").close()
+    while not os.path.exists(f"{T}/go.{n}"):
+        time.sleep(0.02)
+
+if what == "guarantees":
+    f = open(f"{D}/a.txt", "w")
+    f.write("one"); f.flush()
+    cp(1)
+    os.fsync(f.fileno())
+    cp(2)
+    f.write("two"); f.flush()
+    cp(3)
+    f.close()
+    cp(4)
+    os.mkdir(f"{D}/dir")
+    cp(5)
+    g = open(f"{D}/c.txt", "w")
+    g.write("unclosed"); g.flush()
+    os.rename(f"{D}/c.txt", f"{D}/dir/d.txt")
+    cp(6)
+    os.truncate(f"{D}/dir/d.txt", 2)
+    cp(7)
+    os.unlink(f"{D}/dir/d.txt")
+    cp(8)
+    os.rmdir(f"{D}/dir")
+    cp(9)
+    h = open(f"{D}/e.txt", "w")
+    h.write("at exit"); h.flush()
+    os._exit(0)
+elif what == "conflicts":
+    f = open(f"{D}/conf.txt", "r+")
+    f.seek(0, 2); f.write(" + program"); f.flush()
+    cp(1)
+    f.close()
+    f = open(f"{D}/conf.txt", "a")
+    f.write(" + more"); f.close()
+    n = open(f"{D}/new.txt", "w")
+    n.write("the program's new file"); n.flush()
+    cp(2)
+    n.close()
+    d = open(f"{D}/del.txt", "a")
+    d.write(" + program"); d.flush()
+    cp(3)
+    d.close()
+    print(open(f"{D}/conf.txt").read())
+elif what == "rewrites":
+    for c in "abc":
+        with open(f"{D}/same.txt", "r+") as f:
+            f.write(c)
+    with open(f"{D}/two.txt", "w") as f:
+        f.write("1"); f.flush(); os.fsync(f.fileno())
+        f.write("2"); f.flush(); os.fsync(f.fileno())
+    print(open(f"{D}/same.txt").read(), open(f"{D}/two.txt").read())
+EOF
+
+# at N: the driver reached checkpoint N (within 30 s). go N: let it go on.
+at() {
+	for _ in $(seq 600); do
+		[ -e "$T/at.$1" ] && return 0
+		sleep 0.05
+	done
+	echo "e2e: the driver did not reach checkpoint $1" >&2
+	return 1
+}
+go() { touch "$T/go.$1"; }
+# pod PATH: the file's content as the pod sees it, or "(none)".
+pod() { in_pod cat "$1" 2>/dev/null || echo "(none)"; }
+# start_driver WHAT: the driver under the tracer, in the background.
+start_driver() {
+	rm -f "$T"/at.* "$T"/go.*
+	traced --fs-mode write -- python3 "$T/drv.py" "$D" "$T" "$1" >"$T/drv.out" 2>"$T/drv.err" &
+	DRV=$!
+	E2E_PIDS+=("$DRV")
+}
+# end_driver: wait for it; RC, OUT, ERR as `run` sets them.
+end_driver() {
+	RC=0
+	wait "$DRV" || RC=$?
+	LAST_CMD="mirrord-trace --fs-mode write -- python3 drv.py $*"
+	OUT=$(cat "$T/drv.out")
+	ERR=$(cat "$T/drv.err")
+}
+no_conflict() {
+	if grep -qi conflict <<<"$ERR"; then fail "$1" "no conflict warning" "$(grep -i conflict <<<"$ERR")"; else pass "$1"; fi
+}
+
+# ---- 1. the guarantees, seen in the pod during the run ----
+start_driver guarantees
+at 1 && expect_eq "" "$(pod "$D/a.txt")" "open(O_CREAT) creates the file in the pod at once; written content waits"
+go 1
+at 2 && expect_eq "one" "$(pod "$D/a.txt")" "fsync writes the content back"
+go 2
+at 3 && expect_eq "one" "$(pod "$D/a.txt")" "until the next close or fsync the pod has the previous content"
+go 3
+at 4 && expect_eq "onetwo" "$(pod "$D/a.txt")" "close writes back again (a second write-back of the run)"
+go 4
+at 5 && expect_true "mkdir is in the pod when it returns" in_pod test -d "$D/dir"
+go 5
+at 6 && expect_eq "unclosed|(none)" "$(pod "$D/dir/d.txt")|$(pod "$D/c.txt")" "rename: an fd's unclosed writes are written back before the pod renames the file"
+go 6
+at 7 && expect_eq "un" "$(pod "$D/dir/d.txt")" "truncate is in the pod when it returns"
+go 7
+at 8 && expect_eq "(none)" "$(pod "$D/dir/d.txt")" "unlink is in the pod when it returns"
+go 8
+at 9 && expect_true "rmdir is in the pod when it returns" in_pod test ! -e "$D/dir"
+go 9
+end_driver guarantees
+expect_rc 0 "the guarantees driver"
+expect_eq "at exit" "$(pod "$D/e.txt")" "an fd never closed is written back at the end of the run"
+no_conflict "the run's own write-backs are no conflicts"
+
+# ---- 2. conflicts ----
+printf 'pod v1' >"$HD/conf.txt"
+printf 'del v1' >"$HD/del.txt"
+start_driver conflicts
+at 1 && in_pod sh -c "printf 'pod v2' >$D/conf.txt"
+go 1
+at 2 && in_pod sh -c "printf 'the pod wrote new.txt too' >$D/new.txt"
+go 2
+at 3 && in_pod rm "$D/del.txt"
+go 3
+end_driver conflicts
+expect_rc 0 "a conflict does not fail the program"
+expect_out_eq "pod v1 + program + more" "the program keeps reading its own version"
+expect_eq "pod v2" "$(pod "$D/conf.txt")" "changed in the pod: the pod's version is kept"
+expect_eq "the pod wrote new.txt too" "$(pod "$D/new.txt")" "created by the program, then written in the pod: the pod's version is kept"
+expect_eq "(none)" "$(pod "$D/del.txt")" "deleted in the pod: it stays deleted"
+expect_eq 3 "$(grep -c 'write-back conflict: ' <<<"$ERR")" "one warning per file, not per write-back"
+expect_err_match "write-back conflict: \"$D/conf.txt\" changed in the pod since it was last read or written back; the pod's version is kept, the program's version is saved as \"$XDG_STATE_HOME/mirrord-trace/conflicts/[0-9]{8}T[0-9]{6}Z-[0-9]+$D/conf.txt\"" "the warning names the pod path, what happened and where the program's version is"
+expect_err_match "write-back conflict: \"$D/new.txt\" changed in the pod" "warning for the file the program created"
+expect_err_match "write-back conflict: \"$D/del.txt\" was deleted in the pod .*it stays deleted" "warning for the deleted file"
+expect_err_match "3 write-back conflicts in this run" "the count at the end"
+SAVED=$(sed -n "s|.*the program's version is saved as \"\\(.*\\)$D/conf.txt\"|\\1|p" <<<"$ERR" | head -n 1)
+expect_true "the saved copies are in one directory of the run ($SAVED)" test -n "$SAVED" -a -d "$SAVED"
+expect_eq "pod v1 + program + more" "$(cat "$SAVED$D/conf.txt" 2>&1)" "the saved copy has the program's last version (later write-backs update it)"
+expect_eq "the program's new file" "$(cat "$SAVED$D/new.txt" 2>&1)" "the program's version of the file it created is saved"
+expect_eq "del v1 + program" "$(cat "$SAVED$D/del.txt" 2>&1)" "the program's version of the deleted file is saved"
+expect_eq 700 "$(stat -c %a "$SAVED" 2>&1)" "the saved copies are private (mode 0700)"
+
+# ---- 3. no false conflicts ----
+printf 'x' >"$HD/same.txt"
+start_driver rewrites
+end_driver rewrites
+expect_rc 0 "same-size rewrites and two fsyncs in a row"
+expect_out_eq "c 12" "the program reads its writes"
+expect_eq "c|12" "$(pod "$D/same.txt")|$(pod "$D/two.txt")" "every write-back reached the pod"
+no_conflict "quick same-size rewrites and fsyncs are no conflicts"
+run traced --fs-mode write -- busybox sh -c "echo 1 >$D/b.txt; echo 2 >>$D/b.txt; echo 3 >>$D/b.txt; cat $D/b.txt"
+expect_rc 0 "static busybox: create, then two appends"
+expect_eq "$(printf '1\n2\n3')" "$(pod "$D/b.txt")" "static busybox: the pod has every append"
+no_conflict "static busybox: appends are no conflicts"
+
+rm -rf "$HD"
+e2e_done
