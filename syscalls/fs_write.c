@@ -3,7 +3,9 @@
  * done by the agent and skipped locally. Opens for writing go through the
  * cache (fs.c): the program writes its copy, and the copy is written back
  * whole when the program closes an fd of it or fsyncs it, and at the end
- * of the run. These syscalls are trapped only when writes can be remote. */
+ * of the run, unless the pod's file changed meanwhile (a conflict: the
+ * pod's change stays, session/fs_cache.h). These syscalls are trapped
+ * only when writes can be remote. */
 #include "syscalls/fs_internal.h"
 #include "common/util.h"
 #include "session/fs_cache.h"

@@ -57,6 +57,9 @@ if what == "guarantees":
     cp(8)
     os.rmdir(f"{D}/dir")
     cp(9)
+    t = open(f"{D}/t.txt", "w")
+    cp(10)
+    t.write("new"); t.flush()
     h = open(f"{D}/e.txt", "w")
     h.write("at exit"); h.flush()
     os._exit(0)
@@ -70,6 +73,7 @@ elif what == "conflicts":
     n = open(f"{D}/new.txt", "w")
     n.write("the program's new file"); n.flush()
     cp(2)
+    os.fsync(n.fileno())
     n.close()
     d = open(f"{D}/del.txt", "a")
     d.write(" + program"); d.flush()
@@ -118,6 +122,7 @@ no_conflict() {
 }
 
 # ---- 1. the guarantees, seen in the pod during the run ----
+printf 'old' >"$HD/t.txt"
 start_driver guarantees
 at 1 && expect_eq "" "$(pod "$D/a.txt")" "open(O_CREAT) creates the file in the pod at once; written content waits"
 go 1
@@ -137,9 +142,11 @@ at 8 && expect_eq "(none)" "$(pod "$D/dir/d.txt")" "unlink is in the pod when it
 go 8
 at 9 && expect_true "rmdir is in the pod when it returns" in_pod test ! -e "$D/dir"
 go 9
+at 10 && expect_eq "" "$(pod "$D/t.txt")" "open(O_TRUNC) truncates the pod's file at once"
+go 10
 end_driver guarantees
 expect_rc 0 "the guarantees driver"
-expect_eq "at exit" "$(pod "$D/e.txt")" "an fd never closed is written back at the end of the run"
+expect_eq "at exit|new" "$(pod "$D/e.txt")|$(pod "$D/t.txt")" "fds never closed are written back at the end of the run"
 no_conflict "the run's own write-backs are no conflicts"
 
 # ---- 2. conflicts ----
@@ -153,7 +160,7 @@ go 2
 at 3 && in_pod rm "$D/del.txt"
 go 3
 end_driver conflicts
-expect_rc 0 "a conflict does not fail the program"
+expect_rc 0 "a conflict fails neither fsync nor close: the program goes on"
 expect_out_eq "pod v1 + program + more" "the program keeps reading its own version"
 expect_eq "pod v2" "$(pod "$D/conf.txt")" "changed in the pod: the pod's version is kept"
 expect_eq "the pod wrote new.txt too" "$(pod "$D/new.txt")" "created by the program, then written in the pod: the pod's version is kept"

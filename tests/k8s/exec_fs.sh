@@ -13,7 +13,9 @@
 #     the pod's env and service-account files, and lists pods with the
 #     pod's own RBAC;
 #   - write mode: create, append, mkdir, rename, unlink and rmdir reach the
-#     pod's /app; the host's /app stays empty;
+#     pod's /app; the host's /app stays empty; a file the pod changes while
+#     the program has it open is not overwritten at close (a warning, the
+#     program's version saved);
 #   - the four modes against one program, and a matrix over the decision
 #     order (user lists vs the default lists, the dynamic cwd entry).
 # Usage: exec_fs.sh MIRRORD_TRACE
@@ -212,6 +214,38 @@ in_pod test -e /app/data && fail "write mode: unlink + rmdir in the pod"
 [ -z "$(ls -A /app)" ] || fail "write mode changed the host's /app: $(ls -A /app)"
 restore_app
 echo "ok: write mode round trip in the pod's mount namespace"
+
+# --- write mode: a conflict. Static busybox holds /app/config.yaml open for
+# appending; the pod rewrites the file meanwhile (between the program's
+# write and its close, at a checkpoint: $TMPD is local for the program);
+# the close then keeps the pod's version, warns once and saves the
+# program's under $XDG_STATE_HOME.
+STATE=$EMPTY_HOME/state
+(cd "$CWD" && XDG_STATE_HOME=$STATE mt -q --fs-mode write -t "pod/$POD" -n $NS -- "$BB" sh -c '
+	exec 3>>/app/config.yaml
+	echo "program: 1" >&3
+	: >"$1/at"
+	while [ ! -e "$1/go" ]; do sleep 0.1; done
+	exec 3>&-
+	tail -1 /app/config.yaml' _ "$TMPD") &
+WPID=$!
+for _ in $(seq 600); do [ -e "$TMPD/at" ] && break; sleep 0.1; done
+[ -e "$TMPD/at" ] || fail "write conflict: the program did not reach its checkpoint; err=$(cat "$ERR")"
+in_pod sh -c 'echo "pod: edited" >/app/config.yaml' || fail "write conflict: the pod's edit"
+touch "$TMPD/go"
+wait $WPID || fail "write conflict: rc=$? err=$(cat "$ERR")"
+[ "$(cat "$OUT")" = "program: 1" ] || fail "write conflict: the program reads its own version: $(cat "$OUT")"
+[ "$(in_pod cat /app/config.yaml)" = "pod: edited" ] || fail "write conflict: the pod's edit was overwritten: $(in_pod cat /app/config.yaml)"
+[ "$(grep -c 'write-back conflict: "/app/config.yaml" changed in the pod' "$ERR")" = 1 ] ||
+	fail "write conflict: not one warning: $(cat "$ERR")"
+grep -q "1 write-back conflict in this run" "$ERR" || fail "write conflict: no count at exit: $(cat "$ERR")"
+SAVED=$(sed -n 's|.* saved as "\(.*\)"$|\1|p' "$ERR")
+case $SAVED in "$STATE"/mirrord-trace/conflicts/*/app/config.yaml) ;; *) fail "write conflict: saved as '$SAVED'" ;; esac
+[ "$(head -1 "$SAVED")|$(tail -1 "$SAVED")" = "pod: $POD|program: 1" ] ||
+	fail "write conflict: the saved copy: $(cat "$SAVED")"
+rm -rf "$STATE" "$TMPD/at" "$TMPD/go"
+restore_app
+echo "ok: write mode conflict: the pod's change kept, the program's version saved, one warning"
 
 # --- the four modes, one program: read the pod-only config, the pod's
 # hostname (mirrord's default remote list), and write a new file. With
