@@ -35,7 +35,7 @@ fi
 
 a() { T=${T:-60} in_ws "$AGENTCTL" --kubeconfig "$KUBECONFIG" "$@" >"$OUT" 2>"$ERR"; }
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" "$OUT"; }
-agent_procs() { pgrep -f -- "--listen 127.0.0.1:$1 " || true; }
+agent_procs() { cluster_pgrep "--listen 127.0.0.1:$1 "; }
 
 # The fake kubelet stops a deleted pod's processes by its cgroup, as a real
 # one does, so the agent goes with its pod although it setns()'d into the

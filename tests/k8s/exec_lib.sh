@@ -47,7 +47,7 @@ fail() { echo "FAIL: $*"; agent_logs; exit 1; }
 export MIRRORD_AGENT_COMMUNICATION_TIMEOUT=${MIRRORD_AGENT_COMMUNICATION_TIMEOUT:-10}
 
 mt() { T=${T:-90} in_ws "$MT" exec "$@" >"$OUT" 2>"$ERR"; }
-agent_procs() { pgrep -f -- "--listen 127.0.0.1:[0-9]+ " || true; }
+agent_procs() { cluster_pgrep "--listen 127.0.0.1:[0-9]+ "; }
 items() { /usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$API_OUT"; }
 
 # none_left WHAT [SECONDS]: within SECONDS (default 20) no agent Job or pod

@@ -18,6 +18,17 @@ skip() {
 . "$MTC_DIR/cluster.env"
 export KUBECONFIG MIRRORD_TRACE_CLUSTER_DIR
 
+# cluster_pgrep PATTERN: the pids of `pgrep -f PATTERN` that run in the
+# cluster's pods (their cgroup is under mtc-kubepods): the same program
+# elsewhere on the machine (another test's agent, a developer's) is not ours.
+cluster_pgrep() {
+	local p
+	for p in $(pgrep -f -- "$1"); do
+		grep -qs "/mtc-kubepods/" "/proc/$p/cgroup" && echo "$p"
+	done
+	return 0
+}
+
 # in_ws CMD...: run CMD in the workstation namespace.
 in_ws() { timeout "${T:-30}" nsenter --net="$WORKSTATION_NETNS" -- "$@"; }
 
