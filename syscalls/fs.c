@@ -80,13 +80,11 @@ static int normalise(const char *base, const char *rel, char *out, size_t cap)
 	return 0;
 }
 
-static int proc_link(pid_t tid, const char *what, char *buf, size_t cap)
+/* The target of a /proc link that names a directory or a file. */
+static int read_link(const char *link, char *buf, size_t cap)
 {
-	char link[64];
-	ssize_t n;
+	ssize_t n = readlink(link, buf, cap - 1);
 
-	snprintf(link, sizeof(link), "/proc/%d/%s", (int)tid, what);
-	n = readlink(link, buf, cap - 1);
 	if (n < 0)
 		return -errno;
 	buf[n] = 0;
@@ -95,6 +93,23 @@ static int proc_link(pid_t tid, const char *what, char *buf, size_t cap)
 	if (buf[0] != '/' || (n > 10 && strcmp(buf + n - 10, " (deleted)") == 0))
 		return -ENOENT;
 	return 0;
+}
+
+static int proc_link(pid_t tid, const char *what, char *buf, size_t cap)
+{
+	char link[64];
+
+	snprintf(link, sizeof(link), "/proc/%d/%s", (int)tid, what);
+	return read_link(link, buf, cap);
+}
+
+char *fs_cwd_pod_path(const struct policy *p, const char *link)
+{
+	char cwd[PATH_MAX];
+
+	if (!p->cfg.fs_cache || read_link(link, cwd, sizeof(cwd)) < 0)
+		return NULL;
+	return fs_cache_remote_of(p->cfg.fs_cache, cwd);
 }
 
 int fs_fd_path(struct sc_event *ev, int fd, char *buf, size_t cap)
@@ -435,6 +450,38 @@ void fs_chdir(struct sc_event *ev, struct policy *p)
 	if (e == 0)
 		e = fs_cache_mkdir(p->cfg.fs_cache, r.remote);
 	to_copy(ev, p, 0, r.remote, e, "chdir", "pod directory copy");
+}
+
+/* getcwd(buf, size). After chdir into a pod directory (rewritten to its
+ * copy) or fchdir to an fd of one (opened on the copy), the kernel's cwd
+ * is the copy, and the raw call would answer
+ * "/run/user/0/mirrord-trace-123-AbCdEf/fs/app" where the pod says "/app".
+ * The supervisor answers with the pod's path instead, as the kernel
+ * would: the length with the NUL, ERANGE when that does not fit in size
+ * (the copy's longer name does not matter), EFAULT for a buffer the
+ * program cannot write. Any other cwd runs the call natively. */
+void fs_getcwd(struct sc_event *ev, struct policy *p)
+{
+	char link[64];
+	uint64_t buf = sc_arg(ev, 0), size = sc_arg(ev, 1);
+	long ret;
+
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)sc_tid(ev));
+	_cleanup_free_ char *pod = fs_cwd_pod_path(p, link);
+	if (!pod) {
+		if (sc_tracing(ev))
+			sc_note(ev, SC_LOCAL, "getcwd() local directory");
+		sc_continue(ev);
+		return;
+	}
+	ret = (long)strlen(pod) + 1;
+	if ((uint64_t)ret > size)
+		ret = -ERANGE;
+	else if (sc_write_mem(ev, buf, pod, (size_t)ret) < 0)
+		ret = -EFAULT;
+	if (sc_tracing(ev))
+		sc_note(ev, SC_EMULATED, "getcwd() pod directory \"%s\"", pod);
+	sc_skip(ev, ret);
 }
 
 /* execve and execveat of a pod binary: the copy is executed. argv[0]

@@ -48,6 +48,10 @@ int fs_errno(int e);
  * buf; -errno if it has none. */
 int fs_fd_path(struct sc_event *ev, int fd, char *buf, size_t cap);
 
+/* If the /proc link (a cwd: "/proc/PID/cwd") names the cache or a
+ * directory in it, the pod path it stands for (malloc'd), else NULL. */
+char *fs_cwd_pod_path(const struct policy *p, const char *link);
+
 /* Settle what every handler treats alike: a path the kernel should see
  * (e < 0 from fs_resolve), local, not_found, and a redirect of argument
  * arg. Returns true if it settled the event; false leaves FA_REMOTE to

@@ -131,6 +131,68 @@ void fs_faccessat(struct sc_event *ev, struct policy *p)
 	          sc_nr(ev) == __NR_faccessat ? "faccessat" : "faccessat2");
 }
 
+static const char *skip_digits(const char *s)
+{
+	const char *d = s;
+
+	while (*d >= '0' && *d <= '9')
+		d++;
+	return d > s ? d : NULL;
+}
+
+/* A cwd link of /proc as the program names it ("/proc/self/cwd",
+ * "/proc/thread-self/cwd", "/proc/PID/cwd", "/proc/PID/task/TID/cwd")
+ * into the link the supervisor reads for it (self is the program's pid,
+ * not ours). False for every other path. */
+static bool proc_cwd_link(struct sc_event *ev, const char *abs, char *out, size_t cap)
+{
+	const char *s, *d;
+	int n;
+
+	if (strncmp(abs, "/proc/", 6) != 0)
+		return false;
+	s = abs + 6;
+	if (strncmp(s, "self/", 5) == 0) {
+		s += 4;
+		n = snprintf(out, cap, "/proc/%d", (int)sc_tgid(ev));
+	} else if (strncmp(s, "thread-self/", 12) == 0) {
+		s += 11;
+		n = snprintf(out, cap, "/proc/%d/task/%d", (int)sc_tgid(ev), (int)sc_tid(ev));
+	} else if ((d = skip_digits(s))) {
+		n = snprintf(out, cap, "/proc/%.*s", (int)(d - s), s);
+		s = d;
+		if (strncmp(s, "/task/", 6) == 0 && (d = skip_digits(s + 6))) {
+			n = snprintf(out, cap, "/proc/%.*s", (int)(d - abs - 6), abs + 6);
+			s = d;
+		}
+	} else {
+		return false;
+	}
+	if (strcmp(s, "/cwd") != 0 || n < 0 || (size_t)n + 5 > cap)
+		return false;
+	memcpy(out + n, "/cwd", 5);
+	return true;
+}
+
+/* Whether the path argument ends with the link's own name: "cwd/" and
+ * "cwd/." name the directory (EINVAL from readlink), though they
+ * normalise to the same absolute path. */
+static bool names_link(struct sc_event *ev, unsigned path_arg)
+{
+	char path[PATH_MAX];
+	ssize_t n = sc_read_str(ev, sc_arg(ev, path_arg), path, sizeof(path));
+
+	return n >= 3 && strcmp(path + n - 3, "cwd") == 0 && (n == 3 || path[n - 4] == '/');
+}
+
+/* Truncated to the buffer, without a NUL, as the kernel does. */
+static size_t link_len(const char *target, int size)
+{
+	size_t n = strlen(target);
+
+	return n > (size_t)size ? (size_t)size : n;
+}
+
 static void do_readlink(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned path_arg,
                         const char *what)
 {
@@ -140,16 +202,26 @@ static void do_readlink(struct sc_event *ev, struct policy *p, int dirfd_arg, un
 	int size = (int)sc_arg(ev, path_arg + 2);
 	int e = fs_resolve(ev, p, dirfd_arg, path_arg, 0, &r);
 	size_t n = 0;
+	char link[64];
 
+	/* /proc/self/cwd after chdir or fchdir into a pod directory names
+	 * the copy, as getcwd would (fs_getcwd): answer the pod's path. */
+	if (e == 0 && r.act == FA_LOCAL && size > 0 &&
+	    proc_cwd_link(ev, r.abs, link, sizeof(link)) && names_link(ev, path_arg) &&
+	    (target = fs_cwd_pod_path(p, link))) {
+		n = link_len(target, size);
+		e = sc_write_mem(ev, buf, target, n) < 0 ? -EFAULT : 0;
+		if (sc_tracing(ev))
+			sc_note(ev, SC_EMULATED, "%s(\"%s\") pod directory \"%s\"", what, r.abs,
+			        target);
+		sc_skip(ev, e < 0 ? e : (long)n);
+		return;
+	}
 	if (fs_settle_common(ev, &r, e, path_arg, what))
 		return;
 	e = size <= 0 ? -EINVAL : session_fs_readlink(p->session, r.remote, &target);
-	if (e == 0) {
-		/* Truncated to the buffer, without a NUL, as the kernel does. */
-		n = strlen(target);
-		if (n > (size_t)size)
-			n = (size_t)size;
-	}
+	if (e == 0)
+		n = link_len(target, size);
 	answer(ev, e, buf, target, n, (long)n, what, r.remote);
 }
 

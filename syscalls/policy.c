@@ -38,8 +38,8 @@ static bool is_fs_read(sc_handler h)
 {
 	return h == fs_creat || h == fs_stat || h == fs_lstat || h == fs_newfstatat ||
 	       h == fs_statx || h == fs_access || h == fs_faccessat || h == fs_readlink ||
-	       h == fs_readlinkat || h == fs_statfs || h == fs_chdir || h == fs_execve ||
-	       h == fs_execveat || h == fs_xattr;
+	       h == fs_readlinkat || h == fs_statfs || h == fs_chdir || h == fs_getcwd ||
+	       h == fs_execve || h == fs_execveat || h == fs_xattr;
 }
 
 static bool is_fs_write(sc_handler h)

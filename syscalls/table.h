@@ -52,6 +52,7 @@ void fs_readlink(struct sc_event *ev, struct policy *p);
 void fs_readlinkat(struct sc_event *ev, struct policy *p);
 void fs_statfs(struct sc_event *ev, struct policy *p);
 void fs_chdir(struct sc_event *ev, struct policy *p);
+void fs_getcwd(struct sc_event *ev, struct policy *p);
 void fs_execve(struct sc_event *ev, struct policy *p);
 void fs_execveat(struct sc_event *ev, struct policy *p);
 void fs_mkdir(struct sc_event *ev, struct policy *p);

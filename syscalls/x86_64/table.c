@@ -101,7 +101,8 @@ const struct sc_entry sc_table_x86_64[] = {
         HANDLE_PATH(truncate, fs_truncate),
         PASS(ftruncate),
         PASS(getdents),
-        PASS(getcwd),
+        /* After chdir or fchdir into a pod directory: the pod's path. */
+        HANDLE(getcwd, fs_getcwd, -1),
         HANDLE_PATH(chdir, fs_chdir),
         /* No handler: an fd of a pod directory is its copy in the cache,
          * and fs_resolve maps a cwd there back to the pod's path. */

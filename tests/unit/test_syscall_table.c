@@ -6,6 +6,7 @@
 #include "tests/unit/test.h"
 #include "syscalls/syscalls.h"
 #include "syscalls/table.h"
+#include "syscalls/fs_policy.h"
 
 #include <asm/unistd_64.h>
 #include <errno.h>
@@ -85,6 +86,44 @@ TEST(filter_lists_follow_config)
 	/* With nothing remote, no syscall stops the program. */
 	CHECK_EQ(n_none, 0);
 	CHECK(n_all >= 9);
+}
+
+static bool traps_nr(const struct policy_config *cfg, long nr)
+{
+	struct tracer_trap traps[512];
+	struct policy *p;
+	size_t n;
+	bool found = false;
+
+	policy_new(NULL, cfg, &p);
+	n = policy_traps(p, traps);
+	policy_free(p);
+	for (size_t i = 0; i < n; i++)
+		found |= traps[i].nr == nr;
+	return found;
+}
+
+/* getcwd stops the program only when feature.fs can put it in a pod
+ * directory: local mode leaves it native. */
+TEST(getcwd_trapped_with_remote_files_only)
+{
+	struct fs_policy_config fc = {.mode = FS_MODE_READ};
+	struct fs_policy *fs_read, *fs_local;
+	char *why = NULL;
+	/* Never dereferenced by policy_traps: only "there is a cache". */
+	struct fs_cache *cache = (struct fs_cache *)&fc;
+
+	CHECK_EQ(fs_policy_new(&fc, &fs_read, &why), 0);
+	fc.mode = FS_MODE_LOCAL;
+	CHECK_EQ(fs_policy_new(&fc, &fs_local, &why), 0);
+	CHECK(traps_nr(&(struct policy_config){.fs = fs_read, .fs_cache = cache}, __NR_getcwd));
+	CHECK(traps_nr(&(struct policy_config){.fs = fs_read, .fs_cache = cache}, __NR_chdir));
+	CHECK(!traps_nr(&(struct policy_config){.fs = fs_local, .fs_cache = cache}, __NR_getcwd));
+	CHECK(!traps_nr(&(struct policy_config){.fs = fs_read}, __NR_getcwd));
+	CHECK(!traps_nr(&(struct policy_config){.outgoing_tcp = true, .nfiles = 1}, __NR_getcwd));
+	CHECK(!sc_table_x86_64[__NR_getcwd].stub);
+	fs_policy_free(fs_read);
+	fs_policy_free(fs_local);
 }
 
 TEST_MAIN()
