@@ -9,6 +9,8 @@ require_pod
 require_tracer
 baseline && skip "tracer-only scenario (it compares against the pod itself)"
 require_cmd python3 busybox setpriv
+require_programs go
+G=$MT_PROG_DIR/go_client
 
 D=/srv/mt-fs-$$ # the pod's path
 HD=$MT_POD_DIR/srv/mt-fs-$$
@@ -79,9 +81,33 @@ for v in "" _static _musl; do
 	expect_out_has "fchdir = 0" "fchdir to an fd of a pod directory (probe_fsat$v)"
 	expect_out_has "config.yaml = key: value" "fchdir, then a relative open reads the pod's file (probe_fsat$v)"
 	expect_out_has "ls . = bin config.yaml link sub token" "fchdir, then getdents64 of \".\" lists the pod's directory (probe_fsat$v)"
-	# As after chdir into a pod directory: the cwd is the directory's copy.
-	expect_out_match "^getcwd = /.*/fs$D\$" "fchdir: getcwd names the pod directory's copy, as after chdir (probe_fsat$v)"
+	expect_out_has "getcwd = $D" "fchdir: getcwd names the pod directory, not its copy (probe_fsat$v)"
+	# getcwd and readlink of /proc/self/cwd after chdir, chdir back to a
+	# local directory and fchdir: exactly what the same probe sees in the
+	# pod (sizes, ERANGE one byte short, a buffer that ends at a guard
+	# page, EFAULT, truncated readlink).
+	run in_pod "$P" getcwd "$D" "$D/sub"
+	POD_OUT=$OUT
+	run traced "$P" getcwd "$D" "$D/sub"
+	expect_out_eq "$POD_OUT" "getcwd after chdir/fchdir into a pod directory, as in the pod (probe_fsat$v)"
+	expect_out_has "chdir getcwd size $((${#D} + 1)) = $((${#D} + 1))" "chdir: raw getcwd returns the pod path's length with its NUL (probe_fsat$v)"
+	expect_out_has "chdir getcwd size ${#D} = -ERANGE" "chdir: getcwd one byte short of the pod path: ERANGE (probe_fsat$v)"
+	expect_out_has "chdir getcwd at guard page = $D ($((${#D} + 1)))" "chdir: getcwd into a buffer that ends at a guard page (probe_fsat$v)"
+	expect_out_has "fchdir libc getcwd = $D/sub" "fchdir: the libc's getcwd names the pod directory (probe_fsat$v)"
+	expect_out_has "fchdir readlink /proc/self/cwd = $D/sub ($((${#D} + 4)))" "fchdir: readlink of /proc/self/cwd names the pod directory (probe_fsat$v)"
+	expect_out_has "local getcwd = / (2)" "chdir back to a local directory: the local cwd (probe_fsat$v)"
 done
+run traced python3 -c "import os; os.chdir('$D'); a = os.getcwd(); os.chdir('/'); os.fchdir(os.open('$D/sub', os.O_RDONLY)); print(a, os.getcwd(), os.path.abspath('..'), os.readlink('/proc/self/cwd'))"
+expect_out_eq "$D $D/sub $D $D/sub" "python3 os.getcwd after os.chdir and os.fchdir into pod directories"
+run traced busybox sh -c "cd $D/sub && pwd -P && cd .. && pwd -P"
+expect_out_eq "$(printf '%s\n%s' "$D/sub" "$D")" "static busybox: pwd -P in a pod directory"
+run traced sh -c "cd $D/sub && /bin/pwd -P && realpath .. && readlink /proc/self/cwd"
+expect_out_eq "$(printf '%s\n%s\n%s' "$D/sub" "$D" "$D/sub")" "a child of the shell: coreutils pwd -P, realpath .., readlink /proc/self/cwd"
+# Go's os.Getwd takes $PWD when it stats as ".", else asks getcwd.
+run traced "$G" getwd "$D" "$D/sub"
+expect_out_eq "$(printf 'chdir %s <nil>\nfchdir %s <nil>' "$D" "$D/sub")" "static Go os.Getwd after os.Chdir and File.Chdir"
+run traced sh -c "cd $D/sub && exec $G getwd . ."
+expect_out_eq "$(printf 'chdir %s <nil>\nfchdir %s <nil>' "$D/sub" "$D/sub")" "static Go os.Getwd with \$PWD set by a shell to the pod directory"
 run traced python3 -c "import os; os.fchdir(os.open('$D', os.O_RDONLY)); print(open('token').read(), sorted(os.listdir('.')), sorted(os.listdir('sub')))"
 expect_out_eq "tok-$$ ['bin', 'config.yaml', 'link', 'sub', 'token'] []" "python3 os.fchdir to a pod directory, then relative open and listdir"
 run traced python3 -c "import os; os.execv('$D/bin/bb', ['echo', 'execv-ok'])"

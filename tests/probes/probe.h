@@ -135,6 +135,8 @@ static inline const char *errno_name(long e)
 		return "ENOTDIR";
 	case ELOOP:
 		return "ELOOP";
+	case ERANGE:
+		return "ERANGE";
 	default:
 		snprintf(other, sizeof(other), "errno %ld", e);
 		return other;

@@ -13,6 +13,9 @@
 //	go_client ls DIR                  DIR's entries, sorted, one a line; "/" after a
 //	                                  directory, "@" after a symlink (getdents64 types)
 //	go_client stat PATH               "SIZE MTIME" of PATH (newfstatat)
+//	go_client getwd DIR SUB           os.Getwd after os.Chdir(DIR), then after
+//	                                  File.Chdir (fchdir) to SUB: "chdir DIR'",
+//	                                  "fchdir SUB'" with what Getwd returned
 //	go_client serve NAME ADDR LOG     an HTTP server for the incoming-traffic tests
 //	                                  (as tests/programs/in_server.py): listens on ADDR
 //	                                  (":8080", "[::1]:8080"), prints "ready PORT" with
@@ -37,7 +40,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: go_client http HOST PORT PATH N | resolve NAME | udp HOST PORT MSG | env | cat PATH | ls DIR | stat PATH | serve NAME ADDR LOG")
+	fmt.Fprintln(os.Stderr, "usage: go_client http HOST PORT PATH N | resolve NAME | udp HOST PORT MSG | env | cat PATH | ls DIR | stat PATH | getwd DIR SUB | serve NAME ADDR LOG")
 	os.Exit(2)
 }
 
@@ -160,6 +163,28 @@ func doFS(op, path string) int {
 	return 0
 }
 
+// doGetwd shows os.Getwd after a chdir and after an fchdir. Getwd trusts
+// $PWD when it stats as the same file as "."; otherwise it asks getcwd.
+func doGetwd(dir, sub string) int {
+	if err := os.Chdir(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "getwd:", err)
+		return 1
+	}
+	wd, err := os.Getwd()
+	fmt.Println("chdir", wd, err)
+	f, err := os.Open(sub)
+	if err == nil {
+		err = f.Chdir()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "getwd:", err)
+		return 1
+	}
+	wd, err = os.Getwd()
+	fmt.Println("fchdir", wd, err)
+	return 0
+}
+
 // doServe is the Go app of the incoming-traffic tests: net/http over a
 // listener from net.Listen (Go's own socket, bind, listen and accept4 calls,
 // no libc), keep-alive on, one log line per request.
@@ -222,6 +247,11 @@ func main() {
 			usage()
 		}
 		os.Exit(doFS(os.Args[1], os.Args[2]))
+	case "getwd":
+		if len(os.Args) != 4 {
+			usage()
+		}
+		os.Exit(doGetwd(os.Args[2], os.Args[3]))
 	case "serve":
 		if len(os.Args) != 5 {
 			usage()
