@@ -103,6 +103,10 @@ struct tracer {
 	struct tracer_trap *traps;
 	struct tracer_deny *denies;
 	struct filter_prog filter;
+	/* cfg.child_setup's alternative (fallback_traps); after a failed
+	 * setup, cfg.traps points at fallback_traps, the list in force */
+	struct tracer_trap *fallback_traps;
+	struct filter_prog fallback_filter;
 	int sfd; /* signalfd(SIGCHLD) */
 	sigset_t old_mask;
 	bool restore_mask;

@@ -47,6 +47,19 @@ int tracer_new(struct evloop *l, const struct tracer_config *cfg, struct tracer 
 	r = filter_build(&t->cfg, &t->filter);
 	if (r < 0)
 		goto fail;
+	if (cfg->child_setup) {
+		struct tracer_config fb = t->cfg;
+		if (cfg->nfallback_traps) {
+			t->fallback_traps = xcalloc(cfg->nfallback_traps, sizeof(*t->traps));
+			memcpy(t->fallback_traps, cfg->fallback_traps,
+			       cfg->nfallback_traps * sizeof(*t->traps));
+		}
+		fb.traps = t->fallback_traps;
+		fb.ntraps = cfg->nfallback_traps;
+		r = filter_build(&fb, &t->fallback_filter);
+		if (r < 0)
+			goto fail;
+	}
 
 	/* SIGCHLD is consumed through the signalfd only. The supervisor is
 	 * single-threaded, so the process mask is this thread's mask. */
@@ -101,6 +114,8 @@ void tracer_free(struct tracer *t)
 	}
 	diag_free(t);
 	filter_free(&t->filter);
+	filter_free(&t->fallback_filter);
+	free(t->fallback_traps);
 	free(t->traps);
 	free(t->denies);
 	free(t);
@@ -110,7 +125,7 @@ void tracer_free(struct tracer *t)
 static _Noreturn void child_run(const struct tracer *t, int go_fd, int err_fd, const char *path,
                                 char *const argv[], char *const envp[])
 {
-	struct sock_fprog prog = {.len = (unsigned short)t->filter.len, .filter = t->filter.insns};
+	const struct filter_prog *f = &t->filter;
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigset_t none;
 	char c = 0;
@@ -132,6 +147,15 @@ static _Noreturn void child_run(const struct tracer *t, int go_fd, int err_fd, c
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		_exit(127);
+	if (t->cfg.child_setup) {
+		/* The result goes first into the pipe: the parent reads it
+		 * after the exec, or before the exec's errno. */
+		int r = t->cfg.child_setup(t->cfg.child_setup_data);
+		if (r < 0)
+			f = &t->fallback_filter;
+		(void)!write(err_fd, &r, sizeof(r));
+	}
+	struct sock_fprog prog = {.len = (unsigned short)f->len, .filter = f->insns};
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
 		goto fail;
@@ -156,6 +180,8 @@ static int await_exec(struct tracer *t, pid_t pid, int err_fd)
 			return -errno;
 		}
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			if (t->cfg.child_setup)
+				(void)!read(err_fd, &err, sizeof(err)); /* the setup's */
 			if (read(err_fd, &err, sizeof(err)) == sizeof(err) && err > 0)
 				return -err;
 			return -ECHILD;
@@ -220,6 +246,18 @@ pid_t tracer_spawn(struct tracer *t, const char *path, char *const argv[], char 
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, __WALL | WNOHANG);
 		goto out;
+	}
+	if (t->cfg.child_setup) {
+		int setup = -EPROTO;
+		if (read(errp[0], &setup, sizeof(setup)) != sizeof(setup) || setup > 0)
+			setup = -EPROTO;
+		t->stats.child_setup_err = setup;
+		if (setup < 0) {
+			/* The fallback filter is in force: the engine's view of
+			 * what traps (clone, stubs) must be the same. */
+			t->cfg.traps = t->fallback_traps;
+			t->cfg.ntraps = t->cfg.nfallback_traps;
+		}
 	}
 	t->first_pid = pid;
 	thread_new(t, pid, pid, mm_new());

@@ -63,6 +63,16 @@ struct tracer_config {
 	 * table knows the names); NULL: "syscall_NR". */
 	const char *(*syscall_name)(long nr);
 
+	/* Runs in the program's process after fork, before the filter and
+	 * execve: async-signal-safe work only (mounts in a mount namespace
+	 * of its own, say). When it fails (< 0), the child installs the
+	 * filter of fallback_traps instead of traps: they trap what the setup
+	 * would have made needless. NULL: nothing is run. */
+	int (*child_setup)(void *data);
+	void *child_setup_data;
+	const struct tracer_trap *fallback_traps;
+	size_t nfallback_traps;
+
 	bool trace;        /* log every trapped syscall (decision, result, time) */
 	bool trace_stacks; /* add the calling thread's stack and syscall site */
 	bool no_stub;      /* never use the 1-stop stub (tests, A/B runs) */
@@ -101,5 +111,8 @@ struct tracer_stats {
 	uint64_t injections;
 	uint64_t stub_calls;   /* rewritten syscalls run from a stub (no exit stop) */
 	uint64_t stub_unwinds; /* threads taken out of a stub at a signal stop */
+	/* 0, or the -errno of a failed child_setup: fallback_traps are in
+	 * force. */
+	int child_setup_err;
 };
 void tracer_get_stats(const struct tracer *t, struct tracer_stats *ret);
