@@ -30,5 +30,6 @@ unsigned net_port_of(const struct sockaddr_storage *ss);
 void net_note_addr(struct sc_event *ev, enum sc_decision d, const char *what,
                    const struct sockaddr_storage *ss, socklen_t len, const char *why);
 
-/* Whether a handler family is enabled by the config. */
-bool policy_wants(const struct policy *p, const struct sc_entry *e);
+/* Whether a handler family is enabled by the config (files_mounted: as
+ * policy_traps). */
+bool policy_wants(const struct policy *p, const struct sc_entry *e, bool files_mounted);

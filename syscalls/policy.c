@@ -49,12 +49,12 @@ static bool is_fs_write(sc_handler h)
 	       h == fs_truncate || h == fs_sync_fd;
 }
 
-bool policy_wants(const struct policy *p, const struct sc_entry *e)
+bool policy_wants(const struct policy *p, const struct sc_entry *e, bool files_mounted)
 {
 	bool fs_on = p->cfg.fs && p->cfg.fs_cache && fs_policy_mode(p->cfg.fs) != FS_MODE_LOCAL;
 
 	if (is_open(e->handler))
-		return p->cfg.nfiles > 0 || fs_on;
+		return (p->cfg.nfiles > 0 && !files_mounted) || fs_on;
 	if (is_fs_read(e->handler))
 		return fs_on;
 	if (is_fs_write(e->handler))
@@ -74,13 +74,13 @@ bool policy_wants(const struct policy *p, const struct sc_entry *e)
 	return true;
 }
 
-size_t policy_traps(const struct policy *p, struct tracer_trap *out)
+size_t policy_traps(const struct policy *p, bool files_mounted, struct tracer_trap *out)
 {
 	size_t n = 0;
 
 	for (size_t nr = 0; nr < sc_table_x86_64_size; nr++) {
 		const struct sc_entry *e = &sc_table_x86_64[nr];
-		if (e->name && e->disp == SC_HANDLED && policy_wants(p, e))
+		if (e->name && e->disp == SC_HANDLED && policy_wants(p, e, files_mounted))
 			out[n++] = (struct tracer_trap){
 			        .nr = (int)nr, .arg_nonzero = e->arg_nonzero, .stub = e->stub};
 	}

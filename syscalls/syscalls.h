@@ -68,10 +68,19 @@ int policy_new(struct session *s, const struct policy_config *cfg, struct policy
 void policy_free(struct policy *p);
 
 /* The filter's trap and deny lists for this config, into caller arrays of
- * at least policy_max_rules() entries. */
+ * at least policy_max_rules() entries. files_mounted: the served files are
+ * bind-mounted over their pod paths (policy_mount_files succeeded), so
+ * their opens need no stop. */
 size_t policy_max_rules(void);
-size_t policy_traps(const struct policy *p, struct tracer_trap *out);
+size_t policy_traps(const struct policy *p, bool files_mounted, struct tracer_trap *out);
 size_t policy_denies(const struct policy *p, struct tracer_deny *out);
+
+/* tracer_config.child_setup (data: the policy), in the program's process
+ * before execve: a mount namespace of its own, with each served file
+ * bind-mounted over its pod path. 0, or -errno when the opens
+ * must be trapped instead (policy_traps with files_mounted false).
+ * Async-signal-safe. */
+int policy_mount_files(void *policy);
 
 /* tracer_config.on_syscall */
 void policy_on_syscall(struct sc_event *ev, void *policy);

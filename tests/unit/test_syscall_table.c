@@ -75,17 +75,28 @@ TEST(filter_lists_follow_config)
 
 	CHECK(policy_max_rules() <= 512);
 	policy_new(NULL, &all, &p);
-	n_all = policy_traps(p, traps);
+	n_all = policy_traps(p, false, traps);
 	CHECK(policy_denies(p, denies) == 4);
 	policy_free(p);
 	policy_new(NULL, &none, &p);
-	n_none = policy_traps(p, traps);
+	n_none = policy_traps(p, false, traps);
 	policy_free(p);
 	for (size_t i = 0; i < n_all; i++)
 		CHECK_EQ(traps[i].stub, sc_table_x86_64[traps[i].nr].stub);
 	/* With nothing remote, no syscall stops the program. */
 	CHECK_EQ(n_none, 0);
 	CHECK(n_all >= 9);
+	/* Served pod files bind-mounted: their opens need no stop. */
+	size_t n_mounted;
+	bool open_trapped = false;
+	policy_new(NULL, &all, &p);
+	n_mounted = policy_traps(p, true, traps);
+	policy_free(p);
+	for (size_t i = 0; i < n_mounted; i++)
+		open_trapped |= traps[i].nr == __NR_open || traps[i].nr == __NR_openat ||
+		                traps[i].nr == __NR_openat2;
+	CHECK(!open_trapped);
+	CHECK_EQ(n_mounted, n_all - 3);
 }
 
 static bool traps_nr(const struct policy_config *cfg, long nr)
