@@ -287,6 +287,8 @@ const struct sc_entry sc_table_x86_64[] = {
         PASS(mknodat),
         PASS(fchownat),
         PASS(futimesat),
+        /* Also fstat() of glibc >= 2.33 (AT_EMPTY_PATH, ""): it must stop,
+         * a copy's fstat must be the pod's (docs/INTERNALS.md). */
         HANDLE_PATH(newfstatat, fs_newfstatat),
         HANDLE_PATH(unlinkat, fs_unlinkat),
         HANDLE_PATH(renameat, fs_renameat),

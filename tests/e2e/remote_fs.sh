@@ -53,6 +53,18 @@ expect_out_eq "[('config.yaml', False), ('link', False), ('sub', True), ('token'
 run traced sh -c "cd $D && cat config.yaml && ls"
 expect_out_has "port: 8080" "chdir into a pod directory, then a relative open"
 expect_out_has "token" "chdir into a pod directory, then ls ."
+# not_in_err TEXT: the last run's stderr lacks TEXT.
+not_in_err() { ! grep -qF -- "$1" "$T/err"; }
+# fstat of an open pod file or directory agrees with the stat of its
+# path: tar compares the two (ctime) and fails on "file changed as we
+# read it" if fstat showed the local copy.
+run traced tar cf "$T/pod.tar" -C /srv "mt-fs-$$"
+expect_rc 0 "tar of a pod directory"
+expect_true "tar of a pod directory saw no file change" not_in_err "changed as we read it"
+expect_eq "$(printf 'mt-fs-%s/\nmt-fs-%s/config.yaml\nmt-fs-%s/link\nmt-fs-%s/sub/\nmt-fs-%s/token' $$ $$ $$ $$ $$)" \
+	"$(tar tf "$T/pod.tar" | sort)" "tar archived the pod's tree"
+run traced python3 -c "import os; f = open('$D/token'); s, t = os.fstat(f.fileno()), os.stat('$D/token'); print((s.st_ino, s.st_ctime_ns, s.st_size) == (t.st_ino, t.st_ctime_ns, t.st_size))"
+expect_out_eq "True" "python3 fstat of an open pod file is the pod's, as stat of its path"
 
 # ---- execveat of a pod binary, fchdir into a pod directory ----
 # bin/bb is a pod-only copy of the static busybox: run as "echo MSG", it
