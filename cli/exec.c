@@ -812,11 +812,13 @@ out:
 		struct tracer_stats ts;
 		tracer_get_stats(r.tracer, &ts);
 		log_debug("ptrace stops: %llu seccomp, %llu exit, %llu signal, %llu event, "
-		          "%llu injections; %llu rewrites by stub (%llu taken out at a signal)",
+		          "%llu injections; %llu rewrites by stub (%llu taken out at a signal); "
+		          "%llu processes armed for fstat (%llu failed)",
 		          (unsigned long long)ts.seccomp_stops, (unsigned long long)ts.exit_stops,
 		          (unsigned long long)ts.signal_stops, (unsigned long long)ts.event_stops,
 		          (unsigned long long)ts.injections, (unsigned long long)ts.stub_calls,
-		          (unsigned long long)ts.stub_unwinds);
+		          (unsigned long long)ts.stub_unwinds, (unsigned long long)ts.arms,
+		          (unsigned long long)ts.arm_failures);
 	}
 	if (r.fuse) {
 		struct fs_fuse_stats fst;

@@ -341,6 +341,15 @@ static bool open_parked(struct sc_event *ev, struct policy *p, unsigned path_arg
 	return true;
 }
 
+/* Before a process gets hold of a pod file's copy (an fd, its cwd, its
+ * executable), its fstat-style calls must stop too: the copy's own stat is
+ * not the pod's (the table's HANDLE_STAT). True if the event went to arm
+ * them: the syscall then runs again and comes back here. */
+static bool arm_first(struct sc_event *ev)
+{
+	return !sc_armed(ev) && sc_arm(ev) == 0;
+}
+
 /* open, creat, openat, openat2. flags/mode are the program's; how_arg >= 0
  * for openat2, whose struct open_how is rewritten when flags change. */
 static void do_open(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned path_arg,
@@ -354,6 +363,8 @@ static void do_open(struct sc_event *ev, struct policy *p, int dirfd_arg, unsign
 		write = false;
 	e = fs_resolve(ev, p, dirfd_arg, path_arg, write ? FSR_WRITE : 0, &r);
 	if (fs_settle_common(ev, &r, e, path_arg, what))
+		return;
+	if (arm_first(ev))
 		return;
 	_cleanup_free_ char *copy = NULL;
 	/* Directories are listed with blocking calls anyway. */
@@ -444,6 +455,8 @@ void fs_chdir(struct sc_event *ev, struct policy *p)
 
 	if (fs_settle_common(ev, &r, e, 0, "chdir"))
 		return;
+	if (arm_first(ev))
+		return;
 	e = session_fs_stat(p->session, r.remote, true, &st);
 	if (e == 0 && !S_ISDIR(st.st_mode))
 		e = -ENOTDIR;
@@ -507,6 +520,8 @@ static void do_exec(struct sc_event *ev, struct policy *p, int dirfd_arg, unsign
 	}
 	e = fs_resolve(ev, p, dirfd_arg, path_arg, 0, &r);
 	if (fs_settle_common(ev, &r, e, path_arg, what))
+		return;
+	if (arm_first(ev))
 		return;
 	/* AT_SYMLINK_NOFOLLOW: the kernel's ELOOP when the pod's last
 	 * component is a symlink (the copy never is one). */

@@ -31,7 +31,8 @@ static void answer(struct sc_event *ev, int e, uint64_t buf, const void *data, s
 }
 
 /* The path of a fstatat-style call with AT_EMPTY_PATH and "": the fd's
- * own file. Only a copy in the cache stands for a pod file. */
+ * own file. Only a copy in the cache stands for a pod file. (They stop
+ * only in processes armed by fs.c: HANDLE_STAT in the table.) */
 static int resolve_at(struct sc_event *ev, struct policy *p, int flags, struct fs_path *r)
 {
 	return fs_resolve(ev, p, 0, 1, (flags & AT_EMPTY_PATH) ? FSR_EMPTY_PATH : 0, r);

@@ -81,8 +81,11 @@ size_t policy_traps(const struct policy *p, bool files_mounted, struct tracer_tr
 	for (size_t nr = 0; nr < sc_table_x86_64_size; nr++) {
 		const struct sc_entry *e = &sc_table_x86_64[nr];
 		if (e->name && e->disp == SC_HANDLED && policy_wants(p, e, files_mounted))
-			out[n++] = (struct tracer_trap){
-			        .nr = (int)nr, .arg_nonzero = e->arg_nonzero, .stub = e->stub};
+			out[n++] = (struct tracer_trap){.nr = (int)nr,
+			                                .arg_nonzero = e->arg_nonzero,
+			                                .stub = e->stub,
+			                                .allow_arg = e->allow_arg,
+			                                .allow_bits = e->allow_bits};
 	}
 	return n;
 }

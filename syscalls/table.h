@@ -22,6 +22,10 @@ struct sc_entry {
 	int arg_nonzero; /* trap only when this argument is nonzero, or -1 */
 	int err;         /* for SC_DENY */
 	bool stub;       /* path rewrites may take the 1-stop stub (tracer.h) */
+	/* Run natively, untrapped, when argument allow_arg has one of
+	 * allow_bits set (tracer_trap); 0: always trapped. */
+	unsigned allow_arg;
+	unsigned allow_bits;
 };
 
 extern const struct sc_entry sc_table_x86_64[];

@@ -23,7 +23,8 @@ extern const uint32_t arch_audit;
  * native arch value (x32 on x86-64); 0 if the arch has none. */
 extern const uint32_t arch_foreign_nr_base;
 /* Numbers the engine itself needs. */
-extern const long arch_nr_clone, arch_nr_clone3, arch_nr_fork, arch_nr_vfork, arch_nr_mmap;
+extern const long arch_nr_clone, arch_nr_clone3, arch_nr_fork, arch_nr_vfork, arch_nr_mmap,
+        arch_nr_seccomp;
 /* Argument index of clone's flags. */
 extern const unsigned arch_clone_flags_arg;
 /* Length of the syscall instruction (x86-64 `syscall` 0f 05). */

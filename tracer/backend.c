@@ -2,6 +2,7 @@
  * scratch memory, argument rewriting and the settle/exit-stop lifecycle. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -350,6 +351,97 @@ static void be_settle(struct sc_event *ev, int how, long retval, sc_exit_fn fn)
 	}
 }
 
+/* ---- arming (sc_arm) ------------------------------------------------------ */
+
+static bool be_armed(const struct sc_event *ev)
+{
+	return to_tev((struct sc_event *)ev)->th->armed;
+}
+
+/* The program's syscall becomes seccomp(SET_MODE_FILTER, TSYNC, arm
+ * filter) (the filter and its sock_fprog in the event's scratch slot),
+ * run to its exit stop; arm_done() then rewinds the thread so that its
+ * own syscall runs again and stops anew, under both filters. TSYNC
+ * gives the filter to every thread of the process; children inherit it,
+ * exec keeps it. */
+static int be_arm(struct sc_event *ev)
+{
+	struct tev *e = to_tev(ev);
+	struct thread *th = e->th;
+	const struct filter_prog *f = &e->t->arm_filter;
+	struct sock_fprog prog = {.len = (unsigned short)f->len};
+	struct arch_regs r;
+	uint64_t insns, fprog;
+
+	if (!f->len)
+		return -EOPNOTSUPP;
+	if (th->armed)
+		return -EALREADY;
+	if (th->state != TS_ENTRY || e->args_changed)
+		return -EBUSY;
+	int err = be_scratch_put(ev, f->insns, f->len * sizeof(*f->insns), &insns);
+	if (err == 0) {
+		prog.filter = (struct sock_filter *)(uintptr_t)insns;
+		err = be_scratch_put(ev, &prog, sizeof(prog), &fprog);
+	}
+	if (err == 0)
+		err = flush_scratch(e);
+	if (err < 0)
+		return err;
+	th->saved = e->regs;
+	r = e->regs;
+	arch_set_nr(&r, arch_nr_seccomp);
+	arch_set_arg(&r, 0, SECCOMP_SET_MODE_FILTER);
+	arch_set_arg(&r, 1, SECCOMP_FILTER_FLAG_TSYNC);
+	arch_set_arg(&r, 2, fprog);
+	if (arch_set_regs(th->tid, &r) < 0 || ptrace_resume(e->t, th->tid, PTRACE_SYSCALL, 0) < 0) {
+		e->end_reason = "thread gone";
+		th->state = TS_RUNNING;
+		tev_complete(e);
+		return 0;
+	}
+	if (ev->tracing)
+		sc_note(ev, SC_EMULATED, "%s: arming the flag-allowed traps first, then again",
+		        e->t->cfg.syscall_name ? e->t->cfg.syscall_name(ev->nr) ?: "syscall"
+		                               : "syscall");
+	e->arming = true;
+	e->want_exit = true;
+	th->state = TS_AWAIT_EXIT;
+	return 0;
+}
+
+/* The exit stop of the injected seccomp(): mark the process armed (or give
+ * up on it), then run the program's own syscall again. */
+static void arm_done(struct tev *e, long rv)
+{
+	struct thread *th = e->th;
+	struct tracer *t = e->t;
+	struct arch_regs r = th->saved;
+	pid_t tid = th->tid;
+
+	if (rv == 0) {
+		t->stats.arms++;
+		for (unsigned b = 0; b < THREAD_BUCKETS; b++)
+			for (struct thread *o = t->buckets[b]; o; o = o->hnext)
+				if (o->tgid == th->tgid)
+					o->armed = true;
+	} else {
+		/* A thread with a filter of its own (rv is its tid) or an
+		 * error: the flag-allowed calls stay native, as for plain
+		 * fstat(2). Not retried. */
+		t->stats.arm_failures++;
+		th->armed = true;
+		log_debug("tid %d: cannot arm the flag-allowed traps: %s", tid,
+		          rv > 0 ? "another thread has a filter of its own" : strerror((int)-rv));
+	}
+	arch_rewind(&r);
+	if (arch_set_regs(tid, &r) < 0)
+		e->end_reason = "thread gone";
+	th->state = TS_RUNNING;
+	tev_complete(e);
+	ptrace_resume(t, tid, PTRACE_CONT, 0);
+}
+
 static const struct sc_backend ptrace_backend = {
         .caps = SC_CAP_SET_ARGS | SC_CAP_EXIT_HOOK,
         .read_mem = be_read_mem,
@@ -360,6 +452,8 @@ static const struct sc_backend ptrace_backend = {
         .set_arg = be_set_arg,
         .settle = be_settle,
         .set_result = be_set_result,
+        .armed = be_armed,
+        .arm = be_arm,
 };
 
 struct tev *tev_new(struct tracer *t, struct thread *th, const struct arch_regs *regs)
@@ -427,6 +521,10 @@ void tev_on_exit_stop(struct tev *e)
 		return;
 	}
 	rv = arch_retval(&r);
+	if (e->arming) {
+		arm_done(e, rv);
+		return;
+	}
 	if (is_restart_code(rv)) {
 		/* Interrupted by a signal. Whether the kernel restarts the call
 		 * (SA_RESTART) or returns EINTR is decided after this stop, so

@@ -52,6 +52,18 @@ int sc_scratch_put(struct sc_event *ev, const void *data, size_t len, uint64_t *
 	return ev->be->scratch_put(ev, data, len, ret_addr);
 }
 
+bool sc_armed(const struct sc_event *ev)
+{
+	return ev->be->armed && ev->be->armed(ev);
+}
+
+int sc_arm(struct sc_event *ev)
+{
+	if (!ev->be->arm)
+		return -EOPNOTSUPP;
+	return ev->be->arm(ev);
+}
+
 int sc_set_arg(struct sc_event *ev, unsigned i, uint64_t value)
 {
 	if (!(ev->be->caps & SC_CAP_SET_ARGS) || i >= 6)

@@ -108,6 +108,16 @@ void sc_continue(struct sc_event *ev);
 void sc_continue_exit(struct sc_event *ev, sc_exit_fn fn);
 void sc_park(struct sc_event *ev);
 
+/* Flag-allowed calls (tracer_trap.allow_bits: e.g. fstat-style stats)
+ * run natively until the thread's process is armed; then they stop like
+ * the rest. sc_arm() arms it, for its future children too, and settles
+ * the event: the syscall then runs again from the start and stops anew,
+ * so the handler does nothing more with it. Returns 0, or -errno with the
+ * event unsettled (-EALREADY: armed, or arming failed before;
+ * -EOPNOTSUPP: nothing to arm, or a backend that cannot). */
+bool sc_armed(const struct sc_event *ev);
+int sc_arm(struct sc_event *ev);
+
 /* At the exit callback: the kernel's result, and how to replace it. */
 long sc_result(const struct sc_event *ev);
 void sc_set_result(struct sc_event *ev, long retval);
@@ -135,6 +145,8 @@ struct sc_backend {
 	/* how: one of the SC_SETTLE_* values */
 	void (*settle)(struct sc_event *ev, int how, long retval, sc_exit_fn fn);
 	void (*set_result)(struct sc_event *ev, long retval);
+	bool (*armed)(const struct sc_event *ev); /* optional, with arm */
+	int (*arm)(struct sc_event *ev);
 };
 
 enum { SC_SETTLE_SKIP, SC_SETTLE_CONTINUE, SC_SETTLE_CONTINUE_EXIT, SC_SETTLE_PARK };

@@ -67,7 +67,7 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 
 	for (size_t i = 0; i < cfg->ntraps; i++)
 		if (cfg->traps[i].nr < 0 || (uint32_t)cfg->traps[i].nr >= arch_foreign_nr_base ||
-		    cfg->traps[i].arg_nonzero > 5)
+		    cfg->traps[i].arg_nonzero > 5 || cfg->traps[i].allow_arg > 5)
 			return -EINVAL;
 	for (size_t i = 0; i < cfg->ndenies; i++)
 		if (cfg->denies[i].nr < 0 || cfg->denies[i].err <= 0 ||
@@ -106,7 +106,8 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 		              trapped_unconditionally(cfg, tr->nr);
 		/* Every path inside a block returns, so the accumulator still
 		 * holds nr on the fall-through path to the next block. */
-		uint8_t len = (uint8_t)((stub ? 6 : 0) + (uncond ? 1 : 7));
+		bool allow = tr->allow_bits && tr->nr != arch_nr_clone;
+		uint8_t len = (uint8_t)((stub ? 6 : 0) + (allow ? 3 : 0) + (uncond ? 1 : 7));
 
 		emit(&b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, len));
 		if (stub) {
@@ -120,6 +121,13 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 			emit(&b, STMT(BPF_LD | BPF_W | BPF_ABS, OFF_IP_LO));
 			emit(&b, JUMP(BPF_JMP | BPF_JGE | BPF_K, stub_lo, 0, 2));
 			emit(&b, JUMP(BPF_JMP | BPF_JGE | BPF_K, stub_end, 1, 0));
+			emit(&b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+		}
+		if (allow) {
+			/* A flag that makes the call need no decision (an int
+			 * argument: the low word holds it). */
+			emit(&b, STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARG_LO(tr->allow_arg)));
+			emit(&b, JUMP(BPF_JMP | BPF_JSET | BPF_K, tr->allow_bits, 0, 1));
 			emit(&b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
 		}
 		if (uncond) {

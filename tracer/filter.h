@@ -19,6 +19,7 @@ struct filter_prog {
  *   each deny                       -> ERRNO(err)
  *   clone with CLONE_UNTRACED       -> TRACE           (engine strips it)
  *   each trap: [stub: called from the stub area -> ALLOW]
+ *              [an allow_bits flag set in allow_arg -> ALLOW]
  *              [arg nonzero] -> TRACE
  *   otherwise                       -> ALLOW
  * ALLOW depends on arch and nr only, so the kernel's constant-action cache

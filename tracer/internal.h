@@ -67,6 +67,7 @@ struct tev {
 	uint64_t stub_addr;    /* tracee address of the stub slot */
 	uint64_t stub_args[6]; /* changed arguments, pointing into the stub slot */
 	bool in_stub;          /* resumed into its stub, not yet seen out of it */
+	bool arming;           /* runs the injected seccomp() of sc_arm() */
 	sc_exit_fn exit_fn;
 	bool want_exit; /* resumed with PTRACE_SYSCALL */
 	bool in_exit;   /* the exit callback is running */
@@ -86,6 +87,7 @@ struct thread {
 				    * one awaiting a restart or running through
 				    * its stub (state RUNNING) */
 	bool restart_pending;
+	bool armed;             /* arm_filter installed (inherited at clone), or it failed */
 	bool announced;         /* the parent's clone/fork event was seen (or
 				    * not needed); false for adopted orphans */
 	struct arch_regs saved; /* registers saved around an injection */
@@ -107,6 +109,10 @@ struct tracer {
 	 * setup, cfg.traps points at fallback_traps, the list in force */
 	struct tracer_trap *fallback_traps;
 	struct filter_prog fallback_filter;
+	/* traps every flag-allowed call in full: installed by sc_arm() on
+	 * top of the filter (stacked filters: TRACE beats ALLOW); len 0 if
+	 * no trap has allow_bits */
+	struct filter_prog arm_filter;
 	int sfd; /* signalfd(SIGCHLD) */
 	sigset_t old_mask;
 	bool restore_mask;

@@ -381,14 +381,18 @@ static void on_new_child(struct tracer *t, struct thread *th, int event)
 			c->announced = true; /* adopted at its first stop */
 		} else if (!ghost_take(t, child)) {
 			if (!known)
-				adopt_orphan(t, child);
+				c = adopt_orphan(t, child);
 			else if (flags & CLONE_THREAD)
-				thread_new(t, child, th->tgid, mm_ref(th->mm));
+				c = thread_new(t, child, th->tgid, mm_ref(th->mm));
 			else if (flags & CLONE_VM)
-				thread_new(t, child, child, mm_ref(th->mm));
+				c = thread_new(t, child, child, mm_ref(th->mm));
 			else
-				thread_new(t, child, child, mm_for_fork(th->mm, child));
+				c = thread_new(t, child, child, mm_for_fork(th->mm, child));
 		}
+		/* The child has its creator's filters (sc_arm). A child
+		 * missed here is armed again when it asks: harmless. */
+		if (c && th->armed)
+			c->armed = true;
 	}
 	ptrace_resume(t, th->tid, PTRACE_CONT, 0);
 }

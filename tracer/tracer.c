@@ -21,6 +21,25 @@
 	(PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
 	 PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)
 
+/* The filter sc_arm() stacks: every flag-allowed trap, in full (a call
+ * from the stub area still passes). No denies: the first filter has them. */
+static int build_arm_filter(struct tracer *t)
+{
+	struct tracer_trap *full = xcalloc(t->cfg.ntraps ? t->cfg.ntraps : 1, sizeof(*full));
+	struct tracer_config ac = {.traps = full};
+	int r = 0;
+
+	for (size_t i = 0; i < t->cfg.ntraps; i++)
+		if (t->cfg.traps[i].allow_bits)
+			full[ac.ntraps++] = (struct tracer_trap){.nr = t->cfg.traps[i].nr,
+			                                         .arg_nonzero = -1,
+			                                         .stub = t->cfg.traps[i].stub};
+	if (ac.ntraps)
+		r = filter_build(&ac, &t->arm_filter);
+	free(full);
+	return r;
+}
+
 int tracer_new(struct evloop *l, const struct tracer_config *cfg, struct tracer **ret)
 {
 	struct tracer *t;
@@ -45,6 +64,9 @@ int tracer_new(struct evloop *l, const struct tracer_config *cfg, struct tracer 
 	t->cfg.traps = t->traps;
 	t->cfg.denies = t->denies;
 	r = filter_build(&t->cfg, &t->filter);
+	if (r < 0)
+		goto fail;
+	r = build_arm_filter(t);
 	if (r < 0)
 		goto fail;
 	if (cfg->child_setup) {
@@ -115,6 +137,7 @@ void tracer_free(struct tracer *t)
 	diag_free(t);
 	filter_free(&t->filter);
 	filter_free(&t->fallback_filter);
+	filter_free(&t->arm_filter);
 	free(t->fallback_traps);
 	free(t->traps);
 	free(t->denies);

@@ -23,11 +23,20 @@ struct tracer;
  * its region that puts the registers back itself (x86-64, 1 stop instead
  * of 2; ptrace-notes §3.6), and the filter lets this syscall through when
  * it comes from that stub. Only for syscalls that return to their caller:
- * never execve/execveat. */
+ * never execve/execveat.
+ *
+ * allow_bits: the call runs natively, without a stop, when argument
+ * allow_arg has any of these bits set (0: no such test), until the policy
+ * arms the process (sc_arm(): a second filter, stacked on the first, traps
+ * those calls in full from then on). For fstat-style calls: newfstatat or
+ * statx with AT_EMPTY_PATH stat an open fd, which needs a decision only
+ * once the process may hold the copy of a pod file. */
 struct tracer_trap {
 	int nr;
 	int arg_nonzero;
 	bool stub;
+	unsigned allow_arg;
+	uint32_t allow_bits;
 };
 
 /* One syscall the filter refuses in the kernel, without a stop. */
@@ -114,5 +123,7 @@ struct tracer_stats {
 	/* 0, or the -errno of a failed child_setup: fallback_traps are in
 	 * force. */
 	int child_setup_err;
+	uint64_t arms;         /* sc_arm() filters installed */
+	uint64_t arm_failures; /* sc_arm() seccomp() calls that failed */
 };
 void tracer_get_stats(const struct tracer *t, struct tracer_stats *ret);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
@@ -733,6 +734,58 @@ static int mode_bench(const char *count)
 	return 0;
 }
 
+/* Flag-allowed calls (the harness: newfstatat with AT_EMPTY_PATH, counted
+ * on fd 77) run natively until getresgid arms the process; from then on they
+ * stop in every thread (the one started before too: TSYNC), in a forked
+ * child and after its exec. Stops: 2 + 1 + 1 + 1. */
+#define ARM_FD 77
+
+static int fstat_empty(void)
+{
+	struct stat st;
+
+	return (int)syscall(SYS_newfstatat, ARM_FD, "", &st, AT_EMPTY_PATH);
+}
+
+static void *arm_thread(void *arg)
+{
+	int *fds = arg;
+	char c;
+
+	if (read(fds[0], &c, 1) == 1)
+		CHECK(fstat_empty() == 0, "fstat in the other thread: %s", strerror(errno));
+	return NULL;
+}
+
+static int mode_arm(void)
+{
+	int fds[2], st = -1;
+	pthread_t th;
+	pid_t pid;
+
+	CHECK(dup2(1, ARM_FD) == ARM_FD && pipe(fds) == 0, "dup2, pipe");
+	pthread_create(&th, NULL, arm_thread, fds);
+	for (int i = 0; i < 3; i++)
+		CHECK(fstat_empty() == 0, "fstat before arming: %s", strerror(errno));
+	long r1 = syscall(SYS_getresgid), r2 = syscall(SYS_getresgid);
+	CHECK(r1 == 4444 && r2 == 4444, "getresgid: %ld %ld, want 4444 (armed) twice", r1, r2);
+	for (int i = 0; i < 2; i++)
+		CHECK(fstat_empty() == 0, "fstat armed: %s", strerror(errno));
+	CHECK(write(fds[1], "x", 1) == 1, "wake the thread");
+	pthread_join(th, NULL);
+	pid = fork();
+	if (pid == 0) {
+		if (fstat_empty() != 0)
+			_exit(3);
+		execl(self_exe, self_exe, "arm-exec", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %#x", st);
+	printf("arm: getresgid %ld, fstat calls made before and after arming\n", r1);
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -767,6 +820,10 @@ int main(int argc, char **argv)
 		return mode_park_exit();
 	if (!strcmp(mode, "chain"))
 		return mode_chain();
+	if (!strcmp(mode, "arm"))
+		return mode_arm();
+	if (!strcmp(mode, "arm-exec"))
+		return fstat_empty() == 0 ? 0 : 1;
 	if (!strcmp(mode, "leaf"))
 		return mode_leaf();
 	if (!strcmp(mode, "exit") && argc > 2)

@@ -2,12 +2,14 @@
  * through a small interpreter for every syscall number, then installs it
  * for real in a child (no tracer: RET_TRACE gives ENOSYS there). */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,13 +92,20 @@ int main(void)
 
 	/* 70 traps, odd ones conditional on args[5]: ~350 instructions. */
 	for (int nr = 300; nr < 370; nr++)
-		traps[n++] = (struct tracer_trap){nr, nr % 2 ? 5 : -1, false};
-	traps[n++] = (struct tracer_trap){SYS_getppid, -1, false};
-	traps[n++] = (struct tracer_trap){SYS_getpgid, 0, false};
+		traps[n++] = (struct tracer_trap){
+		        .nr = nr, .arg_nonzero = nr % 2 ? 5 : -1, .stub = false};
+	traps[n++] = (struct tracer_trap){.nr = SYS_getppid, .arg_nonzero = -1, .stub = false};
+	traps[n++] = (struct tracer_trap){.nr = SYS_getpgid, .arg_nonzero = 0, .stub = false};
 	/* Path syscalls whose rewrites may run from the stub area; sendto
 	 * (args[4] in the real policy, args[0] here) with an argument test. */
-	traps[n++] = (struct tracer_trap){SYS_openat, -1, true};
-	traps[n++] = (struct tracer_trap){SYS_sendto, 0, true};
+	traps[n++] = (struct tracer_trap){.nr = SYS_openat, .arg_nonzero = -1, .stub = true};
+	traps[n++] = (struct tracer_trap){.nr = SYS_sendto, .arg_nonzero = 0, .stub = true};
+	/* fstat-style calls run natively (the policy's HANDLE_STAT). */
+	traps[n++] = (struct tracer_trap){.nr = SYS_newfstatat,
+	                                  .arg_nonzero = -1,
+	                                  .stub = true,
+	                                  .allow_arg = 3,
+	                                  .allow_bits = AT_EMPTY_PATH};
 	struct tracer_config cfg = {.traps = traps,
 	                            .ntraps = n,
 	                            .denies = denies,
@@ -114,13 +123,14 @@ int main(void)
 		else if (nr == SYS_mincore)
 			want = SECCOMP_RET_ERRNO | EPERM;
 		else if ((nr >= 300 && nr < 370 && nr % 2 == 0) || nr == SYS_getppid ||
-		         nr == SYS_openat)
+		         nr == SYS_openat || nr == SYS_newfstatat)
 			want = SECCOMP_RET_TRACE;
 		CHECK(r == want, "nr %d: %#x, want %#x", nr, r, want);
 		/* The constant-action cache needs ALLOW paths that look at
 		 * nr and arch only, except in trapped numbers' branches. */
 		int conditional = (nr >= 300 && nr < 370 && nr % 2) || nr == SYS_getpgid ||
-		                  nr == SYS_clone || nr == SYS_openat || nr == SYS_sendto;
+		                  nr == SYS_clone || nr == SYS_openat || nr == SYS_sendto ||
+		                  nr == SYS_newfstatat;
 		CHECK(!loaded || conditional, "nr %d: untrapped path reads arguments", nr);
 		CHECK(decide(&p, AUDIT_ARCH_I386, nr, 0, 0, &loaded) ==
 		              (SECCOMP_RET_ERRNO | ENOSYS),
@@ -178,11 +188,36 @@ int main(void)
 	printf("stub area [%#llx, %#llx): stub traps allowed from it, nothing else changed\n",
 	       (unsigned long long)lo, (unsigned long long)hi);
 
+	/* The allow flag: the low word of its argument only; the stub test
+	 * still comes first. */
+	const struct {
+		uint64_t ip, flags;
+		uint32_t want;
+	} fl[] = {
+	        {0x401000, 0, SECCOMP_RET_TRACE},
+	        {0x401000, AT_SYMLINK_NOFOLLOW, SECCOMP_RET_TRACE},
+	        {0x401000, AT_EMPTY_PATH, SECCOMP_RET_ALLOW},
+	        {0x401000, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | (1ull << 40), SECCOMP_RET_ALLOW},
+	        {0x401000, (uint64_t)AT_EMPTY_PATH << 32, SECCOMP_RET_TRACE},
+	        {lo + 2, 0, SECCOMP_RET_ALLOW},
+	};
+	for (size_t k = 0; k < sizeof(fl) / sizeof(fl[0]); k++) {
+		struct seccomp_data d = {.nr = SYS_newfstatat,
+		                         .arch = AUDIT_ARCH_X86_64,
+		                         .instruction_pointer = fl[k].ip};
+		d.args[3] = fl[k].flags;
+		uint32_t r = run(&p, &d, &loaded);
+		CHECK(r == fl[k].want, "newfstatat flags %#llx from %#llx: %#x, want %#x",
+		      (unsigned long long)fl[k].flags, (unsigned long long)fl[k].ip, r, fl[k].want);
+	}
+
 	/* Bad input */
-	struct tracer_trap bad = {1, 6, false};
+	struct tracer_trap bad = {.nr = 1, .arg_nonzero = 6};
 	struct tracer_config bcfg = {.traps = &bad, .ntraps = 1};
 	struct filter_prog q;
 	CHECK(filter_build(&bcfg, &q) == -EINVAL, "arg index 6 accepted");
+	bad = (struct tracer_trap){.nr = 1, .arg_nonzero = -1, .allow_arg = 6, .allow_bits = 1};
+	CHECK(filter_build(&bcfg, &q) == -EINVAL, "allow arg index 6 accepted");
 
 	/* The kernel accepts it and applies it. */
 	pid_t c = fork();
@@ -198,6 +233,11 @@ int main(void)
 			_exit(12);
 		if (syscall(SYS_mincore, 0, 0, 0) != -1 || errno != EPERM)
 			_exit(13);
+		struct stat st;
+		if (syscall(SYS_newfstatat, 0, "", &st, AT_EMPTY_PATH) != 0)
+			_exit(14);
+		if (syscall(SYS_newfstatat, AT_FDCWD, "/", &st, 0) != -1 || errno != ENOSYS)
+			_exit(15);
 		_exit(0);
 	}
 	int st = -1;

@@ -19,11 +19,16 @@
  *   fsync            emulated: writes "dup-ok" through sc_dup_fd(fd)
  *   read on fd 100   counted (entries / exits) for the restart test
  *   clone3, io_uring_* denied with ENOSYS in the kernel
+ *   newfstatat       with AT_EMPTY_PATH runs natively until the process is
+ *                    armed; on fd 77 counted (fstat_stops); continued
+ *   getresgid        arms the process (sc_arm) the first time; skip, 4444
+ *                    (4445 if arming failed)
  *
  * Options: --trace, --stacks, --many-traps (70 extra traps in front),
  * --expect KEY=N or KEY>=N (checked at the end; KEY in read100_entries,
  * read100_exits, park_destroyed, park_settled, rewrites, fifo_entries,
- * stub_calls, stub_unwinds, exit_stops), --stats, --no-stub (the engine
+ * stub_calls, stub_unwinds, exit_stops, fstat_stops, arms, arm_failures),
+ * --stats, --no-stub (the engine
  * never uses the stub), --one-stop (every rewrite continued without an
  * exit callback ran through the stub, and no exit stop was taken but the
  * scratch injections' and the exit callbacks'), --two-stop (no stub). */
@@ -69,6 +74,7 @@ static struct {
 	/* rewrites: continued without an exit callback; exit_hooks: events
 	 * continued with one (each takes an exit stop) */
 	unsigned rewrites, fifo_entries, exit_hooks;
+	unsigned fstat_stops; /* newfstatat with AT_EMPTY_PATH that stopped */
 	struct tracer_stats st;
 	struct {
 		char key[32];
@@ -247,6 +253,16 @@ static void on_syscall(struct sc_event *ev, void *data)
 	case SYS_fsync:
 		handle_fsync(ev);
 		return;
+	case SYS_newfstatat:
+		if (((int)sc_arg(ev, 3) & AT_EMPTY_PATH) && (int)sc_arg(ev, 0) == 77)
+			h.fstat_stops++;
+		sc_continue(ev);
+		return;
+	case SYS_getresgid:
+		if (!sc_armed(ev) && sc_arm(ev) == 0)
+			return; /* runs again, armed */
+		sc_skip(ev, sc_armed(ev) ? 4444 : 4445);
+		return;
 	case SYS_read:
 		if ((int)sc_arg(ev, 0) == 100) {
 			h.read100_entries++;
@@ -280,6 +296,9 @@ static long counter(const char *key)
 	        {"stub_calls", NULL, &h.st.stub_calls},
 	        {"stub_unwinds", NULL, &h.st.stub_unwinds},
 	        {"exit_stops", NULL, &h.st.exit_stops},
+	        {"fstat_stops", &h.fstat_stops, NULL},
+	        {"arms", NULL, &h.st.arms},
+	        {"arm_failures", NULL, &h.st.arm_failures},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
@@ -447,12 +466,20 @@ int main(int argc, char **argv)
 		 * test: the program is far longer than an 8-bit jump can
 		 * cross. */
 		for (int nr = 300; nr < 370; nr++)
-			traps[ntraps++] = (struct tracer_trap){nr, nr % 2 ? 5 : -1, nr % 3 == 0};
+			traps[ntraps++] = (struct tracer_trap){
+			        .nr = nr, .arg_nonzero = nr % 2 ? 5 : -1, .stub = nr % 3 == 0};
 	}
 	for (size_t k = 0; k < ARRAY_SIZE(plain); k++)
-		traps[ntraps++] = (struct tracer_trap){
-		        plain[k], -1, plain[k] == SYS_openat || plain[k] == SYS_open};
-	traps[ntraps++] = (struct tracer_trap){SYS_getpgid, 0, false};
+		traps[ntraps++] = (struct tracer_trap){.nr = plain[k],
+		                                       .arg_nonzero = -1,
+		                                       .stub = plain[k] == SYS_openat ||
+		                                               plain[k] == SYS_open};
+	traps[ntraps++] = (struct tracer_trap){.nr = SYS_getpgid, .arg_nonzero = 0, .stub = false};
+	traps[ntraps++] = (struct tracer_trap){.nr = SYS_getresgid, .arg_nonzero = -1};
+	traps[ntraps++] = (struct tracer_trap){.nr = SYS_newfstatat,
+	                                       .arg_nonzero = -1,
+	                                       .allow_arg = 3,
+	                                       .allow_bits = AT_EMPTY_PATH};
 	cfg.traps = traps;
 	cfg.ntraps = ntraps;
 	cfg.denies = denies;

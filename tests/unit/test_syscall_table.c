@@ -10,6 +10,7 @@
 
 #include <asm/unistd_64.h>
 #include <errno.h>
+#include <fcntl.h>
 
 #define UNISTD "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
 
@@ -62,6 +63,16 @@ TEST(dispositions_are_consistent)
 	CHECK(!sc_table_x86_64[__NR_execve].stub && !sc_table_x86_64[__NR_execveat].stub);
 	for (size_t i = 0; i < sc_table_x86_64_size; i++)
 		CHECK(!sc_table_x86_64[i].stub || sc_table_x86_64[i].disp == SC_HANDLED);
+	/* fstat-style stat calls run natively: flags are newfstatat's 4th
+	 * argument, statx's 3rd; nothing else skips the filter by a flag. */
+	CHECK_EQ(sc_table_x86_64[__NR_newfstatat].allow_arg, 3);
+	CHECK_EQ(sc_table_x86_64[__NR_newfstatat].allow_bits, AT_EMPTY_PATH);
+	CHECK_EQ(sc_table_x86_64[__NR_statx].allow_arg, 2);
+	CHECK_EQ(sc_table_x86_64[__NR_statx].allow_bits, AT_EMPTY_PATH);
+	size_t flagged = 0;
+	for (size_t i = 0; i < sc_table_x86_64_size; i++)
+		flagged += sc_table_x86_64[i].allow_bits != 0;
+	CHECK_EQ(flagged, 2);
 }
 
 TEST(filter_lists_follow_config)
@@ -81,8 +92,11 @@ TEST(filter_lists_follow_config)
 	policy_new(NULL, &none, &p);
 	n_none = policy_traps(p, false, traps);
 	policy_free(p);
-	for (size_t i = 0; i < n_all; i++)
+	for (size_t i = 0; i < n_all; i++) {
 		CHECK_EQ(traps[i].stub, sc_table_x86_64[traps[i].nr].stub);
+		CHECK_EQ(traps[i].allow_arg, sc_table_x86_64[traps[i].nr].allow_arg);
+		CHECK_EQ(traps[i].allow_bits, sc_table_x86_64[traps[i].nr].allow_bits);
+	}
 	/* With nothing remote, no syscall stops the program. */
 	CHECK_EQ(n_none, 0);
 	CHECK(n_all >= 9);

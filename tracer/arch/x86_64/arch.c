@@ -15,7 +15,7 @@ const uint32_t arch_audit = AUDIT_ARCH_X86_64;
 /* __X32_SYSCALL_BIT: x32 numbers pass the arch check as x86-64. */
 const uint32_t arch_foreign_nr_base = 0x40000000u;
 const long arch_nr_clone = SYS_clone, arch_nr_clone3 = 435, arch_nr_fork = SYS_fork,
-           arch_nr_vfork = SYS_vfork, arch_nr_mmap = SYS_mmap;
+           arch_nr_vfork = SYS_vfork, arch_nr_mmap = SYS_mmap, arch_nr_seccomp = SYS_seccomp;
 const unsigned arch_clone_flags_arg = 0;
 const unsigned arch_syscall_insn_len = 2;
 
