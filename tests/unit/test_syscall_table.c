@@ -121,7 +121,7 @@ static bool traps_nr(const struct policy_config *cfg, long nr)
 	bool found = false;
 
 	policy_new(NULL, cfg, &p);
-	n = policy_traps(p, traps);
+	n = policy_traps(p, false, traps);
 	policy_free(p);
 	for (size_t i = 0; i < n; i++)
 		found |= traps[i].nr == nr;
