@@ -6,6 +6,7 @@
 #include "common/evloop.h"
 #include "common/log.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -35,6 +36,8 @@
 #define ERROR_TEXT_MAX 512
 /* Longest piece of a peer's string we copy into a log line. */
 #define LOG_TEXT_MAX 256
+/* Slots of the splice pipe (see have_pipe). */
+#define PIPE_SLOTS 64
 
 struct client {
 	struct agent *a;
@@ -48,6 +51,8 @@ struct client {
 	bool hello_done;
 	bool failing; /* AP_ERROR queued; flush then exit */
 	bool done;    /* evloop_quit() called: touch nothing more */
+	bool no_pipe; /* pipe2() failed once: no splice path */
+	int pipe[2];  /* stream bytes on their way to fd (send_spliced) */
 	int fail_code;
 	int64_t hello_timer; /* 0 when not armed */
 	int64_t fail_timer;
@@ -90,6 +95,7 @@ int client_new(struct agent *a, int fd, struct client **ret)
 
 	c->a = a;
 	c->fd = fd;
+	c->pipe[0] = c->pipe[1] = -1;
 	c->in = xmalloc(IN_CAP);
 	c->files = files_new(&a->target);
 	c->incoming = incoming_new(c, a);
@@ -134,29 +140,29 @@ void client_free(struct client *c)
 	if (c->detach_timer)
 		evloop_timer_cancel(c->a->loop, c->detach_timer);
 	closep(&c->fd);
+	closep(&c->pipe[0]);
+	closep(&c->pipe[1]);
 	files_free(c->files);
 	free(c->in);
 	free(c->out);
 	free(c);
 }
 
-int client_send(struct client *c, const struct ap_msg *m)
+/* Room for n more bytes at the tail of the output queue: where they go, or
+ * NULL past OUT_HARD. The caller adds what it wrote to out_len. */
+static uint8_t *out_tail(struct client *c, size_t n)
 {
-	ssize_t n = ap_encoded_size(m);
-
-	if (n < 0)
-		return (int)n;
-	if (c->out_len + (size_t)n > OUT_HARD)
-		return -ENOBUFS;
+	if (c->out_len + n > OUT_HARD)
+		return NULL;
 	/* Compact, then grow: the queue is a sliding window over out[]. */
-	if (c->out_head + c->out_len + (size_t)n > c->out_cap) {
+	if (c->out_head + c->out_len + n > c->out_cap) {
 		if (c->out_head) {
 			memmove(c->out, c->out + c->out_head, c->out_len);
 			c->out_head = 0;
 		}
-		if (c->out_len + (size_t)n > c->out_cap) {
+		if (c->out_len + n > c->out_cap) {
 			size_t cap = c->out_cap ? c->out_cap : 64 * 1024;
-			while (cap < c->out_len + (size_t)n)
+			while (cap < c->out_len + n)
 				cap *= 2;
 			if (cap > OUT_HARD)
 				cap = OUT_HARD;
@@ -164,7 +170,20 @@ int client_send(struct client *c, const struct ap_msg *m)
 			c->out_cap = cap;
 		}
 	}
-	n = ap_encode(m, c->out + c->out_head + c->out_len, c->out_cap - c->out_head - c->out_len);
+	return c->out + c->out_head + c->out_len;
+}
+
+int client_send(struct client *c, const struct ap_msg *m)
+{
+	ssize_t n = ap_encoded_size(m);
+	uint8_t *p;
+
+	if (n < 0)
+		return (int)n;
+	p = out_tail(c, (size_t)n);
+	if (!p)
+		return -ENOBUFS;
+	n = ap_encode(m, p, c->out_cap - c->out_head - c->out_len);
 	if (n < 0)
 		return (int)n;
 	c->out_len += (size_t)n;
@@ -173,6 +192,95 @@ int client_send(struct client *c, const struct ap_msg *m)
 	 * for all the frames of this turn, and write interest only if the
 	 * socket is full. */
 	return 0;
+}
+
+/* The pipe of the splice path, made on first use. Returns false if there
+ * is none (the in-place read serves then). */
+static bool have_pipe(struct client *c)
+{
+	if (c->pipe[0] >= 0)
+		return true;
+	if (c->no_pipe || pipe2(c->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		c->no_pipe = true;
+		c->pipe[0] = c->pipe[1] = -1;
+		return false;
+	}
+	/* A frame's bytes may sit in many socket buffer fragments; 64 slots
+	 * hold any AP_MAX_DATA of them (the default 16 may cut a splice short,
+	 * which only costs another frame). */
+	(void)fcntl(c->pipe[1], F_SETPIPE_SZ, PIPE_SLOTS * 4096);
+	return true;
+}
+
+/* n bytes are in the pipe: the frame's header, then the bytes, straight to
+ * the socket while it takes them; what it does not take is queued (read
+ * out of the pipe), so the pipe is empty again and the order kept. */
+static ssize_t send_spliced(struct client *c, uint32_t id, size_t n)
+{
+	uint8_t h[AP_HEADER_SIZE], *p;
+	size_t hw = 0, moved = 0;
+	ssize_t r;
+
+	(void)ap_data_header_put(h, id, (uint32_t)n);
+	/* MSG_MORE: header and bytes leave in one segment. */
+	r = send(c->fd, h, sizeof(h), MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r > 0)
+		hw = (size_t)r;
+	if (hw == sizeof(h)) {
+		r = splice(c->pipe[0], NULL, c->fd, NULL, n, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (r > 0)
+			moved = (size_t)r;
+	}
+	if (hw == sizeof(h) && moved == n)
+		return (ssize_t)n;
+	/* has_room() held for a whole frame, so this cannot fail. */
+	p = out_tail(c, sizeof(h) - hw + n - moved);
+	memcpy(p, h + hw, sizeof(h) - hw);
+	c->out_len += sizeof(h) - hw;
+	while (moved < n) {
+		r = read(c->pipe[0], c->out + c->out_head + c->out_len, n - moved);
+		if (r <= 0) {
+			/* The bytes are in the pipe; only a broken kernel
+			 * would not give them back. The frame is cut: the
+			 * stream of frames cannot go on. */
+			log_error("cannot read back %zu spliced bytes: %s", n - moved,
+			          r < 0 ? strerror(errno) : "EOF");
+			client_quit(c, AGENT_EXIT_FAIL);
+			return -EIO;
+		}
+		c->out_len += (size_t)r;
+		moved += (size_t)r;
+	}
+	return (ssize_t)n;
+}
+
+ssize_t client_send_from(struct client *c, uint32_t id, int fd, size_t max)
+{
+	uint8_t *p;
+	ssize_t n;
+
+	if (max > AP_MAX_DATA)
+		max = AP_MAX_DATA;
+	/* Nothing queued: nothing the spliced frame could overtake. */
+	if (!c->out_len && !c->failing && !c->done && have_pipe(c)) {
+		n = splice(fd, NULL, c->pipe[1], NULL, max, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n > 0)
+			return send_spliced(c, id, (size_t)n);
+		if (n == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -errno;
+		/* This socket cannot be spliced: read it. */
+	}
+	p = out_tail(c, AP_HEADER_SIZE + max);
+	if (!p)
+		return -ENOBUFS;
+	n = recv(fd, p + AP_HEADER_SIZE, max, MSG_DONTWAIT);
+	if (n <= 0)
+		return n < 0 ? -errno : 0;
+	(void)ap_data_header_put(p, id, (uint32_t)n);
+	c->out_len += AP_HEADER_SIZE + (size_t)n;
+	return n;
 }
 
 bool client_has_room(const struct client *c, size_t n)

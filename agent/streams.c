@@ -290,23 +290,26 @@ static bool stream_read(struct stream *s)
 		if (n < 0 || (size_t)n > AP_MAX_DATA)
 			return true; /* gone, or larger than any frame: dropped */
 	} else {
-		n = recv(s->fd, ss->scratch, want, MSG_DONTWAIT);
+		/* The bytes go into the frame (or the pipe) directly. */
+		n = client_send_from(ss->a->client, s->id, s->fd, want);
+		if (n > 0) {
+			s->send_avail -= (uint32_t)n;
+			return true;
+		}
+		if (n == -EAGAIN || n == -EINTR)
+			return true;
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return true;
-			send_close(s, AP_CLOSE_RESET, errno);
+			send_close(s, AP_CLOSE_RESET, (int)-n);
 			stream_free(s, false);
 			return false;
 		}
-		if (n == 0) {
-			s->rd_eof = true;
-			send_close(s, AP_CLOSE_FIN, 0);
-			if (s->wr_shut) {
-				stream_free(s, false);
-				return false;
-			}
-			return true;
+		s->rd_eof = true;
+		send_close(s, AP_CLOSE_FIN, 0);
+		if (s->wr_shut) {
+			stream_free(s, false);
+			return false;
 		}
+		return true;
 	}
 	struct ap_msg m = {.type = AP_DATA, .id = s->id, .u.data.data = {ss->scratch, (uint32_t)n}};
 	if (send_or_fail(ss->a, &m) < 0)

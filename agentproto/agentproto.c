@@ -898,3 +898,29 @@ ssize_t ap_decode(const uint8_t *buf, size_t len, struct ap_msg *ret_msg)
 	*ret_msg = m;
 	return (ssize_t)(AP_HEADER_SIZE + plen);
 }
+
+int ap_data_header_put(uint8_t out[AP_HEADER_SIZE], uint32_t id, uint32_t len)
+{
+	if (len > AP_MAX_DATA)
+		return -EMSGSIZE;
+	put_be32(out, len);
+	out[4] = AP_DATA;
+	out[5] = 0;           /* flags */
+	put_be16(out + 6, 0); /* reserved */
+	put_be32(out + 8, id);
+	return 0;
+}
+
+int ap_data_header_get(const uint8_t *buf, size_t len, uint32_t *ret_id, uint32_t *ret_len)
+{
+	uint32_t plen;
+
+	if (len < AP_HEADER_SIZE || buf[4] != AP_DATA || buf[5] != 0 || get_be16(buf + 6) != 0)
+		return 0;
+	plen = get_be32(buf);
+	if (plen > type_bounds[AP_DATA].max)
+		return 0;
+	*ret_id = get_be32(buf + 8);
+	*ret_len = plen;
+	return 1;
+}

@@ -349,6 +349,16 @@ struct ap_msg {
  * trailing bytes). Never reads outside buf. */
 ssize_t ap_decode(const uint8_t *buf, size_t len, struct ap_msg *ret_msg);
 
+/* DATA frames whose payload does not pass through a buffer (spliced, or
+ * read in place after its header). ap_data_header_put writes the header of
+ * a DATA frame of len bytes (<= AP_MAX_DATA) for stream id; -EMSGSIZE if
+ * len is too large. ap_data_header_get returns 1 and the stream id and
+ * payload length if buf starts with a whole DATA header that ap_decode()
+ * would accept as such, 0 otherwise (another type, a partial header, or
+ * anything malformed: ap_decode() then has the last word). */
+int ap_data_header_put(uint8_t out[AP_HEADER_SIZE], uint32_t id, uint32_t len);
+int ap_data_header_get(const uint8_t *buf, size_t len, uint32_t *ret_id, uint32_t *ret_len);
+
 /* Encode msg into out[0..cap). Returns the frame length, or -ENOBUFS if it
  * does not fit, -EMSGSIZE if a field exceeds a protocol limit, -EINVAL for
  * a bad type or address family. For AP_ENV_RESP, u.env_resp.entries must

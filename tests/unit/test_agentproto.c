@@ -500,6 +500,47 @@ TEST(data_limit)
 	expect_decode(buf, AP_HEADER_SIZE + AP_MAX_DATA + 1, -EMSGSIZE);
 }
 
+/* The header-only helpers of the splice and in-place paths agree with the
+ * encoder and the decoder. */
+TEST(data_header_put_get)
+{
+	static uint8_t payload[AP_MAX_DATA];
+	uint8_t h[AP_HEADER_SIZE];
+	uint32_t id = 0, len = 0;
+	struct ap_msg m = {.type = AP_DATA, .id = AP_STREAM_AGENT_BIT | 77}, d;
+
+	memset(payload, 'p', sizeof(payload));
+	m.u.data.data = (struct ap_bytes){payload, AP_MAX_DATA};
+	CHECK_EQ(ap_encode(&m, buf, sizeof(buf)), AP_HEADER_SIZE + AP_MAX_DATA);
+	CHECK_EQ(ap_data_header_put(h, m.id, AP_MAX_DATA), 0);
+	CHECK(memcmp(h, buf, AP_HEADER_SIZE) == 0);
+	CHECK_EQ(ap_data_header_get(buf, AP_HEADER_SIZE, &id, &len), 1);
+	CHECK_EQ(id, m.id);
+	CHECK_EQ(len, AP_MAX_DATA);
+	/* A header put before its payload decodes as the same frame. */
+	memcpy(buf, h, sizeof(h));
+	CHECK_EQ(ap_decode(buf, AP_HEADER_SIZE + AP_MAX_DATA, &d), AP_HEADER_SIZE + AP_MAX_DATA);
+	CHECK_EQ(d.id, m.id);
+	CHECK_EQ(ap_data_header_put(h, 1, 0), 0);
+	CHECK_EQ(ap_data_header_get(h, sizeof(h), &id, &len), 1);
+	CHECK_EQ(len, 0);
+	CHECK_EQ(ap_data_header_put(h, 1, AP_MAX_DATA + 1), -EMSGSIZE);
+
+	/* Not a (valid) DATA header: left to ap_decode(). */
+	id = len = 7;
+	CHECK_EQ(ap_data_header_get(buf, AP_HEADER_SIZE - 1, &id, &len), 0);
+	hdr(h, AP_MAX_DATA + 1, AP_DATA, 0, 0, 1);
+	CHECK_EQ(ap_data_header_get(h, sizeof(h), &id, &len), 0);
+	hdr(h, 10, AP_DATA, 1, 0, 1);
+	CHECK_EQ(ap_data_header_get(h, sizeof(h), &id, &len), 0);
+	hdr(h, 10, AP_DATA, 0, 1, 1);
+	CHECK_EQ(ap_data_header_get(h, sizeof(h), &id, &len), 0);
+	hdr(h, 4, AP_CREDIT, 0, 0, 1);
+	CHECK_EQ(ap_data_header_get(h, sizeof(h), &id, &len), 0);
+	CHECK_EQ(id, 7);
+	CHECK_EQ(len, 7);
+}
+
 TEST(path_limit)
 {
 	static char path[AP_MAX_PATH + 2];
