@@ -6,7 +6,7 @@
 #include "common/evloop.h"
 #include "common/log.h"
 
-#include <fcntl.h>
+#include <fcntl.h> /* splice */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -36,8 +36,6 @@
 #define ERROR_TEXT_MAX 512
 /* Longest piece of a peer's string we copy into a log line. */
 #define LOG_TEXT_MAX 256
-/* Slots of the splice pipe (see have_pipe). */
-#define PIPE_SLOTS 64
 
 struct client {
 	struct agent *a;
@@ -198,18 +196,9 @@ int client_send(struct client *c, const struct ap_msg *m)
  * is none (the in-place read serves then). */
 static bool have_pipe(struct client *c)
 {
-	if (c->pipe[0] >= 0)
-		return true;
-	if (c->no_pipe || pipe2(c->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+	if (c->pipe[0] < 0 && !c->no_pipe && splice_pipe_open(c->pipe) < 0)
 		c->no_pipe = true;
-		c->pipe[0] = c->pipe[1] = -1;
-		return false;
-	}
-	/* A frame's bytes may sit in many socket buffer fragments; 64 slots
-	 * hold any AP_MAX_DATA of them (the default 16 may cut a splice short,
-	 * which only costs another frame). */
-	(void)fcntl(c->pipe[1], F_SETPIPE_SZ, PIPE_SLOTS * 4096);
-	return true;
+	return c->pipe[0] >= 0;
 }
 
 /* n bytes are in the pipe: the frame's header, then the bytes, straight to

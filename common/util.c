@@ -229,6 +229,17 @@ int set_nonblock(int fd, bool on)
 	return 0;
 }
 
+int splice_pipe_open(int ret_fds[2])
+{
+	if (pipe2(ret_fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+		ret_fds[0] = ret_fds[1] = -1;
+		return -errno;
+	}
+	/* Best effort: a smaller pipe only means shorter splices. */
+	(void)fcntl(ret_fds[1], F_SETPIPE_SZ, 64 * 4096);
+	return 0;
+}
+
 static int rm_tree_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
 	(void)sb;

@@ -72,6 +72,10 @@ const char *sockaddr_str(const void *sa, unsigned len, char *buf, size_t cap);
 /* write()/read() all bytes, retrying on EINTR and short counts. Blocking fds. */
 int write_all(int fd, const void *buf, size_t len);
 int set_nonblock(int fd, bool on);
+/* A non-blocking pipe for moving socket bytes with splice(), with room for
+ * 64 buffer fragments (a page each at most; the default 16 can cut a
+ * 64 KiB splice short). Returns 0, or -errno with both fds left at -1. */
+int splice_pipe_open(int ret_fds[2]);
 
 /* Remove path and everything under it, without following symlinks; a
  * missing path is success. Returns 0 or the first -errno. */

@@ -126,6 +126,14 @@ struct session {
 
 	uint8_t *rbuf;
 	size_t rlen;
+	bool undispatched; /* rbuf may hold whole frames a sync_wait() left */
+	/* Our own socket only (tcp): the payload of a large DATA frame goes
+	 * from the link to the stream's socket through a pipe, not rbuf. */
+	int sp_pipe[2];   /* -1 until the first splice */
+	bool sp_broken;   /* no pipe could be made: never splice */
+	bool sp_hdr;      /* a frame was spliced: read the next header alone */
+	uint32_t sp_id;   /* the stream of the frame being spliced */
+	uint32_t sp_left; /* its payload bytes still on the link */
 	uint8_t *wq;
 	size_t wq_len, wq_off, wq_cap;
 	bool wq_paused; /* relays stopped reading because wq is high */
@@ -177,6 +185,13 @@ int relay_watch(struct session *s);
 struct stream *stream_new(struct session *s, int type);
 void stream_free(struct session *s, struct stream *st);
 void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint32_t n);
+/* The rest of a DATA frame of stream id may bypass rbuf: session.c splices
+ * it from the link into a pipe when this holds (a TCP stream whose socket
+ * has nothing queued). stream_on_spliced() takes n bytes of it out of the
+ * pipe (to the socket, or buffered as stream_on_data() does, or dropped if
+ * the stream is gone) and leaves the pipe empty. */
+bool stream_can_splice(struct session *s, uint32_t id);
+void stream_on_spliced(struct session *s, uint32_t id, int pipefd, size_t n);
 void stream_on_credit(struct session *s, struct stream *st, uint32_t n);
 /* Write what the agent sent to the local socket; false if that ended
  * the stream (it was freed). */

@@ -13,6 +13,7 @@
 #include "common/util.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -296,6 +297,56 @@ void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint
 	if (st->fd >= 0 && !stream_flush(s, st))
 		return;
 	stream_update(s, st);
+}
+
+bool stream_can_splice(struct session *s, uint32_t id)
+{
+	struct stream *st = u64map_get(&s->streams, id);
+
+	/* Spliced bytes go to the socket first: only where none are queued
+	 * before them. */
+	return st && st->type == SOCK_STREAM && st->fd >= 0 && st->out_len == st->out_off &&
+	       !st->remote_fin;
+}
+
+void stream_on_spliced(struct session *s, uint32_t id, int pipefd, size_t n)
+{
+	static uint8_t buf[AP_MAX_DATA];
+	struct stream *st = u64map_get(&s->streams, id);
+
+	if (stream_can_splice(s, id)) {
+		ssize_t w =
+		        splice(pipefd, NULL, st->fd, NULL, n, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			/* The program closed or reset its socket. */
+			send_close(s, st, AP_CLOSE_RESET, errno);
+			stream_free(s, st);
+		} else if (w > 0) {
+			n -= (size_t)w;
+			st->unacked += (uint32_t)w;
+			s->stats.bytes_down += (uint64_t)w;
+			s->stats.bytes_spliced += (uint64_t)w;
+			if (n == 0) {
+				if (stream_flush(s, st)) /* credits, FIN */
+					stream_update(s, st);
+				return;
+			}
+		}
+	}
+	/* What the socket did not take goes the buffered way; the bytes of a
+	 * stream that is gone are dropped. Either way the pipe is emptied. */
+	while (n > 0) {
+		ssize_t r = read(pipefd, buf, n < sizeof(buf) ? n : sizeof(buf));
+		if (r <= 0) {
+			session_lost(s, "cannot read back %zu bytes from the splice pipe: %s", n,
+			             r < 0 ? strerror(errno) : "EOF");
+			return;
+		}
+		n -= (size_t)r;
+		st = u64map_get(&s->streams, id);
+		if (st)
+			stream_on_data(s, st, buf, (uint32_t)r);
+	}
 }
 
 void stream_on_credit(struct session *s, struct stream *st, uint32_t n)

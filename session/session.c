@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 
 #define RBUF_SIZE (AP_HEADER_SIZE + AP_MAX_PAYLOAD)
+/* DATA payloads from this size on are spliced (see splice_start). */
+#define SPLICE_MIN (16u * 1024)
 #define CLIENT_NAME "mirrord-trace " MT_VERSION
 
 /* ---- the plain socket transport (session_open) ---- */
@@ -224,6 +226,8 @@ static void link_down(struct session *s, const char *fmt, ...)
 	 * and ours. Frames queued from here on wait for the new link. */
 	s->wq_len = s->wq_off = 0;
 	s->rlen = 0;
+	s->sp_left = 0;
+	s->sp_hdr = false;
 	size_t reset = relays_link_down(s);
 	/* Their answers went with the link, and so did the handles. */
 	fs_async_fail_all(s, -ECONNRESET);
@@ -362,22 +366,137 @@ static void dispatch(struct session *s, const struct ap_msg *m)
 	session_lost(s, "the agent sent an unexpected %s frame", ap_type_name(m->type));
 }
 
+/* ---- the payload of large DATA frames, spliced -------------------------- */
+
+/* Over our own socket a bulk download would copy every byte twice in
+ * here: from the link into rbuf, and from rbuf to the program's socket.
+ * Instead, once the header of a large DATA frame is in and its stream can
+ * take bytes directly, the rest of its payload moves link → pipe →
+ * socket (splice: the kernel passes page references). The next header is
+ * then read alone, so that the payload after it can take the same way. */
+static bool splice_pipe(struct session *s)
+{
+	if (s->sp_pipe[0] < 0 && !s->sp_broken && splice_pipe_open(s->sp_pipe) < 0)
+		s->sp_broken = true;
+	return s->sp_pipe[0] >= 0;
+}
+
+/* At rbuf[off] (a whole header is there): start splicing if it is a large
+ * DATA frame whose payload is not all in rbuf yet. Returns true if it did:
+ * the part in rbuf has been delivered, and rbuf from off on is used. */
+static bool splice_start(struct session *s, size_t off)
+{
+	uint32_t id, len;
+	size_t have;
+
+	if (!s->tcp || !ap_data_header_get(s->rbuf + off, s->rlen - off, &id, &len) ||
+	    len < SPLICE_MIN)
+		return false;
+	have = s->rlen - off - AP_HEADER_SIZE;
+	if (have >= len || !stream_can_splice(s, id) || !splice_pipe(s))
+		return false;
+	if (have)
+		stream_on_data(s, u64map_get(&s->streams, id), s->rbuf + off + AP_HEADER_SIZE,
+		               (uint32_t)have);
+	s->sp_id = id;
+	s->sp_left = len - (uint32_t)have;
+	return true;
+}
+
+/* Move what the link has of the frame being spliced. Returns 0 (all of
+ * it moved, or the link has no more for now: sp_left tells), 1 at EOF, or
+ * -errno. */
+static int splice_on(struct session *s)
+{
+	while (s->sp_left && s->alive) {
+		ssize_t n = splice(s->fd, NULL, s->sp_pipe[1], NULL, s->sp_left,
+		                   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n == 0)
+			return 1;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? 0 : -errno;
+		}
+		s->sp_left -= (uint32_t)n;
+		stream_on_spliced(s, s->sp_id, s->sp_pipe[0], (size_t)n);
+	}
+	return 0;
+}
+
+/* Dispatch the whole frames at the front of rbuf, or begin to splice a
+ * large DATA frame that is only partly there (not at EOF: it never ends).
+ * Returns false if that lost the session or took the link down (rbuf was
+ * dropped with it). */
+static bool dispatch_rbuf(struct session *s, bool eof)
+{
+	size_t off = 0;
+
+	s->undispatched = false;
+	while (off < s->rlen && s->alive) {
+		struct ap_msg m;
+		if (!eof && s->rlen - off >= AP_HEADER_SIZE && splice_start(s, off)) {
+			s->sp_hdr = true;
+			off = s->rlen;
+			break;
+		}
+		s->sp_hdr = false;
+		ssize_t used = ap_decode(s->rbuf + off, s->rlen - off, &m);
+		if (used == 0)
+			break;
+		if (used < 0) {
+			session_lost(s, "the agent sent a malformed frame (%s)",
+			             strerror((int)-used));
+			return false;
+		}
+		off += (size_t)used;
+		dispatch(s, &m);
+		/* The frame took the link down (an EBUSY while resuming):
+		 * rbuf was dropped with it. */
+		if (s->reconnecting)
+			return false;
+	}
+	if (!s->alive)
+		return false;
+	if (off) {
+		memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+		s->rlen -= off;
+	}
+	return true;
+}
+
 /* Read what is available and dispatch every whole frame (event loop
  * path, after the handshake). */
 static void pump(struct session *s)
 {
-	size_t off = 0;
-	bool eof = false, more = false;
+	bool eof = false, more;
 
 again:
+	more = false;
+	if (s->sp_left) {
+		int r = splice_on(s);
+		if (r > 0) {
+			link_down(s, "the agent closed the connection");
+			return;
+		}
+		if (r < 0) {
+			link_down(s, "connection to the agent failed: %s", strerror(-r));
+			return;
+		}
+		if (s->sp_left || !s->alive)
+			goto out; /* the rest has not arrived yet */
+	}
 	for (;;) {
-		if (s->rlen == RBUF_SIZE) {
+		size_t want = RBUF_SIZE - s->rlen;
+		if (s->rlen == RBUF_SIZE || (s->sp_hdr && s->rlen >= AP_HEADER_SIZE)) {
 			/* Read on after dispatching: the transport may hold
 			 * bytes the fd no longer shows (TLS). */
 			more = true;
 			break;
 		}
-		ssize_t n = s->io.read(s->io.data, s->rbuf + s->rlen, RBUF_SIZE - s->rlen);
+		if (s->sp_hdr)
+			want = AP_HEADER_SIZE - s->rlen;
+		ssize_t n = s->io.read(s->io.data, s->rbuf + s->rlen, want);
 		if (n == -EAGAIN)
 			break;
 		if (n < 0) {
@@ -391,38 +510,15 @@ again:
 		}
 		s->rlen += (size_t)n;
 	}
-	while (off < s->rlen && s->alive) {
-		struct ap_msg m;
-		ssize_t used = ap_decode(s->rbuf + off, s->rlen - off, &m);
-		if (used == 0)
-			break;
-		if (used < 0) {
-			session_lost(s, "the agent sent a malformed frame (%s)",
-			             strerror((int)-used));
-			return;
-		}
-		off += (size_t)used;
-		dispatch(s, &m);
-		/* The frame took the link down (an EBUSY while resuming):
-		 * rbuf was dropped with it. */
-		if (s->reconnecting)
-			return;
-	}
-	if (!s->alive)
+	if (!dispatch_rbuf(s, eof))
 		return;
-	if (off) {
-		memmove(s->rbuf, s->rbuf + off, s->rlen - off);
-		s->rlen -= off;
-	}
 	if (eof) {
 		link_down(s, "the agent closed the connection");
 		return;
 	}
-	if (more && off) {
-		more = false;
-		off = 0;
+	if (more || s->sp_left)
 		goto again;
-	}
+out:
 	/* Reading may have queued bytes in the transport (pongs). */
 	if (io_wants_out(s))
 		set_want_out(s, true);
@@ -434,6 +530,10 @@ void consume_front(struct session *s, size_t upto)
 {
 	memmove(s->rbuf, s->rbuf + upto, s->rlen - upto);
 	s->rlen -= upto;
+	/* Frames that came in behind the answer may be whole: the link
+	 * need not become readable again for them (flush_prepare). */
+	if (s->rlen)
+		s->undispatched = true;
 }
 
 static void flush_prepare(struct evloop *l, void *data)
@@ -441,6 +541,8 @@ static void flush_prepare(struct evloop *l, void *data)
 	struct session *s = data;
 	int r;
 
+	if (s->undispatched && s->alive && !s->reconnecting && !dispatch_rbuf(s, false))
+		return;
 	if (!s->alive || s->reconnecting || (s->wq_off == s->wq_len && !s->want_out))
 		return;
 	r = flush_some(s);
@@ -504,11 +606,23 @@ ssize_t sync_wait(struct session *s, int type, uint32_t id, int timeout_ms, stru
 				continue;
 			}
 		}
-		/* Whatever the transport has buffered first: it may hold
-		 * bytes the fd does not show as readable (TLS). */
-		if (s->rlen == RBUF_SIZE)
-			return -EMSGSIZE;
-		ssize_t n = s->io.read(s->io.data, s->rbuf + s->rlen, RBUF_SIZE - s->rlen);
+		/* A frame pump() began to splice ends first (rbuf is empty
+		 * meanwhile: the splice began at its end). */
+		ssize_t n = -EAGAIN;
+		if (s->sp_left) {
+			r = splice_on(s);
+			if (!s->alive)
+				return -ECONNRESET;
+			if (r == 0 && !s->sp_left)
+				continue;
+			n = r > 0 ? 0 : r < 0 ? r : -EAGAIN; /* as a read's */
+		} else {
+			/* Whatever the transport has buffered first: it may
+			 * hold bytes the fd does not show as readable (TLS). */
+			if (s->rlen == RBUF_SIZE)
+				return -EMSGSIZE;
+			n = s->io.read(s->io.data, s->rbuf + s->rlen, RBUF_SIZE - s->rlen);
+		}
 		if (n == 0) {
 			session_lost(s, "the agent closed the connection");
 			return -ECONNRESET;
@@ -569,6 +683,7 @@ static struct session *session_alloc(const struct session_io *io)
 	s->fd = io->fd(io->data);
 	s->alive = true;
 	s->rbuf = xmalloc(RBUF_SIZE);
+	s->sp_pipe[0] = s->sp_pipe[1] = -1;
 	return s;
 }
 
@@ -818,6 +933,8 @@ void session_free(struct session *s)
 	fs_async_fail_all(s, 0); /* their owners are gone: drop them */
 	u64map_free(&s->fs_async);
 	free(s->rbuf);
+	closep(&s->sp_pipe[0]);
+	closep(&s->sp_pipe[1]);
 	free(s->wq);
 	free(s->lost_why);
 	free(s->resume_why);

@@ -326,6 +326,7 @@ bool env_always_excluded(const char *name);
 struct session_stats {
 	uint64_t streams_opened;
 	uint64_t bytes_up, bytes_down;
+	uint64_t bytes_spliced; /* of bytes_down, moved by splice (link → program) */
 	size_t streams_live;
 	uint64_t reconnects;   /* dropped agent links replaced */
 	uint64_t in_waited;    /* incoming connections held for a full accept queue */

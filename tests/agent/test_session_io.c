@@ -4,6 +4,10 @@
  * shows nothing readable; and it queues writes, wanting POLLOUT until they
  * are sent. The blocking startup (handshake, env) and the event-loop path
  * (a relayed TCP echo of 2 MiB) must both work.
+ * And over its own socket (session_open), where large DATA payloads are
+ * spliced from the link to the program's socket: a relayed download of
+ * 32 MiB whose reader stops now and then (the socket fills, bytes take
+ * the buffer) and makes blocking requests in the middle of frames.
  * Usage: test_session_io PATH-TO-AGENT [TEST] */
 #include "tests/unit/test.h"
 #include "common/evloop.h"
@@ -22,6 +26,8 @@
 #define PIECE 7            /* bytes per read() handed out */
 #define WQ_CAP (64u << 10) /* the transport's own write queue */
 #define TOTAL (2u << 20)   /* echoed bytes */
+#define SPLICE_TOTAL (32u << 20)
+#define SPLICE_PAUSE (3u << 20) /* the reader stops after each of these */
 #define MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
 
 static const char *agent_path;
@@ -142,8 +148,8 @@ static int connect_port(uint16_t port)
 	return fd;
 }
 
-/* An echo server on 127.0.0.1 (one connection), in a child. */
-static struct sockaddr_in echo_server(void)
+/* A server on 127.0.0.1 whose one connection serve() handles in a child. */
+static struct sockaddr_in serve_one(void (*serve)(int conn, size_t arg), size_t arg)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
@@ -158,19 +164,26 @@ static struct sockaddr_in echo_server(void)
 	if (p == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int c = accept(l, NULL, NULL);
-		char buf[65536];
-		ssize_t n;
-		while (c >= 0 && (n = read(c, buf, sizeof(buf))) > 0)
-			for (ssize_t off = 0; off < n;) {
-				ssize_t w = write(c, buf + off, (size_t)(n - off));
-				if (w <= 0)
-					_exit(1);
-				off += w;
-			}
+		if (c >= 0)
+			serve(c, arg);
 		_exit(0);
 	}
 	close(l);
 	return sa;
+}
+
+static void echo(int c, size_t unused)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(c, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(c, buf + off, (size_t)(n - off));
+			if (w <= 0)
+				_exit(1);
+			off += w;
+		}
 }
 
 static uint8_t pattern(size_t i)
@@ -178,22 +191,59 @@ static uint8_t pattern(size_t i)
 	return (uint8_t)(i * 31 + (i >> 11));
 }
 
+/* Write total pattern bytes as fast as they go, then close. */
+static void source(int c, size_t total)
+{
+	static uint8_t buf[1 << 20];
+
+	for (size_t off = 0; off < total;) {
+		size_t n = MIN_SZ(sizeof(buf), total - off);
+		for (size_t i = 0; i < n; i++)
+			buf[i] = pattern(off + i);
+		for (size_t w = 0; w < n;) {
+			ssize_t k = write(c, buf + w, n - w);
+			if (k <= 0)
+				_exit(1);
+			w += (size_t)k;
+		}
+		off += n;
+	}
+}
+
 struct echo {
 	struct evloop *l;
 	struct session *s;
 	struct sockaddr_in dst;
 	int fd;
-	size_t sent, received;
+	size_t total, sent, received;
+	size_t pause_every, next_pause; /* 0: never */
+	unsigned pauses, syncs;
 	bool bad;
 };
+
+/* A blocking request from a timer, while frames keep coming: now and then
+ * in the middle of one. */
+static void echo_sync(struct evloop *l, void *data)
+{
+	struct echo *e = data;
+	char **env = NULL;
+	size_t nenv = 0;
+
+	CHECK(session_fetch_env(e->s, &env, &nenv) == 0);
+	for (size_t i = 0; i < nenv; i++)
+		free(env[i]);
+	free(env);
+	e->syncs++;
+	evloop_timer(l, 1, echo_sync, e);
+}
 
 static void echo_io(struct evloop *l, int fd, uint32_t events, void *data)
 {
 	struct echo *e = data;
 	uint8_t buf[65536];
 
-	while (e->sent < TOTAL) {
-		size_t n = MIN_SZ(sizeof(buf), TOTAL - e->sent);
+	while (e->sent < e->total) {
+		size_t n = MIN_SZ(sizeof(buf), e->total - e->sent);
 		for (size_t i = 0; i < n; i++)
 			buf[i] = pattern(e->sent + i);
 		ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
@@ -201,7 +251,7 @@ static void echo_io(struct evloop *l, int fd, uint32_t events, void *data)
 			break;
 		e->sent += (size_t)w;
 	}
-	if (e->sent == TOTAL)
+	if (e->sent == e->total)
 		evloop_mod(l, fd, EPOLLIN);
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
@@ -211,8 +261,14 @@ static void echo_io(struct evloop *l, int fd, uint32_t events, void *data)
 			if (buf[i] != pattern(e->received + (size_t)i))
 				e->bad = true;
 		e->received += (size_t)n;
+		if (e->pause_every && e->received >= e->next_pause) {
+			/* Stop reading for a while: the relay's socket fills. */
+			e->next_pause += e->pause_every;
+			e->pauses++;
+			usleep(50 * 1000);
+		}
 	}
-	if (e->received == TOTAL || e->bad)
+	if (e->received == e->total || e->bad)
 		evloop_quit(l, 0);
 }
 
@@ -231,14 +287,14 @@ static void on_open(void *data, int err, uint32_t stream)
 TEST(buffering_transport)
 {
 	static struct bufio b;
-	struct echo e = {.fd = -1};
+	struct echo e = {.fd = -1, .total = TOTAL};
 	pid_t agent;
 	uint16_t port = agent_start(&agent);
 	char *why = NULL, **env = NULL;
 	size_t nenv = 0;
 	bool mark = false;
 
-	e.dst = echo_server();
+	e.dst = serve_one(echo, 0);
 	b.fd = connect_port(port);
 	struct session_io io = {
 	        .data = &b,
@@ -275,6 +331,49 @@ TEST(buffering_transport)
 	CHECK(!e.bad);
 	CHECK(e.received == TOTAL);
 	CHECK(session_alive(e.s));
+	evloop_del(e.l, e.fd);
+	close(e.fd);
+	session_free(e.s);
+	evloop_free(e.l);
+	kill(agent, SIGKILL);
+}
+
+TEST(own_socket_splice)
+{
+	/* Download only: nothing to send. */
+	struct echo e = {
+	        .fd = -1, .total = SPLICE_TOTAL, .sent = SPLICE_TOTAL, .pause_every = SPLICE_PAUSE};
+	struct session_stats st;
+	pid_t agent;
+	uint16_t port = agent_start(&agent);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons(port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	char *why = NULL;
+
+	e.next_pause = e.pause_every;
+	e.dst = serve_one(source, SPLICE_TOTAL);
+	CHECK(evloop_new(&e.l) == 0);
+	int r = session_open(e.l, (struct sockaddr *)&sa, sizeof(sa), 5000, &e.s, &why);
+	if (r < 0)
+		fprintf(stderr, "session_open: %s\n", why);
+	CHECK(r == 0);
+	CHECK(session_connect(e.s, SOCK_STREAM, (struct sockaddr *)&e.dst, sizeof(e.dst), on_open,
+	                      &e) > 0);
+	evloop_timer(e.l, 1, echo_sync, &e);
+	CHECK(evloop_run(e.l) >= 0);
+	CHECK(!e.bad);
+	CHECK(e.received == SPLICE_TOTAL);
+	CHECK(e.syncs > 0);
+	CHECK(e.pauses == SPLICE_TOTAL / SPLICE_PAUSE);
+	CHECK(session_alive(e.s));
+	session_get_stats(e.s, &st);
+	fprintf(stderr, "%llu of %llu bytes spliced\n", (unsigned long long)st.bytes_spliced,
+	        (unsigned long long)st.bytes_down);
+	CHECK(st.bytes_down == SPLICE_TOTAL);
+	/* Both ways were taken: the pipe, and rbuf or the buffer. */
+	CHECK(st.bytes_spliced > 0);
+	CHECK(st.bytes_spliced < st.bytes_down);
 	evloop_del(e.l, e.fd);
 	close(e.fd);
 	session_free(e.s);
