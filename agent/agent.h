@@ -94,13 +94,14 @@ void client_free(struct client *c);
  * fatal, since the caps below make it unreachable for a correct agent. */
 int client_send(struct client *c, const struct ap_msg *m);
 /* Read up to max bytes (at most AP_MAX_DATA) of the TCP socket fd and send
- * them as one DATA frame of stream id. With nothing queued before it, the
- * bytes go from fd to the client's socket through a pipe (splice: no copy
- * in user space); otherwise they are read in place behind the frame's
- * header in the output queue. Returns the byte count, 0 at EOF, or -errno
- * of the read (-EAGAIN: nothing to read). Only when client_has_room()
- * allows a full frame. */
-ssize_t client_send_from(struct client *c, uint32_t id, int fd, size_t max);
+ * them as one DATA frame of stream id. They are read in place behind the
+ * frame's header in the output queue; or, with bulk (the stream's last
+ * read was large) and nothing queued before them, they go from fd to the
+ * client's socket through a pipe (splice: no copy in user space, but
+ * three calls instead of one, which short answers would not repay).
+ * Returns the byte count, 0 at EOF, or -errno of the read (-EAGAIN:
+ * nothing to read). Only when client_has_room() allows a full frame. */
+ssize_t client_send_from(struct client *c, uint32_t id, int fd, size_t max, bool bulk);
 /* True if n more bytes of stream data may be queued now (backpressure). */
 bool client_has_room(const struct client *c, size_t n);
 /* Something that paused the client (output or stream buffers) may have

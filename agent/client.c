@@ -243,7 +243,7 @@ static ssize_t send_spliced(struct client *c, uint32_t id, size_t n)
 	return (ssize_t)n;
 }
 
-ssize_t client_send_from(struct client *c, uint32_t id, int fd, size_t max)
+ssize_t client_send_from(struct client *c, uint32_t id, int fd, size_t max, bool bulk)
 {
 	uint8_t *p;
 	ssize_t n;
@@ -251,7 +251,7 @@ ssize_t client_send_from(struct client *c, uint32_t id, int fd, size_t max)
 	if (max > AP_MAX_DATA)
 		max = AP_MAX_DATA;
 	/* Nothing queued: nothing the spliced frame could overtake. */
-	if (!c->out_len && !c->failing && !c->done && have_pipe(c)) {
+	if (bulk && !c->out_len && !c->failing && !c->done && have_pipe(c)) {
 		n = splice(fd, NULL, c->pipe[1], NULL, max, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (n > 0)
 			return send_spliced(c, id, (size_t)n);

@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+/* A read this large makes the next one a splice (client_send_from). */
+#define BULK_READ (16u * 1024)
 #define STREAM_BUCKET_BITS 10 /* 1024 buckets for up to AGENT_MAX_STREAMS */
 #define STREAM_BUCKETS (1u << STREAM_BUCKET_BITS)
 
@@ -46,6 +48,7 @@ struct stream {
 	uint32_t send_avail; /* window left for our DATA */
 	uint32_t udp_need;   /* size of the next datagram, once it did not fit */
 	bool rd_eof;         /* remote EOF seen, FIN sent to the client */
+	bool bulk;           /* the last read was large: splice the next */
 };
 
 struct streams {
@@ -291,7 +294,8 @@ static bool stream_read(struct stream *s)
 			return true; /* gone, or larger than any frame: dropped */
 	} else {
 		/* The bytes go into the frame (or the pipe) directly. */
-		n = client_send_from(ss->a->client, s->id, s->fd, want);
+		n = client_send_from(ss->a->client, s->id, s->fd, want, s->bulk);
+		s->bulk = n >= (ssize_t)BULK_READ;
 		if (n > 0) {
 			s->send_avail -= (uint32_t)n;
 			return true;
