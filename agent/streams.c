@@ -21,6 +21,8 @@
 
 /* A read this large makes the next one a splice (client_send_from). */
 #define BULK_READ (16u * 1024)
+/* Frames read from one socket per readiness event, at most. */
+#define READS_PER_WAKE 4
 #define STREAM_BUCKET_BITS 10 /* 1024 buckets for up to AGENT_MAX_STREAMS */
 #define STREAM_BUCKETS (1u << STREAM_BUCKET_BITS)
 
@@ -337,9 +339,19 @@ static void stream_on_event(struct evloop *l, int fd, uint32_t events, void *dat
 	if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && (s->events & EPOLLOUT))
 		if (!stream_write(s))
 			return;
-	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (s->events & EPOLLIN))
-		if (!stream_read(s))
-			return;
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (s->events & EPOLLIN)) {
+		/* A socket that filled a whole frame likely holds more: read
+		 * on, a few frames, rather than wait for epoll to say so. */
+		for (int i = 0; i < READS_PER_WAKE; i++) {
+			uint32_t avail = s->send_avail;
+			if (!stream_read(s))
+				return;
+			if (s->proto != AP_PROTO_TCP || s->rd_eof ||
+			    avail - s->send_avail < AP_MAX_DATA || !s->send_avail ||
+			    !client_has_room(s->owner->a->client, AP_HEADER_SIZE + AP_MAX_DATA))
+				break;
+		}
+	}
 	stream_update(s);
 }
 
