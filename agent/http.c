@@ -754,7 +754,8 @@ static void hconn_update(struct hconn *h)
 	uint32_t ev = 0, uev = 0;
 	struct evloop *l = h->a->loop;
 
-	if (h->owed && h->is && h->olen == 0) {
+	/* Credit in batches (agentproto.h), once all of it reached the peer. */
+	if (h->owed >= AP_CREDIT_BATCH && h->is && h->olen == 0) {
 		istream_credit(h->is, h->owed);
 		h->owed = 0;
 	}

@@ -6,8 +6,9 @@
  *    of DATA unacknowledged; at zero we stop reading the socket, and the
  *    kernel's receive buffer pushes back on the remote.
  *  - client → socket: we grant AP_DEFAULT_WINDOW. Bytes the client sends
- *    are buffered until written to the socket, then credited back. A
- *    client that sends past the grant is broken: protocol error.
+ *    are buffered until written to the socket, then credited back in
+ *    batches of AP_CREDIT_BATCH. A client that sends past the grant is
+ *    broken: protocol error.
  * A socket is in epoll only while we want something from it. That also
  * keeps a hung-up socket we are not reading from off the level-triggered
  * loop, where EPOLLHUP would otherwise wake us forever. */
@@ -178,13 +179,14 @@ static void send_close(struct stream *s, uint8_t how, int err)
 	(void)send_or_fail(s->owner->a, &m);
 }
 
-/* Give the client back the window its written bytes used. Deferred while
- * our output is over its high mark (see client.c), then sent by kick. */
+/* Give the client back the window its written bytes used, in batches of
+ * AP_CREDIT_BATCH (see agentproto.h). Deferred while our output is over
+ * its high mark (see client.c), then sent by kick. */
 static void flush_credit(struct stream *s)
 {
 	struct agent *a = s->owner->a;
 
-	if (!s->credit_owed || !client_has_room(a->client, AP_HEADER_SIZE + 4))
+	if (s->credit_owed < AP_CREDIT_BATCH || !client_has_room(a->client, AP_HEADER_SIZE + 4))
 		return;
 	struct ap_msg m = {.type = AP_CREDIT, .id = s->id, .u.credit.bytes = s->credit_owed};
 	if (send_or_fail(a, &m) < 0)

@@ -32,6 +32,14 @@
 #define AP_STREAM_AGENT_BIT 0x80000000u
 /* Default per-stream receive window each side grants at open. */
 #define AP_DEFAULT_WINDOW (1024u * 1024)
+/* A receiver returns credit in batches: once it has consumed at least this
+ * many bytes of a stream, not per frame. A CREDIT per DATA doubled the
+ * frames (and, at low load, the link's sends and wake-ups) of
+ * request/response traffic. Both sides grant AP_DEFAULT_WINDOW, so a
+ * sender always keeps at least the other three quarters in hand, and a
+ * sender that has used up its window is owed the whole of it (more than
+ * one batch) once the receiver catches up: no stall. */
+#define AP_CREDIT_BATCH (AP_DEFAULT_WINDOW / 4)
 /* UDP streams carry one datagram per AP_DATA and use no credit: a receiver
  * that cannot keep up drops datagrams, as UDP does. */
 

@@ -187,9 +187,10 @@ bool stream_flush(struct session *s, struct stream *st)
 		st->out = NULL;
 		st->out_off = st->out_len = st->out_cap = 0;
 	}
-	/* Credit in batches: one CREDIT frame per write would double the
-	 * frame count of a bulk download. */
-	if (st->unacked >= AP_DEFAULT_WINDOW / 4 || (st->unacked && st->out_len == 0)) {
+	/* Credit in batches (agentproto.h): one CREDIT frame per write would
+	 * double the frames of a bulk download, and of every request and
+	 * answer on a keep-alive connection. */
+	if (st->unacked >= AP_CREDIT_BATCH) {
 		struct ap_msg m = {.type = AP_CREDIT, .id = st->id};
 		m.u.credit.bytes = st->unacked;
 		st->unacked = 0;

@@ -401,13 +401,31 @@ TEST(tcp_echo_halfclose_credit)
 	rfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	CHECK(rfd >= 0);
 
-	/* client → remote, and the agent credits what it wrote */
+	/* client → remote; the agent credits what it wrote in batches of
+	 * AP_CREDIT_BATCH, not per frame: the PONG comes first. */
 	send_data(&c, 1, "hello");
 	read_exact(rfd, buf, 5);
 	CHECK(!memcmp(buf, "hello", 5));
+	send_msg(&c, &(struct ap_msg){.type = AP_PING, .id = 42});
+	CHECK_EQ(recv_msg(&c, &m, WAIT_MS), 1);
+	CHECK_EQ(m.type, AP_PONG);
+	CHECK_EQ(m.id, 42);
+	/* The rest of a batch: one CREDIT for all of it, once written. */
+	static uint8_t chunk[AP_MAX_DATA];
+	for (uint32_t left = AP_CREDIT_BATCH - 5; left;) {
+		uint32_t k = left < sizeof(chunk) ? left : (uint32_t)sizeof(chunk);
+		send_msg(&c, &(struct ap_msg){.type = AP_DATA, .id = 1, .u.data.data = {chunk, k}});
+		left -= k;
+	}
+	for (uint32_t left = AP_CREDIT_BATCH - 5; left;) {
+		char sink[16384];
+		uint32_t k = left < sizeof(sink) ? left : (uint32_t)sizeof(sink);
+		read_exact(rfd, sink, k);
+		left -= k;
+	}
 	recv_type(&c, AP_CREDIT, &m);
 	CHECK_EQ(m.id, 1);
-	CHECK_EQ(m.u.credit.bytes, 5);
+	CHECK_EQ(m.u.credit.bytes, AP_CREDIT_BATCH);
 
 	/* remote → client */
 	CHECK_EQ(write_all(rfd, "world", 5), 0);
