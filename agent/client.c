@@ -45,7 +45,8 @@ struct client {
 	uint8_t *out;
 	size_t out_head, out_len; /* queued bytes are out[head, head+len) */
 	size_t out_cap;
-	uint32_t events; /* current epoll interest */
+	uint32_t events;  /* current epoll interest */
+	bool out_blocked; /* the socket refused bytes: wait for EPOLLOUT */
 	bool hello_done;
 	bool failing; /* AP_ERROR queued; flush then exit */
 	bool done;    /* evloop_quit() called: touch nothing more */
@@ -292,7 +293,11 @@ static void client_update(struct client *c)
 
 	if (!input_paused(c))
 		ev |= EPOLLIN;
-	if (c->out_len)
+	/* Queued frames are sent by client_flush() before the loop waits;
+	 * EPOLLOUT only once the socket has refused bytes. Asking for it
+	 * whenever something was queued cost two epoll_ctl() calls (on,
+	 * then off after the flush) per turn that answered a frame. */
+	if (c->out_len && c->out_blocked)
 		ev |= EPOLLOUT;
 	if (ev == c->events)
 		return;
@@ -643,11 +648,15 @@ static void do_write(struct client *c)
 	ssize_t n = send(c->fd, c->out + c->out_head, c->out_len, MSG_NOSIGNAL);
 
 	if (n < 0) {
+		c->out_blocked = errno == EAGAIN;
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		client_gone(c, errno);
 		return;
 	}
+	/* A short write means the socket buffer is full: the next try
+	 * would only return EAGAIN. */
+	c->out_blocked = (size_t)n < c->out_len;
 	c->out_head += (size_t)n;
 	c->out_len -= (size_t)n;
 	if (!c->out_len)
@@ -694,7 +703,7 @@ static void client_flush(struct evloop *l, void *data)
 
 	if (c->done)
 		return;
-	if (c->out_len)
+	if (c->out_len && !c->out_blocked)
 		do_write(c);
 	if (!c->done)
 		client_update(c);

@@ -509,6 +509,13 @@ again:
 			break;
 		}
 		s->rlen += (size_t)n;
+		/* Our own socket gave less than asked: the kernel has no
+		 * more now, and the level-triggered loop reports what comes
+		 * later. Reading on to EAGAIN cost a second recv() per
+		 * wake-up. A transport with a buffer of its own (TLS) may
+		 * hold bytes the fd no longer shows: that one is read dry. */
+		if (s->tcp && s->rlen < RBUF_SIZE)
+			break;
 	}
 	if (!dispatch_rbuf(s, eof))
 		return;
