@@ -142,6 +142,20 @@ void stream_update(struct session *s, struct stream *st)
 	}
 	if (ev == st->events)
 		return;
+	if (!ev) {
+		/* Off the loop while we want nothing from the socket. With
+		 * no interest, epoll still reports EPOLLHUP and EPOLLERR:
+		 * a program that closed its end and then got more bytes
+		 * (an HTTP client's next request on a connection the server
+		 * closed) resets the socket, and while the agent's FIN for
+		 * that stream is on its way the level-triggered loop called
+		 * tcp_io() for it in a tight loop (5-9 epoll_wait() per
+		 * stolen "Connection: close" request under wrk). */
+		if (st->events != ~0u)
+			evloop_del(s->loop, st->fd);
+		st->events = ~0u;
+		return;
+	}
 	if (st->events == ~0u) {
 		if (evloop_add(s->loop, st->fd, ev, st->type == SOCK_STREAM ? tcp_io : udp_io_cb,
 		               st) < 0)
