@@ -263,6 +263,18 @@ bool fs_settle_common(struct sc_event *ev, const struct fs_path *r, int e, unsig
 	return false;
 }
 
+/* The pod answered a path call with an error (e < 0): the program gets
+ * the same errno, and --trace says why. True if it did. */
+static bool pod_failed(struct sc_event *ev, const char *what, const char *remote, int e)
+{
+	if (e >= 0)
+		return false;
+	if (sc_tracing(ev))
+		sc_note(ev, SC_REMOTE, "%s(\"%s\") pod: %s", what, remote, strerror(-fs_errno(e)));
+	sc_skip(ev, fs_errno(e));
+	return true;
+}
+
 /* The end of an open of a pod file: fail with e, or point the path at
  * local (the copy, or the lazy node). */
 static void open_settle(struct sc_event *ev, struct policy *p, unsigned path_arg, const char *what,
@@ -270,13 +282,8 @@ static void open_settle(struct sc_event *ev, struct policy *p, unsigned path_arg
 {
 	char w[PATH_MAX + 32];
 
-	if (e < 0) {
-		if (sc_tracing(ev))
-			sc_note(ev, SC_REMOTE, "%s(\"%s\") pod: %s", what, remote,
-			        strerror(-fs_errno(e)));
-		sc_skip(ev, fs_errno(e));
+	if (pod_failed(ev, what, remote, e))
 		return;
-	}
 	if (e == 1 && !p->fs_noticed && p->cfg.fs_notice) {
 		char msg[PATH_MAX + 128];
 		p->fs_noticed = true;
@@ -435,13 +442,8 @@ static void to_copy(struct sc_event *ev, struct policy *p, unsigned arg, const c
 {
 	char w[PATH_MAX + 32];
 
-	if (e < 0) {
-		if (sc_tracing(ev))
-			sc_note(ev, SC_REMOTE, "%s(\"%s\") pod: %s", what, remote,
-			        strerror(-fs_errno(e)));
-		sc_skip(ev, fs_errno(e));
+	if (pod_failed(ev, what, remote, e))
 		return;
-	}
 	_cleanup_free_ char *copy = fs_cache_path(p->cfg.fs_cache, remote);
 	snprintf(w, sizeof(w), "%s(\"%s\")", what, remote);
 	fs_redirect(ev, arg, copy, w, why);
