@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "k8s/error.h"
 
@@ -29,6 +30,11 @@ int k8s_yaml_to_json(const char *buf, size_t len, const char *name, json_t **ret
  * bad input. The result is NUL-terminated for convenience. */
 int k8s_base64_decode(const char *in, char **ret, size_t *ret_len);
 int k8s_base64_encode(const void *in, size_t len, char **ret);
+/* Into out, which has room for (len + 2) / 3 * 4 + 1 bytes. */
+void k8s_base64_encode_to(const void *in, size_t len, char *out);
+
+#define K8S_SHA1_LEN 20
+void k8s_sha1(const void *data, size_t len, uint8_t out[K8S_SHA1_LEN]);
 
 /* "2099-01-01T00:00:00Z" (RFC 3339, any offset, optional fraction) to a
  * time_t. -EINVAL if malformed. */
@@ -41,6 +47,33 @@ int k8s_parse_time(const char *s, long long *ret);
  * plugin), and connect_to for tls-server-name. Auth headers are the
  * caller's. Returns 0 or -ENOMEM. */
 struct kubeconfig;
+
+/* libcurl, through a table filled by k8s_libcurl_load() (dlopen) on the
+ * first k8s_client_new(): linking it would make every run, Kubernetes or
+ * not, pay for loading it and the 30 libraries it needs (common/dl.h).
+ * The fields are curl's functions without the curl_ prefix. */
+struct k8s_libcurl {
+	__typeof__(curl_global_init) *global_init;
+	__typeof__(curl_easy_init) *easy_init;
+	__typeof__(curl_easy_setopt) *easy_setopt;
+	__typeof__(curl_easy_perform) *easy_perform;
+	__typeof__(curl_easy_cleanup) *easy_cleanup;
+	__typeof__(curl_easy_getinfo) *easy_getinfo;
+	__typeof__(curl_easy_reset) *easy_reset;
+	__typeof__(curl_easy_recv) *easy_recv;
+	__typeof__(curl_easy_send) *easy_send;
+	__typeof__(curl_easy_strerror) *easy_strerror;
+	__typeof__(curl_easy_escape) *easy_escape;
+	__typeof__(curl_free) *free;
+	__typeof__(curl_slist_append) *slist_append;
+	__typeof__(curl_slist_free_all) *slist_free_all;
+	__typeof__(curl_url) *url;
+	__typeof__(curl_url_cleanup) *url_cleanup;
+	__typeof__(curl_url_get) *url_get;
+	__typeof__(curl_url_set) *url_set;
+};
+extern struct k8s_libcurl libcurl;
+int k8s_libcurl_load(struct k8s_error *err);
 
 /* A libcurl failure as -errno: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH
  * (name resolution), -EPROTO (TLS), -ENOMEM, else -EIO. */

@@ -4,8 +4,6 @@
 #include "k8s/portforward.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,14 +64,13 @@ struct k8s_portforward {
 
 int k8s_ws_accept_for(const char *key, char out[K8S_WS_ACCEPT_LEN + 1])
 {
-	uint8_t md[SHA_DIGEST_LENGTH];
+	uint8_t md[K8S_SHA1_LEN];
 	char cat[128];
 	int n = snprintf(cat, sizeof(cat), "%s%s", key, ws_guid);
 	if (n < 0 || (size_t)n >= sizeof(cat))
 		return -EINVAL;
-	SHA1((const unsigned char *)cat, (size_t)n, md);
-	/* EVP_EncodeBlock writes 28 chars and a NUL for 20 bytes. */
-	EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
+	k8s_sha1(cat, (size_t)n, md);
+	k8s_base64_encode_to(md, sizeof(md), out); /* 28 chars and a NUL */
 	return 0;
 }
 
@@ -216,8 +213,8 @@ static int pf_flush(struct k8s_portforward *pf, struct k8s_error *err)
 {
 	while (pf->tx_off < pf->tx_len) {
 		size_t n = 0;
-		CURLcode cc =
-		        curl_easy_send(pf->curl, pf->tx + pf->tx_off, pf->tx_len - pf->tx_off, &n);
+		CURLcode cc = libcurl.easy_send(pf->curl, pf->tx + pf->tx_off,
+		                                pf->tx_len - pf->tx_off, &n);
 		if (cc == CURLE_AGAIN) {
 			pf->tx_retry = true;
 			return -EAGAIN;
@@ -225,7 +222,7 @@ static int pf_flush(struct k8s_portforward *pf, struct k8s_error *err)
 		if (cc != CURLE_OK) {
 			char m[256];
 			snprintf(m, sizeof(m), "port-forward to pod %s/%s port %u dropped: %s",
-			         pf->ns, pf->pod, pf->port, curl_easy_strerror(cc));
+			         pf->ns, pf->pod, pf->port, libcurl.easy_strerror(cc));
 			return pf_fail(pf, err, -ECONNRESET, m);
 		}
 		pf->tx_retry = false;
@@ -265,7 +262,7 @@ static int send_blocking(struct k8s_portforward *pf, const char *buf, size_t len
 	size_t off = 0;
 	while (off < len) {
 		size_t n = 0;
-		CURLcode cc = curl_easy_send(pf->curl, buf + off, len - off, &n);
+		CURLcode cc = libcurl.easy_send(pf->curl, buf + off, len - off, &n);
 		if (cc == CURLE_AGAIN) {
 			int r = wait_fd(pf->fd, POLLOUT, deadline);
 			if (r < 0)
@@ -284,7 +281,7 @@ static ssize_t recv_blocking(struct k8s_portforward *pf, void *buf, size_t cap, 
 {
 	for (;;) {
 		size_t n = 0;
-		CURLcode cc = curl_easy_recv(pf->curl, buf, cap, &n);
+		CURLcode cc = libcurl.easy_recv(pf->curl, buf, cap, &n);
 		if (cc == CURLE_AGAIN) {
 			int r = wait_fd(pf->fd, POLLIN, deadline);
 			if (r < 0)
@@ -303,15 +300,15 @@ static ssize_t recv_blocking(struct k8s_portforward *pf, void *buf, size_t cap, 
 static int setup_tls(struct k8s_portforward *pf, CURL *h, const char *url, unsigned timeout_ms)
 {
 	struct kubeconfig *kc = k8s_client_config(pf->client);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, pf->errbuf);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+	libcurl.easy_setopt(h, CURLOPT_ERRORBUFFER, pf->errbuf);
+	libcurl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	libcurl.easy_setopt(h, CURLOPT_URL, url);
+	libcurl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
+	libcurl.easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
 	/* Without this curl 7.88 negotiates h2 over ALPN and sends the HTTP/2
 	 * preface itself, and the upgrade below is garbage (k8s-wire §3.6). */
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	libcurl.easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	libcurl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
 	/* An HTTP proxy must tunnel: the upgrade is ours, not curl's. */
 	return k8s_curl_transport(kc, h, pf->connect_to, true);
 }
@@ -389,7 +386,7 @@ static int refused(struct k8s_portforward *pf, long http, const char *head, size
 static void pf_disconnect(struct k8s_portforward *pf)
 {
 	if (pf->curl)
-		curl_easy_cleanup(pf->curl); /* closes the socket */
+		libcurl.easy_cleanup(pf->curl); /* closes the socket */
 	pf->curl = NULL;
 	pf->fd = -1;
 	ws_decoder_free(&pf->dec);
@@ -416,20 +413,21 @@ static int pf_attempt(struct k8s_portforward *pf, const char *url, const char *h
 	int r = kubeconfig_credentials(kc, force, &token, err);
 	if (r < 0)
 		return r;
-	pf->curl = curl_easy_init();
+	pf->curl = libcurl.easy_init();
 	if (!pf->curl)
 		return -ENOMEM;
 	pf->errbuf[0] = '\0';
 	r = setup_tls(pf, pf->curl, url, timeout_ms);
 	if (r < 0)
 		return r;
-	CURLcode cc = curl_easy_perform(pf->curl);
+	CURLcode cc = libcurl.easy_perform(pf->curl);
 	if (cc != CURLE_OK)
 		return k8s_errorf(err, k8s_curl_errno(cc), 0, NULL,
 		                  "cannot reach the API server at %s for port-forward: %s; check "
 		                  "the kubeconfig's server address and your network",
-		                  kc->server, pf->errbuf[0] ? pf->errbuf : curl_easy_strerror(cc));
-	if (curl_easy_getinfo(pf->curl, CURLINFO_ACTIVESOCKET, &pf->fd) != CURLE_OK ||
+		                  kc->server,
+		                  pf->errbuf[0] ? pf->errbuf : libcurl.easy_strerror(cc));
+	if (libcurl.easy_getinfo(pf->curl, CURLINFO_ACTIVESOCKET, &pf->fd) != CURLE_OK ||
 	    pf->fd == CURL_SOCKET_BAD)
 		return k8s_errorf(err, -EIO, 0, NULL, "port-forward: libcurl has no socket");
 
@@ -437,7 +435,7 @@ static int pf_attempt(struct k8s_portforward *pf, const char *url, const char *h
 	char key[32];
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return -EIO;
-	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw)); /* 24 chars */
+	k8s_base64_encode_to(raw, sizeof(raw), key); /* 24 chars and a NUL */
 	_cleanup_free_ char *req = NULL;
 	r = build_request(pf, hostport, key, token, &req);
 	if (r < 0)
@@ -491,21 +489,21 @@ static int pf_connect(struct k8s_portforward *pf, unsigned timeout_ms, struct k8
 	if (!timeout_ms)
 		timeout_ms = 30000;
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
-	CURLU *u = curl_url();
+	CURLU *u = libcurl.url();
 	if (!u)
 		return -ENOMEM;
 	char *host = NULL, *portstr = NULL, *prefix = NULL, *url = NULL;
 	_cleanup_free_ char *hostport = NULL, *ct = NULL;
 	int r = 0;
-	if (curl_url_set(u, CURLUPART_URL, kc->server, 0) != CURLUE_OK) {
+	if (libcurl.url_set(u, CURLUPART_URL, kc->server, 0) != CURLUE_OK) {
 		r = k8s_errorf(err, -EINVAL, 0, NULL, "invalid server URL \"%s\"", kc->server);
 		goto out;
 	}
-	curl_url_set(u, CURLUPART_QUERY, NULL, 0);
-	curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &portstr, CURLU_DEFAULT_PORT) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PATH, &prefix, 0) != CURLUE_OK) {
+	libcurl.url_set(u, CURLUPART_QUERY, NULL, 0);
+	libcurl.url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+	if (libcurl.url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    libcurl.url_get(u, CURLUPART_PORT, &portstr, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+	    libcurl.url_get(u, CURLUPART_PATH, &prefix, 0) != CURLUE_OK) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -513,17 +511,17 @@ static int pf_connect(struct k8s_portforward *pf, unsigned timeout_ms, struct k8
 	 * rest.c does with CURLOPT_CONNECT_TO). */
 	const char *vhost = host;
 	if (kc->tls_server_name) {
-		curl_slist_free_all(pf->connect_to);
+		libcurl.slist_free_all(pf->connect_to);
 		pf->connect_to = NULL;
 		if (asprintf(&ct, "%s:%s:%s:%s", kc->tls_server_name, portstr, host, portstr) < 0 ||
-		    !(pf->connect_to = curl_slist_append(NULL, ct)) ||
-		    curl_url_set(u, CURLUPART_HOST, kc->tls_server_name, 0) != CURLUE_OK) {
+		    !(pf->connect_to = libcurl.slist_append(NULL, ct)) ||
+		    libcurl.url_set(u, CURLUPART_HOST, kc->tls_server_name, 0) != CURLUE_OK) {
 			r = -ENOMEM;
 			goto out;
 		}
 		vhost = kc->tls_server_name;
 	}
-	if (curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK ||
+	if (libcurl.url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK ||
 	    asprintf(&hostport, "%s:%s", vhost, portstr) < 0) {
 		r = -ENOMEM;
 		goto out;
@@ -549,11 +547,11 @@ static int pf_connect(struct k8s_portforward *pf, unsigned timeout_ms, struct k8
 	else
 		r = 0;
 out:
-	curl_free(host);
-	curl_free(portstr);
-	curl_free(prefix);
-	curl_free(url);
-	curl_url_cleanup(u);
+	libcurl.free(host);
+	libcurl.free(portstr);
+	libcurl.free(prefix);
+	libcurl.free(url);
+	libcurl.url_cleanup(u);
 	return r;
 }
 
@@ -596,7 +594,7 @@ void k8s_portforward_free(struct k8s_portforward *pf)
 		return;
 	pf_disconnect(pf);
 	ws_decoder_free(&pf->dec);
-	curl_slist_free_all(pf->connect_to);
+	libcurl.slist_free_all(pf->connect_to);
 	free(pf->ns);
 	free(pf->pod);
 	free(pf->path);
@@ -723,7 +721,7 @@ ssize_t k8s_portforward_read(struct k8s_portforward *pf, void *buf, size_t len,
 		if (pf->rx_off == pf->rx_len) {
 			size_t n = 0;
 			pf->rx_off = pf->rx_len = 0;
-			CURLcode cc = curl_easy_recv(pf->curl, pf->rx, sizeof(pf->rx), &n);
+			CURLcode cc = libcurl.easy_recv(pf->curl, pf->rx, sizeof(pf->rx), &n);
 			if (cc == CURLE_AGAIN)
 				break;
 			if (cc != CURLE_OK || n == 0) {
@@ -734,7 +732,7 @@ ssize_t k8s_portforward_read(struct k8s_portforward *pf, void *buf, size_t len,
 				         "port-forward to pod %s/%s port %u dropped: %s", pf->ns,
 				         pf->pod, pf->port,
 				         cc != CURLE_OK
-				                 ? curl_easy_strerror(cc)
+				                 ? libcurl.easy_strerror(cc)
 				                 : "connection closed without a close frame");
 				pf_fail(pf, err, -ECONNRESET, m);
 				break;

@@ -56,30 +56,30 @@ static size_t body_write(char *ptr, size_t size, size_t nmemb, void *ud)
 static int setup_server(struct k8s_client *c, struct k8s_error *err)
 {
 	const struct kubeconfig *kc = c->kc;
-	CURLU *u = curl_url();
+	CURLU *u = libcurl.url();
 	if (!u)
 		return -ENOMEM;
 	int r = 0;
 	char *host = NULL, *port = NULL, *url = NULL, *ct = NULL;
-	if (curl_url_set(u, CURLUPART_URL, kc->server, 0) != CURLUE_OK) {
+	if (libcurl.url_set(u, CURLUPART_URL, kc->server, 0) != CURLUE_OK) {
 		r = k8s_errorf(err, -EINVAL, 0, NULL, "invalid server URL \"%s\" in cluster \"%s\"",
 		               kc->server, kc->cluster_name ? kc->cluster_name : "(in-cluster)");
 		goto out;
 	}
 	/* client-go keeps a path prefix but drops query and fragment. */
-	curl_url_set(u, CURLUPART_QUERY, NULL, 0);
-	curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+	libcurl.url_set(u, CURLUPART_QUERY, NULL, 0);
+	libcurl.url_set(u, CURLUPART_FRAGMENT, NULL, 0);
 	if (kc->tls_server_name) {
-		if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-		    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+		if (libcurl.url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+		    libcurl.url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
 		    asprintf(&ct, "%s:%s:%s:%s", kc->tls_server_name, port, host, port) < 0 ||
-		    !(c->connect_to = curl_slist_append(NULL, ct)) ||
-		    curl_url_set(u, CURLUPART_HOST, kc->tls_server_name, 0) != CURLUE_OK) {
+		    !(c->connect_to = libcurl.slist_append(NULL, ct)) ||
+		    libcurl.url_set(u, CURLUPART_HOST, kc->tls_server_name, 0) != CURLUE_OK) {
 			r = -ENOMEM;
 			goto out;
 		}
 	}
-	if (curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
+	if (libcurl.url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -92,22 +92,19 @@ static int setup_server(struct k8s_client *c, struct k8s_error *err)
 		r = -ENOMEM;
 out:
 	free(ct);
-	curl_free(host);
-	curl_free(port);
-	curl_free(url);
-	curl_url_cleanup(u);
+	libcurl.free(host);
+	libcurl.free(port);
+	libcurl.free(url);
+	libcurl.url_cleanup(u);
 	return r;
 }
 
 int k8s_client_new(struct kubeconfig *kc, struct k8s_client **ret, struct k8s_error *err)
 {
-	static bool global_done;
-	if (!global_done) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			kubeconfig_free(kc);
-			return -ENOMEM;
-		}
-		global_done = true;
+	int r = k8s_libcurl_load(err);
+	if (r < 0) {
+		kubeconfig_free(kc);
+		return r;
 	}
 	struct k8s_client *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -117,12 +114,12 @@ int k8s_client_new(struct kubeconfig *kc, struct k8s_client **ret, struct k8s_er
 	c->kc = kc;
 	c->request_ms = 30000;
 	c->connect_ms = 10000;
-	c->curl = curl_easy_init();
+	c->curl = libcurl.easy_init();
 	if (!c->curl) {
 		k8s_client_free(c);
 		return -ENOMEM;
 	}
-	int r = setup_server(c, err);
+	r = setup_server(c, err);
 	if (r < 0) {
 		k8s_client_free(c);
 		return r;
@@ -136,10 +133,10 @@ void k8s_client_free(struct k8s_client *c)
 	if (!c)
 		return;
 	if (c->curl)
-		curl_easy_cleanup(c->curl);
+		libcurl.easy_cleanup(c->curl);
 	kubeconfig_free(c->kc);
 	free(c->url_base);
-	curl_slist_free_all(c->connect_to);
+	libcurl.slist_free_all(c->connect_to);
 	free(c);
 }
 
@@ -175,7 +172,7 @@ static int transport_error(struct k8s_client *c, CURLcode cc, struct k8s_error *
 {
 	if (cc == CURLE_ABORTED_BY_CALLBACK)
 		return k8s_errorf(err, -EINTR, 0, NULL, "interrupted");
-	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
+	const char *detail = c->errbuf[0] ? c->errbuf : libcurl.easy_strerror(cc);
 	const char *advice = "check the kubeconfig's server address and your network";
 	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
 	    cc == CURLE_SSL_CACERT_BADFILE)
@@ -210,13 +207,13 @@ int k8s_curl_transport(const struct kubeconfig *kc, CURL *h, struct curl_slist *
                        bool tunnel_proxy)
 {
 	if (connect_to)
-		curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+		libcurl.easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
 	if (kc->insecure) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+		libcurl.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		libcurl.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	} else if (kc->ca_pem) {
 		struct curl_blob b = {kc->ca_pem, kc->ca_len, CURL_BLOB_COPY};
-		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
+		libcurl.easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
 	}
 	if (kc->proxy_url) {
 		/* Go's SOCKS5 dialer sends host names to the proxy: socks5h. */
@@ -224,9 +221,9 @@ int k8s_curl_transport(const struct kubeconfig *kc, CURL *h, struct curl_slist *
 		if (!strncmp(kc->proxy_url, "socks5://", 9) &&
 		    asprintf(&p, "socks5h://%s", kc->proxy_url + 9) < 0)
 			return -ENOMEM;
-		curl_easy_setopt(h, CURLOPT_PROXY, p ? p : kc->proxy_url);
+		libcurl.easy_setopt(h, CURLOPT_PROXY, p ? p : kc->proxy_url);
 		if (tunnel_proxy)
-			curl_easy_setopt(h, CURLOPT_HTTPPROXYTUNNEL, 1L);
+			libcurl.easy_setopt(h, CURLOPT_HTTPPROXYTUNNEL, 1L);
 	}
 	/* client-go attaches credentials only over https. */
 	if (strncmp(kc->server, "https://", 8) != 0)
@@ -242,10 +239,10 @@ int k8s_curl_transport(const struct kubeconfig *kc, CURL *h, struct curl_slist *
 	if (cert && key) {
 		struct curl_blob cb = {(void *)cert, cert_len, CURL_BLOB_COPY};
 		struct curl_blob kb = {(void *)key, key_len, CURL_BLOB_COPY};
-		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cb);
-		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &kb);
-		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+		libcurl.easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cb);
+		libcurl.easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+		libcurl.easy_setopt(h, CURLOPT_SSLKEY_BLOB, &kb);
+		libcurl.easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
 	}
 	return 0;
 }
@@ -255,20 +252,20 @@ static int setup_request(struct k8s_client *c, const char *token, bool cleanup,
 {
 	struct kubeconfig *kc = c->kc;
 	CURL *h = c->curl;
-	curl_easy_reset(h);
+	libcurl.easy_reset(h);
 	c->errbuf[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_ms);
+	libcurl.easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+	libcurl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	libcurl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_ms);
 	/* Only HTTP(S) to the API server; never follow redirects elsewhere. */
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "mirrord-trace/" MT_VERSION);
+	libcurl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
+	libcurl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	libcurl.easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	libcurl.easy_setopt(h, CURLOPT_USERAGENT, "mirrord-trace/" MT_VERSION);
 	if (c->cancelled && !cleanup) {
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		libcurl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo);
+		libcurl.easy_setopt(h, CURLOPT_XFERINFODATA, c);
+		libcurl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	}
 	int r = k8s_curl_transport(kc, h, c->connect_to, false);
 	if (r < 0)
@@ -280,20 +277,20 @@ static int setup_request(struct k8s_client *c, const char *token, bool cleanup,
 		_cleanup_free_ char *a = NULL;
 		if (asprintf(&a, "Authorization: Bearer %s", token) < 0)
 			return -ENOMEM;
-		struct curl_slist *n = curl_slist_append(*hdrs, a);
+		struct curl_slist *n = libcurl.slist_append(*hdrs, a);
 		if (!n)
 			return -ENOMEM;
 		*hdrs = n;
 	} else if (kc->username) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERNAME, kc->username);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, kc->password ? kc->password : "");
+		libcurl.easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		libcurl.easy_setopt(h, CURLOPT_USERNAME, kc->username);
+		libcurl.easy_setopt(h, CURLOPT_PASSWORD, kc->password ? kc->password : "");
 	}
 	if (kc->impersonate_user) {
 		_cleanup_free_ char *a = NULL;
 		if (asprintf(&a, "Impersonate-User: %s", kc->impersonate_user) < 0)
 			return -ENOMEM;
-		struct curl_slist *n = curl_slist_append(*hdrs, a);
+		struct curl_slist *n = libcurl.slist_append(*hdrs, a);
 		if (!n)
 			return -ENOMEM;
 		*hdrs = n;
@@ -312,7 +309,7 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct sink *s = ud;
 	long http = 0;
-	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &http);
+	libcurl.easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &http);
 	if (http >= 200 && http < 300)
 		return s->fn(ptr, size, nmemb, s->ud);
 	return body_write(ptr, size, nmemb, s->eb);
@@ -335,47 +332,47 @@ static int perform(struct k8s_client *c, const char *method, const char *path,
 		int r = kubeconfig_credentials(c->kc, attempt > 0, &token, err);
 		if (r < 0)
 			return r;
-		struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+		struct curl_slist *hdrs = libcurl.slist_append(NULL, "Accept: application/json");
 		if (!hdrs)
 			return -ENOMEM;
 		_cleanup_free_ char *ct = NULL;
 		if (body) {
 			if (asprintf(&ct, "Content-Type: %s",
 			             content_type ? content_type : "application/json") < 0 ||
-			    !curl_slist_append(hdrs, ct)) {
-				curl_slist_free_all(hdrs);
+			    !libcurl.slist_append(hdrs, ct)) {
+				libcurl.slist_free_all(hdrs);
 				return -ENOMEM;
 			}
 		}
 		/* A DELETE is how we clean up: it is never cancelled. */
 		r = setup_request(c, token, !strcmp(method, "DELETE"), &hdrs);
 		if (r < 0) {
-			curl_slist_free_all(hdrs);
+			libcurl.slist_free_all(hdrs);
 			return r;
 		}
 		CURL *h = c->curl;
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		libcurl.easy_setopt(h, CURLOPT_URL, url);
+		libcurl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 		if (!strcmp(method, "GET"))
-			curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+			libcurl.easy_setopt(h, CURLOPT_HTTPGET, 1L);
 		if (body) {
-			curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+			libcurl.easy_setopt(h, CURLOPT_POSTFIELDS, body);
+			libcurl.easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 		}
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+		libcurl.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		libcurl.easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 
 		/* The header callback cannot tell us the status before the body
 		 * starts, so the body sink decides per call: 2xx goes to the
 		 * caller, anything else to errbody (bounded). */
 		struct sink s = {h, write_fn, write_ud, errbody};
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, (curl_write_callback)sink_write);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+		libcurl.easy_setopt(h, CURLOPT_WRITEFUNCTION, (curl_write_callback)sink_write);
+		libcurl.easy_setopt(h, CURLOPT_WRITEDATA, &s);
 		errbody->len = 0;
-		CURLcode cc = curl_easy_perform(h);
-		curl_slist_free_all(hdrs);
+		CURLcode cc = libcurl.easy_perform(h);
+		libcurl.slist_free_all(hdrs);
 		long http = 0;
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
+		libcurl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
 		*ret_http = http;
 		if (cc == CURLE_WRITE_ERROR && http >= 200 && http < 300)
 			return -ECANCELED; /* the caller's sink stopped it; it knows why */
@@ -467,12 +464,12 @@ static int add_query(CURL *h, char **q, const char *k, const char *v)
 {
 	if (!v)
 		return 0;
-	char *e = curl_easy_escape(h, v, 0);
+	char *e = libcurl.easy_escape(h, v, 0);
 	if (!e)
 		return -ENOMEM;
 	char *n = NULL;
 	int k_ = asprintf(&n, "%s%s%s=%s", *q, strchr(*q, '?') ? "&" : "?", k, e);
-	curl_free(e);
+	libcurl.free(e);
 	if (k_ < 0)
 		return -ENOMEM;
 	free(*q);

@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -168,30 +167,80 @@ int k8s_yaml_to_json(const char *buf, size_t len, const char *name, json_t **ret
 	return 0;
 }
 
+static const char b64_alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* The 6-bit value of a base64 character, or -1. */
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+void k8s_base64_encode_to(const void *in, size_t len, char *out)
+{
+	const uint8_t *p = in;
+	size_t i = 0;
+	for (; i + 3 <= len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		*out++ = b64_alphabet[v >> 18];
+		*out++ = b64_alphabet[(v >> 12) & 63];
+		*out++ = b64_alphabet[(v >> 6) & 63];
+		*out++ = b64_alphabet[v & 63];
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);
+		*out++ = b64_alphabet[v >> 18];
+		*out++ = b64_alphabet[(v >> 12) & 63];
+		*out++ = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+		*out++ = '=';
+	}
+	*out = '\0';
+}
+
+/* Standard base64 (RFC 4648 §4) with padding; whitespace anywhere is
+ * ignored (kubeconfig data fields are sometimes wrapped). Anything else
+ * that is not the alphabet, or padding before the end, is -EINVAL. */
 int k8s_base64_decode(const char *in, char **ret, size_t *ret_len)
 {
 	size_t n = strlen(in);
-	_cleanup_free_ char *clean = malloc(n + 1);
-	if (!clean)
-		return -ENOMEM;
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isspace((unsigned char)in[i]))
-			clean[m++] = in[i];
-	if (m % 4 != 0)
-		return -EINVAL;
-	_cleanup_free_ char *out = malloc(m / 4 * 3 + 1);
+	_cleanup_free_ char *out = malloc(n / 4 * 3 + 3);
 	if (!out)
 		return -ENOMEM;
-	int k = m ? EVP_DecodeBlock((unsigned char *)out, (unsigned char *)clean, (int)m) : 0;
-	if (k < 0)
+	size_t outlen = 0, quad = 0, pad = 0;
+	uint32_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (isspace(c))
+			continue;
+		int d = c == '=' ? 0 : b64_value(c);
+		if (d < 0 || (pad && c != '='))
+			return -EINVAL;
+		if (c == '=' && ++pad > 2)
+			return -EINVAL;
+		v = v << 6 | (uint32_t)d;
+		if (++quad == 4) {
+			out[outlen++] = (char)(v >> 16);
+			out[outlen++] = (char)(v >> 8);
+			out[outlen++] = (char)v;
+			outlen -= pad;
+			quad = 0;
+			v = 0;
+			if (pad)
+				pad = 3; /* nothing may follow a padded group */
+		}
+	}
+	if (quad != 0 || (pad && pad != 3))
 		return -EINVAL;
-	/* EVP_DecodeBlock counts padding as zero bytes; drop them. */
-	size_t outlen = (size_t)k;
-	if (m >= 1 && clean[m - 1] == '=')
-		outlen--;
-	if (m >= 2 && clean[m - 2] == '=')
-		outlen--;
 	out[outlen] = '\0';
 	*ret_len = outlen;
 	*ret = TAKE_PTR(out);
@@ -205,7 +254,7 @@ int k8s_base64_encode(const void *in, size_t len, char **ret)
 	char *out = malloc((len + 2) / 3 * 4 + 1);
 	if (!out)
 		return -ENOMEM;
-	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	k8s_base64_encode_to(in, len, out);
 	*ret = out;
 	return 0;
 }

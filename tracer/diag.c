@@ -16,6 +16,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/dl.h"
 #include "common/util.h"
 #include "tracer/internal.h"
 
@@ -243,26 +244,107 @@ static void describe_addr(FILE *f, pid_t tid, uint64_t addr, bool ret)
 
 /* ---- stacks --------------------------------------------------------------- */
 
+/* libunwind and capstone are loaded on the first stack captured, not
+ * linked: only --trace-stacks uses them, and loading them cost every run
+ * about 3 ms (common/dl.h). libunwind's unw_* names are macros for the
+ * per-architecture symbols (_Ux86_64_step...), hence MT_STR. */
+#define MT_STR_(x) #x
+#define MT_STR(x) MT_STR_(x)
+
+static struct {
+	__typeof__(unw_create_addr_space) *create_addr_space;
+	__typeof__(unw_destroy_addr_space) *destroy_addr_space;
+	__typeof__(unw_set_caching_policy) *set_caching_policy;
+	__typeof__(unw_init_remote) *init_remote;
+	__typeof__(unw_get_reg) *get_reg;
+	__typeof__(unw_step) *step;
+} unw;
+#define UNW_SYM(f) MT_DL_SYM(__typeof__(unw), f, MT_STR(unw_##f))
+static const struct mt_dl_sym unw_syms[] = {
+        UNW_SYM(create_addr_space),
+        UNW_SYM(destroy_addr_space),
+        UNW_SYM(set_caching_policy),
+        UNW_SYM(init_remote),
+        UNW_SYM(get_reg),
+        UNW_SYM(step),
+};
+
+static struct {
+	__typeof__(_UPT_create) *create;
+	__typeof__(_UPT_destroy) *destroy;
+	unw_accessors_t *accessors; /* data: the ptrace accessors table */
+} upt;
+static const struct mt_dl_sym upt_syms[] = {
+        MT_DL_SYM(__typeof__(upt), create, "_UPT_create"),
+        MT_DL_SYM(__typeof__(upt), destroy, "_UPT_destroy"),
+        MT_DL_SYM(__typeof__(upt), accessors, "_UPT_accessors"),
+};
+
+static struct {
+	__typeof__(cs_open) *open;
+	__typeof__(cs_disasm) *disasm;
+	__typeof__(cs_free) *free;
+	__typeof__(cs_close) *close;
+} cs;
+static const struct mt_dl_sym cs_syms[] = {
+        MT_DL_SYM(__typeof__(cs), open, "cs_open"),
+        MT_DL_SYM(__typeof__(cs), disasm, "cs_disasm"),
+        MT_DL_SYM(__typeof__(cs), free, "cs_free"),
+        MT_DL_SYM(__typeof__(cs), close, "cs_close"),
+};
+
+/* 1 loaded, -1 failed (said once, in the first stack), 0 not tried. */
+static int unw_state, cs_state;
+
+static bool lib_ready(int *state, FILE *f, const char *what, int (*load)(char *, size_t))
+{
+	char why[512];
+	if (*state == 0) {
+		*state = load(why, sizeof(why)) == 0 ? 1 : -1;
+		if (*state < 0)
+			fprintf(f, "    (no %s: %s)\n", what, why);
+	}
+	return *state > 0;
+}
+
+static int load_unwind(char *why, size_t len)
+{
+	/* libunwind-ptrace needs libunwind-<arch> without naming it. */
+	int r = mt_dl_load("libunwind-" MT_STR(UNW_TARGET) ".so.8", true, unw_syms,
+	                   ARRAY_SIZE(unw_syms), &unw, why, len);
+	if (r == 0)
+		r = mt_dl_load("libunwind-ptrace.so.0", false, upt_syms, ARRAY_SIZE(upt_syms), &upt,
+		               why, len);
+	return r;
+}
+
+static int load_capstone(char *why, size_t len)
+{
+	return mt_dl_load("libcapstone.so.4", false, cs_syms, ARRAY_SIZE(cs_syms), &cs, why, len);
+}
+
 static unsigned unwind_libunwind(struct tracer *t, FILE *f, pid_t tid)
 {
 	unw_cursor_t c;
 	unsigned n = 0;
-	void *upt;
+	void *ui;
 
+	if (!lib_ready(&unw_state, f, "libunwind stacks", load_unwind))
+		return 0;
 	if (!t->unw_as) {
-		unw_addr_space_t as = unw_create_addr_space(&_UPT_accessors, 0);
+		unw_addr_space_t as = unw.create_addr_space(upt.accessors, 0);
 		if (!as)
 			return 0;
-		unw_set_caching_policy(as, UNW_CACHE_GLOBAL);
+		unw.set_caching_policy(as, UNW_CACHE_GLOBAL);
 		t->unw_as = as;
 	}
-	upt = _UPT_create(tid);
-	if (!upt)
+	ui = upt.create(tid);
+	if (!ui)
 		return 0;
-	if (unw_init_remote(&c, (unw_addr_space_t)t->unw_as, upt) == 0) {
+	if (unw.init_remote(&c, (unw_addr_space_t)t->unw_as, ui) == 0) {
 		do {
 			unw_word_t ip = 0;
-			if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
+			if (unw.get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
 				break;
 			/* Not unw_get_proc_name(): it answers with the nearest
 			 * symbol before ip however far (see elf_symbolize). */
@@ -270,9 +352,9 @@ static unsigned unwind_libunwind(struct tracer *t, FILE *f, pid_t tid)
 			describe_addr(f, tid, ip, n > 0);
 			fputc('\n', f);
 			n++;
-		} while (n < MAX_FRAMES && unw_step(&c) > 0);
+		} while (n < MAX_FRAMES && unw.step(&c) > 0);
 	}
-	_UPT_destroy(upt);
+	upt.destroy(ui);
 	return n;
 }
 
@@ -312,23 +394,25 @@ static void disasm_site(struct tracer *t, FILE *f, pid_t tid, uint64_t ip)
 	cs_insn *insn;
 	size_t n;
 
+	if (!lib_ready(&cs_state, f, "disassembly", load_capstone))
+		return;
 	if (!t->cs_open) {
 		csh h;
-		if (cs_open((cs_arch)arch_cs_arch(), (cs_mode)arch_cs_mode(), &h) != CS_ERR_OK)
+		if (cs.open((cs_arch)arch_cs_arch(), (cs_mode)arch_cs_mode(), &h) != CS_ERR_OK)
 			return;
 		t->cs_handle = h;
 		t->cs_open = true;
 	}
 	if (process_vm_readv(tid, &l, 1, &r, 1, 0) != sizeof(code))
 		return;
-	n = cs_disasm((csh)t->cs_handle, code, sizeof(code), at, 2, &insn);
+	n = cs.disasm((csh)t->cs_handle, code, sizeof(code), at, 2, &insn);
 	fprintf(f, "    site 0x%" PRIx64 ":", at);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%s %s%s%s", i ? " ;" : "", insn[i].mnemonic,
 		        insn[i].op_str[0] ? " " : "", insn[i].op_str);
 	fputc('\n', f);
 	if (n)
-		cs_free(insn, n);
+		cs.free(insn, n);
 }
 
 void diag_capture_stack(struct tracer *t, struct tev *e)
@@ -350,10 +434,10 @@ void diag_capture_stack(struct tracer *t, struct tev *e)
 void diag_free(struct tracer *t)
 {
 	if (t->unw_as)
-		unw_destroy_addr_space((unw_addr_space_t)t->unw_as);
+		unw.destroy_addr_space((unw_addr_space_t)t->unw_as);
 	if (t->cs_open) {
 		csh h = (csh)t->cs_handle;
-		cs_close(&h);
+		cs.close(&h);
 	}
 	t->unw_as = NULL;
 	t->cs_open = false;

@@ -6,7 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
 #include "common/util.h"
+#include "k8s/internal.h"
+#include "k8s/portforward.h"
 #include "k8s/ws.h"
 #include "tests/unit/test.h"
 
@@ -390,6 +395,87 @@ TEST(utf8)
 	CHECK(!ws_utf8_valid((const uint8_t *)"\xf0\x9f\x98", 3));     /* truncated */
 	CHECK(!ws_utf8_valid((const uint8_t *)"\xe0\x80\xaf", 3));     /* overlong */
 	CHECK(!ws_utf8_valid((const uint8_t *)"\xff", 1));
+}
+
+static void sha1_hex(const void *in, size_t len, char out[41])
+{
+	uint8_t md[K8S_SHA1_LEN];
+	k8s_sha1(in, len, md);
+	for (int i = 0; i < K8S_SHA1_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+TEST(sha1_vectors)
+{
+	char hex[41];
+	sha1_hex("", 0, hex);
+	CHECK_STR(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+	sha1_hex("abc", 3, hex);
+	CHECK_STR(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+	const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	sha1_hex(two, strlen(two), hex);
+	CHECK_STR(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+	static char million[1000000];
+	memset(million, 'a', sizeof(million));
+	sha1_hex(million, sizeof(million), hex);
+	CHECK_STR(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+}
+
+/* Every length across the one- and two-block tails, against OpenSSL. */
+TEST(sha1_matches_openssl)
+{
+	uint8_t buf[300], ours[K8S_SHA1_LEN], theirs[SHA_DIGEST_LENGTH];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131 + 7);
+	for (size_t len = 0; len <= sizeof(buf); len++) {
+		k8s_sha1(buf, len, ours);
+		SHA1(buf, len, theirs);
+		CHECK(memcmp(ours, theirs, sizeof(ours)) == 0);
+	}
+}
+
+TEST(ws_accept_rfc6455)
+{
+	char out[K8S_WS_ACCEPT_LEN + 1];
+	CHECK_EQ(k8s_ws_accept_for("dGhlIHNhbXBsZSBub25jZQ==", out), 0);
+	CHECK_STR(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+TEST(base64_round_trip)
+{
+	uint8_t buf[100];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(255 - i * 37);
+	for (size_t len = 0; len <= sizeof(buf); len++) {
+		_cleanup_free_ char *enc = NULL, *dec = NULL;
+		char ref[(sizeof(buf) + 2) / 3 * 4 + 1];
+		CHECK_EQ(k8s_base64_encode(buf, len, &enc), 0);
+		EVP_EncodeBlock((unsigned char *)ref, buf, (int)len);
+		CHECK_STR(enc, ref);
+		size_t n = 0;
+		CHECK_EQ(k8s_base64_decode(enc, &dec, &n), 0);
+		CHECK_EQ(n, len);
+		CHECK(memcmp(dec, buf, len) == 0);
+		CHECK_EQ(dec[n], 0);
+	}
+	/* Whitespace anywhere is ignored (wrapped kubeconfig data). */
+	_cleanup_free_ char *dec = NULL;
+	size_t n = 0;
+	CHECK_EQ(k8s_base64_decode(" aGVs\nbG8g\r\n d29y bGQ= \n", &dec, &n), 0);
+	CHECK_EQ(n, 11);
+	CHECK_STR(dec, "hello world");
+}
+
+TEST(base64_rejects)
+{
+	const char *bad[] = {"a",    "aGVsbG8",  "aGVsbG8==", "aGV=bG8=",     "====",
+	                     "a===", "aGVs!G8=", "aGVsbG8=x", "aGVsbA==aGVs", "-_-_"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *dec = NULL;
+		size_t n = 0;
+		CHECK_EQ(k8s_base64_decode(bad[i], &dec, &n), -EINVAL);
+		CHECK(dec == NULL);
+	}
 }
 
 TEST_MAIN()
