@@ -159,7 +159,10 @@ static void sb_escaped(struct sbuf *b, const char *s)
 	}
 }
 
-static int compile_opts(const char *pat, size_t len, uint32_t opts, pcre2_code **ret,
+/* jit: for a pattern that will be matched. JIT compiling costs about
+ * ten times the compile (executable memory, code generation), so the
+ * compiles that only check a pattern skip it. */
+static int compile_opts(const char *pat, size_t len, uint32_t opts, bool jit, pcre2_code **ret,
                         char **ret_why)
 {
 	int err;
@@ -175,20 +178,21 @@ static int compile_opts(const char *pat, size_t len, uint32_t opts, pcre2_code *
 		return -EINVAL;
 	}
 	/* JIT is an optimisation; without it matching still works. */
-	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	if (jit)
+		(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
 	*ret = re;
 	return 0;
 }
 
-static int compile_one(const char *pat, size_t len, pcre2_code **ret, char **ret_why)
+static int compile_one(const char *pat, size_t len, bool jit, pcre2_code **ret, char **ret_why)
 {
-	return compile_opts(pat, len, PCRE2_CASELESS, ret, ret_why);
+	return compile_opts(pat, len, PCRE2_CASELESS, jit, ret, ret_why);
 }
 
 int fs_pattern_check(const char *pat, char **ret_why)
 {
 	pcre2_code *re;
-	int e = compile_one(pat, strlen(pat), &re, ret_why);
+	int e = compile_one(pat, strlen(pat), false, &re, ret_why);
 
 	if (e == 0)
 		pcre2_code_free(re);
@@ -207,7 +211,7 @@ static int compile_list(const char *const *pats, size_t n, struct sbuf *extra, p
 	*ret = NULL;
 	for (size_t i = 0; i < n; i++) {
 		pcre2_code *one;
-		e = compile_one(pats[i], strlen(pats[i]), &one, ret_why);
+		e = compile_one(pats[i], strlen(pats[i]), false, &one, ret_why);
 		if (e < 0)
 			goto out;
 		pcre2_code_free(one);
@@ -220,7 +224,7 @@ static int compile_list(const char *const *pats, size_t n, struct sbuf *extra, p
 		sb_add(&all, extra->s, extra->len);
 	}
 	if (all.len)
-		e = compile_one(all.s, all.len, ret, ret_why);
+		e = compile_one(all.s, all.len, true, ret, ret_why);
 out:
 	free(all.s);
 	return e;
@@ -242,9 +246,9 @@ static int compile_mapping(struct fs_policy *p, const struct fs_policy_config *c
 	for (size_t i = 0; i < c->n_mapping; i++) {
 		struct fs_map *m = &p->map[p->n_map++];
 		const char *from = c->map_from[i];
-		int e = compile_one(from, strlen(from), &m->pick, ret_why);
+		int e = compile_one(from, strlen(from), true, &m->pick, ret_why);
 		if (e == 0)
-			e = compile_opts(from, strlen(from), 0, &m->replace, ret_why);
+			e = compile_opts(from, strlen(from), 0, true, &m->replace, ret_why);
 		if (e < 0)
 			return e;
 		m->md = pcre2_match_data_create_from_pattern(m->replace, NULL);
