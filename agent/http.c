@@ -1,6 +1,10 @@
 /* Filtered steal: one stolen connection served request by request.
  *
  * Each HTTP/1.x request head is parsed and matched against the filter.
+ * A connection that opens with the HTTP/2 prior-knowledge preface
+ * (RFC 9113 §3.3, h2c) is not parsed: it goes whole, raw both ways, to
+ * the pod's app, as any request the filter does not pick would (HTTP/2
+ * requests are not filtered; one notice per port).
  * A match goes to the client, on one agent stream per connection
  * (opened at the first match, reused while it lives); the rest go to the
  * pod's app, on one connection to the original destination per stolen
@@ -68,6 +72,9 @@ struct hconn {
 	int fd, up;
 	uint32_t ev, up_ev;
 	bool up_connecting, peer_eof, up_eof, peer_wr_shut, close_after;
+	bool routed;    /* a request (or the HTTP/2 preface) was routed */
+	bool up_shut;   /* raw to the pod: its write side shut after the peer's EOF */
+	bool clean_end; /* raw to the pod: it closed, the peer gets a FIN */
 	enum hstate st;
 	bool to_client, head_req, upgrade_req, resp_started, in_resp_body;
 	struct framer req, resp;
@@ -535,6 +542,48 @@ static int up_connect(struct hconn *h)
 	return 0;
 }
 
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
+
+/* 1: the bytes start with the HTTP/2 preface; 0: they might, more are
+ * needed; -1: they do not. */
+static int h2_preface_seen(const uint8_t *p, size_t n)
+{
+	size_t k = n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN;
+	if (memcmp(p, h2_preface, k) != 0)
+		return -1;
+	return k == H2_PREFACE_LEN ? 1 : 0;
+}
+
+/* An HTTP/2 connection: all of it to the pod's app, raw. */
+static void h2_pass(struct hconn *h)
+{
+	static uint16_t noted[16];
+	bool seen = false;
+	for (size_t i = 0; i < ARRAY_SIZE(noted) && noted[i]; i++)
+		seen |= noted[i] == h->port;
+	if (!seen) {
+		for (size_t i = 0; i < ARRAY_SIZE(noted); i++)
+			if (!noted[i]) {
+				noted[i] = h->port;
+				break;
+			}
+		log_info("port %u: an HTTP/2 (prior knowledge) connection goes to the pod's "
+		         "application: HTTP/2 requests are not filtered",
+		         h->port);
+	}
+	h->routed = true;
+	h->to_client = false;
+	int r = h->up < 0 ? up_connect(h) : 0;
+	if (r < 0) {
+		log_debug("port %u: cannot reach the pod's application: %s", h->port, strerror(-r));
+		h->close_after = true;
+		h->peer_eof = true; /* a reset: there is no HTTP/2 error to give */
+		return;
+	}
+	h->st = HS_RAW;
+}
+
 /* Route the head at ibuf[0..len). */
 static int route_request(struct hconn *h, size_t len)
 {
@@ -554,6 +603,7 @@ static int route_request(struct hconn *h, size_t len)
 	for (unsigned k = 0; k < hd->nh; k++)
 		h->upgrade_req |= hdr_is(hd, k, "upgrade");
 	h->to_client = h->f && filter_match(h->f, hd);
+	h->routed = true;
 	free(hd);
 	if (h->to_client && !h->is) {
 		h->is = istream_open(h->in, AP_SUB_STEAL, h->port, (struct sockaddr *)&h->peer,
@@ -592,6 +642,15 @@ static void hconn_process(struct hconn *h)
 		}
 		if (h->st == HS_WAIT)
 			return;
+		if (h->st == HS_HEAD && !h->routed) {
+			int pre = h2_preface_seen(h->ibuf, h->ilen);
+			if (pre == 0)
+				return;
+			if (pre > 0) {
+				h2_pass(h);
+				continue;
+			}
+		}
 		if (h->st == HS_HEAD) {
 			size_t len = head_len(h->ibuf, h->ilen);
 			if (!len) {
@@ -759,8 +818,14 @@ static void hconn_update(struct hconn *h)
 		istream_credit(h->is, h->owed);
 		h->owed = 0;
 	}
+	/* Raw to the pod: the peer's EOF reaches it after the bytes before. */
+	if (h->peer_eof && h->st == HS_RAW && !h->to_client && h->up >= 0 && !h->ulen &&
+	    !h->up_connecting && !h->up_shut) {
+		(void)shutdown(h->up, SHUT_WR);
+		h->up_shut = true;
+	}
 	if (h->close_after && !h->olen) {
-		hconn_free(h, h->peer_eof);
+		hconn_free(h, h->peer_eof && !h->clean_end);
 		return;
 	}
 	if (h->peer_eof && h->st != HS_RAW && h->st == HS_HEAD && !h->olen) {
@@ -808,6 +873,16 @@ static void up_failed(struct hconn *h, int err)
 	closep(&h->up);
 	h->up = -1;
 	h->ulen = 0;
+	if (!h->to_client && h->st == HS_RAW) {
+		/* The end of a raw exchange with the pod: its FIN gives the
+		 * peer one once the bytes before it are out; an error, a
+		 * reset. */
+		h->close_after = true;
+		h->clean_end = !err;
+		if (err)
+			h->peer_eof = true;
+		return;
+	}
 	if (!h->to_client && h->st != HS_HEAD) {
 		if (h->in_resp_body && h->resp.kind == FR_EOF && !err) {
 			exchange_done(h);
@@ -883,11 +958,15 @@ static void peer_event(struct evloop *l, int fd, uint32_t events, void *data)
 		} else if (n == 0 || errno != EAGAIN) {
 			h->peer_eof = true;
 			if (h->st == HS_RAW) {
-				if (h->to_client && h->is)
+				if (h->to_client && h->is) {
 					istream_close(h->is, AP_CLOSE_FIN, 0), h->is = NULL;
-				else if (h->up >= 0)
-					(void)shutdown(h->up, SHUT_WR);
-				h->close_after = true;
+					h->close_after = true;
+				} else if (h->up < 0) {
+					h->close_after = true;
+				}
+				/* else hconn_update() shuts the pod's side once
+				 * what is queued for it is out, and the
+				 * connection ends with the pod's FIN */
 			} else if (h->st != HS_HEAD || h->ilen) {
 				h->close_after = true;
 			}

@@ -129,6 +129,69 @@ stop_app
 rules_back 5 && pass "filter: nat rules as before after exit" ||
 	fail "filter: nat rules after exit" "$BEFORE" "$(rules)"
 
+# ---- steal with a filter: HTTP/2 (prior knowledge) goes to the pod ----
+# The agent does not filter HTTP/2: an h2c connection must reach the pod's
+# app whole and unchanged (before, it got a 400), while HTTP/1.1 requests
+# on the same port are still filtered.
+H2PORT=8082
+cat >"$T/h2pod.js" <<'JSEOF'
+const http2 = require('http2');
+const s = http2.createServer();
+s.on('stream', (st, h) => {
+	let body = '';
+	st.on('data', (d) => { body += d; });
+	st.on('end', () => {
+		st.respond({':status': 200, 'content-type': 'text/plain'});
+		st.end('pod-h2 ' + h[':method'] + ' ' + h[':path'] + ' ' + (h['x-user'] || '-') +
+			(body ? ' ' + body.length : '') + '\n');
+	});
+});
+s.listen(+process.argv[2], '0.0.0.0', () => console.log('ready'));
+JSEOF
+cat >"$T/h2client.js" <<'JSEOF'
+const http2 = require('http2');
+const c = http2.connect(process.argv[2]);
+c.on('error', (e) => { console.log('error ' + e.code); process.exit(1); });
+function req(method, path, user, body) {
+	return new Promise((resolve) => {
+		const r = c.request({':method': method, ':path': path, 'x-user': user});
+		let got = '';
+		r.setEncoding('utf8');
+		r.on('data', (d) => { got += d; });
+		r.on('end', () => resolve(got));
+		r.on('error', (e) => resolve('error ' + e.code + '\n'));
+		r.end(body);
+	});
+}
+(async () => {
+	const a = await req('GET', '/n1', 'alice');
+	const [b, d] = await Promise.all([req('GET', '/n2', 'bob'), req('POST', '/n3', 'alice', 'x'.repeat(5000))]);
+	process.stdout.write(a + b + d);
+	c.close();
+})();
+JSEOF
+if command -v node >/dev/null; then
+	nsenter -t "$TARGET_PID" -n node "$T/h2pod.js" "$H2PORT" >"$T/h2pod.out" 2>&1 &
+	E2E_PIDS+=("$!")
+	for _ in $(seq 50); do grep -q '^ready' "$T/h2pod.out" && break; sleep 0.1; done
+	MIRRORD_HTTP_HEADER_FILTER='^x-user: alice$' serve h2filter "$H2PORT" --steal
+	run client --http2-prior-knowledge -H 'x-user: bob' "http://$POD_IP:$H2PORT/h1"
+	expect_out_eq "pod-h2 GET /h1 bob" "filtered steal: curl's HTTP/2 prior-knowledge request is answered by the pod's app"
+	# Node's client: three requests on one connection, in turn and then
+	# two at once (multiplexed), alice's with a body.
+	run timeout 20 ip netns exec "$SVC_NETNS" node "$T/h2client.js" "http://$POD_IP:$H2PORT"
+	expect_out_eq "pod-h2 GET /n1 alice
+pod-h2 GET /n2 bob
+pod-h2 POST /n3 alice 5000" "filtered steal: HTTP/2 is not filtered: three requests on one h2 connection, alice's too, all answered by the pod"
+	run client -H 'x-user: alice' "http://$POD_IP:$H2PORT/a"
+	expect_out_eq "h2filter /a" "filtered steal: HTTP/1.1 on the same port is still filtered (alice to the local app)"
+	stop_app
+	rules_back 5 && pass "h2 filter: nat rules as before after exit" ||
+		fail "h2 filter: nat rules after exit" "$BEFORE" "$(rules)"
+else
+	fail "node is installed (scripts/deps)" "node" "none"
+fi
+
 # ---- mirror: the pod answers, the local app gets copies ----
 serve mirror "$PORT"
 : >"$T/pod.log"
