@@ -201,6 +201,15 @@ char *fs_cache_remote_of(const struct fs_cache *c, const char *local)
 	return xstrdup(local + c->dirlen);
 }
 
+char *fs_cache_link_remote_of(const struct fs_cache *c, const char *local)
+{
+	char *r = fs_cache_remote_of(c, local);
+
+	if (!r && c->lazy)
+		r = fs_fuse_remote_of(c->lazy, local);
+	return r;
+}
+
 /* mkdir -p (mode 0700) of the directories above path from its byte from
  * on; with clear, a file in the way goes. */
 static int mkdir_parents(const char *path, size_t from, bool clear)

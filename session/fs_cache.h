@@ -29,6 +29,10 @@ char *fs_cache_path(const struct fs_cache *c, const char *remote);
  * for (malloc'd), else NULL. */
 char *fs_cache_remote_of(const struct fs_cache *c, const char *local);
 
+/* As fs_cache_remote_of, and also for a node of the FUSE mount of large
+ * files (by name: for readlink of /proc/PID/fd/N, never a path to open). */
+char *fs_cache_link_remote_of(const struct fs_cache *c, const char *local);
+
 /* Make the copy of remote current for reading: a regular file's content
  * (fetched again only when the pod's size or mtime changed; its mode and
  * times are the pod's, with read permission for us), a directory's

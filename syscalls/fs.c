@@ -109,7 +109,7 @@ char *fs_link_pod_path(const struct policy *p, const char *link)
 
 	if (!p->cfg.fs_cache || read_link(link, target, sizeof(target)) < 0)
 		return NULL;
-	return fs_cache_remote_of(p->cfg.fs_cache, target);
+	return fs_cache_link_remote_of(p->cfg.fs_cache, target);
 }
 
 static const char *skip_digits(const char *s)
