@@ -201,6 +201,15 @@ char *fs_cache_remote_of(const struct fs_cache *c, const char *local)
 	return xstrdup(local + c->dirlen);
 }
 
+char *fs_cache_link_remote_of(const struct fs_cache *c, const char *local)
+{
+	char *r = fs_cache_remote_of(c, local);
+
+	if (!r && c->lazy)
+		r = fs_fuse_remote_of(c->lazy, local);
+	return r;
+}
+
 /* mkdir -p (mode 0700) of the directories above path from its byte from
  * on; with clear, a file in the way goes. */
 static int mkdir_parents(const char *path, size_t from, bool clear)
@@ -847,6 +856,40 @@ int fs_cache_flush(struct fs_cache *c, const char *remote)
 {
 	_cleanup_free_ char *local = fs_cache_path(c, remote);
 
+	return sync_entry(c, remote, local);
+}
+
+void fs_cache_stat_written(struct fs_cache *c, const char *remote, struct stat *st)
+{
+	_cleanup_free_ char *local = NULL;
+	struct entry *e = lookup(c, remote, false);
+	struct stat sb;
+
+	if (!e || !e->writable || !S_ISREG(st->st_mode))
+		return;
+	local = fs_cache_path(c, remote);
+	if (lstat(local, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return;
+	if (!e->pending && sb.st_size == e->lsize && same_time(sb.st_mtim, e->lmtime))
+		return; /* as last sent: the pod's stat is the file's */
+	st->st_size = sb.st_size;
+	st->st_blocks = sb.st_blocks;
+	st->st_atim = sb.st_atim;
+	st->st_mtim = sb.st_mtim;
+	st->st_ctim = sb.st_ctim;
+}
+
+int fs_cache_truncate(struct fs_cache *c, const char *remote, off_t len)
+{
+	_cleanup_free_ char *local = fs_cache_path(c, remote);
+	struct entry *e = lookup(c, remote, false);
+	struct stat sb;
+
+	if (!e || !e->writable || lstat(local, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return 1;
+	if (truncate(local, len) < 0)
+		return -errno;
+	e->pending = true;
 	return sync_entry(c, remote, local);
 }
 

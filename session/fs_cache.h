@@ -29,6 +29,10 @@ char *fs_cache_path(const struct fs_cache *c, const char *remote);
  * for (malloc'd), else NULL. */
 char *fs_cache_remote_of(const struct fs_cache *c, const char *local);
 
+/* As fs_cache_remote_of, and also for a node of the FUSE mount of large
+ * files (by name: for readlink of /proc/PID/fd/N, never a path to open). */
+char *fs_cache_link_remote_of(const struct fs_cache *c, const char *local);
+
 /* Make the copy of remote current for reading: a regular file's content
  * (fetched again only when the pod's size or mtime changed; its mode and
  * times are the pod's, with read permission for us), a directory's
@@ -97,6 +101,17 @@ int fs_cache_sync(struct fs_cache *c, const char *local);
  * it, so changes written through an fd that was never closed (dup2 over
  * it, as shells do) go with it. */
 int fs_cache_flush(struct fs_cache *c, const char *remote);
+/* st is the pod's stat of remote: if the program changed remote's copy
+ * opened for writing since it was last written back, put the copy's
+ * size and times into it (what the program's own fds and reads see);
+ * owner, mode, inode and link count stay the pod's. */
+void fs_cache_stat_written(struct fs_cache *c, const char *remote, struct stat *st);
+/* truncate(2) of the pod path remote while its copy is open for
+ * writing: the program's fds write that copy, so it is truncated (they
+ * see the new length, as on one file) and written back at once, under
+ * the same conflict check as every write-back. Returns 1 when remote has
+ * no such copy (the caller truncates the pod's file), 0 or -errno. */
+int fs_cache_truncate(struct fs_cache *c, const char *remote, off_t len);
 /* The pod path was removed or renamed away: drop the copy. */
 void fs_cache_forget(struct fs_cache *c, const char *remote);
 /* A directory created remotely: create the copy too (chdir into it). */

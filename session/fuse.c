@@ -884,6 +884,18 @@ bool fs_fuse_owns(const struct fs_fuse *f, const char *local)
 	       (local[f->dirlen] == 0 || local[f->dirlen] == '/');
 }
 
+char *fs_fuse_remote_of(const struct fs_fuse *f, const char *local)
+{
+	struct node *n;
+	uint64_t id;
+
+	if (!fs_fuse_owns(f, local) || local[f->dirlen] != '/' ||
+	    parse_u64(local + f->dirlen + 1, UINT64_MAX, &id) < 0)
+		return NULL;
+	n = u64map_get(&f->nodes, id);
+	return n ? xstrdup(n->remote) : NULL;
+}
+
 void fs_fuse_get_stats(const struct fs_fuse *f, struct fs_fuse_stats *ret)
 {
 	*ret = f->stats;

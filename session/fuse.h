@@ -42,6 +42,9 @@ int fs_fuse_add(struct fs_fuse *f, const char *remote, uint32_t handle, const st
                 char **ret_path);
 /* Whether local names the mount or something under it (by name only). */
 bool fs_fuse_owns(const struct fs_fuse *f, const char *local);
+/* If local names a live node ("<dir>/<id>", by name only: the mount is
+ * never touched), its pod path (malloc'd), else NULL. */
+char *fs_fuse_remote_of(const struct fs_fuse *f, const char *local);
 
 /* Counters for tests and benchmarks. */
 struct fs_fuse_stats {

@@ -103,13 +103,61 @@ static int proc_link(pid_t tid, const char *what, char *buf, size_t cap)
 	return read_link(link, buf, cap);
 }
 
-char *fs_cwd_pod_path(const struct policy *p, const char *link)
+char *fs_link_pod_path(const struct policy *p, const char *link)
 {
-	char cwd[PATH_MAX];
+	char target[PATH_MAX];
 
-	if (!p->cfg.fs_cache || read_link(link, cwd, sizeof(cwd)) < 0)
+	if (!p->cfg.fs_cache || read_link(link, target, sizeof(target)) < 0)
 		return NULL;
-	return fs_cache_remote_of(p->cfg.fs_cache, cwd);
+	return fs_cache_link_remote_of(p->cfg.fs_cache, target);
+}
+
+static const char *skip_digits(const char *s)
+{
+	const char *d = s;
+
+	while (*d >= '0' && *d <= '9')
+		d++;
+	return d > s ? d : NULL;
+}
+
+const char *fs_proc_link(struct sc_event *ev, const char *abs, char *out, size_t cap)
+{
+	const char *s, *d, *name;
+	int n;
+
+	if (strncmp(abs, "/proc/", 6) != 0)
+		return NULL;
+	s = abs + 6;
+	if (strncmp(s, "self/", 5) == 0) {
+		s += 4;
+		n = snprintf(out, cap, "/proc/%d", (int)sc_tgid(ev));
+	} else if (strncmp(s, "thread-self/", 12) == 0) {
+		s += 11;
+		n = snprintf(out, cap, "/proc/%d/task/%d", (int)sc_tgid(ev), (int)sc_tid(ev));
+	} else if ((d = skip_digits(s))) {
+		n = snprintf(out, cap, "/proc/%.*s", (int)(d - s), s);
+		s = d;
+		if (strncmp(s, "/task/", 6) == 0 && (d = skip_digits(s + 6))) {
+			n = snprintf(out, cap, "/proc/%.*s", (int)(d - abs - 6), abs + 6);
+			s = d;
+		}
+	} else {
+		return NULL;
+	}
+	/* s is at "/cwd...", "/exe...", "/fd/N...". */
+	name = s;
+	if (strncmp(s, "/cwd", 4) == 0 || strncmp(s, "/exe", 4) == 0)
+		s += 4;
+	else if (strncmp(s, "/fd/", 4) == 0 && (d = skip_digits(s + 4)))
+		s = d;
+	else
+		return NULL;
+	if ((*s && *s != '/') || n < 0 || (size_t)n + (size_t)(s - name) + 1 > cap)
+		return NULL;
+	memcpy(out + n, name, (size_t)(s - name));
+	out[n + (s - name)] = 0;
+	return s;
 }
 
 int fs_fd_path(struct sc_event *ev, int fd, char *buf, size_t cap)
@@ -180,6 +228,19 @@ int fs_resolve(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned pa
 	}
 	if (p->cfg.fs_cache) {
 		_cleanup_free_ char *rem = fs_cache_remote_of(p->cfg.fs_cache, r->abs);
+		/* A path through a /proc link into the cache: "/proc/self/cwd/x"
+		 * after chdir into a pod directory, "/proc/self/fd/3/x" for an
+		 * fd of one. The kernel would resolve it in the copy, where a
+		 * listed but never fetched file is an empty placeholder: it is
+		 * the pod's file. */
+		const char *rest = fs_proc_link(ev, r->abs, base, sizeof(base));
+		if (!rem && rest && *rest) {
+			_cleanup_free_ char *dir = fs_link_pod_path(p, base);
+			if (dir && normalise(dir, rest + 1, r->remote, sizeof(r->remote)) == 0) {
+				decide_cached(p, write, r);
+				return 0;
+			}
+		}
 		if (rem) {
 			snprintf(r->remote, sizeof(r->remote), "%s", rem);
 			decide_cached(p, write, r);
@@ -482,7 +543,7 @@ void fs_getcwd(struct sc_event *ev, struct policy *p)
 	long ret;
 
 	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)sc_tid(ev));
-	_cleanup_free_ char *pod = fs_cwd_pod_path(p, link);
+	_cleanup_free_ char *pod = fs_link_pod_path(p, link);
 	if (!pod) {
 		if (sc_tracing(ev))
 			sc_note(ev, SC_LOCAL, "getcwd() local directory");

@@ -48,9 +48,17 @@ int fs_errno(int e);
  * buf; -errno if it has none. */
 int fs_fd_path(struct sc_event *ev, int fd, char *buf, size_t cap);
 
-/* If the /proc link (a cwd: "/proc/PID/cwd") names the cache or a
- * directory in it, the pod path it stands for (malloc'd), else NULL. */
-char *fs_cwd_pod_path(const struct policy *p, const char *link);
+/* If the /proc link ("/proc/PID/cwd", ".../fd/N", ".../exe") names the
+ * cache or something in it, the pod path it stands for (malloc'd), else
+ * NULL. */
+char *fs_link_pod_path(const struct policy *p, const char *link);
+
+/* A /proc link as the program names it: "/proc/self/cwd",
+ * "/proc/thread-self/exe", "/proc/PID/fd/N", "/proc/PID/task/TID/cwd"
+ * (self is the program's pid, not ours), then perhaps more of a path.
+ * Writes the link the supervisor reads for it into out and returns what
+ * follows it in abs ("" or "/..."); NULL for every other path. */
+const char *fs_proc_link(struct sc_event *ev, const char *abs, char *out, size_t cap);
 
 /* Settle what every handler treats alike: a path the kernel should see
  * (e < 0 from fs_resolve), local, not_found, and a redirect of argument

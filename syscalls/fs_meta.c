@@ -30,6 +30,17 @@ static void answer(struct sc_event *ev, int e, uint64_t buf, const void *data, s
 	sc_skip(ev, e ? e : ok);
 }
 
+/* The pod's stat of remote, as the program sees it: a copy it is
+ * writing has the size and times of what it wrote. */
+static int pod_stat(struct policy *p, const char *remote, bool follow, struct stat *st)
+{
+	int e = session_fs_stat(p->session, remote, follow, st);
+
+	if (e == 0)
+		fs_cache_stat_written(p->cfg.fs_cache, remote, st);
+	return e;
+}
+
 /* The path of a fstatat-style call with AT_EMPTY_PATH and "": the fd's
  * own file. Only a copy in the cache stands for a pod file. (They stop
  * only in processes armed by fs.c: HANDLE_STAT in the table.) */
@@ -48,7 +59,7 @@ static void do_stat(struct sc_event *ev, struct policy *p, int dirfd_arg, unsign
 
 	if (fs_settle_common(ev, &r, e, path_arg, what))
 		return;
-	e = session_fs_stat(p->session, r.remote, follow, &st);
+	e = pod_stat(p, r.remote, follow, &st);
 	answer(ev, e, buf, &st, sizeof(st), 0, what, r.remote);
 }
 
@@ -69,6 +80,31 @@ void fs_newfstatat(struct sc_event *ev, struct policy *p)
 	do_stat(ev, p, 0, 1, !(fl & AT_SYMLINK_NOFOLLOW), sc_arg(ev, 2), fl, "newfstatat");
 }
 
+/* fstat(fd, buf), trapped only in armed processes (the table's
+ * HANDLE_ARMED): Go and musl call it after open, and for the copy of a
+ * pod file the local answer is the copy's owner, link count and inode.
+ * Any other fd runs natively; a pod file's answer costs a round trip, as
+ * newfstatat's AT_EMPTY_PATH form does. */
+void fs_fstat(struct sc_event *ev, struct policy *p)
+{
+	char local[PATH_MAX];
+	int fd = (int)sc_arg(ev, 0);
+	_cleanup_free_ char *remote = NULL;
+	struct stat st;
+	int e;
+
+	if (fd >= 0 && fs_fd_path(ev, fd, local, sizeof(local)) == 0)
+		remote = fs_cache_remote_of(p->cfg.fs_cache, local);
+	if (!remote) {
+		if (sc_tracing(ev))
+			sc_note(ev, SC_LOCAL, "fstat(%d)", fd);
+		sc_continue(ev);
+		return;
+	}
+	e = pod_stat(p, remote, true, &st);
+	answer(ev, e, sc_arg(ev, 1), &st, sizeof(st), 0, "fstat", remote);
+}
+
 static struct statx_timestamp stx_time(struct timespec t)
 {
 	return (struct statx_timestamp){.tv_sec = t.tv_sec, .tv_nsec = (uint32_t)t.tv_nsec};
@@ -84,7 +120,7 @@ void fs_statx(struct sc_event *ev, struct policy *p)
 
 	if (fs_settle_common(ev, &r, e, 1, "statx"))
 		return;
-	e = session_fs_stat(p->session, r.remote, !(fl & AT_SYMLINK_NOFOLLOW), &st);
+	e = pod_stat(p, r.remote, !(fl & AT_SYMLINK_NOFOLLOW), &st);
 	/* What the pod's stat carries: the basic fields, no birth time. */
 	sx = (struct statx){
 	        .stx_mask = STATX_BASIC_STATS,
@@ -132,58 +168,19 @@ void fs_faccessat(struct sc_event *ev, struct policy *p)
 	          sc_nr(ev) == __NR_faccessat ? "faccessat" : "faccessat2");
 }
 
-static const char *skip_digits(const char *s)
-{
-	const char *d = s;
-
-	while (*d >= '0' && *d <= '9')
-		d++;
-	return d > s ? d : NULL;
-}
-
-/* A cwd link of /proc as the program names it ("/proc/self/cwd",
- * "/proc/thread-self/cwd", "/proc/PID/cwd", "/proc/PID/task/TID/cwd")
- * into the link the supervisor reads for it (self is the program's pid,
- * not ours). False for every other path. */
-static bool proc_cwd_link(struct sc_event *ev, const char *abs, char *out, size_t cap)
-{
-	const char *s, *d;
-	int n;
-
-	if (strncmp(abs, "/proc/", 6) != 0)
-		return false;
-	s = abs + 6;
-	if (strncmp(s, "self/", 5) == 0) {
-		s += 4;
-		n = snprintf(out, cap, "/proc/%d", (int)sc_tgid(ev));
-	} else if (strncmp(s, "thread-self/", 12) == 0) {
-		s += 11;
-		n = snprintf(out, cap, "/proc/%d/task/%d", (int)sc_tgid(ev), (int)sc_tid(ev));
-	} else if ((d = skip_digits(s))) {
-		n = snprintf(out, cap, "/proc/%.*s", (int)(d - s), s);
-		s = d;
-		if (strncmp(s, "/task/", 6) == 0 && (d = skip_digits(s + 6))) {
-			n = snprintf(out, cap, "/proc/%.*s", (int)(d - abs - 6), abs + 6);
-			s = d;
-		}
-	} else {
-		return false;
-	}
-	if (strcmp(s, "/cwd") != 0 || n < 0 || (size_t)n + 5 > cap)
-		return false;
-	memcpy(out + n, "/cwd", 5);
-	return true;
-}
-
-/* Whether the path argument ends with the link's own name: "cwd/" and
- * "cwd/." name the directory (EINVAL from readlink), though they
- * normalise to the same absolute path. */
-static bool names_link(struct sc_event *ev, unsigned path_arg)
+/* Whether the path argument ends with the link's own name (abs's last
+ * component): "cwd/" and "cwd/." name the directory (EINVAL from
+ * readlink), "fd/3/" a file (ENOTDIR), though they normalise to the same
+ * absolute path. */
+static bool names_link(struct sc_event *ev, unsigned path_arg, const char *abs)
 {
 	char path[PATH_MAX];
+	const char *last = strrchr(abs, '/') + 1;
+	size_t ll = strlen(last);
 	ssize_t n = sc_read_str(ev, sc_arg(ev, path_arg), path, sizeof(path));
 
-	return n >= 3 && strcmp(path + n - 3, "cwd") == 0 && (n == 3 || path[n - 4] == '/');
+	return n >= (ssize_t)ll && strcmp(path + n - ll, last) == 0 &&
+	       ((size_t)n == ll || path[n - (ssize_t)ll - 1] == '/');
 }
 
 /* Truncated to the buffer, without a NUL, as the kernel does. */
@@ -203,18 +200,20 @@ static void do_readlink(struct sc_event *ev, struct policy *p, int dirfd_arg, un
 	int size = (int)sc_arg(ev, path_arg + 2);
 	int e = fs_resolve(ev, p, dirfd_arg, path_arg, 0, &r);
 	size_t n = 0;
+	const char *rest;
 	char link[64];
 
 	/* /proc/self/cwd after chdir or fchdir into a pod directory names
-	 * the copy, as getcwd would (fs_getcwd): answer the pod's path. */
+	 * the copy, as getcwd would (fs_getcwd), and so do /proc/self/fd/N
+	 * of an fd opened on a copy and /proc/self/exe after execve of a pod
+	 * binary: answer the pod's path, as the kernel in the pod would. */
 	if (e == 0 && r.act == FA_LOCAL && size > 0 &&
-	    proc_cwd_link(ev, r.abs, link, sizeof(link)) && names_link(ev, path_arg) &&
-	    (target = fs_cwd_pod_path(p, link))) {
+	    (rest = fs_proc_link(ev, r.abs, link, sizeof(link))) && !*rest &&
+	    names_link(ev, path_arg, r.abs) && (target = fs_link_pod_path(p, link))) {
 		n = link_len(target, size);
 		e = sc_write_mem(ev, buf, target, n) < 0 ? -EFAULT : 0;
 		if (sc_tracing(ev))
-			sc_note(ev, SC_EMULATED, "%s(\"%s\") pod directory \"%s\"", what, r.abs,
-			        target);
+			sc_note(ev, SC_EMULATED, "%s(\"%s\") pod path \"%s\"", what, r.abs, target);
 		sc_skip(ev, e < 0 ? e : (long)n);
 		return;
 	}

@@ -145,9 +145,15 @@ void fs_truncate(struct sc_event *ev, struct policy *p)
 
 	if (fs_settle_common(ev, &r, e, 0, "truncate"))
 		return;
-	e = len < 0 ? -EINVAL : session_fs_truncate(p->session, r.remote, (uint64_t)len);
-	if (e == 0)
-		fs_cache_forget(p->cfg.fs_cache, r.remote);
+	/* A copy open for writing is the file the program's fds write:
+	 * truncating only the pod's file and dropping the copy lost every
+	 * later write through them (they went to a copy no longer known). */
+	e = len < 0 ? -EINVAL : fs_cache_truncate(p->cfg.fs_cache, r.remote, (off_t)len);
+	if (e == 1) {
+		e = session_fs_truncate(p->session, r.remote, (uint64_t)len);
+		if (e == 0)
+			fs_cache_forget(p->cfg.fs_cache, r.remote);
+	}
 	done(ev, e, "truncate", r.remote);
 }
 

@@ -37,9 +37,9 @@ static bool is_open(sc_handler h)
 static bool is_fs_read(sc_handler h)
 {
 	return h == fs_creat || h == fs_stat || h == fs_lstat || h == fs_newfstatat ||
-	       h == fs_statx || h == fs_access || h == fs_faccessat || h == fs_readlink ||
-	       h == fs_readlinkat || h == fs_statfs || h == fs_chdir || h == fs_getcwd ||
-	       h == fs_execve || h == fs_execveat || h == fs_xattr;
+	       h == fs_fstat || h == fs_statx || h == fs_access || h == fs_faccessat ||
+	       h == fs_readlink || h == fs_readlinkat || h == fs_statfs || h == fs_chdir ||
+	       h == fs_getcwd || h == fs_execve || h == fs_execveat || h == fs_xattr;
 }
 
 static bool is_fs_write(sc_handler h)
@@ -85,7 +85,8 @@ size_t policy_traps(const struct policy *p, bool files_mounted, struct tracer_tr
 			                                .arg_nonzero = e->arg_nonzero,
 			                                .stub = e->stub,
 			                                .allow_arg = e->allow_arg,
-			                                .allow_bits = e->allow_bits};
+			                                .allow_bits = e->allow_bits,
+			                                .armed_only = e->armed_only};
 	}
 	return n;
 }

@@ -26,6 +26,8 @@ struct sc_entry {
 	 * allow_bits set (tracer_trap); 0: always trapped. */
 	unsigned allow_arg;
 	unsigned allow_bits;
+	/* Trapped only in armed processes (tracer_trap.armed_only). */
+	bool armed_only;
 };
 
 extern const struct sc_entry sc_table_x86_64[];
@@ -49,6 +51,7 @@ void fs_creat(struct sc_event *ev, struct policy *p);
 void fs_stat(struct sc_event *ev, struct policy *p);
 void fs_lstat(struct sc_event *ev, struct policy *p);
 void fs_newfstatat(struct sc_event *ev, struct policy *p);
+void fs_fstat(struct sc_event *ev, struct policy *p);
 void fs_statx(struct sc_event *ev, struct policy *p);
 void fs_access(struct sc_event *ev, struct policy *p);
 void fs_faccessat(struct sc_event *ev, struct policy *p);

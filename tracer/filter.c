@@ -40,7 +40,8 @@ static void emit(struct builder *b, struct sock_filter insn)
 static bool trapped_unconditionally(const struct tracer_config *cfg, long nr)
 {
 	for (size_t i = 0; i < cfg->ntraps; i++)
-		if (cfg->traps[i].nr == nr && cfg->traps[i].arg_nonzero < 0)
+		if (cfg->traps[i].nr == nr && cfg->traps[i].arg_nonzero < 0 &&
+		    !cfg->traps[i].armed_only)
 			return true;
 	return false;
 }
@@ -48,7 +49,7 @@ static bool trapped_unconditionally(const struct tracer_config *cfg, long nr)
 static bool trapped(const struct tracer_config *cfg, long nr)
 {
 	for (size_t i = 0; i < cfg->ntraps; i++)
-		if (cfg->traps[i].nr == nr)
+		if (cfg->traps[i].nr == nr && !cfg->traps[i].armed_only)
 			return true;
 	return false;
 }
@@ -108,6 +109,9 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 		 * holds nr on the fall-through path to the next block. */
 		bool allow = tr->allow_bits && tr->nr != arch_nr_clone;
 		uint8_t len = (uint8_t)((stub ? 6 : 0) + (allow ? 3 : 0) + (uncond ? 1 : 7));
+
+		if (tr->armed_only)
+			continue; /* the arm filter's (tracer.c), not this one */
 
 		emit(&b, JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, len));
 		if (stub) {

@@ -18,7 +18,8 @@ struct filter_prog {
  *   nr >= foreign base (x32)        -> ERRNO(ENOSYS)
  *   each deny                       -> ERRNO(err)
  *   clone with CLONE_UNTRACED       -> TRACE           (engine strips it)
- *   each trap: [stub: called from the stub area -> ALLOW]
+ *   each trap (not armed_only: those are the arm filter's alone):
+ *              [stub: called from the stub area -> ALLOW]
  *              [an allow_bits flag set in allow_arg -> ALLOW]
  *              [arg nonzero] -> TRACE
  *   otherwise                       -> ALLOW

@@ -21,8 +21,9 @@
 	(PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | \
 	 PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)
 
-/* The filter sc_arm() stacks: every flag-allowed trap, in full (a call
- * from the stub area still passes). No denies: the first filter has them. */
+/* The filter sc_arm() stacks: every flag-allowed and armed-only trap, in
+ * full (a call from the stub area still passes). No denies: the first
+ * filter has them. */
 static int build_arm_filter(struct tracer *t)
 {
 	struct tracer_trap *full = xcalloc(t->cfg.ntraps ? t->cfg.ntraps : 1, sizeof(*full));
@@ -30,7 +31,7 @@ static int build_arm_filter(struct tracer *t)
 	int r = 0;
 
 	for (size_t i = 0; i < t->cfg.ntraps; i++)
-		if (t->cfg.traps[i].allow_bits)
+		if (t->cfg.traps[i].allow_bits || t->cfg.traps[i].armed_only)
 			full[ac.ntraps++] = (struct tracer_trap){.nr = t->cfg.traps[i].nr,
 			                                         .arg_nonzero = -1,
 			                                         .stub = t->cfg.traps[i].stub};

@@ -30,13 +30,20 @@ struct tracer;
  * arms the process (sc_arm(): a second filter, stacked on the first, traps
  * those calls in full from then on). For fstat-style calls: newfstatat or
  * statx with AT_EMPTY_PATH stat an open fd, which needs a decision only
- * once the process may hold the copy of a pod file. */
+ * once the process may hold the copy of a pod file.
+ *
+ * armed_only: the same for a call without such a flag (fstat): not in
+ * the first filter at all, trapped in full once the process is armed. */
 struct tracer_trap {
 	int nr;
 	int arg_nonzero;
 	bool stub;
 	unsigned allow_arg;
 	uint32_t allow_bits;
+	/* Trapped only once the process is armed (in the arm filter alone):
+	 * plain fstat(2), which needs a decision only in a process that may
+	 * hold the copy of a pod file, and otherwise runs untrapped. */
+	bool armed_only;
 };
 
 /* One syscall the filter refuses in the kernel, without a stop. */

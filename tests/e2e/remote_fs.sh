@@ -9,8 +9,9 @@ require_pod
 require_tracer
 baseline && skip "tracer-only scenario (it compares against the pod itself)"
 require_cmd python3 busybox setpriv
-require_programs go
+require_programs go muslfs
 G=$MT_PROG_DIR/go_client
+M=$MT_PROG_DIR/musl_fs
 
 D=/srv/mt-fs-$$ # the pod's path
 HD=$MT_POD_DIR/srv/mt-fs-$$
@@ -125,6 +126,35 @@ expect_out_eq "tok-$$ ['bin', 'config.yaml', 'link', 'sub', 'token'] []" "python
 run traced python3 -c "import os; os.execv('$D/bin/bb', ['echo', 'execv-ok'])"
 expect_out_eq "execv-ok" "python3 execv of a pod binary (execve)"
 
+# ---- /proc links and fstat: the pod's names and metadata, not the copy's ----
+# The kernel's answers name the cache copy (readlink of /proc/self/fd/N and
+# /proc/self/exe) or resolve in it (/proc/self/cwd/NAME, where a listed but
+# never fetched file is an empty placeholder), and fstat of the copy has
+# its local owner, link count and inode: the program sees the pod's.
+printf 'own-%s' "$$" >"$HD/sub/owned"
+chown 1234:2345 "$HD/sub/owned"
+ln "$HD/sub/owned" "$HD/sub/owned2"
+touch -d '2001-02-03 04:05:06' "$HD/sub/owned"
+run traced sh -c "exec 3<$D/token; readlink /proc/self/fd/3; realpath /proc/self/fd/3; readlink /proc/\$\$/fd/3; ls -l /proc/self/fd/ | grep -o ' 3 -> .*'"
+expect_out_eq "$(printf '%s\n%s\n%s\n%s' "$D/token" "$D/token" "$D/token" " 3 -> $D/token")" "coreutils readlink, realpath and ls -l of /proc/self/fd/N of a pod file name the pod path"
+run traced busybox sh -c "exec 3<$D/sub/owned; busybox readlink /proc/self/fd/3"
+expect_out_eq "$D/sub/owned" "static busybox readlink of /proc/self/fd/N names the pod path"
+run traced python3 -c "import os; d = os.open('$D/sub', os.O_RDONLY); print(os.readlink('/proc/self/fd/%d' % d), os.readlink('/proc/thread-self/fd/%d' % d), open('/proc/self/fd/%d/owned' % d).read(), os.stat('/proc/self/fd/%d/owned' % d).st_uid)"
+expect_out_eq "$D/sub $D/sub own-$$ 1234" "python3: /proc/self/fd/N of a pod directory, and a file through it"
+run traced sh -c "cd $D && ls >/dev/null && cat /proc/self/cwd/token /proc/self/cwd/sub/../sub/owned && stat -c %u /proc/self/cwd/sub/owned"
+expect_out_eq "tok-$$own-${$}1234" "/proc/self/cwd/NAME in a listed pod directory is the pod's file, not the empty placeholder"
+run traced python3 -c "import os; os.execv('$D/bin/bb', ['readlink', '/proc/self/exe'])"
+expect_out_eq "$D/bin/bb" "readlink /proc/self/exe after execve of a pod binary names the pod path"
+run in_pod "$M" fstat "$D/sub/owned"
+POD_FSTAT=$OUT
+expect_out_eq "$((4 + ${#$})) 981173106 644 1234 2345 2" "the pod's own fstat (fixture check)"
+run traced "$M" fstat "$D/sub/owned"
+expect_out_eq "$POD_FSTAT" "static musl fstat(2) of an open pod file: the pod's size, mtime, mode, owner and nlink"
+run traced "$G" fstat "$D/sub/owned"
+expect_out_eq "$POD_FSTAT" "static Go File.Stat (fstat) of an open pod file: as in the pod"
+run traced python3 -c "import os; f = os.open('$D/sub/owned', os.O_RDONLY); s, t = os.fstat(f), os.stat('$D/sub/owned'); print(s.st_uid, s.st_nlink, s.st_ino == t.st_ino)"
+expect_out_eq "1234 2 True" "python3 fstat of an open pod file: the pod's owner, nlink and inode"
+
 # ---- not found, errors, local ----
 run traced cat "$D/missing"
 expect_rc_nonzero "a path the pod does not have"
@@ -174,10 +204,12 @@ run traced -f "$T/map2.json" -- busybox cat "$T/mt-map-own"
 expect_out_eq "own-$$" "mapping: a path mapped to a local one is opened under the program's own name, as mirrord"
 
 # ---- the cache: private, and gone at exit ----
-traced sh -c "exec 3<$D/token; readlink /proc/self/fd/3 >$T/link; sleep 3" &
+# The program sees the pod path in /proc/self/fd/3; from outside, the link
+# names the copy.
+traced sh -c "exec 3<$D/token; echo \$\$ >$T/pid; sleep 3" &
 bgpid=$!
-for _ in $(seq 50); do [ -s "$T/link" ] && break; sleep 0.1; done
-COPY=$(cat "$T/link")
+for _ in $(seq 50); do [ -s "$T/pid" ] && break; sleep 0.1; done
+COPY=$(readlink "/proc/$(cat "$T/pid")/fd/3")
 RUNDIR=${COPY%/fs"$D"/token}
 expect_true "the open was rewritten to a copy in the run directory ($COPY)" test -f "$COPY" -a "$RUNDIR" != "$COPY"
 expect_eq "700 700" "$(stat -c %a "$RUNDIR" "$RUNDIR/fs" | tr '\n' ' ' | sed 's/ $//')" "run directory and cache are mode 0700"
@@ -196,6 +228,8 @@ expect_out_eq "$(printf 'one\ntwo')" "write mode: the program reads its writes"
 run in_pod cat "$D/wd/w2.txt"
 expect_out_eq "$(printf 'one\ntwo')" "write mode: the pod has the written, renamed file"
 expect_true "write mode: unlink and rename reached the pod" test ! -L "$HD/link" -a ! -e "$HD/w.txt"
+run traced --fs-mode write -- sh -c "cd $D && echo via-proc >/proc/self/cwd/viaproc.txt"
+expect_eq "via-proc" "$(cat "$HD/viaproc.txt" 2>/dev/null)" "write mode: a file created through /proc/self/cwd/NAME in a pod directory is the pod's"
 run traced --fs-mode write -- python3 -c "f = open('$D/py.txt', 'w'); f.write('abc'); f.flush(); import os; os.fsync(f.fileno()); print(open('$HD/py.txt').read() if os.path.exists('$HD/py.txt') else 'none'); f.close()"
 expect_eq "abc" "$(cat "$HD/py.txt" 2>/dev/null)" "write mode: python3 write reaches the pod"
 

@@ -133,10 +133,13 @@ expect_out_eq "$(stat -c '%s %Y %a %u %g %h' "$HD/small")" "MIRRORD_TRACE_FS_LAZ
 # ---- nothing stays mounted ----
 # mounted_anywhere DIR: some process's mount table has DIR.
 mounted_anywhere() { grep -qs -- " $1 " /proc/[0-9]*/mountinfo; }
-traced sh -c "exec 3<$D/m64; readlink /proc/self/fd/3 >$T/link; sleep 30" &
+# The program's readlink of /proc/self/fd/3 names the pod path; from
+# outside, the link names the node on the mount.
+traced sh -c "exec 3<$D/m64; readlink /proc/self/fd/3 >$T/link; echo \$\$ >$T/pid; sleep 30" &
 bgpid=$!
-for _ in $(seq 100); do [ -s "$T/link" ] && break; sleep 0.1; done
-NODE=$(cat "$T/link")
+for _ in $(seq 100); do [ -s "$T/pid" ] && break; sleep 0.1; done
+expect_eq "$D/m64" "$(cat "$T/link")" "readlink of /proc/self/fd/N of a lazily read file names the pod path"
+NODE=$(readlink "/proc/$(cat "$T/pid")/fd/3")
 LAZY=${NODE%/*}
 expect_true "the fd is on the lazy mount ($NODE)" test "${LAZY##*/}" = lazy
 mtpid=""
@@ -148,8 +151,12 @@ wait "$bgpid" 2>/dev/null
 for _ in $(seq 50); do mounted_anywhere "$LAZY" || break; sleep 0.1; done
 expect_true "after SIGKILL of mirrord-trace nothing has the mount" eval "! mounted_anywhere '$LAZY'"
 expect_true "the program was killed with it" eval "! pgrep -f 'readlink /proc/self/fd/3' >/dev/null"
-run traced sh -c "exec 3<$D/m64; readlink /proc/self/fd/3"
-LAZY2=$(dirname "$OUT")
+rm -f "$T/pid"
+traced sh -c "exec 3<$D/m64; echo \$\$ >$T/pid; sleep 1" &
+bgpid=$!
+for _ in $(seq 100); do [ -s "$T/pid" ] && break; sleep 0.1; done
+LAZY2=$(dirname "$(readlink "/proc/$(cat "$T/pid")/fd/3")")
+wait "$bgpid"
 expect_true "after a normal exit nothing has the mount ($LAZY2)" eval "! mounted_anywhere '$LAZY2'"
 expect_true "and the run directory is gone" test ! -e "$LAZY2"
 # The next run removes what the killed one left.

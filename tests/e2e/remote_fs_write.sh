@@ -190,5 +190,29 @@ expect_rc 0 "static busybox: create, then two appends"
 expect_eq "$(printf '1\n2\n3')" "$(pod "$D/b.txt")" "static busybox: the pod has every append"
 no_conflict "static busybox: appends are no conflicts"
 
+
+# ---- truncate(path) while the program writes the file through an fd ----
+# The fd writes the copy: truncate must cut that copy (the fd's next write
+# lands after a hole, as on one file) and reach the pod, not drop the copy
+# and the writes after it.
+TRUNC='exec 3>F; printf 0123456789 >&3; truncate -s 4 F; printf ab >&3; cat F; exec 3>&-'
+(cd "$T" && sh -c "${TRUNC//F/$T/trunc.local}" >"$T/trunc.expect")
+run traced --fs-mode write -- sh -c "${TRUNC//F/$D/trunc.txt}"
+expect_rc 0 "coreutils truncate of a pod file the shell has open for writing"
+expect_true "the program read the truncated file with the later write, as locally" cmp -s "$T/out" "$T/trunc.expect"
+expect_true "the pod has the truncated file and the write after it" cmp -s "$HD/trunc.txt" "$T/trunc.local"
+no_conflict "truncate with an open fd is no conflict"
+run traced --fs-mode write -- python3 -c "
+import os
+f = open('$D/trunc2.txt', 'w'); f.write('0123456789'); f.flush()
+os.truncate('$D/trunc2.txt', 4)
+a = open('$HD/trunc2.txt').read() if os.path.exists('$HD/trunc2.txt') else 'none'
+f.write('ab'); f.flush()
+print(repr(a), os.fstat(f.fileno()).st_size, os.stat('$D/trunc2.txt').st_size); f.close()"
+expect_out_eq "'0123' 12 12" "python3: truncate(path) reaches the pod at once; after a later write, fstat and stat agree on the program's size"
+expect_eq "$(printf '0123\0\0\0\0\0\0ab' | od -c)" "$(od -c <"$HD/trunc2.txt")" "python3: the pod has the truncated file and the later write"
+run traced --fs-mode write -- sh -c "printf 0123456789 >$D/trunc3.txt; truncate -s 3 $D/trunc3.txt"
+expect_eq "012" "$(pod "$D/trunc3.txt")" "truncate with no fd open reaches the pod when the call returns"
+
 rm -rf "$HD"
 e2e_done

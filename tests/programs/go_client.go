@@ -13,6 +13,8 @@
 //	go_client ls DIR                  DIR's entries, sorted, one a line; "/" after a
 //	                                  directory, "@" after a symlink (getdents64 types)
 //	go_client stat PATH               "SIZE MTIME" of PATH (newfstatat)
+//	go_client fstat PATH              "SIZE MTIME MODE UID GID NLINK" of PATH opened
+//	                                  (File.Stat: the fstat syscall), as musl_fs's
 //	go_client getwd DIR SUB           os.Getwd after os.Chdir(DIR), then after
 //	                                  File.Chdir (fchdir) to SUB: "chdir DIR'",
 //	                                  "fchdir SUB'" with what Getwd returned
@@ -36,11 +38,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: go_client http HOST PORT PATH N | resolve NAME | udp HOST PORT MSG | env | cat PATH | ls DIR | stat PATH | getwd DIR SUB | serve NAME ADDR LOG")
+	fmt.Fprintln(os.Stderr, "usage: go_client http HOST PORT PATH N | resolve NAME | udp HOST PORT MSG | env | cat PATH | ls DIR | stat PATH | fstat PATH | getwd DIR SUB | serve NAME ADDR LOG")
 	os.Exit(2)
 }
 
@@ -159,6 +162,20 @@ func doFS(op, path string) int {
 			return 1
 		}
 		fmt.Println(st.Size(), st.ModTime().Unix())
+	case "fstat":
+		// File.Stat is the fstat syscall on the open fd.
+		f, err := os.Open(path)
+		var st os.FileInfo
+		if err == nil {
+			st, err = f.Stat()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fstat:", err)
+			return 1
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		fmt.Printf("%d %d %o %d %d %d\n", st.Size(), st.ModTime().Unix(), sys.Mode&0o7777,
+			sys.Uid, sys.Gid, sys.Nlink)
 	}
 	return 0
 }
@@ -242,7 +259,7 @@ func main() {
 			usage()
 		}
 		os.Exit(doUDP(os.Args[2], os.Args[3], os.Args[4]))
-	case "cat", "ls", "stat":
+	case "cat", "ls", "stat", "fstat":
 		if len(os.Args) != 3 {
 			usage()
 		}

@@ -7,7 +7,8 @@
  *                       "/" after a directory, "@" after a symlink
  *   musl_fs stat PATH   "SIZE MTIME" (stat)
  *   musl_fs fstat PATH  "SIZE MTIME MODE UID GID NLINK" of an open fd (the
- *                       fstat syscall itself, which the tracer never sees)
+ *                       fstat syscall itself, trapped once the process got
+ *                       a pod file)
  *
  * Output is the same as go_client's, py_client.py's and node_client.js's. */
 #include <dirent.h>

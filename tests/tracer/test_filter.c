@@ -106,6 +106,8 @@ int main(void)
 	                                  .stub = true,
 	                                  .allow_arg = 3,
 	                                  .allow_bits = AT_EMPTY_PATH};
+	/* fstat is the arm filter's only (HANDLE_ARMED): ALLOW here, below. */
+	traps[n++] = (struct tracer_trap){.nr = SYS_fstat, .arg_nonzero = -1, .armed_only = true};
 	struct tracer_config cfg = {.traps = traps,
 	                            .ntraps = n,
 	                            .denies = denies,

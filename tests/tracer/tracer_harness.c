@@ -21,6 +21,8 @@
  *   clone3, io_uring_* denied with ENOSYS in the kernel
  *   newfstatat       with AT_EMPTY_PATH runs natively until the process is
  *                    armed; on fd 77 counted (fstat_stops); continued
+ *   fstat            not trapped until the process is armed (armed_only);
+ *                    then on fd 77 counted (fstat_stops); continued
  *   getresgid        arms the process (sc_arm) the first time; skip, 4444
  *                    (4445 if arming failed)
  *
@@ -258,6 +260,11 @@ static void on_syscall(struct sc_event *ev, void *data)
 			h.fstat_stops++;
 		sc_continue(ev);
 		return;
+	case SYS_fstat:
+		if ((int)sc_arg(ev, 0) == 77)
+			h.fstat_stops++;
+		sc_continue(ev);
+		return;
 	case SYS_getresgid:
 		if (!sc_armed(ev) && sc_arm(ev) == 0)
 			return; /* runs again, armed */
@@ -480,6 +487,8 @@ int main(int argc, char **argv)
 	                                       .arg_nonzero = -1,
 	                                       .allow_arg = 3,
 	                                       .allow_bits = AT_EMPTY_PATH};
+	traps[ntraps++] =
+	        (struct tracer_trap){.nr = SYS_fstat, .arg_nonzero = -1, .armed_only = true};
 	cfg.traps = traps;
 	cfg.ntraps = ntraps;
 	cfg.denies = denies;

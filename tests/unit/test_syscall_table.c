@@ -73,6 +73,12 @@ TEST(dispositions_are_consistent)
 	for (size_t i = 0; i < sc_table_x86_64_size; i++)
 		flagged += sc_table_x86_64[i].allow_bits != 0;
 	CHECK_EQ(flagged, 2);
+	/* fstat(2) has no flag: trapped only in armed processes. */
+	size_t armed_only = 0;
+	for (size_t i = 0; i < sc_table_x86_64_size; i++)
+		armed_only += sc_table_x86_64[i].armed_only;
+	CHECK(sc_table_x86_64[__NR_fstat].armed_only && sc_table_x86_64[__NR_fstat].handler);
+	CHECK_EQ(armed_only, 1);
 }
 
 TEST(filter_lists_follow_config)
@@ -96,6 +102,7 @@ TEST(filter_lists_follow_config)
 		CHECK_EQ(traps[i].stub, sc_table_x86_64[traps[i].nr].stub);
 		CHECK_EQ(traps[i].allow_arg, sc_table_x86_64[traps[i].nr].allow_arg);
 		CHECK_EQ(traps[i].allow_bits, sc_table_x86_64[traps[i].nr].allow_bits);
+		CHECK_EQ(traps[i].armed_only, sc_table_x86_64[traps[i].nr].armed_only);
 	}
 	/* With nothing remote, no syscall stops the program. */
 	CHECK_EQ(n_none, 0);
