@@ -22,6 +22,8 @@ int mt_dl_load(const char *soname, bool global, const struct mt_dl_sym *syms, si
 		if (!p) {
 			snprintf(err, errlen, "%s has no %s (not the expected version?)", soname,
 			         syms[i].name);
+			for (size_t k = 0; k < i; k++) /* nothing into a closed library */
+				memset((char *)table + syms[k].off, 0, sizeof(void *));
 			dlclose(h);
 			return -ENOENT;
 		}

@@ -708,8 +708,12 @@ int fs_cache_write_open(struct fs_cache *c, const char *remote, int flags, mode_
 		r = -EISDIR;
 	} else if (e->writable && !(flags & O_TRUNC) && lstat(local, &sb) == 0 &&
 	           S_ISREG(sb.st_mode)) {
-		r = 0; /* our copy is newer than the pod's until written back */
-		e->pending = true;
+		/* Our copy: as last sent, or newer with changes not yet
+		 * written back (pending, or seen by copy_changed at the
+		 * next sync). Opening it again changes nothing: a reopen
+		 * closed unwritten after the pod's file changed is no
+		 * conflict. */
+		r = 0;
 	} else {
 		r = install_copy(c, local, h, &st, !(flags & O_TRUNC), true);
 		if (r >= 0) {
@@ -883,14 +887,40 @@ int fs_cache_truncate(struct fs_cache *c, const char *remote, off_t len)
 {
 	_cleanup_free_ char *local = fs_cache_path(c, remote);
 	struct entry *e = lookup(c, remote, false);
-	struct stat sb;
+	_cleanup_close_ int fd = -1;
+	struct stat sb, st;
+	int r;
 
-	if (!e || !e->writable || lstat(local, &sb) < 0 || !S_ISREG(sb.st_mode))
+	if (!e || !e->writable)
 		return 1;
-	if (truncate(local, len) < 0)
+	fd = open(local, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return 1;
+	if (e->conflict || copy_changed(e, fd, &sb)) {
+		/* The copy holds what the program wrote and the pod has not
+		 * seen (or, in conflict, what goes to the saved version):
+		 * it is the file being truncated, then written back. */
+		if (ftruncate(fd, len) < 0)
+			return -errno;
+		e->pending = true;
+		return sync_entry(c, remote, local);
+	}
+	/* The copy is as last sent: the pod's file is truncated, whatever
+	 * happened to it since, as truncate(2) in the pod would; the copy
+	 * too, for the fds the program may still hold, and the pod's new
+	 * version becomes the base of the next write-back. */
+	r = session_fs_truncate(c->s, remote, (uint64_t)len);
+	if (r < 0)
+		return r;
+	if (ftruncate(fd, len) < 0 || fstat(fd, &sb) < 0)
 		return -errno;
-	e->pending = true;
-	return sync_entry(c, remote, local);
+	if (session_fs_stat(c->s, remote, true, &st) == 0) {
+		e->base = st;
+		e->size = st.st_size;
+		e->mtime = st.st_mtim;
+	}
+	note_copy(e, fd, &sb);
+	return 0;
 }
 
 void fs_cache_forget(struct fs_cache *c, const char *remote)

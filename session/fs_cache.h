@@ -106,11 +106,14 @@ int fs_cache_flush(struct fs_cache *c, const char *remote);
  * size and times into it (what the program's own fds and reads see);
  * owner, mode, inode and link count stay the pod's. */
 void fs_cache_stat_written(struct fs_cache *c, const char *remote, struct stat *st);
-/* truncate(2) of the pod path remote while its copy is open for
- * writing: the program's fds write that copy, so it is truncated (they
- * see the new length, as on one file) and written back at once, under
- * the same conflict check as every write-back. Returns 1 when remote has
- * no such copy (the caller truncates the pod's file), 0 or -errno. */
+/* truncate(2) of the pod path remote when it has a writable copy (the
+ * program's fds may still write it). A copy with changes the pod has not
+ * seen is truncated and written back at once, under the same conflict
+ * check as every write-back; a copy as last sent is truncated with the
+ * pod's file (the pod's truncate, whatever changed there since), and
+ * the pod's new version becomes the next base. Either way the fds see
+ * the new length, as on one file. Returns 1 when remote has no writable
+ * copy (the caller truncates the pod's file), 0 or -errno. */
 int fs_cache_truncate(struct fs_cache *c, const char *remote, off_t len);
 /* The pod path was removed or renamed away: drop the copy. */
 void fs_cache_forget(struct fs_cache *c, const char *remote);

@@ -201,6 +201,7 @@ int fs_resolve(struct sc_event *ev, struct policy *p, int dirfd_arg, unsigned pa
 		return (int)n;
 	if (n == 0 && !(flags & FSR_EMPTY_PATH))
 		return -ENOENT; /* the kernel's ENOENT for "" */
+	r->by_fd = n == 0;
 	base[0] = 0;
 	if (path[0] != '/') {
 		e = dirfd == AT_FDCWD ? proc_link(sc_tid(ev), "cwd", base, sizeof(base))

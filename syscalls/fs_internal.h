@@ -20,6 +20,7 @@ struct fs_path {
 	char remote[PATH_MAX]; /* FA_REMOTE: the pod's path */
 	const char *local;     /* FA_REDIRECT: the local path to use */
 	char twin[PATH_MAX];   /* storage for local when it is computed */
+	bool by_fd;            /* AT_EMPTY_PATH and "": abs is the fd's own file */
 };
 
 /* Flags of fs_resolve. */

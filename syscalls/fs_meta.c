@@ -41,6 +41,34 @@ static int pod_stat(struct policy *p, const char *remote, bool follow, struct st
 	return e;
 }
 
+/* A stat of an fd on a copy: the fd reads the copy, a snapshot of the
+ * pod's file when it was opened (or what the program wrote), whatever the
+ * pod's file did since. So the size, blocks and times are the copy's (a
+ * mmap of st_size bytes stays inside it; the copy keeps the pod's times);
+ * owner, mode, link count and inode stay the pod's. */
+static void fd_view(const char *local, struct stat *st)
+{
+	struct stat sb;
+
+	if (!S_ISREG(st->st_mode) || lstat(local, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return;
+	st->st_size = sb.st_size;
+	st->st_blocks = sb.st_blocks;
+	st->st_atim = sb.st_atim;
+	st->st_mtim = sb.st_mtim;
+}
+
+/* The pod could not stat the file behind an fd (gone there, or the agent
+ * is): the fd is still valid here, so the kernel answers for the copy
+ * rather than the program getting an errno fstat never gives. */
+static void fd_native(struct sc_event *ev, const char *what, const char *remote, int e)
+{
+	if (sc_tracing(ev))
+		sc_note(ev, SC_LOCAL, "%s(\"%s\") pod: %s, the copy answers", what, remote,
+		        strerror(-e));
+	sc_continue(ev);
+}
+
 /* The path of a fstatat-style call with AT_EMPTY_PATH and "": the fd's
  * own file. Only a copy in the cache stands for a pod file. (They stop
  * only in processes armed by fs.c: HANDLE_STAT in the table.) */
@@ -60,6 +88,13 @@ static void do_stat(struct sc_event *ev, struct policy *p, int dirfd_arg, unsign
 	if (fs_settle_common(ev, &r, e, path_arg, what))
 		return;
 	e = pod_stat(p, r.remote, follow, &st);
+	if (r.by_fd) {
+		if (e < 0) {
+			fd_native(ev, what, r.remote, e);
+			return;
+		}
+		fd_view(r.abs, &st);
+	}
 	answer(ev, e, buf, &st, sizeof(st), 0, what, r.remote);
 }
 
@@ -102,6 +137,11 @@ void fs_fstat(struct sc_event *ev, struct policy *p)
 		return;
 	}
 	e = pod_stat(p, remote, true, &st);
+	if (e < 0) {
+		fd_native(ev, "fstat", remote, e);
+		return;
+	}
+	fd_view(local, &st);
 	answer(ev, e, sc_arg(ev, 1), &st, sizeof(st), 0, "fstat", remote);
 }
 
@@ -121,6 +161,13 @@ void fs_statx(struct sc_event *ev, struct policy *p)
 	if (fs_settle_common(ev, &r, e, 1, "statx"))
 		return;
 	e = pod_stat(p, r.remote, !(fl & AT_SYMLINK_NOFOLLOW), &st);
+	if (r.by_fd) {
+		if (e < 0) {
+			fd_native(ev, "statx", r.remote, e);
+			return;
+		}
+		fd_view(r.abs, &st);
+	}
 	/* What the pod's stat carries: the basic fields, no birth time. */
 	sx = (struct statx){
 	        .stx_mask = STATX_BASIC_STATS,

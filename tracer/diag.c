@@ -320,7 +320,10 @@ static int load_unwind(char *why, size_t len)
 
 static int load_capstone(char *why, size_t len)
 {
-	return mt_dl_load("libcapstone.so.4", false, cs_syms, ARRAY_SIZE(cs_syms), &cs, why, len);
+	/* The soname of the API the headers describe: cs_insn's layout
+	 * changed between capstone 4 and 5. */
+	return mt_dl_load("libcapstone.so." MT_STR(CS_API_MAJOR), false, cs_syms,
+	                  ARRAY_SIZE(cs_syms), &cs, why, len);
 }
 
 static unsigned unwind_libunwind(struct tracer *t, FILE *f, pid_t tid)

@@ -213,6 +213,41 @@ expect_out_eq "'0123' 12 12" "python3: truncate(path) reaches the pod at once; a
 expect_eq "$(printf '0123\0\0\0\0\0\0ab' | od -c)" "$(od -c <"$HD/trunc2.txt")" "python3: the pod has the truncated file and the later write"
 run traced --fs-mode write -- sh -c "printf 0123456789 >$D/trunc3.txt; truncate -s 3 $D/trunc3.txt"
 expect_eq "012" "$(pod "$D/trunc3.txt")" "truncate with no fd open reaches the pod when the call returns"
+# A file the program wrote and closed (written back), then changed by the
+# pod's app ($HD: the pod's own file, behind the agent's back), then
+# truncated by the program: the pod's file is cut, as truncate(2) in the
+# pod would; the program's old copy is no conflict, and the held fd
+# writes on the cut file.
+run traced --fs-mode write -- python3 -c "
+import os
+with open('$D/trunc4.txt', 'w') as f: f.write('0123456789')
+g = open('$D/trunc4.txt', 'r+')
+with open('$HD/trunc4.txt', 'w') as f: f.write('abcdefghijklmnop')
+os.truncate('$D/trunc4.txt', 5)
+print(open('$HD/trunc4.txt').read(), os.fstat(g.fileno()).st_size); g.close()"
+expect_out_eq "abcde 5" "truncate(path) of a written-back file the pod changed since: the pod's file is cut, the held fd sees the new length"
+no_conflict "truncate(path) of a written-back file the pod changed since: no conflict"
+expect_eq "abcde" "$(pod "$D/trunc4.txt")" "... and the pod keeps the cut file after the run"
+# Reopened for writing and closed unwritten after the pod changed the
+# file: nothing to write back, so no conflict and the pod's version.
+run traced --fs-mode write -- python3 -c "
+with open('$D/reopen.txt', 'w') as f: f.write('mine')
+g = open('$D/reopen.txt', 'r+')
+with open('$HD/reopen.txt', 'w') as f: f.write('theirs')
+g.close()
+print(open('$HD/reopen.txt').read())"
+expect_out_eq "theirs" "a written-back file reopened for writing, closed unwritten after the pod changed it: the pod's version stays"
+no_conflict "... and no conflict is reported"
+# fstat of an fd describes the file behind it: a pod file that grew
+# after the open keeps the copy's size (a mmap of st_size stays inside
+# the copy), and stat by path shows the pod's.
+printf 0123456789 >"$HD/grow.txt"
+run traced --fs-mode write -- python3 -c "
+import os
+f = open('$D/grow.txt', 'rb')
+with open('$HD/grow.txt', 'ab') as g: g.write(b'more')
+print(os.fstat(f.fileno()).st_size, len(f.read()), os.stat('$D/grow.txt').st_size)"
+expect_out_eq "10 10 14" "fstat of a pod file that grew after the open: the copy's size, what the fd reads"
 
 rm -rf "$HD"
 e2e_done
