@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 /* A read this large makes the next one a splice (client_send_from). */
 #define BULK_READ (16u * 1024)
@@ -357,6 +358,21 @@ static void stream_on_event(struct evloop *l, int fd, uint32_t events, void *dat
 	stream_update(s);
 }
 
+/* Did the non-blocking connect() that said EINPROGRESS finish inside the
+ * call? To a peer on this host (a veth, loopback) the handshake runs in
+ * the kernel before connect() returns: answer at once, without watching
+ * the socket for EPOLLOUT and waiting a loop turn for it. A refusal or
+ * anything not yet established takes the usual way (SO_ERROR once the
+ * socket is writable), so the errno the client sees comes from one place. */
+static bool connected_now(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	       ti.tcpi_state == TCP_ESTABLISHED;
+}
+
 static void connect_reply_err(struct agent *a, uint32_t req_id, uint32_t stream, int err)
 {
 	struct ap_msg m = {
@@ -431,6 +447,10 @@ int streams_connect(struct streams *ss, uint32_t req_id, const struct ap_msg *m,
 	*slot(ss, id) = s;
 	ss->count++;
 	if (proto == AP_PROTO_UDP) {
+		connect_done(s, 0);
+		return 0;
+	}
+	if (connected_now(fd)) {
 		connect_done(s, 0);
 		return 0;
 	}

@@ -422,31 +422,37 @@ void stream_on_connected(struct session *s, struct stream *st, int err)
 	cb(cbdata, 0, id);
 }
 
+/* Accept one connection from a relay listener and join it to the stream
+ * that expects its source port. Returns false when the queue is empty. */
+static bool relay_accept_one(struct session *s, int lfd)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	int c = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (c < 0)
+		return false;
+	uint32_t key = relay_key(peer.ss_family, sa_port(&peer));
+	struct stream *st = u64map_get(&s->expect, key);
+	if (!st || st->fd >= 0) {
+		/* Not one of ours: refuse without a byte. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(c);
+		return true;
+	}
+	u64map_del(&s->expect, key);
+	st->expect_key = 0;
+	st->fd = c;
+	if (stream_flush(s, st))
+		stream_update(s, st);
+	return true;
+}
+
 static void relay_accept(struct evloop *l, int fd, uint32_t events, void *data)
 {
-	struct session *s = data;
-
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage peer;
-		socklen_t plen = sizeof(peer);
-		int c = accept4(fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (c < 0)
-			return;
-		uint32_t key = relay_key(peer.ss_family, sa_port(&peer));
-		struct stream *st = u64map_get(&s->expect, key);
-		if (!st || st->fd >= 0) {
-			/* Not one of ours: refuse without a byte. */
-			struct linger lg = {.l_onoff = 1, .l_linger = 0};
-			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-			close(c);
-			continue;
-		}
-		u64map_del(&s->expect, key);
-		st->expect_key = 0;
-		st->fd = c;
-		if (stream_flush(s, st))
-			stream_update(s, st);
-	}
+	for (int i = 0; i < 64 && relay_accept_one(data, fd); i++)
+		;
 }
 
 static int listen_on(int family, struct sockaddr_storage *addr, socklen_t *len)
@@ -639,7 +645,16 @@ int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const st
 		st->expect_key = 0;
 		send_close(s, st, AP_CLOSE_RESET, -r);
 		stream_free(s, st);
+		return r;
 	}
+	/* On loopback the handshake is done inside connect(), blocking or
+	 * not: take the connection from the listener now rather than in a
+	 * later loop turn that epoll_wait() would wake for, and with one
+	 * accept4() where the listener's callback needs a second one to
+	 * see the queue empty. Once only: anything else queued (or ours,
+	 * if the handshake is not done yet) keeps the listener readable. */
+	if (s->loop && s->alive)
+		relay_accept_one(s, fam == AF_INET6 ? s->relay6 : s->relay4);
 	return r;
 }
 
