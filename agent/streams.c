@@ -144,7 +144,7 @@ static void stream_update(struct stream *s)
 	} else {
 		bool room = a->client && client_has_room(a->client, AP_HEADER_SIZE + AP_MAX_DATA);
 		if (!s->rd_eof && s->send_avail > 0 && s->send_avail >= s->udp_need && room)
-			ev |= EPOLLIN;
+			ev |= EPOLLIN | (s->proto == AP_PROTO_TCP ? EPOLLRDHUP : 0);
 		if (s->wlen > 0 || (s->client_fin && !s->wr_shut))
 			ev |= EPOLLOUT;
 	}
@@ -349,9 +349,16 @@ static void stream_on_event(struct evloop *l, int fd, uint32_t events, void *dat
 			uint32_t avail = s->send_avail;
 			if (!stream_read(s))
 				return;
-			if (s->proto != AP_PROTO_TCP || s->rd_eof ||
-			    avail - s->send_avail < AP_MAX_DATA || !s->send_avail ||
+			uint32_t got = avail - s->send_avail;
+			if (s->proto != AP_PROTO_TCP || s->rd_eof || !got || !s->send_avail ||
 			    !client_has_room(s->owner->a->client, AP_HEADER_SIZE + AP_MAX_DATA))
+				break;
+			/* A short read emptied the socket. If epoll saw the
+			 * peer's FIN too (a server that answers and closes),
+			 * the next read is the end: read it now, so the last
+			 * DATA and the FIN leave in one send and the client
+			 * wakes once, not again a loop turn later. */
+			if (got < AP_MAX_DATA && !(events & EPOLLRDHUP))
 				break;
 		}
 	}

@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -177,9 +178,15 @@ static void maybe_finish(struct session *s, struct stream *st)
  * stream was freed. */
 bool stream_flush(struct session *s, struct stream *st)
 {
+	/* After the agent's FIN these are the last bytes: MSG_MORE holds
+	 * the tail back for the shutdown() below, so the FIN leaves in the
+	 * same segment (one segment and one ACK from the program less than
+	 * data, ACK, FIN). Every path that sent with it shuts down. */
+	int more = st->remote_fin && !st->shut_wr ? MSG_MORE : 0;
+
 	while (st->out_off < st->out_len) {
 		ssize_t n = send(st->fd, st->out + st->out_off, st->out_len - st->out_off,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		                 MSG_NOSIGNAL | MSG_DONTWAIT | more);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -274,8 +281,11 @@ void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint
 	}
 	if (st->fd >= 0 && st->out_len == st->out_off) {
 		/* Nothing queued: hand the frame's bytes to the socket
-		 * directly, and buffer only what it did not take. */
-		ssize_t w = send(st->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		 * directly, and buffer only what it did not take. With the
+		 * stream's FIN next in the same read, hold the bytes for the
+		 * shutdown() it brings (stream_flush()). */
+		ssize_t w = send(st->fd, p, n,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT | (s->fin_next ? MSG_MORE : 0));
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			send_close(s, st, AP_CLOSE_RESET, errno);
 			stream_free(s, st);
@@ -444,6 +454,14 @@ static bool relay_accept_one(struct session *s, int lfd)
 	u64map_del(&s->expect, key);
 	st->expect_key = 0;
 	st->fd = c;
+	/* A new connection starts in quick-ACK mode: the program's first
+	 * bytes (a request) would be ACKed by a segment of its own, on
+	 * loopback a send and a receive through the stack. Delayed, the ACK
+	 * rides on the answer, which usually comes well within the delayed
+	 * ACK timeout (TCP takes the socket out of this mode again when it
+	 * sees fit, e.g. for bulk data). */
+	int zero = 0;
+	setsockopt(c, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 	if (stream_flush(s, st))
 		stream_update(s, st);
 	return true;
