@@ -262,12 +262,14 @@ static bool stream_write(struct stream *s)
 			client_kick(ss->a->client);
 	}
 	if (!s->wlen && s->client_fin && !s->wr_shut) {
-		(void)shutdown(s->fd, SHUT_WR);
-		s->wr_shut = true;
 		if (s->rd_eof) {
+			/* Both ways done: close() sends the FIN, no shutdown()
+			 * before it. */
 			stream_free(s, false);
 			return false;
 		}
+		(void)shutdown(s->fd, SHUT_WR);
+		s->wr_shut = true;
 	}
 	return true;
 }
