@@ -14,7 +14,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -454,14 +453,6 @@ static bool relay_accept_one(struct session *s, int lfd)
 	u64map_del(&s->expect, key);
 	st->expect_key = 0;
 	st->fd = c;
-	/* A new connection starts in quick-ACK mode: the program's first
-	 * bytes (a request) would be ACKed by a segment of its own, on
-	 * loopback a send and a receive through the stack. Delayed, the ACK
-	 * rides on the answer, which usually comes well within the delayed
-	 * ACK timeout (TCP takes the socket out of this mode again when it
-	 * sees fit, e.g. for bulk data). */
-	int zero = 0;
-	setsockopt(c, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 	if (stream_flush(s, st))
 		stream_update(s, st);
 	return true;
