@@ -14,15 +14,8 @@ export MT_BIN_DIR=$A
 
 N=${BENCH_SHORT_N:-2000}
 EVENTS=task-clock,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait
-command -v perf >/dev/null || bench_die "perf is not installed"
 perf stat -x, -e "$EVENTS" -- true >/dev/null 2>&1 || bench_die "perf cannot count syscall tracepoints here"
-if [ ! -x "$B/mirrord-trace" ] || [ ! -x "$B/mirrord-trace-agent" ]; then
-	bench_die "$B has no mirrord-trace / mirrord-trace-agent"
-fi
-bench_require
-bench_build httpc srv
-bench_pod
-bench_server
+ab_setup "$B"
 
 cmd=("$BT/httpc" get "$HTTP_IP" "$BENCH_SRV_PORT" "$N")
 KEYS=(us sup_us agent_us sup_sys agent_sys sup_epw agent_epw segs)
@@ -33,20 +26,9 @@ per_req() { awk -F, -v e="$2" -v n="$N" -v k="$3" '$3 == e { printf "%.2f", $1 *
 
 # run_ab DIR KEY: one traced run with DIR's binaries, perf stat on both.
 run_ab() {
-	local d=$1 port s0 s1
-	rm -f "$BT/agent.out"
-	bench_bg "$BT/agent.out" ip netns exec "$WORKSTATION_NETNS" perf stat -i -x, -e "$EVENTS" -o "$BT/agent.perf" -- \
-		"$d/mirrord-trace-agent" --listen 127.0.0.1:0 targeted --pid "$TARGET_PID"
-	# shellcheck disable=SC2034 # agent_stop's: perf, which exits with the agent
-	AGENT_PID=$BG_PID
-	bench_wait_line "$BT/agent.out" '^agent ready' 10 || bench_die "agent not ready: $(cat "$BT/agent.out")"
-	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$BT/agent.out" | head -n 1)
+	local s0 s1
 	s0=$(out_segs)
-	RUN_RC=0
-	# shellcheck disable=SC2034 # read by field and check_run
-	RUN_OUT=$(timeout -k 5 "$BENCH_TIMEOUT" ip netns exec "$WORKSTATION_NETNS" perf stat -i -x, -e "$EVENTS" -o "$BT/sup.perf" -- \
-		"$d/mirrord-trace" --agent-addr "127.0.0.1:$port" -- "${cmd[@]}" 2>"$BT/last.err" </dev/null) || RUN_RC=$?
-	agent_stop
+	ab_run "$1" "$EVENTS" "${cmd[@]}"
 	s1=$(out_segs)
 	check_run "${cmd[*]} ($2)" || exit 1
 	V[$2.us]+=" $(awk -v v="$(field 3)" 'BEGIN { printf "%.1f", v / 1000 }')"
