@@ -424,10 +424,6 @@ static int splice_on(struct session *s)
 	return 0;
 }
 
-/* Dispatch the whole frames at the front of rbuf, or begin to splice a
- * large DATA frame that is only partly there (not at EOF: it never ends).
- * Returns false if that lost the session or took the link down (rbuf was
- * dropped with it). */
 /* Is the whole frame at off of rbuf the FIN of stream id? */
 static bool fin_at(struct session *s, size_t off, uint32_t id)
 {
@@ -437,6 +433,10 @@ static bool fin_at(struct session *s, size_t off, uint32_t id)
 	       m.type == AP_CLOSE && m.id == id && m.u.close.how == AP_CLOSE_FIN;
 }
 
+/* Dispatch the whole frames at the front of rbuf, or begin to splice a
+ * large DATA frame that is only partly there (not at EOF: it never ends).
+ * Returns false if that lost the session or took the link down (rbuf was
+ * dropped with it). */
 static bool dispatch_rbuf(struct session *s, bool eof)
 {
 	size_t off = 0;
