@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 /* A read this large makes the next one a splice (client_send_from). */
 #define BULK_READ (16u * 1024)
@@ -143,7 +144,7 @@ static void stream_update(struct stream *s)
 	} else {
 		bool room = a->client && client_has_room(a->client, AP_HEADER_SIZE + AP_MAX_DATA);
 		if (!s->rd_eof && s->send_avail > 0 && s->send_avail >= s->udp_need && room)
-			ev |= EPOLLIN;
+			ev |= EPOLLIN | (s->proto == AP_PROTO_TCP ? EPOLLRDHUP : 0);
 		if (s->wlen > 0 || (s->client_fin && !s->wr_shut))
 			ev |= EPOLLOUT;
 	}
@@ -261,12 +262,14 @@ static bool stream_write(struct stream *s)
 			client_kick(ss->a->client);
 	}
 	if (!s->wlen && s->client_fin && !s->wr_shut) {
-		(void)shutdown(s->fd, SHUT_WR);
-		s->wr_shut = true;
 		if (s->rd_eof) {
+			/* Both ways done: close() sends the FIN, no shutdown()
+			 * before it. */
 			stream_free(s, false);
 			return false;
 		}
+		(void)shutdown(s->fd, SHUT_WR);
+		s->wr_shut = true;
 	}
 	return true;
 }
@@ -348,13 +351,35 @@ static void stream_on_event(struct evloop *l, int fd, uint32_t events, void *dat
 			uint32_t avail = s->send_avail;
 			if (!stream_read(s))
 				return;
-			if (s->proto != AP_PROTO_TCP || s->rd_eof ||
-			    avail - s->send_avail < AP_MAX_DATA || !s->send_avail ||
+			uint32_t got = avail - s->send_avail;
+			if (s->proto != AP_PROTO_TCP || s->rd_eof || !got || !s->send_avail ||
 			    !client_has_room(s->owner->a->client, AP_HEADER_SIZE + AP_MAX_DATA))
+				break;
+			/* A short read emptied the socket. If epoll saw the
+			 * peer's FIN too (a server that answers and closes),
+			 * the next read is the end: read it now, so the last
+			 * DATA and the FIN leave in one send and the client
+			 * wakes once, not again a loop turn later. */
+			if (got < AP_MAX_DATA && !(events & EPOLLRDHUP))
 				break;
 		}
 	}
 	stream_update(s);
+}
+
+/* Did the non-blocking connect() that said EINPROGRESS finish inside the
+ * call? To a peer on this host (a veth, loopback) the handshake runs in
+ * the kernel before connect() returns: answer at once, without watching
+ * the socket for EPOLLOUT and waiting a loop turn for it. A refusal or
+ * anything not yet established takes the usual way (SO_ERROR once the
+ * socket is writable), so the errno the client sees comes from one place. */
+static bool connected_now(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	       ti.tcpi_state == TCP_ESTABLISHED;
 }
 
 static void connect_reply_err(struct agent *a, uint32_t req_id, uint32_t stream, int err)
@@ -431,6 +456,10 @@ int streams_connect(struct streams *ss, uint32_t req_id, const struct ap_msg *m,
 	*slot(ss, id) = s;
 	ss->count++;
 	if (proto == AP_PROTO_UDP) {
+		connect_done(s, 0);
+		return 0;
+	}
+	if (connected_now(fd)) {
 		connect_done(s, 0);
 		return 0;
 	}

@@ -10,14 +10,7 @@ export MT_BIN_DIR=$A
 . "$(dirname "$0")/lib.sh"
 
 BYTES=${BENCH_BULK_BYTES:-1073741824}
-command -v perf >/dev/null || bench_die "perf is not installed"
-if [ ! -x "$B/mirrord-trace" ] || [ ! -x "$B/mirrord-trace-agent" ]; then
-	bench_die "$B has no mirrord-trace / mirrord-trace-agent"
-fi
-bench_require
-bench_build httpc srv
-bench_pod
-bench_server
+ab_setup "$B"
 
 cmd=("$BT/httpc" bulk "$HTTP_IP" "$BENCH_SRV_PORT" "$BYTES")
 declare -A V
@@ -26,19 +19,7 @@ ms_per_gib() { awk -F, -v b="$BYTES" '/task-clock/ { printf "%.0f", $1 * 1073741
 
 # run_ab DIR KEY: one traced run with DIR's binaries, perf stat on both.
 run_ab() {
-	local d=$1 port
-	rm -f "$BT/agent.out"
-	bench_bg "$BT/agent.out" ip netns exec "$WORKSTATION_NETNS" perf stat -i -x, -e task-clock -o "$BT/agent.perf" -- \
-		"$d/mirrord-trace-agent" --listen 127.0.0.1:0 targeted --pid "$TARGET_PID"
-	# shellcheck disable=SC2034 # agent_stop's: perf, which exits with the agent
-	AGENT_PID=$BG_PID
-	bench_wait_line "$BT/agent.out" '^agent ready' 10 || bench_die "agent not ready: $(cat "$BT/agent.out")"
-	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$BT/agent.out" | head -n 1)
-	RUN_RC=0
-	# shellcheck disable=SC2034 # read by field and check_run
-	RUN_OUT=$(timeout -k 5 "$BENCH_TIMEOUT" ip netns exec "$WORKSTATION_NETNS" perf stat -i -x, -e task-clock -o "$BT/sup.perf" -- \
-		"$d/mirrord-trace" --agent-addr "127.0.0.1:$port" -- "${cmd[@]}" 2>"$BT/last.err" </dev/null) || RUN_RC=$?
-	agent_stop
+	ab_run "$1" task-clock "${cmd[@]}"
 	check_run "${cmd[*]} ($2)" || exit 1
 	V[$2]+=" $(field 4)"
 	V[$2.sup]+=" $(ms_per_gib "$BT/sup.perf")"

@@ -216,6 +216,38 @@ run_traced() {
 	agent_stop
 }
 
+# ---- A/B of two builds (bulk_ab.sh, short_ab.sh) ----
+# ab_setup DIR_B: DIR_B has the binaries, perf is there; then the usual
+# setup with bench/httpc, bench/srv and the service pod's srv running.
+ab_setup() {
+	command -v perf >/dev/null || bench_die "perf is not installed"
+	if [ ! -x "$1/mirrord-trace" ] || [ ! -x "$1/mirrord-trace-agent" ]; then
+		bench_die "$1 has no mirrord-trace / mirrord-trace-agent"
+	fi
+	bench_require
+	bench_build httpc srv
+	bench_pod
+	bench_server
+}
+
+# ab_run DIR EVENTS CMD...: one traced run of CMD with DIR's binaries (a
+# fresh agent), perf stat -i -e EVENTS on the agent ($BT/agent.perf) and
+# on the supervisor ($BT/sup.perf); sets RUN_OUT and RUN_RC.
+ab_run() {
+	local d=$1 ev=$2 port
+	shift 2
+	rm -f "$BT/agent.out"
+	bench_bg "$BT/agent.out" ip netns exec "$WORKSTATION_NETNS" perf stat -i -x, -e "$ev" -o "$BT/agent.perf" -- \
+		"$d/mirrord-trace-agent" --listen 127.0.0.1:0 targeted --pid "$TARGET_PID"
+	AGENT_PID=$BG_PID # agent_stop's: perf, which exits with the agent
+	bench_wait_line "$BT/agent.out" '^agent ready' 10 || bench_die "agent not ready: $(cat "$BT/agent.out")"
+	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$BT/agent.out" | head -n 1)
+	RUN_RC=0
+	RUN_OUT=$(timeout -k 5 "$BENCH_TIMEOUT" ip netns exec "$WORKSTATION_NETNS" perf stat -i -x, -e "$ev" -o "$BT/sup.perf" -- \
+		"$d/mirrord-trace" --agent-addr "127.0.0.1:$port" -- "$@" 2>"$BT/last.err" </dev/null) || RUN_RC=$?
+	agent_stop
+}
+
 # check_run WHAT: die with the output if the last run failed.
 check_run() {
 	[ "$RUN_RC" = 0 ] && return 0

@@ -127,6 +127,7 @@ struct session {
 	uint8_t *rbuf;
 	size_t rlen;
 	bool undispatched; /* rbuf may hold whole frames a sync_wait() left */
+	bool fin_next;     /* the DATA being dispatched is followed by its stream's FIN */
 	/* Our own socket only (tcp): the payload of a large DATA frame goes
 	 * from the link to the stream's socket through a pipe, not rbuf. */
 	int sp_pipe[2];   /* -1 until the first splice */

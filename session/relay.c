@@ -177,9 +177,15 @@ static void maybe_finish(struct session *s, struct stream *st)
  * stream was freed. */
 bool stream_flush(struct session *s, struct stream *st)
 {
+	/* After the agent's FIN these are the last bytes: MSG_MORE holds
+	 * the tail back for the shutdown() below, so the FIN leaves in the
+	 * same segment (one segment and one ACK from the program less than
+	 * data, ACK, FIN). Every path that sent with it shuts down. */
+	int more = st->remote_fin && !st->shut_wr ? MSG_MORE : 0;
+
 	while (st->out_off < st->out_len) {
 		ssize_t n = send(st->fd, st->out + st->out_off, st->out_len - st->out_off,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		                 MSG_NOSIGNAL | MSG_DONTWAIT | more);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -274,8 +280,11 @@ void stream_on_data(struct session *s, struct stream *st, const uint8_t *p, uint
 	}
 	if (st->fd >= 0 && st->out_len == st->out_off) {
 		/* Nothing queued: hand the frame's bytes to the socket
-		 * directly, and buffer only what it did not take. */
-		ssize_t w = send(st->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		 * directly, and buffer only what it did not take. With the
+		 * stream's FIN next in the same read, hold the bytes for the
+		 * shutdown() it brings (stream_flush()). */
+		ssize_t w = send(st->fd, p, n,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT | (s->fin_next ? MSG_MORE : 0));
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			send_close(s, st, AP_CLOSE_RESET, errno);
 			stream_free(s, st);
@@ -422,31 +431,37 @@ void stream_on_connected(struct session *s, struct stream *st, int err)
 	cb(cbdata, 0, id);
 }
 
+/* Accept one connection from a relay listener and join it to the stream
+ * that expects its source port. Returns false when the queue is empty. */
+static bool relay_accept_one(struct session *s, int lfd)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	int c = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (c < 0)
+		return false;
+	uint32_t key = relay_key(peer.ss_family, sa_port(&peer));
+	struct stream *st = u64map_get(&s->expect, key);
+	if (!st || st->fd >= 0) {
+		/* Not one of ours: refuse without a byte. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(c);
+		return true;
+	}
+	u64map_del(&s->expect, key);
+	st->expect_key = 0;
+	st->fd = c;
+	if (stream_flush(s, st))
+		stream_update(s, st);
+	return true;
+}
+
 static void relay_accept(struct evloop *l, int fd, uint32_t events, void *data)
 {
-	struct session *s = data;
-
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage peer;
-		socklen_t plen = sizeof(peer);
-		int c = accept4(fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (c < 0)
-			return;
-		uint32_t key = relay_key(peer.ss_family, sa_port(&peer));
-		struct stream *st = u64map_get(&s->expect, key);
-		if (!st || st->fd >= 0) {
-			/* Not one of ours: refuse without a byte. */
-			struct linger lg = {.l_onoff = 1, .l_linger = 0};
-			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-			close(c);
-			continue;
-		}
-		u64map_del(&s->expect, key);
-		st->expect_key = 0;
-		st->fd = c;
-		if (stream_flush(s, st))
-			stream_update(s, st);
-	}
+	for (int i = 0; i < 64 && relay_accept_one(data, fd); i++)
+		;
 }
 
 static int listen_on(int family, struct sockaddr_storage *addr, socklen_t *len)
@@ -639,7 +654,16 @@ int session_attach_tcp(struct session *s, uint32_t stream, int sock_fd, const st
 		st->expect_key = 0;
 		send_close(s, st, AP_CLOSE_RESET, -r);
 		stream_free(s, st);
+		return r;
 	}
+	/* On loopback the handshake is done inside connect(), blocking or
+	 * not: take the connection from the listener now rather than in a
+	 * later loop turn that epoll_wait() would wake for, and with one
+	 * accept4() where the listener's callback needs a second one to
+	 * see the queue empty. Once only: anything else queued (or ours,
+	 * if the handshake is not done yet) keeps the listener readable. */
+	if (s->loop && s->alive)
+		relay_accept_one(s, fam == AF_INET6 ? s->relay6 : s->relay4);
 	return r;
 }
 

@@ -424,6 +424,15 @@ static int splice_on(struct session *s)
 	return 0;
 }
 
+/* Is the whole frame at off of rbuf the FIN of stream id? */
+static bool fin_at(struct session *s, size_t off, uint32_t id)
+{
+	struct ap_msg m;
+
+	return off < s->rlen && ap_decode(s->rbuf + off, s->rlen - off, &m) > 0 &&
+	       m.type == AP_CLOSE && m.id == id && m.u.close.how == AP_CLOSE_FIN;
+}
+
 /* Dispatch the whole frames at the front of rbuf, or begin to splice a
  * large DATA frame that is only partly there (not at EOF: it never ends).
  * Returns false if that lost the session or took the link down (rbuf was
@@ -450,7 +459,9 @@ static bool dispatch_rbuf(struct session *s, bool eof)
 			return false;
 		}
 		off += (size_t)used;
+		s->fin_next = m.type == AP_DATA && fin_at(s, off, m.id);
 		dispatch(s, &m);
+		s->fin_next = false;
 		/* The frame took the link down (an EBUSY while resuming):
 		 * rbuf was dropped with it. */
 		if (s->reconnecting)

@@ -542,9 +542,12 @@ void loop_on_sigchld(struct evloop *l, int fd, uint32_t events, void *data)
 	pid_t pid;
 
 	/* Standard signals coalesce: the siginfo only says "something
-	 * changed"; waitpid is the source of truth. */
-	while (read(fd, si, sizeof(si)) > 0)
-		;
+	 * changed"; waitpid is the source of truth. One read takes all
+	 * there is (at most one SIGCHLD pending for the process and one
+	 * for the thread); one that arrives after it leaves the signalfd
+	 * readable for the next turn. A second read() to see EAGAIN was
+	 * a syscall per ptrace stop. */
+	(void)!read(fd, si, sizeof(si));
 	while ((pid = waitpid(-1, &st, __WALL | WNOHANG)) > 0)
 		handle_status(t, pid, st);
 	loop_check_done(t);

@@ -460,6 +460,54 @@ TEST(tcp_echo_halfclose_credit)
 	teardown(&ar, &c);
 }
 
+/* A server that answers and closes at once (HTTP with Connection: close):
+ * the agent reads the FIN with the last bytes when epoll saw both
+ * (EPOLLRDHUP); every byte must still come, in order, before one FIN.
+ * Small answer, and one of several frames ending in a short one. */
+TEST(tcp_answer_then_close)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	uint16_t port;
+	int lfd = listener(SOCK_STREAM, &port);
+	static uint8_t big[3 * AP_MAX_DATA + 7];
+	const size_t sizes[] = {6, sizeof(big)};
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + 1);
+	memcpy(big, "answer", 6);
+	setup(&ar, &c, NULL);
+	for (uint32_t k = 0; k < 2; k++) {
+		uint32_t id = 20 + k;
+		send_connect(&c, 30 + k, id, AP_PROTO_TCP, port, AP_DEFAULT_WINDOW);
+		recv_type(&c, AP_CONNECT_RESP, &m);
+		CHECK_EQ(m.u.connect_resp.err, 0);
+		int rfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		CHECK(rfd >= 0);
+		CHECK_EQ(write_all(rfd, (const char *)big, sizes[k]), 0);
+		close(rfd);
+		size_t got = 0;
+		for (;;) {
+			CHECK_EQ(recv_msg(&c, &m, WAIT_MS), 1);
+			CHECK_EQ(m.id, id);
+			if (m.type == AP_CLOSE)
+				break;
+			CHECK_EQ(m.type, AP_DATA);
+			CHECK(got + m.u.data.data.len <= sizes[k]);
+			CHECK(!memcmp(m.u.data.data.ptr, big + got, m.u.data.data.len));
+			got += m.u.data.data.len;
+		}
+		CHECK_EQ(got, sizes[k]);
+		CHECK_EQ(m.u.close.how, AP_CLOSE_FIN);
+		CHECK_EQ(m.u.close.err, 0);
+		send_msg(&c, &(struct ap_msg){
+		                     .type = AP_CLOSE, .id = id, .u.close = {AP_CLOSE_FIN, 0}});
+	}
+	close(lfd);
+	teardown(&ar, &c);
+}
+
 /* A client link that drops without a goodbye (a port-forward cut): the
  * agent ends that client's streams, stays up, and serves a client that
  * comes back within --communication-timeout. */

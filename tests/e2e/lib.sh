@@ -138,6 +138,10 @@ start_agent() {
 	AGENT_N=$((AGENT_N + 1))
 	AGENT_OUT=$T/agent.$AGENT_N.out
 	AGENT_ERR=$T/agent.$AGENT_N.err
+	# Runs started in the background (a subshell) all count from the
+	# same AGENT_N: the previous agent's "agent ready" and port must not
+	# be read as this one's before the background job truncates the file.
+	rm -f "$AGENT_OUT" "$AGENT_ERR"
 	ip netns exec "$WORKSTATION_NETNS" "$MT_AGENT" --listen 127.0.0.1:0 "${args[@]}" \
 		</dev/null >"$AGENT_OUT" 2>"$AGENT_ERR" &
 	AGENT_PID=$!
