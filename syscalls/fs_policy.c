@@ -202,8 +202,8 @@ int fs_pattern_check(const char *pat, char **ret_why)
 /* Compile pats as one alternation. Each pattern is first compiled alone,
  * so an error names the user's pattern, and a stray ')' cannot close the
  * group of another. */
-static int compile_list(const char *const *pats, size_t n, struct sbuf *extra, pcre2_code **ret,
-                        char **ret_why)
+static int compile_list(const char *const *pats, size_t n, struct sbuf *extra, bool jit,
+                        pcre2_code **ret, char **ret_why)
 {
 	struct sbuf all = {0};
 	int e = 0;
@@ -224,7 +224,7 @@ static int compile_list(const char *const *pats, size_t n, struct sbuf *extra, p
 		sb_add(&all, extra->s, extra->len);
 	}
 	if (all.len)
-		e = compile_one(all.s, all.len, true, ret, ret_why);
+		e = compile_one(all.s, all.len, jit, ret, ret_why);
 out:
 	free(all.s);
 	return e;
@@ -280,17 +280,22 @@ int fs_policy_new(const struct fs_policy_config *c, struct fs_policy **ret, char
 		}
 	}
 
-	if ((e = compile_list(c->not_found, c->n_not_found, NULL, &p->re[L_NOT_FOUND], ret_why)) <
-	            0 ||
-	    (e = compile_list(c->read_write, c->n_read_write, NULL, &p->re[L_READ_WRITE],
+	/* Local mode matches nothing but a relative path's not_found
+	 * (fs_policy_decide), and the syscall layer does not even ask: no
+	 * JIT (most of the policy's start-up cost) for lists that are only
+	 * checked. */
+	bool jit = c->mode != FS_MODE_LOCAL;
+	if ((e = compile_list(c->not_found, c->n_not_found, NULL, jit, &p->re[L_NOT_FOUND],
 	                      ret_why)) < 0 ||
-	    (e = compile_list(c->read_only, c->n_read_only, NULL, &p->re[L_READ_ONLY], ret_why)) <
-	            0 ||
-	    (e = compile_list(c->local, c->n_local, NULL, &p->re[L_LOCAL], ret_why)) < 0 ||
-	    (e = compile_list(NULL, 0, &dyn_nf, &p->re[L_DEF_NOT_FOUND], ret_why)) < 0 ||
-	    (e = compile_list(default_remote, ARRAY_SIZE(default_remote), NULL,
+	    (e = compile_list(c->read_write, c->n_read_write, NULL, jit, &p->re[L_READ_WRITE],
+	                      ret_why)) < 0 ||
+	    (e = compile_list(c->read_only, c->n_read_only, NULL, jit, &p->re[L_READ_ONLY],
+	                      ret_why)) < 0 ||
+	    (e = compile_list(c->local, c->n_local, NULL, jit, &p->re[L_LOCAL], ret_why)) < 0 ||
+	    (e = compile_list(NULL, 0, &dyn_nf, jit, &p->re[L_DEF_NOT_FOUND], ret_why)) < 0 ||
+	    (e = compile_list(default_remote, ARRAY_SIZE(default_remote), NULL, jit,
 	                      &p->re[L_DEF_REMOTE], ret_why)) < 0 ||
-	    (e = compile_list(default_local, ARRAY_SIZE(default_local), &dyn_local,
+	    (e = compile_list(default_local, ARRAY_SIZE(default_local), &dyn_local, jit,
 	                      &p->re[L_DEF_LOCAL], ret_why)) < 0 ||
 	    (e = compile_mapping(p, c, ret_why)) < 0) {
 		fs_policy_free(p);
