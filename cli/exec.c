@@ -14,6 +14,7 @@
 #include "tracer/tracer.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -572,20 +573,78 @@ static size_t live_inodes(void *data, uint64_t **ret)
 	return n;
 }
 
+/* feature.env.env_file (--env-file, MIRRORD_OVERRIDE_ENV_VARS_FILE), read
+ * before anything starts: a bad file is one line and exit 1, with nothing
+ * created in the cluster. *ret gets its "K=V" entries (NULL without a
+ * file). */
+static int load_env_file(const struct config *c, char ***ret, size_t *ret_n)
+{
+	const char *path = config_str(c, CF_ENV_FILE);
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	char why[256];
+	ssize_t k;
+	size_t len = 0;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!path || !*path)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_error("feature.env.env_file: cannot read \"%s\": %s; check the path (relative "
+		          "paths are from the current directory)",
+		          path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)ENV_FILE_MAX) {
+		log_error("feature.env.env_file: \"%s\" is %s; give a dotenv file of at most %u "
+		          "bytes",
+		          path, S_ISREG(st.st_mode) ? "too large" : "not a regular file",
+		          ENV_FILE_MAX);
+		return -EINVAL;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size &&
+	       (k = read(fd, buf + len, (size_t)st.st_size - len)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			log_error("feature.env.env_file: cannot read \"%s\": %s", path,
+			          strerror(errno));
+			return -errno;
+		}
+		len += (size_t)k;
+	}
+	if (env_file_parse(buf, len, ret, ret_n, why, sizeof(why)) < 0) {
+		log_error("feature.env.env_file \"%s\": %s; fix the file (KEY=VALUE lines, "
+		          "# comments)",
+		          path, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The program's environment: env_merge() with the config's include /
- * exclude, feature.env.override ({"K": "V"}) and feature.env.unset. */
-static char **build_env(const struct config *c, char **remote, size_t nremote,
-                        struct env_filter *ef)
+ * exclude, the env file's entries, feature.env.override ({"K": "V"}) and
+ * feature.env.unset. mirrord's order: the remote environment, then the
+ * env file, then override; so the file's entries go first in the
+ * override list (a later entry replaces an earlier one of its name). */
+static char **build_env(const struct config *c, char **remote, size_t nremote, char *const *file,
+                        size_t nfile, struct env_filter *ef)
 {
 	json_t *ovj = config_get(c, CF_ENV_OVERRIDE), *unj = config_get(c, CF_ENV_UNSET);
 	size_t nov = json_is_object(ovj) ? json_object_size(ovj) : 0;
 	size_t nun = json_is_array(unj) ? json_array_size(unj) : 0, n = 0;
-	char **ovs = xcalloc(nov + 1, sizeof(char *)), **env;
+	char **ovs = xcalloc(nfile + nov + 1, sizeof(char *)), **env;
 	const char **uns = xcalloc(nun + 1, sizeof(char *));
 	const char *key;
 	json_t *val;
 
-	json_object_foreach(ovj, key, val) if (n < nov && json_is_string(val)) ovs[n++] =
+	for (size_t i = 0; i < nfile; i++)
+		ovs[n++] = xstrdup(file[i]);
+	json_object_foreach(ovj, key, val) if (n < nfile + nov && json_is_string(val)) ovs[n++] =
 	        xasprintf("%s=%s", key, json_string_value(val));
 	for (size_t i = 0; i < nun; i++)
 		uns[i] = json_string_value(json_array_get(unj, i));
@@ -632,7 +691,8 @@ int cmd_exec(int argc, char **argv)
 	struct sockaddr_storage agent;
 	unsigned agentlen;
 	_cleanup_free_ char *program = NULL, *why = NULL, *dir = NULL;
-	char **remote = NULL, **env = NULL;
+	char **remote = NULL, **env = NULL, **envfile = NULL;
+	size_t nenvfile = 0;
 	size_t nremote = 0, nfiles = 0;
 	struct served_file files[3];
 	struct fs_policy *fsp = NULL;
@@ -661,9 +721,11 @@ int cmd_exec(int argc, char **argv)
 		return 127;
 	}
 
+	if (load_env_file(o.config, &envfile, &nenvfile) < 0)
+		return 1;
 	if (evloop_new(&r.loop) < 0) {
 		log_error("cannot create the event loop");
-		return 1;
+		goto out;
 	}
 	/* Signals are held from here: a Ctrl-C while the agent starts cancels
 	 * the run after it (and its Job) can be cleaned up. */
@@ -706,7 +768,7 @@ int cmd_exec(int argc, char **argv)
 		goto out;
 	}
 	struct env_filter ef = {.include = o.env_include, .exclude = o.env_exclude};
-	env = build_env(o.config, remote, nremote, &ef);
+	env = build_env(o.config, remote, nremote, envfile, nenvfile, &ef);
 
 	e = rundir_create(&dir);
 	if (e < 0) {
@@ -853,6 +915,9 @@ out:
 	for (char **p = env; p && *p; p++)
 		free(*p);
 	free(env);
+	for (size_t i = 0; i < nenvfile; i++)
+		free(envfile[i]);
+	free(envfile);
 	if (r.sigfd >= 0)
 		close(r.sigfd);
 	evloop_free(r.loop);

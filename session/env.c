@@ -3,6 +3,9 @@
 #include "session/session.h"
 #include "common/util.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -181,4 +184,138 @@ char **env_merge(char *const *local, char *const *remote, size_t nremote,
 	}
 	out[k] = NULL;
 	return out;
+}
+
+/* ---- feature.env.env_file ---- */
+
+static bool key_char(char c, bool first)
+{
+	return c == '_' || isalpha((unsigned char)c) ||
+	       (!first && (isdigit((unsigned char)c) || c == '.'));
+}
+
+/* After a closing quote or an unquoted value: blanks, then the end of the
+ * line or a comment. */
+static bool rest_is_comment(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return p == end || *p == '#';
+}
+
+/* One line's value, from p (after '=' and blanks) to end; into out (room
+ * for end - p + 1). NULL on success, else what is wrong. */
+static const char *parse_value(const char *p, const char *end, char *out)
+{
+	size_t n = 0;
+
+	if (p < end && (*p == '\'' || *p == '"')) {
+		char q = *p++;
+		for (; p < end && *p != q; p++) {
+			if (q == '"' && *p == '\\' && p + 1 < end) {
+				char c = *++p;
+				out[n++] = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+				if (!strchr("nrt\"\\$", c)) {
+					out[n - 1] = '\\'; /* unknown escape: kept as written */
+					out[n++] = c;
+				}
+				continue;
+			}
+			out[n++] = *p;
+		}
+		if (p == end)
+			return q == '"' ? "no closing double quote (values are one line)"
+			                : "no closing single quote (values are one line)";
+		if (!rest_is_comment(p + 1, end))
+			return "text after the closing quote";
+		out[n] = 0;
+		return NULL;
+	}
+	for (; p < end; p++) {
+		if (*p == '#' && n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+			break;
+		out[n++] = *p;
+	}
+	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+		n--;
+	out[n] = 0;
+	return NULL;
+}
+
+int env_file_parse(const char *text, size_t len, char ***ret, size_t *ret_n, char *err,
+                   size_t errlen)
+{
+	char **out = NULL;
+	size_t n = 0, line = 0;
+	const char *p = text, *end = text + len, *why = NULL;
+
+	if (len > ENV_FILE_MAX) {
+		snprintf(err, errlen, "larger than %u bytes", ENV_FILE_MAX);
+		return -EINVAL;
+	}
+	out = xcalloc(1, sizeof(char *));
+	while (p < end && !why) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol ? eol : end, *k, *v;
+		line++;
+		if (le > p && le[-1] == '\r')
+			le--;
+		while (p < le && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == le || *p == '#')
+			goto next;
+		if ((size_t)(le - p) > 7 && !strncmp(p, "export", 6) &&
+		    (p[6] == ' ' || p[6] == '\t')) {
+			p += 7;
+			while (p < le && (*p == ' ' || *p == '\t'))
+				p++;
+		}
+		k = p;
+		while (p < le && key_char(*p, p == k))
+			p++;
+		if (p == k) {
+			why = "expected KEY=VALUE (a key is letters, digits, '_' and '.', not "
+			      "starting with "
+			      "a digit)";
+			break;
+		}
+		size_t klen = (size_t)(p - k);
+		while (p < le && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == le || *p != '=') {
+			why = "expected '=' after the key";
+			break;
+		}
+		p++;
+		while (p < le && (*p == ' ' || *p == '\t'))
+			p++;
+		v = p;
+		if (n >= ENV_FILE_MAX_ENTRIES) {
+			why = "too many entries";
+			break;
+		}
+		char *e = xmalloc(klen + 1 + (size_t)(le - v) + 1);
+		memcpy(e, k, klen);
+		e[klen] = '=';
+		why = parse_value(v, le, e + klen + 1);
+		if (why) {
+			free(e);
+			break;
+		}
+		out = xrealloc(out, (n + 2) * sizeof(char *));
+		out[n++] = e;
+		out[n] = NULL;
+	next:
+		p = eol ? eol + 1 : end;
+	}
+	if (why) {
+		snprintf(err, errlen, "line %zu: %s", line, why);
+		for (size_t i = 0; i < n; i++)
+			free(out[i]);
+		free(out);
+		return -EINVAL;
+	}
+	*ret = out;
+	*ret_n = n;
+	return 0;
 }

@@ -320,6 +320,16 @@ struct env_filter {
 char **env_merge(char *const *local, char *const *remote, size_t nremote,
                  const struct env_filter *f);
 bool env_pattern_match(const char *patterns, const char *name);
+/* feature.env.env_file: parse a dotenv file's text into "K=V" entries
+ * (malloc'd, in file order; *ret NULL-terminated). KEY=VALUE lines, with
+ * an optional "export ", blank and "#" lines skipped; a value is taken
+ * literally unquoted (up to a " #" comment, blanks trimmed), in single
+ * quotes, or in double quotes with \n \r \t \" \\ \$ escapes. No
+ * variable expansion. -EINVAL with the line and the problem in err. */
+#define ENV_FILE_MAX (1u << 20)
+#define ENV_FILE_MAX_ENTRIES 4096
+int env_file_parse(const char *text, size_t len, char ***ret, size_t *ret_n, char *err,
+                   size_t errlen);
 bool env_always_excluded(const char *name);
 
 /* Statistics for benchmarks. */

@@ -76,5 +76,41 @@ JSON
 	expect_out_has "MT_EXTRA=set-by-config" "feature.env.override adds a variable"
 	expect_eq "" "$(printf '%s\n' "$OUT" | grep '^DATABASE_URL=' || true)" \
 		"feature.env.unset removes a variable (case-insensitively)"
+
+	# feature.env.env_file: over the pod's values, under override.
+	cat >"$T/app.env" <<'ENVEOF'
+# a dotenv file
+MT_POD_MARKER=from-file
+export MT_FILE_ONLY = 'single # quoted'
+MT_DQ="a\tb \"q\" \$HOME"
+MT_UNQ=plain value # a comment
+MT_EMPTY=
+ENVEOF
+	run traced --env-file "$T/app.env" -- env
+	expect_out_has "MT_POD_MARKER=from-file" "--env-file: the file's value wins over the pod's"
+	expect_out_has "MT_FILE_ONLY=single # quoted" "--env-file: export prefix, blanks around '=', single quotes kept literally"
+	expect_out_has "$(printf 'MT_DQ=a\tb "q" $HOME')" "--env-file: double-quoted escapes, no \$ expansion"
+	expect_out_has "MT_UNQ=plain value" "--env-file: an unquoted value ends at a ' #' comment"
+	expect_out_has "MT_EMPTY=" "--env-file: an empty value"
+	printf '{"feature": {"env": {"env_file": "%s", "override": {"MT_POD_MARKER": "ov"}}}}\n' \
+		"$T/app.env" >"$T/envfile.json"
+	run traced -f "$T/envfile.json" -- "$MT_PROG_DIR/env_printer"
+	expect_out_has "MT_POD_MARKER=ov" "feature.env.env_file from a config: override still wins (static program)"
+	expect_out_has "MT_FILE_ONLY=single # quoted" "feature.env.env_file from a config: the file's entries reach a static program"
+	MIRRORD_OVERRIDE_ENV_VARS_FILE=$T/app.env run traced -- env
+	expect_out_has "MT_POD_MARKER=from-file" "MIRRORD_OVERRIDE_ENV_VARS_FILE names the file too"
+	# Bad files: one line naming the problem, exit 1, the program never runs.
+	printf 'GOOD=1\nBAD LINE\n' >"$T/bad.env"
+	run traced --env-file "$T/bad.env" -- sh -c 'echo ran'
+	expect_rc 1 "--env-file with a bad line fails"
+	expect_eq "1" "$(grep -c . <<<"$ERR")" "--env-file with a bad line: one line of error"
+	expect_err_match 'bad\.env.*line 2: expected' "--env-file with a bad line: the message names the file and the line"
+	expect_out_lacks "ran" "--env-file with a bad line: the program does not run"
+	printf 'X="unterminated\n' >"$T/bad2.env"
+	run traced --env-file "$T/bad2.env" -- true
+	expect_err_match 'line 1: no closing double quote' "--env-file: an unterminated quote is named"
+	run traced --env-file "$T/missing.env" -- true
+	expect_rc 1 "--env-file of a missing file fails"
+	expect_err_match 'cannot read .*missing\.env.*No such file' "--env-file of a missing file: the message says so"
 fi
 e2e_done

@@ -1,5 +1,8 @@
 #include "tests/unit/test.h"
+#include "common/util.h"
 #include "session/session.h"
+
+#include <errno.h>
 
 /* -Wwrite-strings makes literals const; env arrays are char *. */
 #define S(x) ((char *)(x))
@@ -82,6 +85,72 @@ TEST(merge_override_unset)
 	CHECK(!find(env, "DB"));
 	CHECK(!find(env, "NOEQUALS"));
 	env_free(env);
+}
+
+/* Parse text; "K=V|K=V|..." or "ERR:<message>". */
+static void parse(const char *text, char *out, size_t cap)
+{
+	char **e = NULL, err[256];
+	size_t n = 0;
+	if (env_file_parse(text, strlen(text), &e, &n, err, sizeof(err)) < 0) {
+		snprintf(out, cap, "ERR:%s", err);
+		CHECK(e == NULL);
+		return;
+	}
+	out[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "|" : "", e[i]);
+		free(e[i]);
+	}
+	CHECK(e[n] == NULL);
+	free(e);
+}
+
+TEST(env_file_parse)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+	        {"", ""},
+	        {"# only a comment\n\n   \n", ""},
+	        {"A=1\nB = two words  \r\n  export C=3\nD=\nE.x_1=v",
+	         "A=1|B=two words|C=3|D=|E.x_1=v"},
+	        {"A=x # comment\nB=x#not-a-comment\nC='# kept'  # c\nD=\"#kept\"",
+	         "A=x|B=x#not-a-comment|C=# kept|D=#kept"},
+	        {"A='a \\n $B'\nB=\"a\\tb\\n\\\"q\\\" \\\\ \\$HOME \\x\"",
+	         "A=a \\n $B|B=a\tb\n\"q\" \\ $HOME \\x"},
+	        {"export=1\nexportX=2", "export=1|exportX=2"},
+	        {"A=1\nA=2", "A=1|A=2"}, /* the later wins, in env_merge */
+	        {"A=1\n1A=2",
+	         "ERR:line 2: expected KEY=VALUE (a key is letters, digits, '_' and '.', "
+	         "not starting with a digit)"},
+	        {"JUSTAKEY\n", "ERR:line 1: expected '=' after the key"},
+	        {"A=\"open", "ERR:line 1: no closing double quote (values are one line)"},
+	        {"\n\nA='open\nB=2", "ERR:line 3: no closing single quote (values are one line)"},
+	        {"A=\"x\" y", "ERR:line 1: text after the closing quote"},
+	        {"A B=1", "ERR:line 1: expected '=' after the key"},
+	};
+	char out[1024];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		parse(cases[i].text, out, sizeof(out));
+		CHECK_STR(out, cases[i].want);
+	}
+}
+
+TEST(env_file_bounds)
+{
+	char **e = NULL, err[128];
+	size_t n = 0, len = (ENV_FILE_MAX_ENTRIES + 1) * 4;
+	char *big = malloc(len + 1);
+	CHECK(big);
+	for (size_t i = 0; i < ENV_FILE_MAX_ENTRIES + 1; i++)
+		memcpy(big + i * 4, "A=1\n", 4);
+	big[len] = 0;
+	CHECK_EQ(env_file_parse(big, len, &e, &n, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "too many entries"));
+	CHECK_EQ(env_file_parse(big, ENV_FILE_MAX + 1, &e, &n, err, sizeof(err)), -EINVAL);
+	free(big);
 }
 
 TEST_MAIN()
