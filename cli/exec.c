@@ -593,10 +593,11 @@ static int load_env_file(const struct config *c, char ***ret, size_t *ret_n)
 		return 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
 		log_error("feature.env.env_file: cannot read \"%s\": %s; check the path (relative "
 		          "paths are from the current directory)",
-		          path, strerror(errno));
-		return -errno;
+		          path, strerror(e));
+		return -e;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)ENV_FILE_MAX) {
 		log_error("feature.env.env_file: \"%s\" is %s; give a dotenv file of at most %u "
@@ -611,9 +612,10 @@ static int load_env_file(const struct config *c, char ***ret, size_t *ret_n)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0) {
+			int e = errno;
 			log_error("feature.env.env_file: cannot read \"%s\": %s", path,
-			          strerror(errno));
-			return -errno;
+			          strerror(e));
+			return -e;
 		}
 		len += (size_t)k;
 	}
