@@ -47,8 +47,8 @@ int env_mapping_new(json_t *map, struct env_mapping **ret, char **ret_why)
 
 		if (!json_is_string(v))
 			continue;
-		m->re[m->n] = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, 0, &code, &off,
-		                            NULL);
+		m->re[m->n] =
+		        pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
 		if (!m->re[m->n]) {
 			char msg[128];
 			pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof(msg));
@@ -70,7 +70,8 @@ void env_mapping_apply(const struct env_mapping *m, char **entries, size_t n)
 		size_t nl = eq ? (size_t)(eq - entries[i]) : strlen(entries[i]);
 
 		for (size_t k = 0; k < m->n; k++) {
-			if (pcre2_match(m->re[k], (PCRE2_SPTR)entries[i], nl, 0, 0, m->md, NULL) < 0)
+			if (pcre2_match(m->re[k], (PCRE2_SPTR)entries[i], nl, 0, 0, m->md, NULL) <
+			    0)
 				continue;
 			char *e = xasprintf("%.*s=%s", (int)nl, entries[i], m->value[k]);
 			free(entries[i]);
