@@ -41,7 +41,8 @@ void hpack_list_init(struct hpack_list *l);
 void hpack_list_clear(struct hpack_list *l);
 void hpack_list_free(struct hpack_list *l);
 /* Appends one field (copied). Returns 0, or -E2BIG if a length is over
- * UINT32_MAX / 2. */
+ * UINT32_MAX / 2 or the buffer would pass UINT32_MAX bytes (the offsets
+ * are 32 bits). */
 int hpack_list_add(struct hpack_list *l, const void *name, size_t nlen, const void *value,
                    size_t vlen);
 /* The value of the first field named name (exact bytes; HTTP/2 names are
