@@ -65,10 +65,14 @@ __attribute__((unused)) static int test_run(int argc, char **argv)
 	for (int i = 0; i < test_count; i++) {
 		if (argc > 1 && strcmp(argv[1], test_cases[i].name) != 0)
 			continue;
+		/* Nothing buffered may be inherited (a failing child's exit()
+		 * would print it again), and the child's own output counts. */
+		fflush(NULL);
 		pid_t p = fork();
 		if (p == 0) {
 			alarm(30);
 			test_cases[i].fn();
+			fflush(NULL);
 			_exit(0);
 		}
 		int st = 0;
