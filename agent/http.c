@@ -2,9 +2,9 @@
  *
  * Each HTTP/1.x request head is parsed and matched against the filter.
  * A connection that opens with the HTTP/2 prior-knowledge preface
- * (RFC 9113 §3.3, h2c) is not parsed: it goes whole, raw both ways, to
- * the pod's app, as any request the filter does not pick would (HTTP/2
- * requests are not filtered; one notice per port).
+ * (RFC 9113 §3.3, h2c) goes to h2.c, which routes it stream by stream;
+ * after the port's unsubscription (no filter) it goes whole, raw both
+ * ways, to the pod's app (one notice per port).
  * A match goes to the client, on one agent stream per connection
  * (opened at the first match, reused while it lives); the rest go to the
  * pod's app, on one connection to the original destination per stolen
@@ -584,7 +584,7 @@ static int h2_preface_seen(const uint8_t *p, size_t n)
 	return k == H2_PREFACE_LEN ? 1 : 0;
 }
 
-/* An HTTP/2 connection: all of it to the pod's app, raw. */
+/* An HTTP/2 connection without a filter: all of it to the pod's app, raw. */
 static void h2_pass(struct hconn *h)
 {
 	static uint16_t noted[16];
@@ -597,8 +597,8 @@ static void h2_pass(struct hconn *h)
 				noted[i] = h->port;
 				break;
 			}
-		log_info("port %u: an HTTP/2 (prior knowledge) connection goes to the pod's "
-		         "application: HTTP/2 requests are not filtered",
+		log_info("port %u: an HTTP/2 (prior knowledge) connection after the "
+		         "unsubscription goes to the pod's application whole",
 		         h->port);
 	}
 	h->routed = true;

@@ -6,6 +6,8 @@
  *               cleanup of a dead predecessor's rules
  *   steal.c     the redirect listener, whole-connection steal
  *   http.c      HTTP/1.x filtered steal, filter matching (PCRE2)
+ *   h2.c        HTTP/2 (prior knowledge) filtered steal, stream by stream
+ *               (with h2stream.c, h2frame.c, hpack.c; entry in h2.h)
  *   capture.c   AF_PACKET capture for mirror
  *   reasm.c     TCP reassembly (pure)
  * client.c and main.c call only the "entry points" section. */

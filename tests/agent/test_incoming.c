@@ -638,9 +638,9 @@ static void h2_request(int fd, uint32_t sid, const char *path, const char *user,
  * EOF or after the socket's timeout. */
 static bool h2_recv(int fd, struct h2f_hdr *h, uint8_t *p)
 {
-	uint8_t hb[H2F_HDR_LEN];
+	uint8_t hb[H2F_HDR_LEN + 1]; /* read_some() NUL-terminates */
 
-	if (read_some(fd, (char *)hb, sizeof(hb) + 1, sizeof(hb)) != sizeof(hb))
+	if (read_some(fd, (char *)hb, sizeof(hb), H2F_HDR_LEN) != H2F_HDR_LEN)
 		return false;
 	h2f_hdr_parse(hb, h);
 	CHECK(h->len <= H2F_DEFAULT_MAX_FRAME);
