@@ -383,8 +383,12 @@ static void on_data(struct h2end *e, const struct h2f_hdr *h, const uint8_t *p)
 	}
 	if (!d || d->es || (e->kind == END_PEER && !s->route)) {
 		/* A stream gone or answered by the agent: dropped, and the
-		 * connection window given back at once. */
+		 * window given back at once; the stream's too while it is
+		 * still sending, so a request body after the agent's answer
+		 * can end (and the stream with it). */
 		h2_send_credit(e, 0, h->len);
+		if (d && !d->es && !(h->flags & H2F_END_STREAM))
+			h2_send_credit(e, h->sid, h->len);
 		if (d && !d->es && (h->flags & H2F_END_STREAM))
 			d->es = d->done = true;
 		return;

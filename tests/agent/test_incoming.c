@@ -682,6 +682,20 @@ static void h2_check_502(int fd, struct hpack_dec *dec, uint32_t sid, const char
 	CHECK(h.flags & H2F_END_STREAM);
 }
 
+/* An agent stealing port 80 for alice, and a peer connection that sent
+ * the HTTP/2 preface. */
+static int h2_steal_start(struct agent_run *ar, struct conn *c)
+{
+	setup_ns();
+	agent_start(ar, NULL);
+	connect_agent(c, ar);
+	CHECK_EQ(subscribe(c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
+	int fd = peer_connect();
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, H2F_PREFACE, H2F_PREFACE_LEN), 0);
+	return fd;
+}
+
 TEST(steal_h2_frames)
 {
 	struct agent_run ar;
@@ -696,16 +710,9 @@ TEST(steal_h2_frames)
 	uint16_t id;
 	uint32_t v, max_streams = 0;
 
-	setup_ns();
-	agent_start(&ar, NULL);
-	connect_agent(&c, &ar);
-	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
-
 	/* The opening: our SETTINGS, theirs with the bound on streams, and
 	 * a PING answered by the agent itself. */
-	int fd = peer_connect();
-	CHECK(fd >= 0);
-	CHECK_EQ(write_all(fd, H2F_PREFACE, H2F_PREFACE_LEN), 0);
+	int fd = h2_steal_start(&ar, &c);
 	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
 	h2_send(fd, H2F_PING, 0, 0, ping, 8);
 	h2_expect(fd, H2F_SETTINGS, 0, &h, p);
@@ -760,6 +767,92 @@ TEST(steal_h2_frames)
 	CHECK_EQ(h2f_u32(p + 4), H2E_PROTOCOL);
 	close(fd);
 	hpack_dec_free(dec);
+	goodbye(&c, &ar);
+	teardown_ns();
+}
+
+/* The test plays the local app on an agent stream: one frame to it. */
+static void ap_h2_send(struct conn *c, uint32_t id, uint8_t type, uint8_t flags, uint32_t sid,
+                       const void *p, size_t n)
+{
+	uint8_t f[H2F_HDR_LEN + 64];
+
+	CHECK(n <= 64);
+	h2f_hdr_write(f, (uint32_t)n, type, flags, sid);
+	if (n)
+		memcpy(f + H2F_HDR_LEN, p, n);
+	send_msg(c, &(struct ap_msg){.type = AP_DATA,
+	                             .id = id,
+	                             .u.data.data = {f, (uint32_t)(H2F_HDR_LEN + n)}});
+}
+
+/* What the agent sends on agent stream id, as HTTP/2 frames (the client
+ * preface first), until a frame of type on sid. */
+static void ap_h2_expect(struct conn *c, uint32_t id, bool preface, uint8_t type, uint32_t sid)
+{
+	static char buf[1 << 16];
+	size_t n = 0, pos = preface ? H2F_PREFACE_LEN : 0;
+	struct h2f_hdr h;
+
+	for (;;) {
+		n += recv_stream(c, id, buf + n, sizeof(buf) - n, 1);
+		while (n - pos >= H2F_HDR_LEN) {
+			h2f_hdr_parse((uint8_t *)buf + pos, &h);
+			if (n - pos - H2F_HDR_LEN < h.len)
+				break;
+			pos += H2F_HDR_LEN + h.len;
+			if (h.type == type && h.sid == sid)
+				return;
+		}
+	}
+}
+
+TEST(steal_h2_windows_and_goaway)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	uint8_t status200 = 0x88; /* ":status: 200", static index 8 */
+	uint8_t goaway[8] = {0, 0, 0, 1, 0, 0, 0, 0};
+
+	/* The peer gives streams no window: the local app's answer waits
+	 * in the agent until a SETTINGS change opens it (§6.9.2). */
+	int fd = h2_steal_start(&ar, &c);
+	const uint16_t iw = H2S_INITIAL_WINDOW_SIZE;
+	uint32_t zero = 0, open = 65535;
+	h2f_put_settings(p, &iw, &zero, 1);
+	CHECK_EQ(write_all(fd, p, H2F_HDR_LEN + 6), 0);
+	h2_request(fd, 1, "/w", "alice", true);
+	recv_type(&c, AP_ACCEPT, &m);
+	uint32_t id = m.id;
+	ap_h2_expect(&c, id, true, H2F_HEADERS, 1);
+	ap_h2_send(&c, id, H2F_SETTINGS, 0, 0, NULL, 0);
+	ap_h2_send(&c, id, H2F_HEADERS, H2F_END_HEADERS, 1, &status200, 1);
+	ap_h2_send(&c, id, H2F_DATA, H2F_END_STREAM, 1, "hello", 5);
+	h2_expect(fd, H2F_HEADERS, 1, &h, p);
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	while (poll(&pf, 1, 300) > 0) {
+		CHECK(h2_recv(fd, &h, p));
+		CHECK(!(h.type == H2F_DATA && h.sid == 1));
+	}
+	h2f_put_settings(p, &iw, &open, 1);
+	CHECK_EQ(write_all(fd, p, H2F_HDR_LEN + 6), 0);
+	h2_expect(fd, H2F_DATA, 1, &h, p);
+	CHECK(h.len == 5 && !memcmp(p, "hello", 5) && (h.flags & H2F_END_STREAM));
+
+	/* The local app's GOAWAY: a stream above its last id is refused to
+	 * the peer; the next one opens a new connection to the app. */
+	h2_request(fd, 3, "/g", "alice", true);
+	ap_h2_expect(&c, id, false, H2F_HEADERS, 3);
+	ap_h2_send(&c, id, H2F_GOAWAY, 0, 0, goaway, sizeof(goaway));
+	h2_expect(fd, H2F_RST_STREAM, 3, &h, p);
+	CHECK_EQ(h2f_u32(p), H2E_REFUSED_STREAM);
+	h2_request(fd, 5, "/n", "alice", true);
+	recv_type(&c, AP_ACCEPT, &m);
+	CHECK(m.id != id);
+	close(fd);
 	goodbye(&c, &ar);
 	teardown_ns();
 }
