@@ -209,18 +209,20 @@ struct hpack_dec {
 struct hpack_dec *hpack_dec_new(void)
 {
 	struct hpack_dec *d = xcalloc(1, sizeof(*d));
-	uint16_t k = 0;
+	uint16_t at[HPACK_HUFF_MAXLEN + 1] = {0};
 
 	d->max = HPACK_TABLE_SIZE;
-	for (unsigned len = HPACK_HUFF_MINLEN; len <= HPACK_HUFF_MAXLEN; len++) {
-		d->off[len] = k;
-		for (unsigned s = 0; s < HPACK_HUFF_SYMS; s++) {
-			if (hpack_huff_len[s] != len)
-				continue;
-			if (d->count[len]++ == 0)
-				d->first[len] = hpack_huff_code[s];
-			d->sym[k++] = (uint16_t)s;
-		}
+	/* A counting sort by code length; symbols of one length keep their
+	 * order, which in a canonical code is the order of their codes. */
+	for (unsigned s = 0; s < HPACK_HUFF_SYMS; s++)
+		d->count[hpack_huff_len[s]]++;
+	for (unsigned len = 1; len <= HPACK_HUFF_MAXLEN; len++)
+		d->off[len] = at[len] = (uint16_t)(d->off[len - 1] + d->count[len - 1]);
+	for (unsigned s = 0; s < HPACK_HUFF_SYMS; s++) {
+		unsigned len = hpack_huff_len[s];
+		if (at[len] == d->off[len])
+			d->first[len] = hpack_huff_code[s];
+		d->sym[at[len]++] = (uint16_t)s;
 	}
 	return d;
 }
