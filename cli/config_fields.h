@@ -90,7 +90,7 @@ X(ENV_EXCLUDE, "feature.env.exclude", CT_STRLIST, "MIRRORD_OVERRIDE_ENV_VARS_EXC
 X(ENV_OVERRIDE, "feature.env.override", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(ENV_UNSET, "feature.env.unset", CT_STRLIST, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(ENV_FILE, "feature.env.env_file", CT_STR, "MIRRORD_OVERRIDE_ENV_VARS_FILE", NULL, IMPL_YES, NULL, NULL) \
-X(ENV_MAPPING, "feature.env.mapping", CT_STRMAP, NULL, NULL, IMPL_LATER, NULL, "values are not rewritten") \
+X(ENV_MAPPING, "feature.env.mapping", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(ENV_LOAD_FROM_PROCESS, "feature.env.load_from_process", CT_OBOOL, "MIRRORD_ENV_LOAD_FROM_PROCESS", NULL, IMPL_LATER, "false", "the environment is fetched before the program starts") \
 X(FS_MODE, "feature.fs.mode", CT_FS_MODE, "MIRRORD_FILE_MODE", "\"read\"", IMPL_YES, NULL, NULL) \
 X(FS_READ_WRITE, "feature.fs.read_write", CT_STRLIST, "MIRRORD_FILE_READ_WRITE_PATTERN", NULL, IMPL_YES, NULL, NULL) \

@@ -3,6 +3,7 @@
  * file > default, and check what only makes sense across fields. */
 #include "cli/config_internal.h"
 #include "cli/config_value.h"
+#include "cli/env_mapping.h"
 #include "cli/target.h"
 #include "common/util.h"
 #include "syscalls/fs_policy.h"
@@ -697,6 +698,21 @@ static void check_fs_patterns(struct resolver *r)
 	}
 }
 
+/* feature.env.mapping's patterns compile as cli/env_mapping.c uses them. */
+static void check_env_mapping(struct resolver *r)
+{
+	struct env_mapping *m = NULL;
+	_cleanup_free_ char *why = NULL;
+
+	if (env_mapping_new(r->cfg->v[CF_ENV_MAPPING].value, &m, &why) < 0)
+		field_error(
+		        r, CF_ENV_MAPPING,
+		        "%s; give a PCRE2 regex of variable names (a backslash makes ( ) [ ] { } "
+		        ". * + ? | ^ $ literal)",
+		        why);
+	env_mapping_free(m);
+}
+
 static void check_cross(struct resolver *r)
 {
 	struct config *c = r->cfg;
@@ -732,6 +748,7 @@ static void check_cross(struct resolver *r)
 	parse_out_filter(r);
 	check_filter_object(r, CF_DNS_FILTER);
 	check_fs_patterns(r);
+	check_env_mapping(r);
 	if (json_is_true(c->v[CF_OPERATOR].value))
 		field_error(r, CF_OPERATOR,
 		            "mirrord-trace has no operator; remove the field or set it to false");

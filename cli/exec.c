@@ -3,6 +3,7 @@
  * exit as the program did. */
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/env_mapping.h"
 #include "cli/k8s_run.h"
 #include "common/evloop.h"
 #include "common/util.h"
@@ -629,11 +630,11 @@ static int load_env_file(const struct config *c, char ***ret, size_t *ret_n)
 }
 
 /* The program's environment: env_merge() with the config's include /
- * exclude, the env file's entries, feature.env.override ({"K": "V"}) and
- * feature.env.unset. mirrord's order: the remote environment, then the
- * env file, then override; so the file's entries go first in the
+ * exclude, the env file's entries, feature.env.mapping, feature.env.override
+ * ({"K": "V"}) and feature.env.unset. mirrord's order: the remote
+ * environment, then the env file, then mapping, then override; so the file's entries go first in the
  * override list (a later entry replaces an earlier one of its name). */
-static char **build_env(const struct config *c, char **remote, size_t nremote, char *const *file,
+static char **build_env(const struct config *c, char **remote, size_t nremote, char **file,
                         size_t nfile, struct env_filter *ef)
 {
 	json_t *ovj = config_get(c, CF_ENV_OVERRIDE), *unj = config_get(c, CF_ENV_UNSET);
@@ -644,6 +645,15 @@ static char **build_env(const struct config *c, char **remote, size_t nremote, c
 	const char *key;
 	json_t *val;
 
+	/* feature.env.mapping rewrites the pod's and the file's values, not
+	 * override's (checked when the config was resolved). */
+	struct env_mapping *map = NULL;
+	_cleanup_free_ char *why = NULL;
+	if (env_mapping_new(config_get(c, CF_ENV_MAPPING), &map, &why) == 0) {
+		env_mapping_apply(map, remote, nremote);
+		env_mapping_apply(map, file, nfile);
+		env_mapping_free(map);
+	}
 	for (size_t i = 0; i < nfile; i++)
 		ovs[n++] = xstrdup(file[i]);
 	json_object_foreach(ovj, key, val) if (n < nfile + nov && json_is_string(val)) ovs[n++] =

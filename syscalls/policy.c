@@ -86,7 +86,9 @@ size_t policy_traps(const struct policy *p, bool files_mounted, struct tracer_tr
 			                                .stub = e->stub,
 			                                .allow_arg = e->allow_arg,
 			                                .allow_bits = e->allow_bits,
-			                                .armed_only = e->armed_only};
+			                                .armed_only = e->armed_only,
+			                                .below_arg = e->below_arg,
+			                                .below = e->below};
 	}
 	return n;
 }

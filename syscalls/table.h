@@ -28,6 +28,10 @@ struct sc_entry {
 	unsigned allow_bits;
 	/* Trapped only in armed processes (tracer_trap.armed_only). */
 	bool armed_only;
+	/* Run natively when argument below_arg is under below (a socket
+	 * address too short for IP: tracer_trap.below); 0: no test. */
+	unsigned below_arg;
+	unsigned below;
 };
 
 extern const struct sc_entry sc_table_x86_64[];

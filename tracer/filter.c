@@ -68,7 +68,8 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 
 	for (size_t i = 0; i < cfg->ntraps; i++)
 		if (cfg->traps[i].nr < 0 || (uint32_t)cfg->traps[i].nr >= arch_foreign_nr_base ||
-		    cfg->traps[i].arg_nonzero > 5 || cfg->traps[i].allow_arg > 5)
+		    cfg->traps[i].arg_nonzero > 5 || cfg->traps[i].allow_arg > 5 ||
+		    cfg->traps[i].below_arg > 5)
 			return -EINVAL;
 	for (size_t i = 0; i < cfg->ndenies; i++)
 		if (cfg->denies[i].nr < 0 || cfg->denies[i].err <= 0 ||
@@ -108,7 +109,9 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 		/* Every path inside a block returns, so the accumulator still
 		 * holds nr on the fall-through path to the next block. */
 		bool allow = tr->allow_bits && tr->nr != arch_nr_clone;
-		uint8_t len = (uint8_t)((stub ? 6 : 0) + (allow ? 3 : 0) + (uncond ? 1 : 7));
+		bool below = tr->below && tr->nr != arch_nr_clone;
+		uint8_t len = (uint8_t)((stub ? 6 : 0) + (allow ? 3 : 0) + (below ? 3 : 0) +
+		                        (uncond ? 1 : 7));
 
 		if (tr->armed_only)
 			continue; /* the arm filter's (tracer.c), not this one */
@@ -132,6 +135,13 @@ int filter_build(const struct tracer_config *cfg, struct filter_prog *ret)
 			 * argument: the low word holds it). */
 			emit(&b, STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARG_LO(tr->allow_arg)));
 			emit(&b, JUMP(BPF_JMP | BPF_JSET | BPF_K, tr->allow_bits, 0, 1));
+			emit(&b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+		}
+		if (below) {
+			/* A short argument (an int: the low word holds it)
+			 * that makes the call need no decision. */
+			emit(&b, STMT(BPF_LD | BPF_W | BPF_ABS, OFF_ARG_LO(tr->below_arg)));
+			emit(&b, JUMP(BPF_JMP | BPF_JGE | BPF_K, tr->below, 1, 0));
 			emit(&b, STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
 		}
 		if (uncond) {

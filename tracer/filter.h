@@ -21,6 +21,7 @@ struct filter_prog {
  *   each trap (not armed_only: those are the arm filter's alone):
  *              [stub: called from the stub area -> ALLOW]
  *              [an allow_bits flag set in allow_arg -> ALLOW]
+ *              [argument below_arg < below -> ALLOW]
  *              [arg nonzero] -> TRACE
  *   otherwise                       -> ALLOW
  * ALLOW depends on arch and nr only, so the kernel's constant-action cache

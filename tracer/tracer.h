@@ -33,7 +33,14 @@ struct tracer;
  * once the process may hold the copy of a pod file.
  *
  * armed_only: the same for a call without such a flag (fstat): not in
- * the first filter at all, trapped in full once the process is armed. */
+ * the first filter at all, trapped in full once the process is armed.
+ *
+ * below: the call runs natively, always, when the low word of argument
+ * below_arg is (unsigned) below this value (0: no such test). For socket
+ * address lengths: bind, connect or sendto with fewer than 16 bytes of
+ * address cannot name an IPv4 or IPv6 address (the kernel refuses those
+ * shorter than sockaddr_in), so netlink and short unix-socket calls need
+ * no stop. */
 struct tracer_trap {
 	int nr;
 	int arg_nonzero;
@@ -44,6 +51,8 @@ struct tracer_trap {
 	 * plain fstat(2), which needs a decision only in a process that may
 	 * hold the copy of a pod file, and otherwise runs untrapped. */
 	bool armed_only;
+	unsigned below_arg;
+	uint32_t below;
 };
 
 /* One syscall the filter refuses in the kernel, without a stop. */

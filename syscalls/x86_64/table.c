@@ -12,6 +12,7 @@
 #include <asm/unistd_64.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include "syscalls/table.h"
 
 #define PASS(n) [__NR_##n] = {#n, SC_PASS, NULL, -1, 0}
@@ -34,6 +35,14 @@
  * fstatat): no flag to test, so it is not trapped at all until the
  * process is armed, and then in full. */
 #define HANDLE_ARMED(n, h) [__NR_##n] = {#n, SC_HANDLED, h, -1, 0, false, 0, 0, true}
+/* A call taking a socket address of the length in argument l: shorter
+ * than a sockaddr_in it cannot name an IP address (the kernel refuses
+ * those), so it runs untrapped: glibc's netlink requests (bind and sendto
+ * with a 12-byte sockaddr_nl, in every getaddrinfo with AI_ADDRCONFIG) and
+ * short unix-socket paths. The handlers would let those pass anyway
+ * (net_read_sockaddr). */
+#define HANDLE_ADDR(n, h, a, l) \
+	[__NR_##n] = {#n, SC_HANDLED, h, a, .below_arg = l, .below = sizeof(struct sockaddr_in)}
 
 const struct sc_entry sc_table_x86_64[] = {
         PASS(read),
@@ -78,14 +87,14 @@ const struct sc_entry sc_table_x86_64[] = {
         PASS(getpid),
         PASS(sendfile),
         PASS(socket),
-        HANDLE(connect, net_connect, -1),
+        HANDLE_ADDR(connect, net_connect, -1, 2),
         HANDLE(accept, net_accept, 1),
-        HANDLE(sendto, net_sendto, 4),
+        HANDLE_ADDR(sendto, net_sendto, 4, 5),
         HANDLE(recvfrom, net_recvfrom, 4),
         HANDLE(sendmsg, net_sendmsg, -1),
         HANDLE(recvmsg, net_recvmsg, -1),
         PASS(shutdown),
-        HANDLE(bind, net_bind, -1),
+        HANDLE_ADDR(bind, net_bind, -1, 2),
         HANDLE(listen, net_listen, -1),
         HANDLE(getsockname, net_getsockname, -1),
         HANDLE(getpeername, net_getpeername, -1),

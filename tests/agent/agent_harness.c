@@ -47,8 +47,10 @@ void agent_start(struct agent_run *ar, unsigned secs, const char *env_extra,
                  const char *const *mode)
 {
 	char line[256], tmo[16];
-	const char *argv[16] = {agent_path, "--listen",    "127.0.0.1:0", "--communication-timeout",
-	                        tmo,        "--log-level", "warn"};
+	const char *log = getenv("MT_TEST_AGENT_LOG"); /* more of the agent's log */
+	const char *argv[16] = {
+	        agent_path, "--listen",    "127.0.0.1:0",     "--communication-timeout",
+	        tmo,        "--log-level", log ? log : "warn"};
 	size_t n = 7;
 	int p[2];
 

@@ -1,5 +1,6 @@
-/* The harness of test_agent.c: start mirrord-trace-agent, talk its wire
- * protocol as a client, and the small socket helpers the tests share.
+/* The harness of the agent tests (test_agent.c, test_incoming.c): start
+ * mirrord-trace-agent, talk its wire protocol as a client, and the small
+ * socket helpers the tests share.
  * Every wait is bounded (WAIT_MS); a failed step fails the test (CHECK). */
 #pragma once
 

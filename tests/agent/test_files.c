@@ -4,6 +4,7 @@
  * that root, outside it; no request may ever return it.
  * Usage: test_files PATH-TO-AGENT [TEST]
  * Needs CAP_SYS_CHROOT (root); skips with a reason otherwise. */
+#include "tests/agent/agent_harness.h"
 #include "tests/unit/test.h"
 #include "common/evloop.h"
 #include "common/util.h"
@@ -27,8 +28,6 @@
 #define RSS_MAX_KB (64u * 1024)     /* agent VmRSS after streaming it */
 #define FAST_NS (1000ull * 1000000) /* one chunk of the big file */
 #define CHUNK (64u * 1024)
-
-static const char *agent_path;
 
 /* One prepared target: dir/secret outside, dir/root the target's root. */
 struct env {
@@ -102,37 +101,19 @@ static pid_t start_target(const char *root)
 
 static uint16_t start_agent(pid_t target, pid_t *ret_pid)
 {
-	char pid[16], line[256];
-	const char *argv[] = {agent_path, "--listen",    "127.0.0.1:0", "--communication-timeout",
-	                      "20",       "--log-level", "warn",        "targeted",
-	                      "--pid",    pid,           NULL};
-	unsigned long port = 0;
-	int p[2];
-	FILE *f;
+	char pid[16];
+	const char *const mode[] = {"targeted", "--pid", pid, NULL};
+	struct agent_run ar;
 
 	snprintf(pid, sizeof(pid), "%d", (int)target);
-	CHECK(pipe2(p, O_CLOEXEC) == 0);
-	*ret_pid = fork();
-	CHECK(*ret_pid >= 0);
-	if (*ret_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(p[1], STDOUT_FILENO);
-		execv(agent_path, (char **)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	f = fdopen(p[0], "r");
-	CHECK(f);
-	CHECK(fgets(line, sizeof(line), f));
-	CHECK(sscanf(line, "listening on 127.0.0.1:%lu", &port) == 1);
-	CHECK(fgets(line, sizeof(line), f));
-	CHECK(strncmp(line, "agent ready", 11) == 0);
-	return (uint16_t)port;
+	agent_start(&ar, 20, NULL, mode);
+	*ret_pid = ar.pid;
+	return ar.port;
 }
 
 /* Prepare the tree, start target and agent, open a session. Returns
  * false (after saying why) when the machine cannot chroot. */
-static bool setup(struct env *e)
+static bool files_setup(struct env *e)
 {
 	char *why = NULL;
 
@@ -167,7 +148,7 @@ static bool setup(struct env *e)
 	return true;
 }
 
-static void teardown(struct env *e)
+static void files_teardown(struct env *e)
 {
 	session_free(e->s);
 	evloop_free(e->l);
@@ -228,7 +209,7 @@ TEST(escapes_stay_in_root)
 	struct env e;
 	char p[512], outside[256];
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	pathf(outside, sizeof(outside), e.dir, "secret"); /* absolute host path */
 	put_link(e.root, "abs", outside);
@@ -294,7 +275,7 @@ TEST(escapes_stay_in_root)
 		has_root_dir |= !strcmp(ents[i].name, "root");
 	CHECK(!has_root_dir);
 	free(ents);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 TEST(escapes_by_write_ops_stay_in_root)
@@ -303,7 +284,7 @@ TEST(escapes_by_write_ops_stay_in_root)
 	char p[512];
 	struct stat st;
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	put_link(e.root, "abs_dir", e.dir);
 	CHECK_EQ(session_fs_enable_write(e.s), 0);
@@ -329,7 +310,7 @@ TEST(escapes_by_write_ops_stay_in_root)
 	/* A final symlink is removed itself, not followed. */
 	CHECK_EQ(session_fs_unlink(e.s, "/abs_dir"), 0);
 	CHECK_EQ(stat(e.dir, &st), 0);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 /* The test moves a directory out of the root and back while the agent
@@ -340,7 +321,7 @@ TEST(rename_race)
 	struct env e;
 	char in[256], out[256];
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	put_dir(e.root, "a/b/c");
 	pathf(in, sizeof(in), e.root, "a/b");
@@ -365,7 +346,7 @@ TEST(rename_race)
 	waitpid(mover, NULL, 0);
 	(void)rename(out, in);
 	CHECK(got_decoy > 0);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 TEST(stat_readlink_access_statfs)
@@ -374,7 +355,7 @@ TEST(stat_readlink_access_statfs)
 	struct stat want, st;
 	char p[512], *target = NULL;
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	pathf(p, sizeof(p), e.root, "file");
 	CHECK_EQ(chown(p, 1234, 5678), 0);
@@ -437,7 +418,7 @@ TEST(stat_readlink_access_statfs)
 	CHECK_EQ(sf.f_type, wsf.f_type);
 	CHECK_EQ(sf.f_bsize, wsf.f_bsize);
 	CHECK_EQ(sf.f_namelen, wsf.f_namelen);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 TEST(directory_listing)
@@ -447,7 +428,7 @@ TEST(directory_listing)
 	size_t n = 0;
 	char name[64];
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	put_link(e.root, "a/lnk", "../file");
 	put_file(e.root, "a/f", "x");
@@ -486,7 +467,7 @@ TEST(directory_listing)
 		}
 	}
 	free(ents);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 static long vm_rss_kb(pid_t pid)
@@ -511,7 +492,7 @@ TEST(large_sparse_file_streams)
 	struct stat st;
 	uint32_t h;
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	pathf(p, sizeof(p), e.root, "big");
 	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -555,7 +536,7 @@ TEST(large_sparse_file_streams)
 	CHECK_EQ(session_fs_close(e.s, h), 0);
 	/* The handle is gone: reads of it fail. */
 	CHECK_EQ(session_fs_pread(e.s, h, buf, 16, 0), -EBADF);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 /* The asynchronous calls of the FUSE server: answers reach their
@@ -610,7 +591,7 @@ TEST(async_requests)
 	int left = 2;
 	struct stat st;
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	struct async_rec op = {.l = e.l, .left = &left}, miss = {.l = e.l, .left = &left};
 	CHECK(session_fs_open_async(e.s, "/file", async_cb, &op) > 0);
@@ -658,7 +639,7 @@ TEST(async_requests)
 		CHECK_EQ(lost.err, -ECONNRESET);
 	}
 	CHECK(session_fs_pread_async(e.s, h2, 4, 0, async_cb, &lost) < 0);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 TEST(handles_are_bounded)
@@ -666,7 +647,7 @@ TEST(handles_are_bounded)
 	struct env e;
 	uint32_t h[256], extra;
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(h); i++)
 		CHECK_EQ(session_fs_open(e.s, "/file", O_RDONLY, 0, &h[i], NULL), 0);
@@ -675,7 +656,7 @@ TEST(handles_are_bounded)
 	CHECK_EQ(session_fs_open(e.s, "/file", O_RDONLY, 0, &extra, NULL), 0);
 	CHECK(extra != h[7]); /* a new generation: the old id stays dead */
 	CHECK_EQ(session_fs_close(e.s, h[7]), -EBADF);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 TEST(writes_refused_until_enabled)
@@ -685,7 +666,7 @@ TEST(writes_refused_until_enabled)
 	char p[512];
 	struct stat st;
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	CHECK_EQ(session_fs_open(e.s, "/new", O_WRONLY | O_CREAT, 0644, &h, NULL), -EROFS);
 	CHECK_EQ(session_fs_open(e.s, "/file", O_RDWR, 0, &h, NULL), -EROFS);
@@ -705,7 +686,7 @@ TEST(writes_refused_until_enabled)
 	CHECK_EQ(st.st_size, 10);
 	pathf(p, sizeof(p), e.root, "empty");
 	CHECK_EQ(stat(p, &st), 0);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 TEST(write_mode_reaches_the_root)
@@ -715,7 +696,7 @@ TEST(write_mode_reaches_the_root)
 	struct stat st;
 	uint32_t h;
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	CHECK_EQ(session_fs_enable_write(e.s), 0);
 
@@ -771,7 +752,7 @@ TEST(write_mode_reaches_the_root)
 	/* open(2) answers EISDIR to a directory opened for writing */
 	CHECK_EQ(session_fs_open(e.s, "/a", O_WRONLY, 0, &h, NULL), -EISDIR);
 	CHECK_EQ(session_fs_open(e.s, "/a", O_RDWR | O_CREAT, 0600, &h, NULL), -EISDIR);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 /* A local file holding content, for session_fs_put. */
@@ -811,7 +792,7 @@ TEST(write_back_only_over_its_base)
 	uint32_t h;
 	int fd;
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	CHECK_EQ(session_fs_enable_write(e.s), 0);
 	pathf(p, sizeof(p), e.root, "file");
@@ -868,7 +849,7 @@ TEST(write_back_only_over_its_base)
 
 	session_get_stats(e.s, &ss);
 	CHECK_EQ(ss.fs_conflicts, 4u);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 struct conflicts {
@@ -920,7 +901,7 @@ TEST(write_back_conflict_keeps_the_pods_change)
 	struct session_stats ss;
 	char cache[128], dir[128], pod[512], want[512], buf[64];
 
-	if (!setup(&e))
+	if (!files_setup(&e))
 		return;
 	CHECK_EQ(session_fs_enable_write(e.s), 0);
 	pathf(cache, sizeof(cache), e.dir, "cache");
@@ -983,7 +964,7 @@ TEST(write_back_conflict_keeps_the_pods_change)
 	CHECK_EQ(ss.fs_conflicts, 2u);
 	free(local);
 	free(local2);
-	teardown(&e);
+	files_teardown(&e);
 }
 
 TEST_MAIN_WITH_ARG(agent_path, "PATH-TO-mirrord-trace-agent")

@@ -10,6 +10,7 @@
  * removed on every path (an atexit hook). Nothing leaves this machine.
  * Usage: test_incoming PATH-TO-AGENT [TEST-NAME]; needs root. */
 
+#include "tests/agent/agent_harness.h"
 #include "tests/unit/test.h"
 #include "agent/h2frame.h"
 #include "agent/hpack.h"
@@ -27,7 +28,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
-#define WAIT_MS 5000
 #define POD_IP "10.201.0.1"
 #define PEER_IP "10.201.0.2"
 #define APP_PORT 80
@@ -35,7 +35,6 @@
 #define MIRROR_BATCH 50
 #define MIRROR_BODY 3000 /* several segments per request */
 
-static const char *agent_path;
 static char ns_pod[64], ns_peer[64];
 static pid_t app_pid = -1;
 static int peer_nsfd = -1, root_nsfd = -1;
@@ -251,98 +250,27 @@ static void http_get(const char *extra_headers, char *resp, size_t cap)
 	close(fd);
 }
 
-/* ---- the agent and its protocol ---- */
+/* ---- the agent and its protocol (agent_harness.c) ---- */
 
-struct agent_run {
-	pid_t pid;
-	int out;
-	uint16_t port;
-};
-
-struct conn {
-	int fd;
-	uint8_t *buf;
-	size_t len, consumed;
-};
-
-static int64_t ms_left(uint64_t deadline)
+/* The agent in targeted mode on the pod's app, with a short
+ * communication timeout. */
+static void agent_start_targeted(struct agent_run *ar, const char *env_extra)
 {
-	uint64_t now = now_ns();
-	return now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000);
-}
-
-static void agent_start(struct agent_run *ar, const char *env_extra)
-{
-	char pid[16], line[256];
-	int p[2];
+	char pid[16];
+	const char *const mode[] = {"targeted", "--pid", pid, NULL};
 
 	snprintf(pid, sizeof(pid), "%d", (int)app_pid);
-	CHECK(pipe2(p, O_CLOEXEC) == 0);
-	ar->pid = fork();
-	CHECK(ar->pid >= 0);
-	if (ar->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(p[1], 1);
-		if (env_extra)
-			putenv((char *)env_extra);
-		execl(agent_path, agent_path, "--listen", "127.0.0.1:0", "--communication-timeout",
-		      "2", "--log-level",
-		      getenv("MT_TEST_AGENT_LOG") ? getenv("MT_TEST_AGENT_LOG") : "warn",
-		      "targeted", "--pid", pid, (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
-	ar->out = p[0];
-	FILE *f = fdopen(dup(p[0]), "r");
-	unsigned long port = 0;
-	CHECK(f && fgets(line, sizeof(line), f));
-	CHECK(sscanf(line, "listening on 127.0.0.1:%lu", &port) == 1);
-	ar->port = (uint16_t)port;
-	CHECK(fgets(line, sizeof(line), f));
-	fclose(f);
+	agent_start(ar, 2, env_extra, mode);
 }
 
-static void send_msg(struct conn *c, const struct ap_msg *m)
-{
-	static uint8_t buf[AP_HEADER_SIZE + AP_MAX_PAYLOAD];
-	ssize_t n = ap_encode(m, buf, sizeof(buf));
-
-	CHECK(n > 0);
-	CHECK_EQ(write_all(c->fd, buf, (size_t)n), 0);
-}
-
-static int recv_msg(struct conn *c, struct ap_msg *ret, int ms)
-{
-	uint64_t deadline = now_ns() + (uint64_t)ms * 1000000;
-
-	memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
-	c->len -= c->consumed;
-	c->consumed = 0;
-	for (;;) {
-		ssize_t n = ap_decode(c->buf, c->len, ret);
-		CHECK(n >= 0);
-		if (n > 0) {
-			c->consumed = (size_t)n;
-			return 1;
-		}
-		struct pollfd p = {.fd = c->fd, .events = POLLIN};
-		if (poll(&p, 1, (int)ms_left(deadline)) <= 0)
-			return -1;
-		n = read(c->fd, c->buf + c->len, AP_HEADER_SIZE + AP_MAX_PAYLOAD - c->len);
-		if (n <= 0)
-			return 0;
-		c->len += (size_t)n;
-	}
-}
-
-/* Next frame of type t; CREDIT frames on the way are skipped. */
-static void recv_type(struct conn *c, enum ap_type t, struct ap_msg *ret)
+/* Next frame of type t; frames of streams that end meanwhile (CREDIT,
+ * DATA, CLOSE) are not the point and are skipped. */
+static void recv_until(struct conn *c, enum ap_type t, struct ap_msg *ret)
 {
 	for (;;) {
 		CHECK_EQ(recv_msg(c, ret, WAIT_MS), 1);
 		if (ret->type == t)
 			return;
-		/* Frames of streams that end meanwhile are not the point. */
 		if (ret->type == AP_CREDIT || ret->type == AP_CLOSE || ret->type == AP_DATA)
 			continue;
 		fprintf(stderr, "expected %s, got %s\n", ap_type_name(t), ap_type_name(ret->type));
@@ -352,32 +280,8 @@ static void recv_type(struct conn *c, enum ap_type t, struct ap_msg *ret)
 
 static void connect_agent(struct conn *c, const struct agent_run *ar)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_port = htons(ar->port),
-	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	struct ap_msg m = {.type = AP_HELLO,
-	                   .u.hello = {.magic = AP_MAGIC,
-	                               .version = AP_VERSION,
-	                               .client_name = {(const uint8_t *)"t", 1}}};
-
-	*c = (struct conn){.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-	c->buf = malloc(AP_HEADER_SIZE + AP_MAX_PAYLOAD);
-	CHECK(c->fd >= 0 && c->buf);
-	CHECK(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	send_msg(c, &m);
-	recv_type(c, AP_HELLO_OK, &m);
-}
-
-static void goodbye(struct conn *c, struct agent_run *ar)
-{
-	struct ap_msg m = {.type = AP_ERROR, .u.error = {.err = 0}};
-	int st;
-
-	send_msg(c, &m);
-	close(c->fd);
-	free(c->buf);
-	CHECK_EQ(waitpid(ar->pid, &st, 0), ar->pid);
-	close(ar->out);
+	conn_open(c, ar);
+	handshake(c, "targeted");
 }
 
 /* Subscribe port 80; returns the answer's errno. */
@@ -396,7 +300,7 @@ static int subscribe(struct conn *c, uint32_t id, uint8_t mode, uint8_t op, cons
 		m.u.port_sub.rules[m.u.port_sub.rule_count++] = (struct ap_filter_rule){
 		        AP_FILTER_METHOD, {(const uint8_t *)method, (uint32_t)strlen(method)}};
 	send_msg(c, &m);
-	recv_type(c, AP_PORT_RESP, &m);
+	recv_until(c, AP_PORT_RESP, &m);
 	CHECK_EQ(m.id, id);
 	return m.u.port_resp.err;
 }
@@ -405,16 +309,8 @@ static int unsubscribe(struct conn *c, uint32_t id)
 {
 	struct ap_msg m = {.type = AP_PORT_UNSUB, .id = id, .u.port_unsub.port = APP_PORT};
 	send_msg(c, &m);
-	recv_type(c, AP_PORT_RESP, &m);
+	recv_until(c, AP_PORT_RESP, &m);
 	return m.u.port_resp.err;
-}
-
-static void send_data(struct conn *c, uint32_t id, const char *s)
-{
-	struct ap_msg m = {.type = AP_DATA,
-	                   .id = id,
-	                   .u.data.data = {(const uint8_t *)s, (uint32_t)strlen(s)}};
-	send_msg(c, &m);
 }
 
 /* Collect DATA of stream id until want bytes or a CLOSE. */
@@ -483,7 +379,7 @@ TEST(steal_all_and_unsubscribe)
 
 	setup_ns();
 	char *before = ruleset();
-	agent_start(&ar, NULL);
+	agent_start_targeted(&ar, NULL);
 	connect_agent(&c, &ar);
 	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), 0);
 	CHECK_EQ(subscribe(&c, 2, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), EEXIST);
@@ -492,7 +388,7 @@ TEST(steal_all_and_unsubscribe)
 	free(during);
 
 	pid_t bg = peer_bg("GET /stolen HTTP/1.1\r\nhost: pod\r\n\r\n", &out);
-	recv_type(&c, AP_ACCEPT, &m);
+	recv_until(&c, AP_ACCEPT, &m);
 	uint32_t sid = m.id;
 	CHECK(sid & AP_STREAM_AGENT_BIT);
 	CHECK_EQ(m.u.accept.mode, AP_SUB_STEAL);
@@ -514,7 +410,7 @@ TEST(steal_all_and_unsubscribe)
 	CHECK_STR(after, before);
 	http_get("", resp, sizeof(resp));
 	CHECK(strstr(resp, "pod\n"));
-	goodbye(&c, &ar);
+	teardown(&ar, &c);
 	free(after);
 	free(before);
 	teardown_ns();
@@ -529,7 +425,7 @@ TEST(steal_header_filter_upgrade_and_502)
 	int out;
 
 	setup_ns();
-	agent_start(&ar, NULL);
+	agent_start_targeted(&ar, NULL);
 	connect_agent(&c, &ar);
 	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
 
@@ -544,7 +440,7 @@ TEST(steal_header_filter_upgrade_and_502)
 	                   "GET /b HTTP/1.1\r\nx-user: bob\r\n\r\n"
 	                   "GET /a2 HTTP/1.1\r\nx-user: alice\r\nconnection: close\r\n\r\n",
 	                   &out);
-	recv_type(&c, AP_ACCEPT, &m);
+	recv_until(&c, AP_ACCEPT, &m);
 	uint32_t sid = m.id;
 	recv_stream(&c, sid, buf, sizeof(buf), 1);
 	CHECK(strstr(buf, "GET /a1"));
@@ -563,7 +459,7 @@ TEST(steal_header_filter_upgrade_and_502)
 	CHECK(fd >= 0);
 	const char *fail = "GET /fail HTTP/1.1\r\nx-user: alice\r\n\r\n";
 	CHECK_EQ(write_all(fd, fail, strlen(fail)), 0);
-	recv_type(&c, AP_ACCEPT, &m);
+	recv_until(&c, AP_ACCEPT, &m);
 	sid = m.id;
 	recv_stream(&c, sid, buf, sizeof(buf), 1);
 	send_msg(&c, &(struct ap_msg){.type = AP_CLOSE,
@@ -585,7 +481,7 @@ TEST(steal_header_filter_upgrade_and_502)
 	const char *up = "GET /ws HTTP/1.1\r\nx-user: alice\r\nconnection: upgrade\r\n"
 	                 "upgrade: websocket\r\n\r\n";
 	CHECK_EQ(write_all(fd, up, strlen(up)), 0);
-	recv_type(&c, AP_ACCEPT, &m);
+	recv_until(&c, AP_ACCEPT, &m);
 	sid = m.id;
 	recv_stream(&c, sid, buf, sizeof(buf), strlen(up));
 	send_data(&c, sid,
@@ -596,7 +492,7 @@ TEST(steal_header_filter_upgrade_and_502)
 	recv_stream(&c, sid, buf, sizeof(buf), 13);
 	CHECK(memcmp(buf, "\x81\x02hi not http", 13) == 0);
 	close(fd);
-	goodbye(&c, &ar);
+	teardown(&ar, &c);
 	teardown_ns();
 }
 
@@ -687,7 +583,7 @@ static void h2_check_502(int fd, struct hpack_dec *dec, uint32_t sid, const char
 static int h2_steal_start(struct agent_run *ar, struct conn *c)
 {
 	setup_ns();
-	agent_start(ar, NULL);
+	agent_start_targeted(ar, NULL);
 	connect_agent(c, ar);
 	CHECK_EQ(subscribe(c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
 	int fd = peer_connect();
@@ -728,7 +624,7 @@ TEST(steal_h2_frames)
 	/* alice: an agent stream to the client, which sees an h2c
 	 * connection open; it resets: 502. */
 	h2_request(fd, 1, "/a", "alice", true);
-	recv_type(&c, AP_ACCEPT, &m);
+	recv_until(&c, AP_ACCEPT, &m);
 	uint32_t sid = m.id;
 	recv_stream(&c, sid, buf, sizeof(buf), H2F_PREFACE_LEN);
 	CHECK(!memcmp(buf, H2F_PREFACE, H2F_PREFACE_LEN));
@@ -744,7 +640,7 @@ TEST(steal_h2_frames)
 	 * refused. */
 	for (uint32_t i = 0; i < 129; i++)
 		h2_request(fd, 5 + 2 * i, "/open", "alice", false);
-	recv_type(&c, AP_ACCEPT, &m);
+	recv_until(&c, AP_ACCEPT, &m);
 	h2_expect(fd, H2F_RST_STREAM, 5 + 2 * 128, &h, p);
 	CHECK_EQ(h2f_u32(p), H2E_REFUSED_STREAM);
 
@@ -767,7 +663,7 @@ TEST(steal_h2_frames)
 	CHECK_EQ(h2f_u32(p + 4), H2E_PROTOCOL);
 	close(fd);
 	hpack_dec_free(dec);
-	goodbye(&c, &ar);
+	teardown(&ar, &c);
 	teardown_ns();
 }
 
@@ -825,7 +721,7 @@ TEST(steal_h2_windows_and_goaway)
 	h2f_put_settings(p, &iw, &zero, 1);
 	CHECK_EQ(write_all(fd, p, H2F_HDR_LEN + 6), 0);
 	h2_request(fd, 1, "/w", "alice", true);
-	recv_type(&c, AP_ACCEPT, &m);
+	recv_until(&c, AP_ACCEPT, &m);
 	uint32_t id = m.id;
 	ap_h2_expect(&c, id, true, H2F_HEADERS, 1);
 	ap_h2_send(&c, id, H2F_SETTINGS, 0, 0, NULL, 0);
@@ -850,10 +746,10 @@ TEST(steal_h2_windows_and_goaway)
 	h2_expect(fd, H2F_RST_STREAM, 3, &h, p);
 	CHECK_EQ(h2f_u32(p), H2E_REFUSED_STREAM);
 	h2_request(fd, 5, "/n", "alice", true);
-	recv_type(&c, AP_ACCEPT, &m);
+	recv_until(&c, AP_ACCEPT, &m);
 	CHECK(m.id != id);
 	close(fd);
-	goodbye(&c, &ar);
+	teardown(&ar, &c);
 	teardown_ns();
 }
 
@@ -867,7 +763,7 @@ static void cleanup_cases(const char *env)
 	before = ruleset();
 
 	/* A dropped client (no goodbye): the agent frees it, rules go. */
-	agent_start(&ar, env);
+	agent_start_targeted(&ar, env);
 	connect_agent(&c, &ar);
 	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), 0);
 	close(c.fd);
@@ -878,7 +774,7 @@ static void cleanup_cases(const char *env)
 	close(ar.out);
 
 	/* SIGKILL of the agent: its guard removes the rules. */
-	agent_start(&ar, env);
+	agent_start_targeted(&ar, env);
 	connect_agent(&c, &ar);
 	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), 0);
 	kill(ar.pid, SIGKILL);
@@ -910,12 +806,12 @@ static void cleanup_cases(const char *env)
 	now = ruleset();
 	CHECK(strcmp(now, before) != 0);
 	free(now);
-	agent_start(&ar, env);
+	agent_start_targeted(&ar, env);
 	now = ruleset();
 	CHECK_STR(now, before);
 	free(now);
 	connect_agent(&c, &ar);
-	goodbye(&c, &ar);
+	teardown(&ar, &c);
 	free(before);
 	teardown_ns();
 }
@@ -953,7 +849,7 @@ TEST(mirror_1000_requests)
 	                "reorder 30%% 50%% duplicate 5%% 2>/dev/null",
 	                ns_peer, (int)getpid()) == 0;
 	memset(body, 'b', MIRROR_BODY);
-	agent_start(&ar, NULL);
+	agent_start_targeted(&ar, NULL);
 	connect_agent(&c, &ar);
 	CHECK_EQ(subscribe(&c, 1, AP_SUB_MIRROR, AP_FILTER_NONE, NULL, NULL), 0);
 	CHECK_EQ(subscribe(&c, 2, AP_SUB_MIRROR, AP_FILTER_ALL_OF, NULL, "GET") == EEXIST, 1);
@@ -1056,7 +952,7 @@ TEST(mirror_1000_requests)
 	CHECK_EQ(intact, MIRROR_REQUESTS);
 	for (size_t i = 0; i < nst; i++)
 		free(st[i].buf);
-	goodbye(&c, &ar);
+	teardown(&ar, &c);
 	teardown_ns();
 }
 

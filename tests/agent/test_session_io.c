@@ -9,6 +9,7 @@
  * 32 MiB whose reader stops now and then (the socket fills, bytes take
  * the buffer) and makes blocking requests in the middle of frames.
  * Usage: test_session_io PATH-TO-AGENT [TEST] */
+#include "tests/agent/agent_harness.h"
 #include "tests/unit/test.h"
 #include "common/evloop.h"
 #include "common/util.h"
@@ -22,15 +23,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
-#define ENV_MARK "MT_SESSION_IO_MARK=tls-like-3b1c"
 #define PIECE 7            /* bytes per read() handed out */
 #define WQ_CAP (64u << 10) /* the transport's own write queue */
 #define TOTAL (2u << 20)   /* echoed bytes */
 #define SPLICE_TOTAL (32u << 20)
 #define SPLICE_PAUSE (3u << 20) /* the reader stops after each of these */
 #define MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
-
-static const char *agent_path;
 
 struct bufio {
 	int fd;
@@ -105,45 +103,20 @@ static void bio_close(void *data)
 	close(((struct bufio *)data)->fd);
 }
 
-static uint16_t agent_start(pid_t *ret_pid)
+static uint16_t agent_start_targetless(pid_t *ret_pid)
 {
-	const char *argv[] = {agent_path, "--listen",    "127.0.0.1:0", "--communication-timeout",
-	                      "10",       "--log-level", "warn",        "targetless",
-	                      NULL};
-	char line[256];
-	unsigned long port = 0;
-	int p[2];
-	FILE *f;
+	static const char *const mode[] = {"targetless", NULL};
+	struct agent_run ar;
 
-	CHECK(pipe2(p, O_CLOEXEC) == 0);
-	*ret_pid = fork();
-	CHECK(*ret_pid >= 0);
-	if (*ret_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(p[1], STDOUT_FILENO);
-		putenv((char *)ENV_MARK);
-		execv(agent_path, (char **)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	f = fdopen(p[0], "r");
-	CHECK(f);
-	CHECK(fgets(line, sizeof(line), f));
-	CHECK(sscanf(line, "listening on 127.0.0.1:%lu", &port) == 1);
-	CHECK(fgets(line, sizeof(line), f));
-	CHECK(strncmp(line, "agent ready", 11) == 0);
-	return (uint16_t)port;
+	agent_start(&ar, 10, ENV_MARK, mode);
+	*ret_pid = ar.pid;
+	return ar.port;
 }
 
 static int connect_port(uint16_t port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	                         .sin_port = htons(port),
-	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = tcp_connect_port(port);
 
-	CHECK(fd >= 0);
-	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	CHECK(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
 	return fd;
 }
@@ -289,7 +262,7 @@ TEST(buffering_transport)
 	static struct bufio b;
 	struct echo e = {.fd = -1, .total = TOTAL};
 	pid_t agent;
-	uint16_t port = agent_start(&agent);
+	uint16_t port = agent_start_targetless(&agent);
 	char *why = NULL, **env = NULL;
 	size_t nenv = 0;
 	bool mark = false;
@@ -345,7 +318,7 @@ TEST(own_socket_splice)
 	        .fd = -1, .total = SPLICE_TOTAL, .sent = SPLICE_TOTAL, .pause_every = SPLICE_PAUSE};
 	struct session_stats st;
 	pid_t agent;
-	uint16_t port = agent_start(&agent);
+	uint16_t port = agent_start_targetless(&agent);
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 	                         .sin_port = htons(port),
 	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};

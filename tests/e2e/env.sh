@@ -99,6 +99,29 @@ ENVEOF
 	expect_out_has "MT_FILE_ONLY=single # quoted" "feature.env.env_file from a config: the file's entries reach a static program"
 	MIRRORD_OVERRIDE_ENV_VARS_FILE=$T/app.env run traced -- env
 	expect_out_has "MT_POD_MARKER=from-file" "MIRRORD_OVERRIDE_ENV_VARS_FILE names the file too"
+	# feature.env.mapping: the pod's and the file's values whose names match,
+	# the first pattern in the file's order; override still wins, local
+	# variables and non-matching names keep their values.
+	cat >"$T/map.json" <<JSON
+{"feature": {"env": {"env_file": "$T/app.env",
+                     "mapping": {"OD_MARK": "mapped-first", "MT_POD": "mapped-second",
+                                 "^MT_FILE_ONLY$": "file-mapped", "^DATABASE": "db-mapped",
+                                 "LOCAL_ONLY": "not-for-local", "mt_unq": "wrong-case"},
+                     "override": {"DATABASE_URL": "ov"}}}}
+JSON
+	MT_LOCAL_ONLY=keep run traced -f "$T/map.json" -- "$MT_PROG_DIR/env_printer"
+	expect_out_has "MT_POD_MARKER=mapped-first" "feature.env.mapping: a pattern anywhere in a pod variable's name, the first in order wins (static program)"
+	expect_out_has "MT_FILE_ONLY=file-mapped" "feature.env.mapping rewrites the env file's values too"
+	expect_out_has "DATABASE_URL=ov" "feature.env.override wins over feature.env.mapping"
+	expect_out_has "MT_LOCAL_ONLY=keep" "feature.env.mapping leaves local variables alone"
+	expect_out_has "MT_UNQ=plain value" "feature.env.mapping is case-sensitive"
+	cat >"$T/badmap.json" <<'BAD'
+{"feature": {"env": {"mapping": {"(unclosed": "x"}}}}
+BAD
+	run traced -f "$T/badmap.json" -- sh -c 'echo ran'
+	expect_rc 2 "feature.env.mapping with a bad regex fails (a config error)"
+	expect_err_match 'feature\.env\.mapping.*\(unclosed.*missing closing parenthesis' "feature.env.mapping with a bad regex: the message names the pattern"
+	expect_out_lacks "ran" "feature.env.mapping with a bad regex: the program does not run"
 	# Bad files: one line naming the problem, exit 1, the program never runs.
 	printf 'GOOD=1\nBAD LINE\n' >"$T/bad.env"
 	run traced --env-file "$T/bad.env" -- sh -c 'echo ran'

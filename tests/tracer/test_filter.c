@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -106,6 +109,12 @@ int main(void)
 	                                  .stub = true,
 	                                  .allow_arg = 3,
 	                                  .allow_bits = AT_EMPTY_PATH};
+	/* A socket address shorter than sockaddr_in runs natively
+	 * (HANDLE_ADDR): args[2] of connect and bind. */
+	traps[n++] = (struct tracer_trap){
+	        .nr = SYS_connect, .arg_nonzero = -1, .below_arg = 2, .below = 16};
+	traps[n++] = (struct tracer_trap){
+	        .nr = SYS_bind, .arg_nonzero = -1, .below_arg = 2, .below = 16};
 	/* fstat is the arm filter's only (HANDLE_ARMED): ALLOW here, below. */
 	traps[n++] = (struct tracer_trap){.nr = SYS_fstat, .arg_nonzero = -1, .armed_only = true};
 	struct tracer_config cfg = {.traps = traps,
@@ -132,7 +141,7 @@ int main(void)
 		 * nr and arch only, except in trapped numbers' branches. */
 		int conditional = (nr >= 300 && nr < 370 && nr % 2) || nr == SYS_getpgid ||
 		                  nr == SYS_clone || nr == SYS_openat || nr == SYS_sendto ||
-		                  nr == SYS_newfstatat;
+		                  nr == SYS_newfstatat || nr == SYS_connect || nr == SYS_bind;
 		CHECK(!loaded || conditional, "nr %d: untrapped path reads arguments", nr);
 		CHECK(decide(&p, AUDIT_ARCH_I386, nr, 0, 0, &loaded) ==
 		              (SECCOMP_RET_ERRNO | ENOSYS),
@@ -213,6 +222,30 @@ int main(void)
 		      (unsigned long long)fl[k].flags, (unsigned long long)fl[k].ip, r, fl[k].want);
 	}
 
+	/* The length test: the low word of args[2] only, unsigned. */
+	const struct {
+		uint64_t len;
+		uint32_t want;
+	} al[] = {
+	        {0, SECCOMP_RET_ALLOW},
+	        {12, SECCOMP_RET_ALLOW},
+	        {15, SECCOMP_RET_ALLOW},
+	        {16, SECCOMP_RET_TRACE},
+	        {110, SECCOMP_RET_TRACE},
+	        {0xffffffffu, SECCOMP_RET_TRACE},
+	        {(1ull << 32) | 12, SECCOMP_RET_ALLOW},
+	        {(1ull << 32) | 16, SECCOMP_RET_TRACE},
+	};
+	for (size_t k = 0; k < sizeof(al) / sizeof(al[0]); k++) {
+		struct seccomp_data d = {.nr = SYS_connect,
+		                         .arch = AUDIT_ARCH_X86_64,
+		                         .instruction_pointer = 0x401000};
+		d.args[2] = al[k].len;
+		uint32_t r = run(&p, &d, &loaded);
+		CHECK(r == al[k].want, "connect addrlen %#llx: %#x, want %#x",
+		      (unsigned long long)al[k].len, r, al[k].want);
+	}
+
 	/* Bad input */
 	struct tracer_trap bad = {.nr = 1, .arg_nonzero = 6};
 	struct tracer_config bcfg = {.traps = &bad, .ntraps = 1};
@@ -220,6 +253,8 @@ int main(void)
 	CHECK(filter_build(&bcfg, &q) == -EINVAL, "arg index 6 accepted");
 	bad = (struct tracer_trap){.nr = 1, .arg_nonzero = -1, .allow_arg = 6, .allow_bits = 1};
 	CHECK(filter_build(&bcfg, &q) == -EINVAL, "allow arg index 6 accepted");
+	bad = (struct tracer_trap){.nr = 1, .arg_nonzero = -1, .below_arg = 6, .below = 16};
+	CHECK(filter_build(&bcfg, &q) == -EINVAL, "length arg index 6 accepted");
 
 	/* The kernel accepts it and applies it. */
 	pid_t c = fork();
@@ -240,6 +275,16 @@ int main(void)
 			_exit(14);
 		if (syscall(SYS_newfstatat, AT_FDCWD, "/", &st, 0) != -1 || errno != ENOSYS)
 			_exit(15);
+		/* glibc's netlink bind (12 bytes) runs; an IPv4 one traps. */
+		int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+		struct sockaddr_nl snl = {.nl_family = AF_NETLINK};
+		if (nl < 0 || bind(nl, (struct sockaddr *)&snl, sizeof(snl)) != 0)
+			_exit(16);
+		int in = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in sin = {.sin_family = AF_INET};
+		if (in < 0 || bind(in, (struct sockaddr *)&sin, sizeof(sin)) != -1 ||
+		    errno != ENOSYS)
+			_exit(17);
 		_exit(0);
 	}
 	int st = -1;

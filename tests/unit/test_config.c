@@ -617,16 +617,16 @@ TEST(fs_patterns_must_compile)
 
 TEST(unimplemented_fields_warn_once_each)
 {
-	struct config *c = must_resolve_text("m.json", "{\"feature\": {\"env\": {\"mapping\": "
-	                                               "{}}}, \"agent\": {\"json_log\": true}}");
+	struct config *c = must_resolve_text("m.json", "{\"agent\": {\"nftables\": true, "
+	                                               "\"json_log\": true}}");
 	CHECK_EQ(c->warnings.n, 2);
 	_cleanup_free_ char *w1 = config_error_format(&c->warnings.v[0]);
 	_cleanup_free_ char *w0 = config_error_format(&c->warnings.v[1]);
 	CHECK(strstr(
-	        w0, "m.json:1:49: agent.json_log: accepted but not implemented yet: the agent logs "
+	        w0, "m.json:1:30: agent.json_log: accepted but not implemented yet: the agent logs "
 	            "plain text lines"));
-	CHECK(strstr(w1, "m.json:1:22: feature.env.mapping: accepted but not implemented yet: "
-	                 "values are not rewritten"));
+	CHECK(strstr(w1, "m.json:1:12: agent.nftables: accepted but not implemented yet: "
+	                 "the agent does not take this setting"));
 	config_free(c);
 
 	/* Quiet values: what mirrord-trace does anyway. */
