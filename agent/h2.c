@@ -35,6 +35,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 static struct h2conn *conns;
@@ -197,9 +198,14 @@ struct h2end *h2_route_get(struct h2conn *c, enum end_kind kind, const char **wh
 		socklen_t sl = c->orig.ss_family == AF_INET ? sizeof(struct sockaddr_in)
 		                                            : sizeof(struct sockaddr_in6);
 		int fd = socket(c->orig.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		/* The OUTPUT redirect skips marked sockets. */
-		if (fd >= 0)
+		/* The OUTPUT redirect skips marked sockets. Small frames
+		 * (WINDOW_UPDATE, HEADERS) must not wait for Nagle: with many
+		 * streams in flight that halved the requests per second. */
+		if (fd >= 0) {
+			int one = 1;
 			(void)setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
 		if (fd < 0 ||
 		    (connect(fd, (struct sockaddr *)&c->orig, sl) < 0 && errno != EINPROGRESS)) {
 			log_debug("port %u: cannot reach the pod's application: %s", c->port,
