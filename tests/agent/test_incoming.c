@@ -636,19 +636,41 @@ TEST(steal_h2_frames)
 	h2_request(fd, 3, "/b", "bob", true);
 	h2_check_502(fd, dec, 3, "pod's application failed");
 
+	/* A header list over the advertised 64 KiB from a small block (one
+	 * 1000-byte field indexed, then referenced 70 times): 431 for that
+	 * stream, the connection lives on. */
+	uint8_t big[1100], *b = big;
+	*b++ = 0x40; /* literal with incremental indexing, new name */
+	*b++ = 3;
+	memcpy(b, "x-a", 3), b += 3;
+	*b++ = 0x7f, *b++ = 0xe9, *b++ = 0x06; /* length 1000 */
+	memset(b, 'a', 1000), b += 1000;
+	*b++ = 0x82, *b++ = 0x84, *b++ = 0x86; /* GET, /, http */
+	for (int i = 0; i < 70; i++)
+		*b++ = 0xbe; /* dynamic table entry 62: x-a */
+	h2_send(fd, H2F_HEADERS, H2F_END_HEADERS | H2F_END_STREAM, 5, big, (size_t)(b - big));
+	h2_expect(fd, H2F_HEADERS, 5, &h, p);
+	struct hpack_list l;
+	size_t vlen;
+	hpack_list_init(&l);
+	CHECK_EQ(hpack_decode(dec, p, h.len, 65536, &l), 0);
+	const uint8_t *st = hpack_list_get(&l, ":status", &vlen);
+	CHECK(st && vlen == 3 && !memcmp(st, "431", 3));
+	hpack_list_free(&l);
+
 	/* 128 streams open at once (alice's, left unanswered); the 129th is
 	 * refused. */
 	for (uint32_t i = 0; i < 129; i++)
-		h2_request(fd, 5 + 2 * i, "/open", "alice", false);
+		h2_request(fd, 7 + 2 * i, "/open", "alice", false);
 	recv_until(&c, AP_ACCEPT, &m);
-	h2_expect(fd, H2F_RST_STREAM, 5 + 2 * 128, &h, p);
+	h2_expect(fd, H2F_RST_STREAM, 7 + 2 * 128, &h, p);
 	CHECK_EQ(h2f_u32(p), H2E_REFUSED_STREAM);
 
 	/* A header block over 64 KiB: GOAWAY, and the connection ends. */
 	memset(p, 0, H2F_DEFAULT_MAX_FRAME);
-	h2_send(fd, H2F_HEADERS, 0, 5 + 2 * 129, p, H2F_DEFAULT_MAX_FRAME);
+	h2_send(fd, H2F_HEADERS, 0, 7 + 2 * 129, p, H2F_DEFAULT_MAX_FRAME);
 	for (int i = 0; i < 4; i++)
-		h2_send(fd, H2F_CONTINUATION, 0, 5 + 2 * 129, p, H2F_DEFAULT_MAX_FRAME);
+		h2_send(fd, H2F_CONTINUATION, 0, 7 + 2 * 129, p, H2F_DEFAULT_MAX_FRAME);
 	h2_expect(fd, H2F_GOAWAY, 0, &h, p);
 	CHECK_EQ(h2f_u32(p + 4), H2E_ENHANCE_YOUR_CALM);
 	CHECK(!h2_recv(fd, &h, p));
