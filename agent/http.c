@@ -2,9 +2,9 @@
  *
  * Each HTTP/1.x request head is parsed and matched against the filter.
  * A connection that opens with the HTTP/2 prior-knowledge preface
- * (RFC 9113 §3.3, h2c) is not parsed: it goes whole, raw both ways, to
- * the pod's app, as any request the filter does not pick would (HTTP/2
- * requests are not filtered; one notice per port).
+ * (RFC 9113 §3.3, h2c) goes to h2.c, which routes it stream by stream;
+ * after the port's unsubscription (no filter) it goes whole, raw both
+ * ways, to the pod's app (one notice per port).
  * A match goes to the client, on one agent stream per connection
  * (opened at the first match, reused while it lives); the rest go to the
  * pod's app, on one connection to the original destination per stolen
@@ -19,7 +19,7 @@
  * Bounds: a head (request or response) is at most HTTP_MAX_HEAD bytes
  * (431 / 502 past it); bytes in flight per direction are bounded by
  * HTTP_MAX_BUF and by the client's stream window. */
-#include "agent/incoming.h"
+#include "agent/h2.h"
 #include "common/evloop.h"
 #include "common/log.h"
 
@@ -154,33 +154,39 @@ struct head {
 	} h[HTTP_MAX_HEADERS];
 };
 
-static bool rule_match(const struct http_filter *f, unsigned i, const struct head *hd)
+static bool rule_match(const struct http_filter *f, unsigned i, const struct http_req_view *v)
 {
-	char line[HTTP_MAX_HEAD];
+	char line[HTTP_MAX_HEAD + 2];
 
 	switch (f->rules[i].kind) {
 	case AP_FILTER_METHOD:
-		return strlen(f->rules[i].method) == hd->method_len &&
-		       !strncasecmp(f->rules[i].method, hd->method, hd->method_len);
+		return strlen(f->rules[i].method) == v->method_len &&
+		       !strncasecmp(f->rules[i].method, v->method, v->method_len);
 	case AP_FILTER_PATH: {
-		size_t plen = strcspn(hd->target, "? \r");
-		if (plen > hd->target_len)
-			plen = hd->target_len;
-		return re_match(f, f->rules[i].re, hd->target, plen) ||
-		       (plen < hd->target_len &&
-		        re_match(f, f->rules[i].re, hd->target, hd->target_len));
+		size_t plen = 0;
+		while (plen < v->target_len && !strchr("? \r", v->target[plen]))
+			plen++;
+		return re_match(f, f->rules[i].re, v->target, plen) ||
+		       (plen < v->target_len &&
+		        re_match(f, f->rules[i].re, v->target, v->target_len));
 	}
 	case AP_FILTER_HEADER:
 		/* "name: value" with the name in lowercase, as mirrord's
 		 * HTTP stack presents headers to the same patterns. */
-		for (unsigned k = 0; k < hd->nh; k++) {
-			size_t n = 0;
-			for (size_t j = 0; j < hd->h[k].name_len; j++)
-				line[n++] = (char)tolower((unsigned char)hd->h[k].name[j]);
+		for (size_t k = 0; k < v->nfields; k++) {
+			const char *name, *value;
+			size_t name_len, value_len, n = 0;
+			v->field(v->ctx, k, &name, &name_len, &value, &value_len);
+			/* Bounded by the head (HTTP/1.x) or the header list
+			 * (HTTP/2) limit; a longer field cannot match. */
+			if (name_len + 2 + value_len > sizeof(line))
+				continue;
+			for (size_t j = 0; j < name_len; j++)
+				line[n++] = (char)tolower((unsigned char)name[j]);
 			line[n++] = ':';
 			line[n++] = ' ';
-			memcpy(line + n, hd->h[k].value, hd->h[k].value_len);
-			n += hd->h[k].value_len;
+			memcpy(line + n, value, value_len);
+			n += value_len;
 			if (re_match(f, f->rules[i].re, line, n))
 				return true;
 		}
@@ -190,16 +196,38 @@ static bool rule_match(const struct http_filter *f, unsigned i, const struct hea
 	}
 }
 
-static bool filter_match(const struct http_filter *f, const struct head *hd)
+bool http_filter_match(const struct http_filter *f, const struct http_req_view *v)
 {
 	for (unsigned i = 0; i < f->n; i++) {
-		bool m = rule_match(f, i, hd);
+		bool m = rule_match(f, i, v);
 		if (f->op == AP_FILTER_ANY_OF && m)
 			return true;
 		if (f->op == AP_FILTER_ALL_OF && !m)
 			return false;
 	}
 	return f->op == AP_FILTER_ALL_OF;
+}
+
+static void head_field(const void *ctx, size_t k, const char **name, size_t *name_len,
+                       const char **value, size_t *value_len)
+{
+	const struct head *hd = ctx;
+	*name = hd->h[k].name;
+	*name_len = hd->h[k].name_len;
+	*value = hd->h[k].value;
+	*value_len = hd->h[k].value_len;
+}
+
+static bool filter_match(const struct http_filter *f, const struct head *hd)
+{
+	const struct http_req_view v = {.method = hd->method,
+	                                .method_len = hd->method_len,
+	                                .target = hd->target,
+	                                .target_len = hd->target_len,
+	                                .nfields = hd->nh,
+	                                .field = head_field,
+	                                .ctx = hd};
+	return http_filter_match(f, &v);
 }
 
 /* ---- parsing ---- */
@@ -438,6 +466,7 @@ void hconn_free_all(struct incoming *in, int port)
 		else if (h->port == port)
 			h->f = NULL; /* unsubscribed: what follows passes through */
 	}
+	h2_free_all(in, port);
 }
 
 static bool buf_add(uint8_t **buf, size_t *len, const uint8_t *p, size_t n)
@@ -555,7 +584,7 @@ static int h2_preface_seen(const uint8_t *p, size_t n)
 	return k == H2_PREFACE_LEN ? 1 : 0;
 }
 
-/* An HTTP/2 connection: all of it to the pod's app, raw. */
+/* An HTTP/2 connection without a filter: all of it to the pod's app, raw. */
 static void h2_pass(struct hconn *h)
 {
 	static uint16_t noted[16];
@@ -568,8 +597,8 @@ static void h2_pass(struct hconn *h)
 				noted[i] = h->port;
 				break;
 			}
-		log_info("port %u: an HTTP/2 (prior knowledge) connection goes to the pod's "
-		         "application: HTTP/2 requests are not filtered",
+		log_info("port %u: an HTTP/2 (prior knowledge) connection after the "
+		         "unsubscription goes to the pod's application whole",
 		         h->port);
 	}
 	h->routed = true;
@@ -582,6 +611,20 @@ static void h2_pass(struct hconn *h)
 		return;
 	}
 	h->st = HS_RAW;
+}
+
+/* An HTTP/2 connection on a filtered port: h2.c routes it stream by
+ * stream. The socket and what was read of it go there; h is freed (by
+ * hconn_update(), which every caller of hconn_process() runs next). */
+static void h2_adopt(struct hconn *h)
+{
+	if (h->ev)
+		evloop_del(h->a->loop, h->fd);
+	h->ev = 0;
+	h2_start(h->in, h->a, h->fd, h->port, &h->peer, &h->orig, h->f, h->ibuf, h->ilen);
+	h->fd = -1;
+	h->ilen = 0;
+	h->close_after = true;
 }
 
 /* Route the head at ibuf[0..len). */
@@ -646,6 +689,10 @@ static void hconn_process(struct hconn *h)
 			int pre = h2_preface_seen(h->ibuf, h->ilen);
 			if (pre == 0)
 				return;
+			if (pre > 0 && h->f) {
+				h2_adopt(h);
+				return;
+			}
 			if (pre > 0) {
 				h2_pass(h);
 				continue;

@@ -6,6 +6,8 @@
  *               cleanup of a dead predecessor's rules
  *   steal.c     the redirect listener, whole-connection steal
  *   http.c      HTTP/1.x filtered steal, filter matching (PCRE2)
+ *   h2.c        HTTP/2 (prior knowledge) filtered steal, stream by stream
+ *               (with h2stream.c, h2frame.c, hpack.c; entry in h2.h)
  *   capture.c   AF_PACKET capture for mirror
  *   reasm.c     TCP reassembly (pure)
  * client.c and main.c call only the "entry points" section. */
@@ -105,6 +107,18 @@ int incoming_adopt(struct incoming *in, int fd, uint16_t port, const struct sock
 
 int http_filter_new(const struct ap_msg *m, struct http_filter **ret, char *err, size_t errcap);
 void http_filter_free(struct http_filter *f);
+/* A request as the filter sees it (HTTP/1.x head or HTTP/2 header list):
+ * method, target (path and query) and the regular fields, read through
+ * field(ctx, i, ...) for i < nfields. */
+struct http_req_view {
+	const char *method, *target;
+	size_t method_len, target_len;
+	size_t nfields;
+	void (*field)(const void *ctx, size_t i, const char **name, size_t *name_len,
+	              const char **value, size_t *value_len);
+	const void *ctx;
+};
+bool http_filter_match(const struct http_filter *f, const struct http_req_view *v);
 /* Serve one stolen connection with a filter. Takes fd. */
 void hconn_start(struct incoming *in, struct agent *a, int fd, uint16_t port,
                  const struct sockaddr_storage *peer, const struct sockaddr_storage *orig,

@@ -1,5 +1,5 @@
 /* Incoming traffic through the real agent: steal (all, HTTP filter,
- * WebSocket upgrade, 502), mirror (1000 requests under reordering and
+ * WebSocket upgrade, 502, HTTP/2 frames and bounds), mirror (1000 requests under reordering and
  * duplication) and the cleanup of redirect rules (unsubscribe, client
  * drop, agent SIGKILL, a dead predecessor's leftovers).
  *
@@ -12,6 +12,8 @@
 
 #include "tests/agent/agent_harness.h"
 #include "tests/unit/test.h"
+#include "agent/h2frame.h"
+#include "agent/hpack.h"
 #include "agentproto/agentproto.h"
 #include "common/util.h"
 
@@ -495,6 +497,283 @@ TEST(steal_header_filter_upgrade_and_502)
 }
 
 /* ---- cleanup ---- */
+
+/* ---- HTTP/2: frames by hand ---- */
+
+static void h2_send(int fd, uint8_t type, uint8_t flags, uint32_t sid, const void *p, size_t n)
+{
+	uint8_t h[H2F_HDR_LEN];
+
+	h2f_hdr_write(h, (uint32_t)n, type, flags, sid);
+	CHECK_EQ(write_all(fd, h, sizeof(h)), 0);
+	if (n)
+		CHECK_EQ(write_all(fd, p, n), 0);
+}
+
+/* A request's header block: GET path for user. */
+static void h2_request(int fd, uint32_t sid, const char *path, const char *user, bool es)
+{
+	struct hpack_list l;
+	uint8_t *b = NULL;
+	size_t bl = 0, bcap = 0;
+
+	hpack_list_init(&l);
+	CHECK_EQ(hpack_list_add(&l, ":method", 7, "GET", 3), 0);
+	CHECK_EQ(hpack_list_add(&l, ":scheme", 7, "http", 4), 0);
+	CHECK_EQ(hpack_list_add(&l, ":path", 5, path, strlen(path)), 0);
+	CHECK_EQ(hpack_list_add(&l, ":authority", 10, "pod", 3), 0);
+	CHECK_EQ(hpack_list_add(&l, "x-user", 6, user, strlen(user)), 0);
+	hpack_encode(&l, &b, &bl, &bcap);
+	h2_send(fd, H2F_HEADERS, (uint8_t)(H2F_END_HEADERS | (es ? H2F_END_STREAM : 0)), sid, b,
+	        bl);
+	free(b);
+	hpack_list_free(&l);
+}
+
+/* The next frame from the agent (payload into p, up to 16384). False at
+ * EOF or after the socket's timeout. */
+static bool h2_recv(int fd, struct h2f_hdr *h, uint8_t *p)
+{
+	uint8_t hb[H2F_HDR_LEN + 1]; /* read_some() NUL-terminates */
+
+	if (read_some(fd, (char *)hb, sizeof(hb), H2F_HDR_LEN) != H2F_HDR_LEN)
+		return false;
+	h2f_hdr_parse(hb, h);
+	CHECK(h->len <= H2F_DEFAULT_MAX_FRAME);
+	return !h->len || read_some(fd, (char *)p, h->len + 1, h->len) == h->len;
+}
+
+/* Frames until one of type on sid; the others are dropped. */
+static void h2_expect(int fd, uint8_t type, uint32_t sid, struct h2f_hdr *h, uint8_t *p)
+{
+	while (h2_recv(fd, h, p))
+		if (h->type == type && h->sid == sid)
+			return;
+	fprintf(stderr, "no HTTP/2 frame of type %u on stream %u\n", type, sid);
+	CHECK(false);
+}
+
+/* The agent answers alice's stream 502 when its client resets; a pod
+ * that does not speak HTTP/2 gives bob's a 502 too. */
+static void h2_check_502(int fd, struct hpack_dec *dec, uint32_t sid, const char *why)
+{
+	struct h2f_hdr h;
+	uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	struct hpack_list l;
+	size_t vlen;
+
+	h2_expect(fd, H2F_HEADERS, sid, &h, p);
+	CHECK(h.flags & H2F_END_HEADERS);
+	hpack_list_init(&l);
+	CHECK_EQ(hpack_decode(dec, p, h.len, 65536, &l), 0);
+	const uint8_t *st = hpack_list_get(&l, ":status", &vlen);
+	CHECK(st && vlen == 3 && !memcmp(st, "502", 3));
+	hpack_list_free(&l);
+	h2_expect(fd, H2F_DATA, sid, &h, p);
+	p[h.len] = 0;
+	if (!strstr((char *)p, why)) {
+		fprintf(stderr, "502 body: %s\n", p);
+		CHECK(false);
+	}
+	CHECK(h.flags & H2F_END_STREAM);
+}
+
+/* An agent stealing port 80 for alice, and a peer connection that sent
+ * the HTTP/2 preface. */
+static int h2_steal_start(struct agent_run *ar, struct conn *c)
+{
+	setup_ns();
+	agent_start_targeted(ar, NULL);
+	connect_agent(c, ar);
+	CHECK_EQ(subscribe(c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
+	int fd = peer_connect();
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, H2F_PREFACE, H2F_PREFACE_LEN), 0);
+	return fd;
+}
+
+TEST(steal_h2_frames)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	char buf[4096];
+	struct hpack_dec *dec = hpack_dec_new();
+	const uint8_t ping[8] = "pingpong";
+	size_t pos = 0;
+	uint16_t id;
+	uint32_t v, max_streams = 0;
+
+	/* The opening: our SETTINGS, theirs with the bound on streams, and
+	 * a PING answered by the agent itself. */
+	int fd = h2_steal_start(&ar, &c);
+	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
+	h2_send(fd, H2F_PING, 0, 0, ping, 8);
+	h2_expect(fd, H2F_SETTINGS, 0, &h, p);
+	CHECK(!(h.flags & H2F_ACK));
+	while (h2f_setting_next(p, h.len, &pos, &id, &v))
+		if (id == H2S_MAX_CONCURRENT_STREAMS)
+			max_streams = v;
+	CHECK_EQ(max_streams, 128);
+	h2_expect(fd, H2F_PING, 0, &h, p);
+	CHECK(h.flags & H2F_ACK);
+	CHECK(!memcmp(p, ping, 8));
+
+	/* alice: an agent stream to the client, which sees an h2c
+	 * connection open; it resets: 502. */
+	h2_request(fd, 1, "/a", "alice", true);
+	recv_until(&c, AP_ACCEPT, &m);
+	uint32_t sid = m.id;
+	recv_stream(&c, sid, buf, sizeof(buf), H2F_PREFACE_LEN);
+	CHECK(!memcmp(buf, H2F_PREFACE, H2F_PREFACE_LEN));
+	send_msg(&c, &(struct ap_msg){.type = AP_CLOSE,
+	                              .id = sid,
+	                              .u.close = {AP_CLOSE_RESET, ECONNREFUSED}});
+	h2_check_502(fd, dec, 1, "local application failed");
+	/* bob: to the pod, whose HTTP/1.1 app cannot answer HTTP/2. */
+	h2_request(fd, 3, "/b", "bob", true);
+	h2_check_502(fd, dec, 3, "pod's application failed");
+
+	/* A header list over the advertised 64 KiB from a small block (one
+	 * 1000-byte field indexed, then referenced 70 times): 431 for that
+	 * stream, the connection lives on. */
+	uint8_t big[1100], *b = big;
+	*b++ = 0x40; /* literal with incremental indexing, new name */
+	*b++ = 3;
+	memcpy(b, "x-a", 3), b += 3;
+	*b++ = 0x7f, *b++ = 0xe9, *b++ = 0x06; /* length 1000 */
+	memset(b, 'a', 1000), b += 1000;
+	*b++ = 0x82, *b++ = 0x84, *b++ = 0x86; /* GET, /, http */
+	for (int i = 0; i < 70; i++)
+		*b++ = 0xbe; /* dynamic table entry 62: x-a */
+	h2_send(fd, H2F_HEADERS, H2F_END_HEADERS | H2F_END_STREAM, 5, big, (size_t)(b - big));
+	h2_expect(fd, H2F_HEADERS, 5, &h, p);
+	struct hpack_list l;
+	size_t vlen;
+	hpack_list_init(&l);
+	CHECK_EQ(hpack_decode(dec, p, h.len, 65536, &l), 0);
+	const uint8_t *st = hpack_list_get(&l, ":status", &vlen);
+	CHECK(st && vlen == 3 && !memcmp(st, "431", 3));
+	hpack_list_free(&l);
+
+	/* 128 streams open at once (alice's, left unanswered); the 129th is
+	 * refused. */
+	for (uint32_t i = 0; i < 129; i++)
+		h2_request(fd, 7 + 2 * i, "/open", "alice", false);
+	recv_until(&c, AP_ACCEPT, &m);
+	h2_expect(fd, H2F_RST_STREAM, 7 + 2 * 128, &h, p);
+	CHECK_EQ(h2f_u32(p), H2E_REFUSED_STREAM);
+
+	/* A header block over 64 KiB: GOAWAY, and the connection ends. */
+	memset(p, 0, H2F_DEFAULT_MAX_FRAME);
+	h2_send(fd, H2F_HEADERS, 0, 7 + 2 * 129, p, H2F_DEFAULT_MAX_FRAME);
+	for (int i = 0; i < 4; i++)
+		h2_send(fd, H2F_CONTINUATION, 0, 7 + 2 * 129, p, H2F_DEFAULT_MAX_FRAME);
+	h2_expect(fd, H2F_GOAWAY, 0, &h, p);
+	CHECK_EQ(h2f_u32(p + 4), H2E_ENHANCE_YOUR_CALM);
+	CHECK(!h2_recv(fd, &h, p));
+	close(fd);
+
+	/* A connection whose first frame is not SETTINGS: PROTOCOL_ERROR. */
+	fd = peer_connect();
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, H2F_PREFACE, H2F_PREFACE_LEN), 0);
+	h2_send(fd, H2F_PING, 0, 0, ping, 8);
+	h2_expect(fd, H2F_GOAWAY, 0, &h, p);
+	CHECK_EQ(h2f_u32(p + 4), H2E_PROTOCOL);
+	close(fd);
+	hpack_dec_free(dec);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
+/* The test plays the local app on an agent stream: one frame to it. */
+static void ap_h2_send(struct conn *c, uint32_t id, uint8_t type, uint8_t flags, uint32_t sid,
+                       const void *p, size_t n)
+{
+	uint8_t f[H2F_HDR_LEN + 64];
+
+	CHECK(n <= 64);
+	h2f_hdr_write(f, (uint32_t)n, type, flags, sid);
+	if (n)
+		memcpy(f + H2F_HDR_LEN, p, n);
+	send_msg(c, &(struct ap_msg){.type = AP_DATA,
+	                             .id = id,
+	                             .u.data.data = {f, (uint32_t)(H2F_HDR_LEN + n)}});
+}
+
+/* What the agent sends on agent stream id, as HTTP/2 frames (the client
+ * preface first), until a frame of type on sid. */
+static void ap_h2_expect(struct conn *c, uint32_t id, bool preface, uint8_t type, uint32_t sid)
+{
+	static char buf[1 << 16];
+	size_t n = 0, pos = preface ? H2F_PREFACE_LEN : 0;
+	struct h2f_hdr h;
+
+	for (;;) {
+		n += recv_stream(c, id, buf + n, sizeof(buf) - n, 1);
+		while (n - pos >= H2F_HDR_LEN) {
+			h2f_hdr_parse((uint8_t *)buf + pos, &h);
+			if (n - pos - H2F_HDR_LEN < h.len)
+				break;
+			pos += H2F_HDR_LEN + h.len;
+			if (h.type == type && h.sid == sid)
+				return;
+		}
+	}
+}
+
+TEST(steal_h2_windows_and_goaway)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	uint8_t status200 = 0x88; /* ":status: 200", static index 8 */
+	uint8_t goaway[8] = {0, 0, 0, 1, 0, 0, 0, 0};
+
+	/* The peer gives streams no window: the local app's answer waits
+	 * in the agent until a SETTINGS change opens it (§6.9.2). */
+	int fd = h2_steal_start(&ar, &c);
+	const uint16_t iw = H2S_INITIAL_WINDOW_SIZE;
+	uint32_t zero = 0, open = 65535;
+	h2f_put_settings(p, &iw, &zero, 1);
+	CHECK_EQ(write_all(fd, p, H2F_HDR_LEN + 6), 0);
+	h2_request(fd, 1, "/w", "alice", true);
+	recv_until(&c, AP_ACCEPT, &m);
+	uint32_t id = m.id;
+	ap_h2_expect(&c, id, true, H2F_HEADERS, 1);
+	ap_h2_send(&c, id, H2F_SETTINGS, 0, 0, NULL, 0);
+	ap_h2_send(&c, id, H2F_HEADERS, H2F_END_HEADERS, 1, &status200, 1);
+	ap_h2_send(&c, id, H2F_DATA, H2F_END_STREAM, 1, "hello", 5);
+	h2_expect(fd, H2F_HEADERS, 1, &h, p);
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	while (poll(&pf, 1, 300) > 0) {
+		CHECK(h2_recv(fd, &h, p));
+		CHECK(!(h.type == H2F_DATA && h.sid == 1));
+	}
+	h2f_put_settings(p, &iw, &open, 1);
+	CHECK_EQ(write_all(fd, p, H2F_HDR_LEN + 6), 0);
+	h2_expect(fd, H2F_DATA, 1, &h, p);
+	CHECK(h.len == 5 && !memcmp(p, "hello", 5) && (h.flags & H2F_END_STREAM));
+
+	/* The local app's GOAWAY: a stream above its last id is refused to
+	 * the peer; the next one opens a new connection to the app. */
+	h2_request(fd, 3, "/g", "alice", true);
+	ap_h2_expect(&c, id, false, H2F_HEADERS, 3);
+	ap_h2_send(&c, id, H2F_GOAWAY, 0, 0, goaway, sizeof(goaway));
+	h2_expect(fd, H2F_RST_STREAM, 3, &h, p);
+	CHECK_EQ(h2f_u32(p), H2E_REFUSED_STREAM);
+	h2_request(fd, 5, "/n", "alice", true);
+	recv_until(&c, AP_ACCEPT, &m);
+	CHECK(m.id != id);
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
 
 static void cleanup_cases(const char *env)
 {

@@ -39,18 +39,20 @@ for _ in $(seq 50); do grep -q '^ready' "$T/pod.out" && break; sleep 0.1; done
 
 # serve NAME LOCAL_PORT [MT_FLAGS...]: run the app under mirrord-trace in the
 # background and wait for its "ready PORT" line (printed after listen()
-# returned, so after the agent confirmed the subscription).
+# returned, so after the agent confirmed the subscription). APP_CMD, when
+# set, is the app's command line instead of in_server.py.
 serve() {
 	local name=$1 port=$2
 	shift 2
 	agent_stop
 	start_agent
 	: >"$T/$name.log"
+	# shellcheck disable=SC2086 # APP_CMD is a command line
 	ip netns exec "$WORKSTATION_NETNS" "$MT" --agent-addr "$AGENT_ADDR" "$@" -- \
-		"$PY" "$APP" "$name" "$port" "$T/$name.log" >"$T/$name.out" 2>"$T/$name.err" &
+		${APP_CMD:-"$PY" "$APP" "$name" "$port" "$T/$name.log"} >"$T/$name.out" 2>"$T/$name.err" &
 	APP_PID=$!
 	E2E_PIDS+=("$APP_PID")
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		grep -q '^ready' "$T/$name.out" && return 0
 		kill -0 "$APP_PID" 2>/dev/null || break
 		sleep 0.1
@@ -129,62 +131,171 @@ stop_app
 rules_back 5 && pass "filter: nat rules as before after exit" ||
 	fail "filter: nat rules after exit" "$BEFORE" "$(rules)"
 
-# ---- steal with a filter: HTTP/2 (prior knowledge) goes to the pod ----
-# The agent does not filter HTTP/2: an h2c connection must reach the pod's
-# app whole and unchanged (before, it got a 400), while HTTP/1.1 requests
-# on the same port are still filtered.
+# ---- steal with a filter: HTTP/2 (prior knowledge), request by request ----
+# The agent terminates HTTP/2 on the stolen connection and routes each
+# stream by the filter: alice's to the local app (a node h2c server under
+# mirrord-trace), the rest to the pod's (a node h2c server in the pod).
+# Both apps also answer HTTP/1.1 on the same port (they sniff the preface),
+# which stays filtered as before.
 H2PORT=8082
-cat >"$T/h2pod.js" <<'JSEOF'
-const http2 = require('http2');
-const s = http2.createServer();
-s.on('stream', (st, h) => {
-	let body = '';
-	st.on('data', (d) => { body += d; });
+# h2app.js NAME PORT: "NAME-h2 METHOD PATH USER BODYLEN [TRAILER]" for
+# HTTP/2, "NAME-h1 METHOD PATH" for HTTP/1.1. /big answers with the request
+# body upper-cased behind the line, /trailers sends gRPC-style trailers,
+# /fail drops the whole HTTP/2 connection without answering.
+cat >"$T/h2app.js" <<'JSEOF'
+const http = require('http'), http2 = require('http2'), net = require('net'), stream = require('stream');
+const name = process.argv[2];
+const h2 = http2.createServer();
+h2.on('stream', (st, h) => {
+	const chunks = [];
+	let trailer = '';
+	st.on('trailers', (t) => { trailer = ' ' + (t['x-req-trailer'] || '?'); });
+	st.on('data', (d) => chunks.push(d));
 	st.on('end', () => {
+		const body = Buffer.concat(chunks).toString();
+		const line = name + '-h2 ' + h[':method'] + ' ' + h[':path'] + ' ' +
+			(h['x-user'] || '-') + ' ' + body.length + trailer + '\n';
+		if (h[':path'] === '/fail') {
+			st.session.destroy();
+			return;
+		}
+		if (h[':path'] === '/trailers') {
+			st.respond({':status': 200}, {waitForTrailers: true});
+			st.on('wantTrailers', () => st.sendTrailers({'grpc-status': '0', 'grpc-message': 'ok'}));
+			st.end(line);
+			return;
+		}
 		st.respond({':status': 200, 'content-type': 'text/plain'});
-		st.end('pod-h2 ' + h[':method'] + ' ' + h[':path'] + ' ' + (h['x-user'] || '-') +
-			(body ? ' ' + body.length : '') + '\n');
+		st.end(h[':path'].startsWith('/big') ? line + body.toUpperCase() : line);
 	});
 });
-s.listen(+process.argv[2], '0.0.0.0', () => console.log('ready'));
+const h1 = http.createServer((q, r) => { q.resume(); q.on('end', () => r.end(name + '-h1 ' + q.method + ' ' + q.url + '\n')); });
+// One port for both: the first bytes pick the server. http2 reads its
+// socket natively, so it gets a stream that replays them.
+net.createServer((sock) => {
+	sock.once('data', (d) => {
+		if (!d.toString('latin1').startsWith('PRI * HTTP/2.0')) {
+			sock.pause();
+			sock.unshift(d);
+			h1.emit('connection', sock);
+			sock.resume();
+			return;
+		}
+		const s = new stream.Duplex({
+			read() { sock.resume(); },
+			write(c, e, cb) { sock.write(c, e, cb); },
+			final(cb) { sock.end(); cb(); },
+			destroy(err, cb) { sock.destroy(); cb(err); },
+		});
+		sock.on('data', (x) => { if (!s.push(x)) sock.pause(); });
+		sock.on('end', () => s.push(null));
+		sock.on('error', (e) => s.destroy(e));
+		s.push(d);
+		h2.emit('connection', s);
+	});
+}).listen(+process.argv[3], '::', () => console.log('ready ' + process.argv[3]));
 JSEOF
-cat >"$T/h2client.js" <<'JSEOF'
-const http2 = require('http2');
+# h2multi.js URL: one session, many streams, alice and bob interleaved.
+cat >"$T/h2multi.js" <<'JSEOF'
+const http2 = require('http2'), crypto = require('crypto');
 const c = http2.connect(process.argv[2]);
-c.on('error', (e) => { console.log('error ' + e.code); process.exit(1); });
-function req(method, path, user, body) {
+c.on('error', (e) => { console.log('session error ' + e.code); process.exit(1); });
+const big = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(35000); // 1.26 MB
+const sha = (s) => crypto.createHash('sha256').update(s).digest('hex').slice(0, 12);
+function req(method, path, user, body, reqTrailer) {
 	return new Promise((resolve) => {
-		const r = c.request({':method': method, ':path': path, 'x-user': user});
-		let got = '';
+		const r = c.request({':method': method, ':path': path, 'x-user': user},
+			reqTrailer ? {waitForTrailers: true} : {});
+		if (reqTrailer)
+			r.on('wantTrailers', () => r.sendTrailers({'x-req-trailer': reqTrailer}));
+		let got = '', status = 0, trailers = '';
 		r.setEncoding('utf8');
+		r.on('response', (h) => { status = h[':status']; });
+		r.on('trailers', (t) => { trailers = ' trailers grpc-status=' + t['grpc-status']; });
 		r.on('data', (d) => { got += d; });
-		r.on('end', () => resolve(got));
-		r.on('error', (e) => resolve('error ' + e.code + '\n'));
-		r.end(body);
+		r.on('end', () => {
+			const nl = got.indexOf('\n');
+			const line = got.slice(0, nl);
+			const rest = got.slice(nl + 1);
+			resolve(status + ' ' + line + (rest ? ' +' + rest.length + ' ' + (rest === body.toUpperCase() ? 'echo-ok' : 'echo-BAD') : '') + trailers);
+		});
+		r.on('error', (e) => resolve('error ' + e.code));
+		if (body) r.end(body); else r.end();
 	});
 }
 (async () => {
-	const a = await req('GET', '/n1', 'alice');
-	const [b, d] = await Promise.all([req('GET', '/n2', 'bob'), req('POST', '/n3', 'alice', 'x'.repeat(5000))]);
-	process.stdout.write(a + b + d);
+	const out = [];
+	out.push(await req('GET', '/m1', 'alice', ''));
+	out.push(await req('GET', '/m2', 'bob', ''));
+	out.push(...await Promise.all([
+		req('GET', '/m3', 'alice', ''), req('GET', '/m4', 'bob', ''),
+		req('POST', '/big', 'alice', big), req('POST', '/bigpod', 'bob', big),
+		req('GET', '/m5', 'alice', ''), req('GET', '/m6', 'bob', '')]));
+	out.push(await req('GET', '/trailers', 'alice', ''));
+	out.push(await req('POST', '/rt', 'alice', 'xyz', 'yes'));
+	out.push(await req('POST', '/rtpod', 'bob', 'xyz', 'yes'));
+	console.log(out.join('\n'));
+	c.close();
+})();
+JSEOF
+# h2fail.js URL: alice's stream on a local app that fails, bob's beside it,
+# then alice again on the same session.
+cat >"$T/h2fail.js" <<'JSEOF'
+const http2 = require('http2');
+const c = http2.connect(process.argv[2]);
+c.on('error', (e) => { console.log('session error ' + e.code); process.exit(1); });
+function req(path, user) {
+	return new Promise((resolve) => {
+		const r = c.request({':path': path, 'x-user': user});
+		let got = '', status = 0;
+		r.setEncoding('utf8');
+		r.on('response', (h) => { status = h[':status']; });
+		r.on('data', (d) => { got += d; });
+		r.on('end', () => resolve(status + ' ' + got.trim()));
+		r.on('error', (e) => resolve('error ' + e.code));
+		r.end();
+	});
+}
+(async () => {
+	const out = await Promise.all([req('/fail', 'alice'), req('/f2', 'bob')]);
+	out.push(await req('/f3', 'alice'));
+	console.log(out.join('\n'));
 	c.close();
 })();
 JSEOF
 if command -v node >/dev/null; then
-	nsenter -t "$TARGET_PID" -n node "$T/h2pod.js" "$H2PORT" >"$T/h2pod.out" 2>&1 &
+	nsenter -t "$TARGET_PID" -n node "$T/h2app.js" pod "$H2PORT" >"$T/h2pod.out" 2>&1 &
 	E2E_PIDS+=("$!")
 	for _ in $(seq 50); do grep -q '^ready' "$T/h2pod.out" && break; sleep 0.1; done
-	MIRRORD_HTTP_HEADER_FILTER='^x-user: alice$' serve h2filter "$H2PORT" --steal
-	run client --http2-prior-knowledge -H 'x-user: bob' "http://$POD_IP:$H2PORT/h1"
-	expect_out_eq "pod-h2 GET /h1 bob" "filtered steal: curl's HTTP/2 prior-knowledge request is answered by the pod's app"
-	# Node's client: three requests on one connection, in turn and then
-	# two at once (multiplexed), alice's with a body.
-	run timeout 20 ip netns exec "$SVC_NETNS" node "$T/h2client.js" "http://$POD_IP:$H2PORT"
-	expect_out_eq "pod-h2 GET /n1 alice
-pod-h2 GET /n2 bob
-pod-h2 POST /n3 alice 5000" "filtered steal: HTTP/2 is not filtered: three requests on one h2 connection, alice's too, all answered by the pod"
+	MIRRORD_HTTP_HEADER_FILTER='^x-user: alice$' APP_CMD="node $T/h2app.js local $H2PORT" \
+		serve h2filter "$H2PORT" --steal
+	run client --http2-prior-knowledge -H 'x-user: alice' "http://$POD_IP:$H2PORT/c1"
+	expect_out_eq "local-h2 GET /c1 alice 0" "h2 filter: curl's HTTP/2 prior-knowledge request with alice's header reaches the local app"
+	run client --http2-prior-knowledge -H 'x-user: bob' "http://$POD_IP:$H2PORT/c2"
+	expect_out_eq "pod-h2 GET /c2 bob 0" "h2 filter: curl's HTTP/2 request without it is answered by the pod's app"
+	run client --http2-prior-knowledge "http://[$POD_IP6]:$H2PORT/c3"
+	expect_out_eq "pod-h2 GET /c3 - 0" "h2 filter: over IPv6, a request without the header goes to the pod"
+	run timeout 60 ip netns exec "$SVC_NETNS" node "$T/h2multi.js" "http://$POD_IP:$H2PORT"
+	expect_out_eq "200 local-h2 GET /m1 alice 0
+200 pod-h2 GET /m2 bob 0
+200 local-h2 GET /m3 alice 0
+200 pod-h2 GET /m4 bob 0
+200 local-h2 POST /big alice 1260000 +1260000 echo-ok
+200 pod-h2 POST /bigpod bob 1260000 +1260000 echo-ok
+200 local-h2 GET /m5 alice 0
+200 pod-h2 GET /m6 bob 0
+200 local-h2 GET /trailers alice 0 trailers grpc-status=0
+200 local-h2 POST /rt alice 3 yes
+200 pod-h2 POST /rtpod bob 3 yes" "h2 filter: one node session, streams interleaved and concurrent, 1.26 MB both ways on each app, response and request trailers: each answered by the right app with the right body"
+	run timeout 30 ip netns exec "$SVC_NETNS" node "$T/h2fail.js" "http://$POD_IP:$H2PORT"
+	expect_out_match "^502 mirrord-trace-agent: the local application failed to answer" \
+		"h2 filter: the local app drops its connection: alice's stream gets a 502 with the reason"
+	expect_eq "200 pod-h2 GET /f2 bob 0
+200 local-h2 GET /f3 alice 0" "$(sed 1d <<<"$OUT")" "h2 filter: bob's stream beside the failed one gets the pod's answer, and alice's next stream on the same session a new connection to the local app"
 	run client -H 'x-user: alice' "http://$POD_IP:$H2PORT/a"
-	expect_out_eq "h2filter /a" "filtered steal: HTTP/1.1 on the same port is still filtered (alice to the local app)"
+	expect_out_eq "local-h1 GET /a" "h2 filter: HTTP/1.1 on the same port is still filtered (alice to the local app)"
+	run client -H 'x-user: bob' "http://$POD_IP:$H2PORT/b"
+	expect_out_eq "pod-h1 GET /b" "h2 filter: HTTP/1.1 on the same port is still filtered (bob to the pod)"
 	stop_app
 	rules_back 5 && pass "h2 filter: nat rules as before after exit" ||
 		fail "h2 filter: nat rules after exit" "$BEFORE" "$(rules)"
