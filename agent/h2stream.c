@@ -74,6 +74,24 @@ static void add_field(struct hpack_list *l, const char *name, const char *value)
 	(void)hpack_list_add(l, name, strlen(name), value, strlen(value));
 }
 
+/* The stream leaves its route: what the peer still sends on it is dropped
+ * (and credited) as it comes, until the peer ends it. */
+static void detach(struct h2conn *c, struct h2s *s)
+{
+	if (s->route)
+		s->route->nstreams--;
+	s->route = NULL;
+	free(s->req.q);
+	s->req.q = NULL;
+	if (s->req.qlen)
+		h2_send_credit(&c->peer, 0, (uint32_t)s->req.qlen);
+	s->req.qlen = 0;
+	free(s->req.trail);
+	s->req.trail = NULL;
+	s->req.trail_len = 0;
+	s->req.done = s->req.es;
+}
+
 /* The agent answers the stream itself (502, 431): HEADERS, a text body,
  * END_STREAM; what the peer still sends on it is dropped. */
 static void answer(struct h2conn *c, struct h2s *s, unsigned status, const char *why)
@@ -96,33 +114,28 @@ static void answer(struct h2conn *c, struct h2s *s, unsigned status, const char 
 	hpack_list_free(&l);
 	h2_send_block(&c->peer, s->psid, b, bl, false);
 	free(b);
-	if (s->route)
-		s->route->nstreams--;
 	dir_clear(&s->resp, s->route);
-	s->route = NULL;
+	detach(c, s);
 	s->resp_begun = true;
 	s->resp.done = false;
 	s->resp.q = xmalloc((size_t)n);
 	memcpy(s->resp.q, body, (size_t)n);
 	s->resp.qlen = (size_t)n;
 	s->resp.es = true;
-	/* The request's own bytes have no taker now: dropped (and
-	 * credited) as they come, until the peer ends them. */
-	free(s->req.q);
-	s->req.q = NULL;
-	if (s->req.qlen)
-		h2_send_credit(&c->peer, 0, (uint32_t)s->req.qlen);
-	s->req.qlen = 0;
-	free(s->req.trail);
-	s->req.trail = NULL;
-	s->req.done = s->req.es;
 	pump(s);
 }
 
 /* A route's stream cannot go on: a 502 if the peer saw nothing of the
- * response yet, else a reset. */
+ * response yet, else a reset. A response the route sent whole (it may
+ * still wait for the peer's window) is delivered: a server may close
+ * its connection right after its last response. */
 void h2_stream_fail(struct h2conn *c, struct h2s *s, const char *why)
 {
+	if (s->resp.es) {
+		detach(c, s);
+		pump(s);
+		return;
+	}
 	if (!s->resp_begun) {
 		answer(c, s, 502, why);
 		return;

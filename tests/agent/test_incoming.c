@@ -725,6 +725,53 @@ static void ap_h2_expect(struct conn *c, uint32_t id, bool preface, uint8_t type
 	}
 }
 
+/* The peer gives streams no window; alice's request (stream 1) goes to the
+ * local app, played by the test, whose "hello" then waits in the agent.
+ * Returns the agent stream; *ret_fd is the peer's connection. */
+static uint32_t h2_held_answer(struct agent_run *ar, struct conn *c, int *ret_fd)
+{
+	struct ap_msg m;
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	uint8_t status200 = 0x88; /* ":status: 200", static index 8 */
+	const uint16_t iw = H2S_INITIAL_WINDOW_SIZE;
+	uint32_t zero = 0;
+
+	int fd = h2_steal_start(ar, c);
+	h2f_put_settings(p, &iw, &zero, 1);
+	CHECK_EQ(write_all(fd, p, H2F_HDR_LEN + 6), 0);
+	h2_request(fd, 1, "/w", "alice", true);
+	recv_until(c, AP_ACCEPT, &m);
+	uint32_t id = m.id;
+	ap_h2_expect(c, id, true, H2F_HEADERS, 1);
+	ap_h2_send(c, id, H2F_SETTINGS, 0, 0, NULL, 0);
+	ap_h2_send(c, id, H2F_HEADERS, H2F_END_HEADERS, 1, &status200, 1);
+	ap_h2_send(c, id, H2F_DATA, H2F_END_STREAM, 1, "hello", 5);
+	h2_expect(fd, H2F_HEADERS, 1, &h, p);
+	*ret_fd = fd;
+	return id;
+}
+
+/* Nothing more on stream 1 until the peer opens the window by a SETTINGS
+ * change (§6.9.2); then all of "hello". */
+static void h2_release_answer(int fd)
+{
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	const uint16_t iw = H2S_INITIAL_WINDOW_SIZE;
+	uint32_t open = 65535;
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+
+	while (poll(&pf, 1, 300) > 0) {
+		CHECK(h2_recv(fd, &h, p));
+		CHECK(h.sid != 1);
+	}
+	h2f_put_settings(p, &iw, &open, 1);
+	CHECK_EQ(write_all(fd, p, H2F_HDR_LEN + 6), 0);
+	h2_expect(fd, H2F_DATA, 1, &h, p);
+	CHECK(h.len == 5 && !memcmp(p, "hello", 5) && (h.flags & H2F_END_STREAM));
+}
+
 TEST(steal_h2_windows_and_goaway)
 {
 	struct agent_run ar;
@@ -732,33 +779,11 @@ TEST(steal_h2_windows_and_goaway)
 	struct ap_msg m;
 	struct h2f_hdr h;
 	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
-	uint8_t status200 = 0x88; /* ":status: 200", static index 8 */
 	uint8_t goaway[8] = {0, 0, 0, 1, 0, 0, 0, 0};
+	int fd;
 
-	/* The peer gives streams no window: the local app's answer waits
-	 * in the agent until a SETTINGS change opens it (§6.9.2). */
-	int fd = h2_steal_start(&ar, &c);
-	const uint16_t iw = H2S_INITIAL_WINDOW_SIZE;
-	uint32_t zero = 0, open = 65535;
-	h2f_put_settings(p, &iw, &zero, 1);
-	CHECK_EQ(write_all(fd, p, H2F_HDR_LEN + 6), 0);
-	h2_request(fd, 1, "/w", "alice", true);
-	recv_until(&c, AP_ACCEPT, &m);
-	uint32_t id = m.id;
-	ap_h2_expect(&c, id, true, H2F_HEADERS, 1);
-	ap_h2_send(&c, id, H2F_SETTINGS, 0, 0, NULL, 0);
-	ap_h2_send(&c, id, H2F_HEADERS, H2F_END_HEADERS, 1, &status200, 1);
-	ap_h2_send(&c, id, H2F_DATA, H2F_END_STREAM, 1, "hello", 5);
-	h2_expect(fd, H2F_HEADERS, 1, &h, p);
-	struct pollfd pf = {.fd = fd, .events = POLLIN};
-	while (poll(&pf, 1, 300) > 0) {
-		CHECK(h2_recv(fd, &h, p));
-		CHECK(!(h.type == H2F_DATA && h.sid == 1));
-	}
-	h2f_put_settings(p, &iw, &open, 1);
-	CHECK_EQ(write_all(fd, p, H2F_HDR_LEN + 6), 0);
-	h2_expect(fd, H2F_DATA, 1, &h, p);
-	CHECK(h.len == 5 && !memcmp(p, "hello", 5) && (h.flags & H2F_END_STREAM));
+	uint32_t id = h2_held_answer(&ar, &c, &fd);
+	h2_release_answer(fd);
 
 	/* The local app's GOAWAY: a stream above its last id is refused to
 	 * the peer; the next one opens a new connection to the app. */
@@ -768,6 +793,32 @@ TEST(steal_h2_windows_and_goaway)
 	h2_expect(fd, H2F_RST_STREAM, 3, &h, p);
 	CHECK_EQ(h2f_u32(p), H2E_REFUSED_STREAM);
 	h2_request(fd, 5, "/n", "alice", true);
+	recv_until(&c, AP_ACCEPT, &m);
+	CHECK(m.id != id);
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
+/* A route that closes after a whole response (a server's graceful
+ * shutdown) while the response still waits for the peer's window: the
+ * peer gets all of it, not a reset. */
+TEST(steal_h2_route_closes_after_response)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	int fd;
+
+	uint32_t id = h2_held_answer(&ar, &c, &fd);
+	/* The local app's connection ends (FIN, then the supervisor's
+	 * reset) before the peer opened its window. */
+	send_msg(&c, &(struct ap_msg){.type = AP_CLOSE, .id = id, .u.close = {AP_CLOSE_FIN, 0}});
+	send_msg(&c, &(struct ap_msg){
+	                     .type = AP_CLOSE, .id = id, .u.close = {AP_CLOSE_RESET, ECONNRESET}});
+	h2_release_answer(fd);
+	/* The connection goes on: the next request opens a new route. */
+	h2_request(fd, 3, "/n", "alice", true);
 	recv_until(&c, AP_ACCEPT, &m);
 	CHECK(m.id != id);
 	close(fd);
