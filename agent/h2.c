@@ -53,6 +53,20 @@ size_t h2_pending(const struct h2end *e)
 	return e->outlen;
 }
 
+bool h2_blocked(const struct h2end *e)
+{
+	const struct h2conn *c = e->c;
+
+	if (c->peer.outlen >= H2_OUT_MAX)
+		return true;
+	if (e->kind != END_PEER)
+		return h2_pending(e) >= H2_OUT_MAX;
+	for (const struct h2end *r = c->routes; r; r = r->next)
+		if (!r->dead && h2_pending(r) >= H2_OUT_MAX)
+			return true;
+	return false;
+}
+
 void h2_write(struct h2end *e, const void *p, size_t n)
 {
 	if (e->dead || !n)
@@ -295,7 +309,6 @@ static void local_data(void *ctx, const uint8_t *p, size_t n)
 	struct h2end *e = ctx;
 	struct h2conn *c = e->c;
 
-	e->owed += (uint32_t)n;
 	h2_input(e, p, n);
 	h2_pump_all(c);
 	h2c_update(c);
@@ -454,12 +467,30 @@ static void set_events(struct h2end *e, uint32_t ev)
 	e->ev = ev;
 }
 
-/* Epoll interest, credit to the agent streams, dead routes, the end. */
+/* Whether e holds input that it may handle now (see h2_input). */
+static bool input_waits(const struct h2end *e)
+{
+	return !e->dead && e->inlen >= H2F_HDR_LEN && !h2_blocked(e);
+}
+
+/* Epoll interest, input that waited for room, credit to the agent
+ * streams, dead routes, the end. */
 static void h2c_update(struct h2conn *c)
 {
 	struct h2end *p = &c->peer;
-	bool routes_room = true;
+	bool resumed = false;
 
+	if (!c->closing && input_waits(p)) {
+		h2_input(p, NULL, 0);
+		resumed = true;
+	}
+	for (struct h2end *e = c->routes; e && !c->closing; e = e->next)
+		if (input_waits(e)) {
+			h2_input(e, NULL, 0);
+			resumed = true;
+		}
+	if (resumed)
+		h2_pump_all(c);
 	for (struct h2end **pe = &c->routes; *pe;) {
 		struct h2end *e = *pe;
 		if (!e->dead && e->broken)
@@ -472,7 +503,6 @@ static void h2c_update(struct h2conn *c)
 			free(e);
 			continue;
 		}
-		routes_room &= h2_pending(e) < H2_OUT_MAX;
 		pe = &e->next;
 	}
 	if (c->peer_goaway && !p->nstreams)
@@ -482,8 +512,7 @@ static void h2c_update(struct h2conn *c)
 		return;
 	}
 	/* Read from the peer only while what it causes can be written. */
-	set_events(p, (!c->closing && p->outlen < H2_OUT_MAX && routes_room ? EPOLLIN : 0) |
-	                      (p->outlen ? EPOLLOUT : 0));
+	set_events(p, (!c->closing && !h2_blocked(p) ? EPOLLIN : 0) | (p->outlen ? EPOLLOUT : 0));
 	for (struct h2end *e = c->routes; e; e = e->next) {
 		if (e->kind == END_LOCAL) {
 			/* Credit in batches once the peer takes our output. */
@@ -495,7 +524,7 @@ static void h2c_update(struct h2conn *c)
 		}
 		if (e->dead)
 			continue;
-		set_events(e, (!e->connecting && p->outlen < H2_OUT_MAX ? EPOLLIN : 0) |
+		set_events(e, (!e->connecting && !h2_blocked(e) ? EPOLLIN : 0) |
 		                      (e->connecting || e->outlen ? EPOLLOUT : 0));
 	}
 }

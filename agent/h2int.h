@@ -33,9 +33,9 @@ struct h2end {
 	uint32_t ev;
 	bool connecting;
 	struct istream *is; /* LOCAL */
-	uint32_t owed;      /* LOCAL: agent stream bytes not credited yet */
-	uint8_t *in;        /* what was read, up to one whole frame */
-	size_t inlen;
+	uint32_t owed;      /* LOCAL: agent stream bytes handled, not credited yet */
+	uint8_t *in;        /* what was read and not handled yet */
+	size_t inlen, incap;
 	uint8_t *out; /* PEER, POD: for the socket */
 	size_t outlen;
 	struct hpack_dec *dec;
@@ -98,6 +98,10 @@ struct h2conn {
 
 /* Bytes queued towards an end and not yet written. */
 size_t h2_pending(const struct h2end *e);
+/* Whether what e sends may not be handled now: an output it feeds (the
+ * peer's; the routes' for the peer, its own for a route) is at
+ * H2_OUT_MAX. */
+bool h2_blocked(const struct h2end *e);
 void h2_write(struct h2end *e, const void *p, size_t n);
 void h2_frame(struct h2end *e, uint8_t type, uint8_t flags, uint32_t sid, const uint8_t *p,
               size_t n);

@@ -613,45 +613,49 @@ static void on_frame(struct h2end *e, const struct h2f_hdr *h, const uint8_t *p)
 	}
 }
 
-/* Bytes read from end e: frames out of them as far as they go. */
+/* Bytes read from end e: frames out of them as far as they go, and as
+ * long as the connection's output has room (h2_blocked): header blocks are
+ * not flow-controlled and re-encoding can make one small frame tens of KB,
+ * so the rest waits in e->in until h2c_update() finds room again. Reading
+ * stops meanwhile, which bounds what waits (one read; for a local route,
+ * its agent stream's window, credited as frames are handled). */
 void h2_input(struct h2end *e, const uint8_t *p, size_t n)
 {
 	struct h2conn *c = e->c;
 	size_t pos = 0;
 
-	if (!e->in)
-		e->in = xmalloc(H2_IN_MAX + H2F_PREFACE_LEN);
-	while (n && !e->dead && !c->closing) {
-		size_t k = H2_IN_MAX + H2F_PREFACE_LEN - e->inlen;
-		if (k > n)
-			k = n;
-		memcpy(e->in + e->inlen, p, k);
-		e->inlen += k;
-		p += k;
-		n -= k;
-		pos = 0;
-		if (!e->preface) {
-			if (e->inlen < H2F_PREFACE_LEN)
-				continue;
-			pos = H2F_PREFACE_LEN; /* http.c saw it is the preface */
-			e->preface = true;
-		}
-		while (!e->dead && !c->closing && e->inlen - pos >= H2F_HDR_LEN) {
-			struct h2f_hdr h;
-			h2f_hdr_parse(e->in + pos, &h);
-			unsigned err = h2f_check(&h, H2F_DEFAULT_MAX_FRAME);
-			if (err) {
-				h2_conn_error(e, err, "bad frame");
-				break;
-			}
-			if (e->inlen - pos - H2F_HDR_LEN < h.len)
-				break;
-			on_frame(e, &h, e->in + pos + H2F_HDR_LEN);
-			pos += H2F_HDR_LEN + h.len;
-		}
-		if (e->dead)
-			return;
-		memmove(e->in, e->in + pos, e->inlen - pos);
-		e->inlen -= pos;
+	if (e->dead || c->closing)
+		return;
+	if (e->inlen + n > e->incap) {
+		e->incap = e->inlen + n > 2 * H2_IN_MAX ? e->inlen + n : 2 * H2_IN_MAX;
+		e->in = xrealloc(e->in, e->incap);
 	}
+	if (n)
+		memcpy(e->in + e->inlen, p, n);
+	e->inlen += n;
+	if (!e->preface) {
+		if (e->inlen < H2F_PREFACE_LEN)
+			return;
+		pos = H2F_PREFACE_LEN; /* http.c saw it is the preface */
+		e->preface = true;
+	}
+	while (!e->dead && !c->closing && !h2_blocked(e) && e->inlen - pos >= H2F_HDR_LEN) {
+		struct h2f_hdr h;
+		h2f_hdr_parse(e->in + pos, &h);
+		unsigned err = h2f_check(&h, H2F_DEFAULT_MAX_FRAME);
+		if (err) {
+			h2_conn_error(e, err, "bad frame");
+			break;
+		}
+		if (e->inlen - pos - H2F_HDR_LEN < h.len)
+			break;
+		on_frame(e, &h, e->in + pos + H2F_HDR_LEN);
+		pos += H2F_HDR_LEN + h.len;
+	}
+	if (e->dead)
+		return;
+	memmove(e->in, e->in + pos, e->inlen - pos);
+	e->inlen -= pos;
+	if (e->kind == END_LOCAL)
+		e->owed += (uint32_t)pos;
 }

@@ -826,6 +826,76 @@ TEST(steal_h2_route_closes_after_response)
 	teardown_ns();
 }
 
+/* The agent's peak resident memory in KiB (VmHWM). */
+static long agent_hwm_kb(const struct agent_run *ar)
+{
+	char path[64], line[256];
+	long kb = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)ar->pid);
+	FILE *f = fopen(path, "r");
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	CHECK(kb > 0);
+	return kb;
+}
+
+/* Header blocks are not flow-controlled and re-encoding inflates them: a
+ * 4000-byte field indexed once, then 18-byte blocks that reference it 15
+ * times (a 60 KB list each, for the pod), each stream reset at once. What
+ * the agent queues towards the pod must stay bounded (it stops reading
+ * the peer), not grow by the ~24 MB each 16 KiB read could make. */
+TEST(steal_h2_header_amplification)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	static uint8_t flood[64 * 1024 + 4200];
+	const uint8_t ping[8] = "amplify!";
+	uint8_t rst[4] = {0, 0, 0, H2E_CANCEL}, *b = flood;
+	uint32_t sid = 1;
+
+	int fd = h2_steal_start(&ar, &c);
+	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
+	h2_send(fd, H2F_PING, 0, 0, ping, 8);
+	h2_expect(fd, H2F_PING, 0, &h, p);
+	long before = agent_hwm_kb(&ar);
+	while ((size_t)(b - flood) < 64 * 1024) {
+		uint8_t *f = b;
+		b += H2F_HDR_LEN;
+		*b++ = 0x82, *b++ = 0x84, *b++ = 0x86; /* GET, /, http */
+		if (sid == 1) {
+			*b++ = 0x40; /* literal with incremental indexing */
+			*b++ = 3;
+			memcpy(b, "x-b", 3), b += 3;
+			*b++ = 0x7f, *b++ = 0xa1, *b++ = 0x1e; /* length 4000 */
+			memset(b, 'X', 4000), b += 4000;
+		}
+		for (int i = sid == 1 ? 1 : 0; i < 15; i++)
+			*b++ = 0xbe; /* dynamic table entry 62: x-b */
+		h2f_hdr_write(f, (uint32_t)(b - f - H2F_HDR_LEN), H2F_HEADERS,
+		              H2F_END_HEADERS | H2F_END_STREAM, sid);
+		h2f_hdr_write(b, 4, H2F_RST_STREAM, 0, sid);
+		memcpy(b + H2F_HDR_LEN, rst, 4);
+		b += H2F_HDR_LEN + 4;
+		sid += 2;
+	}
+	CHECK_EQ(write_all(fd, flood, (size_t)(b - flood)), 0);
+	/* All of it was read and handled: the PING behind it is answered. */
+	h2_send(fd, H2F_PING, 0, 0, ping, 8);
+	h2_expect(fd, H2F_PING, 0, &h, p);
+	long after = agent_hwm_kb(&ar);
+	fprintf(stderr, "agent VmHWM %ld -> %ld KiB (%u streams)\n", before, after, sid / 2);
+	CHECK(after - before < 16 * 1024);
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 static void cleanup_cases(const char *env)
 {
 	struct agent_run ar;
