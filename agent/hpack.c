@@ -21,6 +21,12 @@
 /* Integers: 5 continuation bytes carry 35 bits, more than the 32 any
  * length or index of ours can use; a sixth is an error, not a slow path. */
 #define HPACK_INT_MAX_CONT 5
+/* What one block may decode to, in list size (stored or not), as a
+ * multiple of max_list (plus a table's worth): a literal with indexing
+ * costs copies of up to a table entry for two bytes of input, so an
+ * unbounded block of them is ~7 ms of CPU per 64 KiB. A peer over this is
+ * far past the limit it was told, not a client with a big request. */
+#define HPACK_WORK_FACTOR 4u
 
 struct hpack_static {
 	const char *name, *value;
@@ -448,10 +454,24 @@ static void field_out(struct hpack_dec *d, const struct hstr *name, const struct
 	dyn_insert(d, (uint32_t)name->dlen, (uint32_t)value->dlen);
 }
 
+/* Counts a field into *work; false past budget. */
+static bool within(size_t *work, size_t budget, const struct hstr *name, const struct hstr *value)
+{
+	size_t fsize = name->dlen + value->dlen + HPACK_ENTRY_OVERHEAD;
+
+	if (fsize > budget - *work)
+		return false;
+	*work += fsize;
+	return true;
+}
+
 int hpack_decode(struct hpack_dec *d, const uint8_t *in, size_t n, size_t max_list,
                  struct hpack_list *out)
 {
-	size_t pos = 0;
+	size_t pos = 0, work = 0;
+	size_t budget = max_list > (SIZE_MAX - HPACK_TABLE_SIZE) / HPACK_WORK_FACTOR
+	                        ? SIZE_MAX
+	                        : max_list * HPACK_WORK_FACTOR + HPACK_TABLE_SIZE;
 	bool over = false, any_field = false;
 
 	while (pos < n) {
@@ -469,6 +489,8 @@ int hpack_decode(struct hpack_dec *d, const uint8_t *in, size_t n, size_t max_li
 			if (r < 0)
 				return r;
 			any_field = true;
+			if (!within(&work, budget, &name, &value))
+				return -EPROTO;
 			field_out(d, &name, &value, false, max_list, &over, out);
 			continue;
 		}
@@ -496,6 +518,8 @@ int hpack_decode(struct hpack_dec *d, const uint8_t *in, size_t n, size_t max_li
 		if (r < 0)
 			return r;
 		any_field = true;
+		if (!within(&work, budget, &name, &value))
+			return -EPROTO;
 		field_out(d, &name, &value, index, max_list, &over, out);
 	}
 	return over ? -E2BIG : 0;

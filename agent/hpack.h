@@ -64,8 +64,11 @@ void hpack_dec_free(struct hpack_dec *d);
  * 431 or RST_STREAM, the connection lives on); -EPROTO on anything RFC 7541
  * calls a decoding error (bad index, bad integer or string, bad Huffman
  * code or padding, a size update over HPACK_TABLE_SIZE or after the first
- * field, a truncated block): a COMPRESSION_ERROR, the connection must end
- * (the decoder's state is then undefined; only hpack_dec_free is valid). */
+ * field, a truncated block), and on a block whose fields add up to more
+ * than 4 * max_list + HPACK_TABLE_SIZE (the decoding work is bounded by
+ * the limit, not by the block: see hpack.c): a COMPRESSION_ERROR, the
+ * connection must end (the decoder's state is then undefined; only
+ * hpack_dec_free is valid). */
 int hpack_decode(struct hpack_dec *d, const uint8_t *in, size_t n, size_t max_list,
                  struct hpack_list *out);
 

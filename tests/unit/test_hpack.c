@@ -433,6 +433,36 @@ TEST(e2big_keeps_table_in_step)
 	hpack_dec_free(d);
 }
 
+/* The work of one block is bounded by max_list: 2-byte literals with
+ * indexing whose name is a 4000-byte entry (each a table insertion of
+ * 4 KB) fail once they add up to 4 * max_list + a table; a list only
+ * somewhat over max_list is still -E2BIG. */
+TEST(work_bounded_by_max_list)
+{
+	static uint8_t blk[65536];
+	struct hpack_dec *d = hpack_dec_new();
+	struct hpack_list l;
+	size_t n = 0;
+
+	hpack_list_init(&l);
+	blk[n++] = 0x40; /* literal with indexing, new name of 4000 bytes */
+	blk[n++] = 0x7f, blk[n++] = 0xa1, blk[n++] = 0x1e;
+	memset(blk + n, 'x', 4000), n += 4000;
+	blk[n++] = 0; /* empty value */
+	for (int i = 0; i < 20; i++)
+		blk[n++] = 0x7e, blk[n++] = 0; /* name: entry 62, empty value */
+	/* 21 fields of 4032: over 65536, under 4 * 65536 + 4096. */
+	CHECK_EQ(hpack_decode(d, blk, n, 65536, &l), -E2BIG);
+	hpack_dec_free(d);
+	while (n + 2 <= sizeof(blk))
+		blk[n++] = 0x7e, blk[n++] = 0;
+	d = hpack_dec_new();
+	hpack_list_clear(&l);
+	CHECK_EQ(hpack_decode(d, blk, n, 65536, &l), -EPROTO);
+	hpack_list_free(&l);
+	hpack_dec_free(d);
+}
+
 /* An entry larger than the table empties it and is not inserted (§4.4);
  * an entry whose name is the entry it evicts still gets that name. */
 TEST(eviction_edge_cases)
