@@ -188,10 +188,15 @@ static unsigned count_routes(struct h2conn *c)
  * NULL with *why set when none can be had. */
 struct h2end *h2_route_get(struct h2conn *c, enum end_kind kind, const char **why)
 {
-	for (struct h2end *e = c->routes; e; e = e->next)
-		if (e->kind == kind && !e->dead && !e->broken && !e->goaway &&
-		    e->next_sid < 0x7ffffff0u)
+	for (struct h2end *e = c->routes; e; e = e->next) {
+		if (e->kind != kind || e->dead || e->broken || e->goaway)
+			continue;
+		if (e->next_sid < 0x7ffffff0u)
 			return e;
+		/* Its stream ids are used up: it ends with its last stream
+		 * (h2c_update) instead of holding a place in the routes. */
+		e->goaway = true;
+	}
 	if (count_routes(c) >= H2_MAX_ROUTES) {
 		*why = "too many connections for one HTTP/2 connection";
 		return NULL;
