@@ -534,11 +534,16 @@ static void h2c_update(struct h2conn *c)
 	}
 }
 
+bool h2_full(void)
+{
+	return nconns >= H2_MAX_CONNS;
+}
+
 void h2_start(struct incoming *in, struct agent *a, int fd, uint16_t port,
               const struct sockaddr_storage *peer, const struct sockaddr_storage *orig,
               const struct http_filter *f, const uint8_t *head, size_t n)
 {
-	if (nconns >= H2_MAX_CONNS) {
+	if (h2_full()) {
 		close(fd);
 		return;
 	}

@@ -5,6 +5,9 @@
 
 #include "agent/incoming.h"
 
+/* Whether h2_start() would refuse a connection (H2_MAX_CONNS of them
+ * are served); the caller passes it to the pod's app whole instead. */
+bool h2_full(void);
 /* Serve one stolen HTTP/2 connection request by request. Takes fd;
  * head[0..n) are the bytes already read from it (the preface and maybe
  * more). */

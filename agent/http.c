@@ -584,7 +584,9 @@ static int h2_preface_seen(const uint8_t *p, size_t n)
 	return k == H2_PREFACE_LEN ? 1 : 0;
 }
 
-/* An HTTP/2 connection without a filter: all of it to the pod's app, raw. */
+/* An HTTP/2 connection without a filter (after the unsubscription), or
+ * past the HTTP/2 router's limit on connections: all of it to the pod's
+ * app, raw. */
 static void h2_pass(struct hconn *h)
 {
 	static uint16_t noted[16];
@@ -597,9 +599,10 @@ static void h2_pass(struct hconn *h)
 				noted[i] = h->port;
 				break;
 			}
-		log_info("port %u: an HTTP/2 (prior knowledge) connection after the "
-		         "unsubscription goes to the pod's application whole",
-		         h->port);
+		log_info("port %u: an HTTP/2 (prior knowledge) connection %s goes to the "
+		         "pod's application whole",
+		         h->port,
+		         h->f ? "past the limit of filtered ones" : "after the unsubscription");
 	}
 	h->routed = true;
 	h->to_client = false;
@@ -689,7 +692,7 @@ static void hconn_process(struct hconn *h)
 			int pre = h2_preface_seen(h->ibuf, h->ilen);
 			if (pre == 0)
 				return;
-			if (pre > 0 && h->f) {
+			if (pre > 0 && h->f && !h2_full()) {
 				h2_adopt(h);
 				return;
 			}

@@ -831,6 +831,45 @@ TEST(steal_h2_route_closes_after_response)
 	teardown_ns();
 }
 
+/* Past the router's 256 HTTP/2 connections, the next one is not cut: it
+ * goes to the pod's app whole, unfiltered (here an HTTP/1.1 app, which
+ * answers the preface with an HTML error page). */
+TEST(steal_h2_conn_limit)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	const uint8_t ping[8] = "counting";
+	int fds[256];
+	char resp[64];
+
+	fds[0] = h2_steal_start(&ar, &c);
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		if (i) {
+			fds[i] = peer_connect();
+			CHECK(fds[i] >= 0);
+			CHECK_EQ(write_all(fds[i], H2F_PREFACE, H2F_PREFACE_LEN), 0);
+		}
+		h2_send(fds[i], H2F_SETTINGS, 0, 0, NULL, 0);
+		h2_send(fds[i], H2F_PING, 0, 0, ping, 8);
+		h2_expect(fds[i], H2F_PING, 0, &h, p);
+	}
+	int fd = peer_connect();
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, H2F_PREFACE, H2F_PREFACE_LEN), 0);
+	read_some(fd, resp, sizeof(resp), 8);
+	if (!strstr(resp, "HTML")) {
+		fprintf(stderr, "the 257th HTTP/2 connection got \"%s\"\n", resp);
+		CHECK(false);
+	}
+	close(fd);
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		close(fds[i]);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 /* The agent's peak resident memory in KiB (VmHWM). */
 static long agent_hwm_kb(const struct agent_run *ar)
 {
