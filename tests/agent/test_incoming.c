@@ -178,10 +178,10 @@ static void setup_ns(void)
 	CHECK(wait_port());
 }
 
-/* A TCP connection from the peer namespace to the pod's app. */
-static int peer_connect(void)
+/* A TCP connection from the peer namespace to the pod's port. */
+static int peer_connect_port(uint16_t port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(APP_PORT)};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	int one = 1, fd;
 
 	inet_pton(AF_INET, POD_IP, &sa.sin_addr);
@@ -197,6 +197,12 @@ static int peer_connect(void)
 		return -1;
 	}
 	return fd;
+}
+
+/* A TCP connection from the peer namespace to the pod's app. */
+static int peer_connect(void)
+{
+	return peer_connect_port(APP_PORT);
 }
 
 static bool wait_port(void)
@@ -284,13 +290,13 @@ static void connect_agent(struct conn *c, const struct agent_run *ar)
 	handshake(c, "targeted");
 }
 
-/* Subscribe port 80; returns the answer's errno. */
-static int subscribe(struct conn *c, uint32_t id, uint8_t mode, uint8_t op, const char *header,
-                     const char *method)
+/* Subscribe a port; returns the answer's errno. */
+static int subscribe_port(struct conn *c, uint32_t id, uint16_t port, uint8_t mode, uint8_t op,
+                          const char *header, const char *method)
 {
 	struct ap_msg m = {.type = AP_PORT_SUB, .id = id};
 
-	m.u.port_sub.port = APP_PORT;
+	m.u.port_sub.port = port;
 	m.u.port_sub.mode = mode;
 	m.u.port_sub.filter_op = op;
 	if (header)
@@ -303,6 +309,13 @@ static int subscribe(struct conn *c, uint32_t id, uint8_t mode, uint8_t op, cons
 	recv_until(c, AP_PORT_RESP, &m);
 	CHECK_EQ(m.id, id);
 	return m.u.port_resp.err;
+}
+
+/* Subscribe port 80. */
+static int subscribe(struct conn *c, uint32_t id, uint8_t mode, uint8_t op, const char *header,
+                     const char *method)
+{
+	return subscribe_port(c, id, APP_PORT, mode, op, header, method);
 }
 
 static int unsubscribe(struct conn *c, uint32_t id)
@@ -941,6 +954,75 @@ TEST(steal_h2_header_amplification)
 	long after = agent_hwm_kb(&ar);
 	fprintf(stderr, "agent VmHWM %ld -> %ld KiB (%u streams)\n", before, after, sid / 2);
 	CHECK(after - before < 16 * 1024);
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
+/* A pod app that floods PINGs and reads nothing: the agent stops reading
+ * it once the PING ACKs it owes reach H2_OUT_MAX, instead of queueing an
+ * ACK for every PING. The test plays the pod's app on port 8080 (the
+ * python app holds 80). */
+TEST(steal_h2_pod_ping_flood)
+{
+	struct agent_run ar;
+	struct conn c;
+	static uint8_t buf[64 * 1024];
+	const uint16_t port = 8080;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	char path[128];
+	int one = 1;
+
+	int fd = h2_steal_start(&ar, &c);
+	CHECK_EQ(subscribe_port(&c, 2, port, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
+	                        NULL),
+	         0);
+	snprintf(path, sizeof(path), "/var/run/netns/%s", ns_pod);
+	int pod_nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(pod_nsfd >= 0);
+	CHECK(setns(pod_nsfd, CLONE_NEWNET) == 0);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(setns(root_nsfd, CLONE_NEWNET) == 0);
+	close(pod_nsfd);
+	inet_pton(AF_INET, POD_IP, &sa.sin_addr);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0);
+	close(fd);
+	fd = peer_connect_port(port);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, H2F_PREFACE, H2F_PREFACE_LEN), 0);
+	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
+	h2_request(fd, 1, "/flood", "bob", true);
+	struct pollfd pf = {.fd = lfd, .events = POLLIN};
+	CHECK(poll(&pf, 1, 5000) == 1);
+	int pod = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	CHECK(pod >= 0);
+	long before = agent_hwm_kb(&ar);
+	/* SETTINGS, then PINGs until the agent takes no more for a second
+	 * (or 32 MB went in: every PING read). */
+	size_t n = 0, sent = 0;
+	h2f_hdr_write(buf, 0, H2F_SETTINGS, 0, 0);
+	for (n = H2F_HDR_LEN; n + H2F_HDR_LEN + 8 <= sizeof(buf); n += H2F_HDR_LEN + 8) {
+		h2f_hdr_write(buf + n, 8, H2F_PING, 0, 0);
+		memset(buf + n + H2F_HDR_LEN, 'p', 8);
+	}
+	size_t off = 0;
+	pf = (struct pollfd){.fd = pod, .events = POLLOUT};
+	while (sent < 32u * 1024 * 1024 && poll(&pf, 1, 1000) == 1) {
+		ssize_t k = send(pod, buf + off, n - off, MSG_NOSIGNAL);
+		CHECK(k > 0);
+		sent += (size_t)k;
+		off += (size_t)k;
+		if (off == n)
+			off = H2F_HDR_LEN; /* only the first round has the SETTINGS */
+	}
+	long after = agent_hwm_kb(&ar);
+	fprintf(stderr, "pod sent %zu bytes of PING; agent VmHWM %ld -> %ld KiB\n", sent, before,
+	        after);
+	CHECK(sent < 16u * 1024 * 1024);
+	CHECK(after - before < 16 * 1024);
+	close(pod);
+	close(lfd);
 	close(fd);
 	teardown(&ar, &c);
 	teardown_ns();
