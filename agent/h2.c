@@ -83,7 +83,13 @@ void h2_write(struct h2end *e, const void *p, size_t n)
 		}
 		return;
 	}
-	e->out = xrealloc(e->out, e->outlen + n);
+	/* Grown by half again: small frames (ACKs, credits) come one by
+	 * one, and a realloc each would copy the whole queue each time. */
+	if (e->outlen + n > e->outcap) {
+		size_t cap = e->outcap + e->outcap / 2;
+		e->outcap = cap > e->outlen + n ? cap : e->outlen + n + 4096;
+		e->out = xrealloc(e->out, e->outcap);
+	}
 	memcpy(e->out + e->outlen, p, n);
 	e->outlen += n;
 }

@@ -37,7 +37,7 @@ struct h2end {
 	uint8_t *in;        /* what was read and not handled yet */
 	size_t inlen, incap;
 	uint8_t *out; /* PEER, POD: for the socket */
-	size_t outlen;
+	size_t outlen, outcap;
 	struct hpack_dec *dec;
 	bool preface;       /* PEER: the client preface is consumed */
 	bool settings;      /* their first SETTINGS arrived */
