@@ -883,6 +883,18 @@ TEST(steal_h2_conn_limit)
 	teardown_ns();
 }
 
+/* For an agent whose memory is measured: under ASan, freed memory waits
+ * in a quarantine (256 MB) that would count; the agent gets none. */
+static const char *no_quarantine(void)
+{
+	static char env[512];
+	const char *asan = getenv("ASAN_OPTIONS");
+
+	snprintf(env, sizeof(env), "ASAN_OPTIONS=%s%squarantine_size_mb=0", asan ? asan : "",
+	         asan ? ":" : "");
+	return env;
+}
+
 /* The agent's peak resident memory in KiB (VmHWM). */
 static long agent_hwm_kb(const struct agent_run *ar)
 {
@@ -915,14 +927,8 @@ TEST(steal_h2_header_amplification)
 	const uint8_t ping[8] = "amplify!";
 	uint8_t rst[4] = {0, 0, 0, H2E_CANCEL}, *b = flood;
 	uint32_t sid = 1;
-	/* Under ASan, freed memory waits in a quarantine (256 MB) that
-	 * would count here; the agent gets none. */
-	static char env[512];
-	const char *asan = getenv("ASAN_OPTIONS");
-	snprintf(env, sizeof(env), "ASAN_OPTIONS=%s%squarantine_size_mb=0", asan ? asan : "",
-	         asan ? ":" : "");
 
-	int fd = h2_steal_start_env(&ar, &c, env);
+	int fd = h2_steal_start_env(&ar, &c, no_quarantine());
 	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
 	h2_send(fd, H2F_PING, 0, 0, ping, 8);
 	h2_expect(fd, H2F_PING, 0, &h, p);
@@ -973,7 +979,7 @@ TEST(steal_h2_pod_ping_flood)
 	char path[128];
 	int one = 1;
 
-	int fd = h2_steal_start(&ar, &c);
+	int fd = h2_steal_start_env(&ar, &c, no_quarantine());
 	CHECK_EQ(subscribe_port(&c, 2, port, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
 	                        NULL),
 	         0);
