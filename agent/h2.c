@@ -131,7 +131,8 @@ void h2_send_block(struct h2end *e, uint32_t sid, const uint8_t *b, size_t n, bo
 		uint8_t flags = (uint8_t)((k == n ? H2F_END_HEADERS : 0) |
 		                          (type == H2F_HEADERS && es ? H2F_END_STREAM : 0));
 		h2_frame(e, type, flags, sid, b, k);
-		b += k;
+		if (k) /* b is NULL for an empty block (no fields) */
+			b += k;
 		n -= k;
 		type = H2F_CONTINUATION;
 	} while (n);

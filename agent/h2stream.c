@@ -633,6 +633,8 @@ void h2_input(struct h2end *e, const uint8_t *p, size_t n)
 	if (n)
 		memcpy(e->in + e->inlen, p, n);
 	e->inlen += n;
+	if (!e->inlen)
+		return; /* nothing (and maybe no buffer yet) */
 	if (!e->preface) {
 		if (e->inlen < H2F_PREFACE_LEN)
 			return;
