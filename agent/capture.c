@@ -225,7 +225,7 @@ static void on_packet(struct capture *cap, const uint8_t *p, size_t n)
 		sockaddr_of(fam, src, sport, &ps);
 		sockaddr_of(fam, dst, dport, &ls);
 		f->is = istream_open(cap->in, AP_SUB_MIRROR, dport, (struct sockaddr *)&ps,
-		                     (struct sockaddr *)&ls, &mirror_ops, f);
+		                     (struct sockaddr *)&ls, 0, &mirror_ops, f);
 		pp = flow_slot(cap, fam, src, dst, sport, dport);
 		f->next = *pp;
 		*pp = f;

@@ -212,7 +212,7 @@ struct h2end *h2_route_get(struct h2conn *c, enum end_kind kind, const char **wh
 	end_init(e, c, kind);
 	if (kind == END_LOCAL) {
 		e->is = istream_open(c->in, AP_SUB_STEAL, c->port, (struct sockaddr *)&c->peer_addr,
-		                     (struct sockaddr *)&c->orig, &local_ops, e);
+		                     (struct sockaddr *)&c->orig, 0, &local_ops, e);
 		if (!e->is) {
 			hpack_dec_free(e->dec);
 			free(e);
@@ -458,6 +458,13 @@ static void h2c_free(struct h2conn *c)
 	if (c->reset) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 		(void)setsockopt(c->peer.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	} else if (c->peer.fd >= 0) {
+		/* A GOAWAY the peer has not read must not be reset away. */
+		if (c->peer.ev)
+			evloop_del(c->a->loop, c->peer.fd);
+		c->peer.ev = 0;
+		agent_linger_close(c->a->loop, c->peer.fd);
+		c->peer.fd = -1;
 	}
 	end_free(&c->peer);
 	free(c);

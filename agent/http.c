@@ -443,8 +443,11 @@ static void hconn_free(struct hconn *h, bool reset)
 	if (reset) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 		(void)setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		closep(&h->fd);
+	} else {
+		agent_linger_close(h->a->loop, h->fd);
+		h->fd = -1;
 	}
-	closep(&h->fd);
 	closep(&h->up);
 	free(h->ibuf);
 	free(h->rbuf);
@@ -653,7 +656,7 @@ static int route_request(struct hconn *h, size_t len)
 	free(hd);
 	if (h->to_client && !h->is) {
 		h->is = istream_open(h->in, AP_SUB_STEAL, h->port, (struct sockaddr *)&h->peer,
-		                     (struct sockaddr *)&h->orig, &client_ops, h);
+		                     (struct sockaddr *)&h->orig, HTTP_MAX_BUF, &client_ops, h);
 		if (!h->is) {
 			target_failed(h,
 			              "the local application is not reachable (too many streams)");
@@ -863,8 +866,10 @@ static void hconn_update(struct hconn *h)
 	uint32_t ev = 0, uev = 0;
 	struct evloop *l = h->a->loop;
 
-	/* Credit in batches (agentproto.h), once all of it reached the peer. */
-	if (h->owed >= AP_CREDIT_BATCH && h->is && h->olen == 0) {
+	/* Credit in batches (agentproto.h), once all of it reached the peer.
+	 * The client may send HTTP_MAX_BUF before a credit (istream_open()),
+	 * what to_peer() can hold beside the agent's own answers. */
+	if (h->owed >= HTTP_MAX_BUF / 4 && h->is && h->olen == 0) {
 		istream_credit(h->is, h->owed);
 		h->owed = 0;
 	}

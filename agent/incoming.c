@@ -223,11 +223,11 @@ static uint32_t new_id(struct incoming *in)
 }
 
 static int send_accept(struct incoming *in, uint32_t id, uint8_t mode, uint16_t port,
-                       const struct sockaddr *peer, const struct sockaddr *local)
+                       const struct sockaddr *peer, const struct sockaddr *local, uint32_t window)
 {
 	struct ap_msg m = {.type = AP_ACCEPT,
 	                   .id = id,
-	                   .u.accept = {.port = port, .mode = mode, .window = AP_DEFAULT_WINDOW}};
+	                   .u.accept = {.port = port, .mode = mode, .window = window}};
 	int r;
 
 	if (ap_addr_from_sockaddr(peer, sizeof(struct sockaddr_storage), &m.u.accept.peer) < 0 ||
@@ -248,7 +248,7 @@ int incoming_adopt(struct incoming *in, int fd, uint16_t port, const struct sock
 
 	if (!s)
 		return -ENOENT;
-	r = send_accept(in, id, AP_SUB_STEAL, port, peer, local);
+	r = send_accept(in, id, AP_SUB_STEAL, port, peer, local, AP_DEFAULT_WINDOW);
 	if (r < 0)
 		return r;
 	r = streams_adopt(in->a->streams, id, fd, s->window);
@@ -262,14 +262,15 @@ int incoming_adopt(struct incoming *in, int fd, uint16_t port, const struct sock
 
 struct istream *istream_open(struct incoming *in, uint8_t mode, uint16_t port,
                              const struct sockaddr *peer, const struct sockaddr *local,
-                             const struct istream_ops *ops, void *ctx)
+                             uint32_t recv_window, const struct istream_ops *ops, void *ctx)
 {
 	struct sub *sub = find_sub(in, port);
 
 	if (!sub || in->streams.n >= AGENT_MAX_STREAMS)
 		return NULL;
 	uint32_t id = new_id(in);
-	if (send_accept(in, id, mode, port, peer, local) < 0)
+	if (send_accept(in, id, mode, port, peer, local,
+	                recv_window ? recv_window : AP_DEFAULT_WINDOW) < 0)
 		return NULL;
 	struct istream *s = xcalloc(1, sizeof(*s));
 	s->in = in;

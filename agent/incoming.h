@@ -68,10 +68,12 @@ struct istream_ops {
 };
 
 /* Open a stream: sends AP_ACCEPT. peer and local are the connection's
- * addresses. Returns NULL when the client holds too many streams. */
+ * addresses; recv_window is what the client may send before our first
+ * credit (0: AP_DEFAULT_WINDOW), so it bounds what the owner must be able
+ * to hold. Returns NULL when the client holds too many streams. */
 struct istream *istream_open(struct incoming *in, uint8_t mode, uint16_t port,
                              const struct sockaddr *peer, const struct sockaddr *local,
-                             const struct istream_ops *ops, void *ctx);
+                             uint32_t recv_window, const struct istream_ops *ops, void *ctx);
 /* Queue bytes towards the client; sent as window and room allow, the
  * rest kept up to max_pending. -ENOBUFS past it (nothing queued). */
 int istream_send(struct istream *s, const uint8_t *p, size_t n, size_t max_pending);
@@ -125,6 +127,15 @@ void hconn_start(struct incoming *in, struct agent *a, int fd, uint16_t port,
                  const struct http_filter *f);
 /* All HTTP connections of a client go with it (or with its port). */
 void hconn_free_all(struct incoming *in, int port);
+
+/* ---- linger.c ---- */
+
+/* End a stolen connection the agent closes without a reset: FIN after
+ * the queued bytes, then what the peer still sends is read and dropped
+ * (bounded in time and bytes) before the close. Takes fd. */
+void agent_linger_close(struct evloop *l, int fd);
+/* Close every lingering socket now (agent exit). */
+void agent_linger_flush(void);
 
 /* ---- redirect.c ---- */
 

@@ -462,6 +462,7 @@ out_loop:
 	a.streams = NULL;
 	client_free(a.client);
 	a.client = NULL;
+	agent_linger_flush();
 	evloop_free(a.loop);
 out_listen:
 	closep(&st.listen_fd);

@@ -509,6 +509,83 @@ TEST(steal_header_filter_upgrade_and_502)
 	teardown_ns();
 }
 
+/* The agent ends a stolen connection (the local app closed it after its
+ * response) while bytes the peer sent on sit unread: it must not reset it,
+ * or the kernel drops the response still queued (RFC 9112 §9.6). The peer
+ * reads all of it and then a clean end of file. */
+TEST(steal_close_lingers)
+{
+	enum { BODY = 400000, JUNK = 200000 };
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	char buf[4096];
+	int p[2];
+
+	setup_ns();
+	agent_start_targeted(&ar, NULL);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		static char junk[JUNK], rd[65536];
+		const char *req = "GET /big HTTP/1.1\r\nx-user: alice\r\nconnection: close\r\n\r\n";
+		size_t total = 0;
+		ssize_t k;
+		int fd = peer_connect();
+		if (fd < 0)
+			_exit(1);
+		memset(junk, 'j', sizeof(junk));
+		(void)!write(fd, req, strlen(req));
+		/* More than the agent reads ahead: some stays in its socket. */
+		(void)!send(fd, junk, sizeof(junk), MSG_DONTWAIT);
+		usleep(300 * 1000);
+		while ((k = read(fd, rd, sizeof(rd))) > 0)
+			total += (size_t)k;
+		dprintf(p[1], "%zu %d\n", total, k < 0 ? errno : 0);
+		_exit(0);
+	}
+	close(p[1]);
+	recv_until(&c, AP_ACCEPT, &m);
+	uint32_t sid = m.id;
+	int64_t avail = m.u.accept.window; /* as the session keeps to it */
+	recv_stream(&c, sid, buf, sizeof(buf), 1);
+	CHECK(strstr(buf, "GET /big"));
+	char head[128];
+	int hl =
+	        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n", BODY);
+	send_data(&c, sid, head);
+	avail -= hl;
+	static char chunk[50001];
+	memset(chunk, 'b', sizeof(chunk) - 1);
+	for (int sent = 0; sent < BODY; sent += (int)sizeof(chunk) - 1) {
+		while (avail < (int64_t)sizeof(chunk) - 1) {
+			CHECK_EQ(recv_msg(&c, &m, WAIT_MS), 1);
+			if (m.type == AP_CREDIT && m.id == sid)
+				avail += m.u.credit.bytes;
+		}
+		send_data(&c, sid, chunk);
+		avail -= (int64_t)sizeof(chunk) - 1;
+	}
+	send_msg(&c, &(struct ap_msg){.type = AP_CLOSE, .id = sid, .u.close = {AP_CLOSE_FIN, 0}});
+	size_t total = 0;
+	int err = -1;
+	FILE *f = fdopen(p[0], "r");
+	CHECK(f && fscanf(f, "%zu %d", &total, &err) == 2);
+	fclose(f);
+	waitpid(pid, NULL, 0);
+	/* All of the response; after it, the agent's own 4xx for the junk
+	 * it read as the next request head. */
+	if (total < (size_t)hl + BODY || total >= (size_t)hl + BODY + 512)
+		fprintf(stderr, "read %zu bytes, want %d and a short 4xx\n", total, hl + BODY);
+	CHECK(total >= (size_t)hl + BODY && total < (size_t)hl + BODY + 512);
+	CHECK_EQ(err, 0);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 /* ---- cleanup ---- */
 
 /* ---- HTTP/2: frames by hand ---- */
