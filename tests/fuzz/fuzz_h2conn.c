@@ -36,7 +36,7 @@ static size_t nstreams;
 
 struct istream *istream_open(struct incoming *in, uint8_t mode, uint16_t port,
                              const struct sockaddr *peer, const struct sockaddr *local,
-                             const struct istream_ops *ops, void *ctx)
+                             uint32_t recv_window, const struct istream_ops *ops, void *ctx)
 {
 	if (nstreams == FUZZ_MAX_STREAMS)
 		return NULL;
@@ -139,6 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			;
 	}
 	h2_free_all(NULL, -1);
+	agent_linger_flush(); /* a peer end closed without a reset lingers */
 	for (size_t i = 0; i < nstreams; i++)
 		free(streams[i]);
 	nstreams = 0;
