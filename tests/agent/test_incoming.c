@@ -128,7 +128,8 @@ static void teardown_ns(void)
 	ns_pod[0] = 0;
 }
 
-/* The harness's alarm would leave the namespaces behind. */
+/* The harness's alarm, or a timeout's SIGTERM, would leave the
+ * namespaces behind. */
 static void on_alarm(int sig)
 {
 	teardown_ns();
@@ -150,6 +151,8 @@ static void setup_ns(void)
 	snprintf(ns_peer, sizeof(ns_peer), "mtin-%d-peer", (int)getpid());
 	atexit(teardown_ns);
 	signal(SIGALRM, on_alarm);
+	signal(SIGTERM, on_alarm);
+	signal(SIGINT, on_alarm);
 	CHECK(sh("ip netns add %s && ip netns add %s", ns_pod, ns_peer) == 0);
 	CHECK(sh("ip link add mtp%d netns %s type veth peer name mtq%d netns %s", (int)getpid(),
 	         ns_pod, (int)getpid(), ns_peer) == 0);
