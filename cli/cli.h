@@ -16,6 +16,7 @@ struct exec_options {
 	bool outgoing_udp;
 	bool ignore_localhost;
 	const struct net_filter *out_filter;
+	const struct net_filter *dns_filter; /* NULL: every name goes to the pod */
 	bool remote_dns;
 	bool trace;
 	bool trace_stacks;

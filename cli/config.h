@@ -83,6 +83,7 @@ struct config {
 	bool outgoing_tcp, outgoing_udp, remote_dns;
 	bool ignore_localhost;
 	struct net_filter *out_filter; /* NULL: no feature.network.outgoing.filter */
+	struct net_filter *dns_filter; /* NULL: no feature.network.dns.filter */
 	const char *agent_addr;        /* NULL: the agent would be started in Kubernetes */
 	int connect_timeout_ms;
 	enum log_level log_level;

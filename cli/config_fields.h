@@ -122,7 +122,7 @@ X(OUT_IGNORE_LOCALHOST, "feature.network.outgoing.ignore_localhost", CT_BOOL, NU
 X(OUT_FILTER, "feature.network.outgoing.filter", CT_OBJ, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(OUT_UNIX_STREAMS, "feature.network.outgoing.unix_streams", CT_STRLIST, "MIRRORD_OUTGOING_REMOTE_UNIX_STREAMS", NULL, IMPL_LATER, NULL, "unix sockets stay local") \
 X(DNS_ENABLED, "feature.network.dns.enabled", CT_BOOL, "MIRRORD_REMOTE_DNS", "true", IMPL_YES, NULL, NULL) \
-X(DNS_FILTER, "feature.network.dns.filter", CT_OBJ, NULL, NULL, IMPL_LATER, NULL, "every name is resolved by the pod") \
+X(DNS_FILTER, "feature.network.dns.filter", CT_OBJ, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(NET_IPV6, "feature.network.ipv6", CT_BOOL, "MIRRORD_ENABLE_IPV6", "true", IMPL_LATER, "true", "IPv6 sockets keep working") \
 X(FEAT_HOSTNAME, "feature.hostname", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "gethostname() and uname() report the local name") \
 X(FEAT_COPY_TARGET, "feature.copy_target", CT_ANY, NULL, NULL, IMPL_NA, NULL, "it needs the mirrord operator") \

@@ -628,27 +628,27 @@ static void check_incoming(struct resolver *r)
 	}
 }
 
-/* feature.network.outgoing.filter into c->out_filter (after
- * check_filter_object): a bad entry is an error naming it; a host name
- * entry is kept but can never match, which a warning says. */
-static void parse_out_filter(struct resolver *r)
+/* A {local|remote: [...]} filter (after check_filter_object) in the
+ * outgoing filter's grammar: a bad entry is an error naming it. NULL when
+ * the field is unset or not one list. */
+static struct net_filter *parse_filter(struct resolver *r, enum config_field id)
 {
-	struct config *c = r->cfg;
-	json_t *v = c->v[CF_OUT_FILTER].value, *list, *x;
+	json_t *v = r->cfg->v[id].value, *list, *x;
+	struct net_filter *f = NULL;
 	const char *side;
 	size_t i;
 
 	if (!json_is_object(v) || json_object_size(v) != 1)
-		return;
+		return NULL;
 	json_object_foreach(v, side, list)
 	{
-		struct net_filter *f = xcalloc(1, sizeof(*f));
 		json_t *one = json_is_string(list) ? json_pack("[O]", list) : json_incref(list);
+		f = xcalloc(1, sizeof(*f));
 		f->remote = strcmp(side, "remote") == 0;
 		json_array_foreach(one, i, x)
 		{
 			if (!json_is_string(x) || net_filter_add(f, json_string_value(x)) < 0)
-				field_error(r, CF_OUT_FILTER,
+				field_error(r, id,
 				            "%s entry %zu (%s) is not [tcp://|udp://|any://]"
 				            "[name|IPv4|[IPv6]][/prefix][:port]",
 				            side, i + 1,
@@ -656,15 +656,66 @@ static void parse_out_filter(struct resolver *r)
 				                              : "not a string");
 		}
 		json_decref(one);
-		const char *name = net_filter_has_names(f);
-		if (name)
-			field_warn(r, CF_OUT_FILTER,
-			           "host name entries (\"%s\") never match: mirrord-trace does not "
-			           "see which name the program resolved; give the addresses or "
-			           "subnets",
-			           name);
-		c->out_filter = f;
 	}
+	return f;
+}
+
+/* feature.network.outgoing.filter into c->out_filter: a host name entry is
+ * kept but can never match, which a warning says. */
+static void parse_out_filter(struct resolver *r)
+{
+	struct net_filter *f = parse_filter(r, CF_OUT_FILTER);
+	const char *name = f ? net_filter_has_names(f) : NULL;
+
+	if (name)
+		field_warn(r, CF_OUT_FILTER,
+		           "host name entries (\"%s\") never match: mirrord-trace does not "
+		           "see which name the program resolved; give the addresses or "
+		           "subnets",
+		           name);
+	r->cfg->out_filter = f;
+}
+
+/* feature.network.dns.filter into c->dns_filter. The local DNS relays
+ * apply it per query (session/dns_local.c), which decides what can be
+ * checked: a warning (one each) for a filter that cannot act (DNS not
+ * remote, an empty list), for addresses (numeric names are never looked
+ * up) and for ports (a query does not say which port the program will
+ * connect to: such a name entry matches on every port). */
+static void parse_dns_filter(struct resolver *r)
+{
+	struct config *c = r->cfg;
+	struct net_filter *f = parse_filter(r, CF_DNS_FILTER);
+	const struct net_filter_rule *addr = NULL, *port = NULL;
+	const char *side;
+
+	if (!f)
+		return;
+	side = f->remote ? "remote" : "local";
+	if (!config_bool(c, CF_DNS_ENABLED))
+		field_warn(r, CF_DNS_FILTER,
+		           "has no effect: names are resolved locally anyway "
+		           "(feature.network.dns.enabled is false, or --no-remote-dns)");
+	if (f->n == 0)
+		field_warn(r, CF_DNS_FILTER, "the %s list is empty: every name is resolved %s",
+		           side, f->remote ? "locally" : "by the pod");
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->rules[i].family && !addr)
+			addr = &f->rules[i];
+		if (f->rules[i].port && f->rules[i].name && !port)
+			port = &f->rules[i];
+	}
+	if (addr)
+		field_warn(r, CF_DNS_FILTER,
+		           "%s entry %zu is an address or subnet: numeric names are never looked "
+		           "up, so it never matches",
+		           side, (size_t)(addr - f->rules) + 1);
+	if (port)
+		field_warn(r, CF_DNS_FILTER,
+		           "%s entry %zu (\"%s:%u\") has a port: a DNS query does not say which "
+		           "port the program will use, so the name matches on every port",
+		           side, (size_t)(port - f->rules) + 1, port->name, port->port);
+	c->dns_filter = f;
 }
 
 /* The feature.fs patterns compile (PCRE2, as fs_policy.c uses them): one
@@ -747,6 +798,7 @@ static void check_cross(struct resolver *r)
 	check_filter_object(r, CF_OUT_FILTER);
 	parse_out_filter(r);
 	check_filter_object(r, CF_DNS_FILTER);
+	parse_dns_filter(r);
 	check_fs_patterns(r);
 	check_env_mapping(r);
 	if (json_is_true(c->v[CF_OPERATOR].value))
@@ -999,6 +1051,8 @@ void config_free(struct config *c)
 	}
 	net_filter_free(c->out_filter);
 	free(c->out_filter);
+	net_filter_free(c->dns_filter);
+	free(c->dns_filter);
 	free(c->env_include_buf);
 	free(c->env_exclude_buf);
 	free(c->file);

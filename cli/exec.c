@@ -11,6 +11,7 @@
 #include "session/fuse.h"
 #include "session/session.h"
 #include "syscalls/fs_policy.h"
+#include "syscalls/net_filter.h"
 #include "syscalls/syscalls.h"
 #include "tracer/tracer.h"
 
@@ -291,6 +292,59 @@ static int start_cancelled(void *data)
 	return pending_stop(data) != 0;
 }
 
+/* Where the relays' --trace lines go: straight to stderr in one write, as
+ * the tracer's own lines (tracer/diag.c), whatever the log level. */
+static void on_dns_trace(void *data, const char *line)
+{
+	_cleanup_free_ char *l = xasprintf("%s\n", line);
+
+	(void)data;
+	(void)!write(STDERR_FILENO, l, strlen(l));
+}
+
+/* The workstation's resolv.conf (the supervisor's: its network namespace
+ * is the workstation's), for the names feature.network.dns.filter keeps
+ * local; "" when there is none. At most 64 KiB are read: glibc stops at
+ * three nameservers, all near the top. */
+static char *local_resolv_conf(void)
+{
+	_cleanup_close_ int fd = open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t cap = 64 * 1024, len = 0;
+	char *buf = xmalloc(cap + 1);
+	ssize_t k;
+
+	while (fd >= 0 && len < cap && (k = read(fd, buf + len, cap - len)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* feature.network.dns.filter for the relays (session_dns_set_filter): the
+ * name entries, and whether an entry without a name or address lists
+ * every name. Address entries never match a name (the config check warns
+ * about them); the port and protocol of an entry are not known to a DNS
+ * query and are not checked. */
+static void set_dns_filter(struct session *s, const struct net_filter *f)
+{
+	_cleanup_free_ const char **names = xcalloc(f->n + 1, sizeof(*names));
+	_cleanup_free_ char *conf = local_resolv_conf();
+	struct session_dns_filter sf = {
+	        .remote = f->remote, .names = names, .local_resolv_conf = conf};
+
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->rules[i].name)
+			names[sf.nnames++] = f->rules[i].name;
+		else if (!f->rules[i].family)
+			sf.all = true;
+	}
+	session_dns_set_filter(s, &sf);
+}
+
 /* Copy the pod files the program reads into the run directory. */
 static int serve_pod_files(struct run *r, const char *dir, const struct exec_options *o,
                            struct served_file *files, size_t *nfiles)
@@ -316,6 +370,10 @@ static int serve_pod_files(struct run *r, const char *dir, const struct exec_opt
 			return e;
 		}
 		if (i == 0) {
+			if (o->dns_filter)
+				set_dns_filter(r->session, o->dns_filter);
+			if (o->trace)
+				session_dns_on_trace(r->session, on_dns_trace, NULL);
 			e = session_dns_start(r->session, data, &conf);
 			if (e < 0) {
 				log_error("cannot start the local DNS relay: %s", strerror(-e));

@@ -342,6 +342,7 @@ int exec_parse(int argc, char **argv, struct exec_options *o)
 	        .outgoing_udp = c->outgoing_udp,
 	        .ignore_localhost = c->ignore_localhost,
 	        .out_filter = c->out_filter,
+	        .dns_filter = c->dns_filter,
 	        .remote_dns = c->remote_dns,
 	        .trace = c->trace,
 	        .trace_stacks = c->trace_stacks,

@@ -84,13 +84,22 @@ static void dns_udp_query(struct evloop *l, int fd, uint32_t events, void *data)
 		if (slot == 0)
 			d->gen = (uint16_t)((d->gen + 1) & 0x3f);
 		struct dns_query *q = &d->q[slot];
-		q->used = true;
-		q->client = c;
-		q->orig_id = (uint16_t)(buf[0] << 8 | buf[1]);
-		q->wire_id = (uint16_t)(d->gen << 10 | slot);
-		q->sent_ns = now_ns();
+		size_t qend;
+		bool local = dns_route(d->s, buf, (size_t)n, false, &qend);
+		free(q->ws_query);
+		*q = (struct dns_query){
+		        .used = true,
+		        .client = c,
+		        .orig_id = (uint16_t)(buf[0] << 8 | buf[1]),
+		        .wire_id = (uint16_t)(d->gen << 10 | slot),
+		        .sent_ns = now_ns(),
+		};
 		buf[0] = (uint8_t)(q->wire_id >> 8);
 		buf[1] = (uint8_t)q->wire_id;
+		if (local) {
+			dns_send_local(d, q, buf, (size_t)n, qend);
+			continue;
+		}
 		if (d->stream) {
 			dns_send_upstream(d, buf, (size_t)n);
 			continue;
@@ -104,9 +113,15 @@ static void dns_udp_query(struct evloop *l, int fd, uint32_t events, void *data)
 	}
 }
 
-void dns_on_stream_data(struct session *s, struct stream *st, const uint8_t *p, uint32_t n)
+static void dns_release(struct dns_query *q)
 {
-	struct dns_ns *d = st->dns;
+	q->used = false;
+	free(q->ws_query);
+	q->ws_query = NULL;
+}
+
+void dns_reply(struct dns_ns *d, const uint8_t *p, size_t n, bool local)
+{
 	uint8_t buf[AP_MAX_DATA];
 
 	if (n < DNS_HEADER || n > sizeof(buf))
@@ -114,14 +129,36 @@ void dns_on_stream_data(struct session *s, struct stream *st, const uint8_t *p, 
 	uint16_t id = (uint16_t)(p[0] << 8 | p[1]);
 	struct dns_query *q = &d->q[id % DNS_SLOTS];
 	/* A reply that matches no outstanding query (late, duplicate or
-	 * forged) is dropped, as a resolver would. */
-	if (!q->used || q->wire_id != id || now_ns() - q->sent_ns > DNS_QUERY_TTL_NS)
+	 * forged, or from the side the query was not sent to) is dropped, as
+	 * a resolver would. */
+	if (!q->used || q->wire_id != id || q->local != local ||
+	    now_ns() - q->sent_ns > DNS_QUERY_TTL_NS)
 		return;
 	memcpy(buf, p, n);
 	buf[0] = (uint8_t)(q->orig_id >> 8);
 	buf[1] = (uint8_t)q->orig_id;
-	q->used = false;
+	dns_release(q);
 	sendto(d->udp_fd, buf, n, MSG_DONTWAIT, (struct sockaddr *)&q->client, sizeof(q->client));
+}
+
+void dns_fail(struct dns_ns *d, struct dns_query *q)
+{
+	/* Header and question only: 12 + 255 + 4 bytes at most. */
+	uint8_t buf[DNS_HEADER + 255 + 4];
+
+	if (q->ws_query && q->ws_qlen <= sizeof(buf)) {
+		size_t n = dns_servfail(q->ws_query, q->ws_qlen, buf);
+		buf[0] = (uint8_t)(q->orig_id >> 8);
+		buf[1] = (uint8_t)q->orig_id;
+		sendto(d->udp_fd, buf, n, MSG_DONTWAIT, (struct sockaddr *)&q->client,
+		       sizeof(q->client));
+	}
+	dns_release(q);
+}
+
+void dns_on_stream_data(struct session *s, struct stream *st, const uint8_t *p, uint32_t n)
+{
+	dns_reply(st->dns, p, n, false);
 }
 
 /* A TCP query: open a TCP stream to the nameserver and relay the accepted
@@ -129,6 +166,7 @@ void dns_on_stream_data(struct session *s, struct stream *st, const uint8_t *p, 
 struct dns_tcp {
 	struct session *s;
 	int fd;
+	struct dns_ns *d; /* while the first query is awaited */
 };
 
 static void dns_tcp_connected(void *data, int err, uint32_t stream)
@@ -146,15 +184,10 @@ static void dns_tcp_connected(void *data, int err, uint32_t stream)
 	free(t);
 }
 
-static void dns_tcp_accept(struct evloop *l, int fd, uint32_t events, void *data)
+static void dns_tcp_pod(struct session *s, struct dns_ns *d, int c)
 {
-	struct dns_ns *d = data;
-	struct session *s = d->s;
-	int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-	if (c < 0)
-		return;
 	struct dns_tcp *t = xcalloc(1, sizeof(*t));
+
 	t->s = s;
 	t->fd = c;
 	if (session_connect(s, SOCK_STREAM, (struct sockaddr *)&d->upstream, d->upstreamlen,
@@ -164,9 +197,57 @@ static void dns_tcp_accept(struct evloop *l, int fd, uint32_t events, void *data
 	}
 }
 
+/* The first query on an accepted TCP connection (filter or trace on): its
+ * 2-byte length and question, peeked so that the pod's path still reads
+ * them from the socket. A query split across segments whose question has
+ * not arrived whole goes the default way, as any query it cannot read. */
+static void dns_tcp_first(struct evloop *l, int fd, uint32_t events, void *data)
+{
+	struct dns_tcp *t = data;
+	uint8_t buf[2 + DNS_HEADER + 255 + 4];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	size_t qend;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	evloop_del(l, fd);
+	if (n < 2) {
+		close(fd);
+	} else {
+		size_t mlen = (size_t)(buf[0] << 8 | buf[1]);
+		size_t avail = (size_t)n - 2 < mlen ? (size_t)n - 2 : mlen;
+		if (dns_route(t->s, buf + 2, avail, true, &qend))
+			dns_tcp_local(t->s, fd, buf + 2, qend);
+		else
+			dns_tcp_pod(t->s, t->d, fd);
+	}
+	free(t);
+}
+
+static void dns_tcp_accept(struct evloop *l, int fd, uint32_t events, void *data)
+{
+	struct dns_ns *d = data;
+	struct session *s = d->s;
+	int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (c < 0)
+		return;
+	if (s->dns_filter || s->dns_trace) {
+		/* Where it goes depends on the query: look at it first. */
+		struct dns_tcp *t = xcalloc(1, sizeof(*t));
+		*t = (struct dns_tcp){.s = s, .fd = c, .d = d};
+		if (evloop_add(s->loop, c, EPOLLIN, dns_tcp_first, t) < 0) {
+			close(c);
+			free(t);
+		}
+		return;
+	}
+	dns_tcp_pod(s, d, c);
+}
+
 /* Parse "nameserver ADDR" lines. Returns the number found (<= max). */
-static size_t parse_nameservers(const char *conf, struct sockaddr_storage *out, socklen_t *outlen,
-                                size_t max)
+size_t parse_nameservers(const char *conf, struct sockaddr_storage *out, socklen_t *outlen,
+                         size_t max)
 {
 	size_t n = 0;
 	const char *line = conf;
@@ -273,7 +354,11 @@ int session_dns_start(struct session *s, const char *pod_conf, char **ret_conf)
 		evloop_add(s->loop, d->tcp_fd, EPOLLIN, dns_tcp_accept, d);
 		s->ndns++;
 		dns_upstream_open(d);
+		if ((r = dns_local_open(d)) < 0)
+			return r;
 	}
+	if (s->dns_filter)
+		dns_filter_set_search(s->dns_filter, pod_conf);
 
 	/* The pod's file with each nameserver line replaced, in order. */
 	out = xmalloc(cap);
@@ -311,6 +396,16 @@ void dns_stop(struct session *s)
 		for (size_t j = 0; j < s->dns[i].nqueue; j++)
 			free(s->dns[i].queue[j]);
 		s->dns[i].nqueue = 0;
+		dns_local_close(&s->dns[i]);
+		for (size_t j = 0; j < DNS_SLOTS; j++)
+			dns_release(&s->dns[i].q[j]);
 	}
 	s->ndns = 0;
+}
+
+void dns_free(struct session *s)
+{
+	dns_filter_free(s->dns_filter);
+	free(s->dns_filter);
+	s->dns_filter = NULL;
 }

@@ -6,6 +6,7 @@
 #include "common/util.h"
 #include "common/evloop.h"
 #include "common/u64map.h"
+#include "session/dns_filter.h"
 #include "session/session.h"
 
 /* The queue towards the agent. DATA is produced only while the queue is
@@ -90,6 +91,24 @@ struct dns_query {
 	uint16_t orig_id; /* the client's id, restored in the reply */
 	uint64_t sent_ns;
 	bool used;
+	/* Sent to the workstation's nameservers (feature.network.dns.filter):
+	 * the bit of each one whose answer may still come, and the header and
+	 * question for a SERVFAIL when none will (malloc'd; NULL when the
+	 * question could not be read). */
+	bool local;
+	uint8_t ws_wait;
+	uint8_t *ws_query;
+	size_t ws_qlen;
+};
+
+struct dns_ns;
+
+/* A connected UDP socket of the supervisor's to one workstation
+ * nameserver, for the queries of one relay. */
+struct dns_wsock {
+	struct dns_ns *d;
+	int fd; /* -1: not open */
+	unsigned idx;
 };
 
 struct dns_ns {
@@ -105,6 +124,7 @@ struct dns_ns {
 	struct sockaddr_storage upstream;
 	socklen_t upstreamlen;
 	struct sockaddr_in local;
+	struct dns_wsock ws[DNS_MAX_NS];
 };
 
 struct session {
@@ -157,6 +177,15 @@ struct session {
 
 	struct dns_ns dns[DNS_MAX_NS];
 	size_t ndns;
+	/* feature.network.dns.filter (NULL: every query goes to the pod), the
+	 * workstation's nameservers for the names it keeps local, and the
+	 * --trace hook that hears where each query went. */
+	struct dns_filter *dns_filter;
+	struct sockaddr_storage dns_ws[DNS_MAX_NS];
+	socklen_t dns_wslen[DNS_MAX_NS];
+	size_t ndns_ws;
+	void (*dns_trace)(void *data, const char *line);
+	void *dns_trace_data;
 	int64_t sweep_timer;
 	size_t (*live)(void *data, uint64_t **ret_inodes);
 	void *live_data;
@@ -237,4 +266,26 @@ void fs_async_fail_all(struct session *s, int err);
 
 /* dns.c */
 void dns_stop(struct session *s);
+void dns_free(struct session *s);
 void dns_on_stream_data(struct session *s, struct stream *st, const uint8_t *p, uint32_t n);
+size_t parse_nameservers(const char *conf, struct sockaddr_storage *out, socklen_t *outlen,
+                         size_t max);
+/* A reply for a relay's query (from the pod or the workstation): matched
+ * by its wire id, given its original id back, sent to the client. */
+void dns_reply(struct dns_ns *d, const uint8_t *p, size_t n, bool local);
+/* Answer a relay's query with SERVFAIL and free its slot. */
+void dns_fail(struct dns_ns *d, struct dns_query *q);
+
+/* dns_local.c: feature.network.dns.filter's workstation side */
+/* Which way the query msg goes (true: the workstation), with the --trace
+ * line; *ret_qend: where its question ends, 0 if it could not be read. */
+bool dns_route(struct session *s, const uint8_t *msg, size_t n, bool tcp, size_t *ret_qend);
+/* Send a relay's query (already carrying its wire id) to the workstation's
+ * nameservers; SERVFAIL at once when there are none. */
+void dns_send_local(struct dns_ns *d, struct dns_query *q, const uint8_t *msg, size_t n,
+                    size_t qend);
+int dns_local_open(struct dns_ns *d);
+void dns_local_close(struct dns_ns *d);
+/* Serve an accepted TCP connection whose first query goes locally: a pipe
+ * to the first workstation nameserver, or a SERVFAIL. Takes fd. */
+void dns_tcp_local(struct session *s, int fd, const uint8_t *msg, size_t qend);

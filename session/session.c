@@ -916,6 +916,7 @@ void session_free(struct session *s)
 		relays_reset_all(s);
 		dns_stop(s);
 	}
+	dns_free(s);
 	incoming_free(s); /* issue 7 */
 	if (s->loop && s->resume_timer)
 		evloop_timer_cancel(s->loop, s->resume_timer);

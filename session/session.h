@@ -299,6 +299,25 @@ bool session_in_peer(struct session *s, const struct sockaddr *kernel_peer, sock
  * nameserver lines point at them (malloc'd). */
 int session_dns_start(struct session *s, const char *pod_resolv_conf, char **ret_conf);
 
+/* feature.network.dns.filter, given before session_dns_start. The listed
+ * names (matched as session/dns_filter.h says, with the pod's search
+ * domains) go to the pod with remote, to the workstation otherwise; all:
+ * an entry without a name or address, so every name is listed. Names the
+ * filter keeps local go to the nameservers of local_resolv_conf (the
+ * workstation's resolv.conf text; none: those names get SERVFAIL). */
+struct session_dns_filter {
+	bool remote;
+	bool all;
+	const char *const *names;
+	size_t nnames;
+	const char *local_resolv_conf;
+};
+void session_dns_set_filter(struct session *s, const struct session_dns_filter *f);
+
+/* cb hears one line per query the relays route, for --trace:
+ * "dns NAME TYPE -> remote|local[ (why)]". */
+void session_dns_on_trace(struct session *s, void (*cb)(void *data, const char *line), void *data);
+
 /* ---- environment (pure) ------------------------------------------------ */
 
 struct env_filter {

@@ -4,6 +4,7 @@
  * decoded message (env walk, string copy, sockaddr conversion) must stay
  * in bounds. Any violation aborts, which libFuzzer and the corpus replay
  * (replay_main.c) both report as a failure. */
+#include "fuzz.h"
 #include "agentproto/agentproto.h"
 
 #include <errno.h>
@@ -12,16 +13,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 /* Room for the largest legal frame. */
 static uint8_t reenc[AP_HEADER_SIZE + AP_MAX_PAYLOAD];
-
-#define ASSERT(cond)             \
-	do {                     \
-		if (!(cond))     \
-			abort(); \
-	} while (0)
 
 static bool bytes_eq(const struct ap_bytes *a, const struct ap_bytes *b)
 {

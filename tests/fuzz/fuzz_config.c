@@ -4,20 +4,13 @@
  * table and resolved, and a resolved config must print as verify-config
  * JSON. Crashes, leaks and sanitizer reports are the findings. TOML
  * text is also checked on its way to tomlplusplus (cli/toml_ascii.c). */
+#include "fuzz.h"
 #include "cli/config_internal.h"
 #include "cli/toml_ascii.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ASSERT(cond)             \
-	do {                     \
-		if (!(cond))     \
-			abort(); \
-	} while (0)
 
 /* Characters (not UTF-8 continuation bytes) up to the next newline. */
 static size_t line_chars(const char *s, size_t len, size_t *i)

@@ -8,20 +8,13 @@
  *  - failure: -EINVAL with one non-empty line that starts with
  *    "invalid target" and is pure printable ASCII (the input is echoed
  *    escaped), and *ret left alone. */
+#include "fuzz.h"
 #include "cli/target.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ASSERT(cond)             \
-	do {                     \
-		if (!(cond))     \
-			abort(); \
-	} while (0)
 
 static void check_model(const struct target *t)
 {

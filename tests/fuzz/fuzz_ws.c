@@ -4,20 +4,13 @@
  * events and the same verdict (the decoder is split-invariant). Every
  * message event is re-encoded, masked and decoded by the other role, and
  * must come back byte for byte. Any violation aborts. */
+#include "fuzz.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "k8s/ws.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ASSERT(cond)             \
-	do {                     \
-		if (!(cond))     \
-			abort(); \
-	} while (0)
 
 /* A digest of the events so two runs can be compared cheaply. */
 struct trace {
