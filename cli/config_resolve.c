@@ -702,7 +702,7 @@ static void parse_dns_filter(struct resolver *r)
 	for (size_t i = 0; i < f->n; i++) {
 		if (f->rules[i].family && !addr)
 			addr = &f->rules[i];
-		if (f->rules[i].port && f->rules[i].name && !port)
+		if (f->rules[i].port && !f->rules[i].family && !port)
 			port = &f->rules[i];
 	}
 	if (addr)
@@ -713,8 +713,9 @@ static void parse_dns_filter(struct resolver *r)
 	if (port)
 		field_warn(r, CF_DNS_FILTER,
 		           "%s entry %zu (\"%s:%u\") has a port: a DNS query does not say which "
-		           "port the program will use, so the name matches on every port",
-		           side, (size_t)(port - f->rules) + 1, port->name, port->port);
+		           "port the program will use, so it matches %s on every port",
+		           side, (size_t)(port - f->rules) + 1, port->name ? port->name : "",
+		           port->port, port->name ? "the name" : "every name");
 	c->dns_filter = f;
 }
 
