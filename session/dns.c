@@ -166,7 +166,6 @@ void dns_on_stream_data(struct session *s, struct stream *st, const uint8_t *p, 
 struct dns_tcp {
 	struct session *s;
 	int fd;
-	struct dns_ns *d; /* while the first query is awaited */
 };
 
 static void dns_tcp_connected(void *data, int err, uint32_t stream)
@@ -184,7 +183,7 @@ static void dns_tcp_connected(void *data, int err, uint32_t stream)
 	free(t);
 }
 
-static void dns_tcp_pod(struct session *s, struct dns_ns *d, int c)
+void dns_tcp_pod(struct session *s, struct dns_ns *d, int c)
 {
 	struct dns_tcp *t = xcalloc(1, sizeof(*t));
 
@@ -197,33 +196,6 @@ static void dns_tcp_pod(struct session *s, struct dns_ns *d, int c)
 	}
 }
 
-/* The first query on an accepted TCP connection (filter or trace on): its
- * 2-byte length and question, peeked so that the pod's path still reads
- * them from the socket. A query split across segments whose question has
- * not arrived whole goes the default way, as any query it cannot read. */
-static void dns_tcp_first(struct evloop *l, int fd, uint32_t events, void *data)
-{
-	struct dns_tcp *t = data;
-	uint8_t buf[2 + DNS_HEADER + 255 + 4];
-	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-	size_t qend;
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	evloop_del(l, fd);
-	if (n < 2) {
-		close(fd);
-	} else {
-		size_t mlen = (size_t)(buf[0] << 8 | buf[1]);
-		size_t avail = (size_t)n - 2 < mlen ? (size_t)n - 2 : mlen;
-		if (dns_route(t->s, buf + 2, avail, true, &qend))
-			dns_tcp_local(t->s, fd, buf + 2, qend);
-		else
-			dns_tcp_pod(t->s, t->d, fd);
-	}
-	free(t);
-}
-
 static void dns_tcp_accept(struct evloop *l, int fd, uint32_t events, void *data)
 {
 	struct dns_ns *d = data;
@@ -232,17 +204,11 @@ static void dns_tcp_accept(struct evloop *l, int fd, uint32_t events, void *data
 
 	if (c < 0)
 		return;
-	if (s->dns_filter || s->dns_trace) {
-		/* Where it goes depends on the query: look at it first. */
-		struct dns_tcp *t = xcalloc(1, sizeof(*t));
-		*t = (struct dns_tcp){.s = s, .fd = c, .d = d};
-		if (evloop_add(s->loop, c, EPOLLIN, dns_tcp_first, t) < 0) {
-			close(c);
-			free(t);
-		}
-		return;
-	}
-	dns_tcp_pod(s, d, c);
+	/* With a filter, where it goes depends on the query. */
+	if (s->dns_filter || s->dns_trace)
+		dns_tcp_peek(d, c);
+	else
+		dns_tcp_pod(s, d, c);
 }
 
 /* Parse "nameserver ADDR" lines. Returns the number found (<= max). */
@@ -400,6 +366,7 @@ void dns_stop(struct session *s)
 		for (size_t j = 0; j < DNS_SLOTS; j++)
 			dns_release(&s->dns[i].q[j]);
 	}
+	dns_pipes_close(s);
 	s->ndns = 0;
 }
 

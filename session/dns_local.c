@@ -194,7 +194,9 @@ void dns_local_close(struct dns_ns *d)
 
 struct dns_pipe {
 	struct session *s;
-	int fd[2]; /* 0: the program's connection, 1: the nameserver's */
+	struct dns_pipe *prev, *next; /* s->dns_pipes */
+	struct dns_ns *d;             /* the relay that accepted it */
+	int fd[2];                    /* 0: the program's connection, 1: the nameserver's */
 	/* buf[i]: read from fd[i], not yet written to fd[1 - i] */
 	uint8_t buf[2][DNS_PIPE_BUF];
 	size_t off[2], len[2];
@@ -203,13 +205,33 @@ struct dns_pipe {
 	size_t faillen;
 };
 
+/* Unlink p; its fds stay open. */
+static void pipe_free(struct dns_pipe *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		p->s->dns_pipes = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	free(p);
+}
+
 static void pipe_close(struct dns_pipe *p)
 {
 	for (int i = 0; i < 2; i++) {
+		if (p->fd[i] < 0)
+			continue;
 		evloop_del(p->s->loop, p->fd[i]);
 		close(p->fd[i]);
 	}
-	free(p);
+	pipe_free(p);
+}
+
+void dns_pipes_close(struct session *s)
+{
+	while (s->dns_pipes)
+		pipe_close(s->dns_pipes);
 }
 
 /* A framed (TCP) SERVFAIL for the question msg[..qend] into out; its
@@ -286,8 +308,7 @@ static void pipe_io(struct evloop *l, int fd, uint32_t events, void *data)
 			/* The workstation's nameserver is not there: SERVFAIL,
 			 * as for UDP. */
 			fail_tcp(p->fd[0], p->fail, p->faillen);
-			pipe_close(p);
-			return;
+			goto close;
 		}
 		p->connecting = false;
 	}
@@ -318,14 +339,13 @@ close:
 	pipe_close(p);
 }
 
-void dns_tcp_local(struct session *s, int fd, const uint8_t *msg, size_t qend)
+/* A local first query: connect to the first workstation nameserver and
+ * start piping, or answer SERVFAIL when there is none to connect to. */
+static void pipe_start(struct dns_pipe *p, const uint8_t *msg, size_t qend)
 {
-	struct dns_pipe *p = xcalloc(1, sizeof(*p));
+	struct session *s = p->s;
 	const struct sockaddr *a = (const struct sockaddr *)&s->dns_ws[0];
 
-	p->s = s;
-	p->fd[0] = fd;
-	p->fd[1] = -1;
 	p->faillen = framed_servfail(msg, qend, p->fail);
 	if (s->ndns_ws)
 		p->fd[1] = socket(a->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -333,20 +353,64 @@ void dns_tcp_local(struct session *s, int fd, const uint8_t *msg, size_t qend)
 		close(p->fd[1]);
 		p->fd[1] = -1;
 	}
-	if (p->fd[1] < 0) {
-		/* No workstation nameserver: read the query (closing with it
-		 * unread would reset the connection and lose the answer), then
-		 * SERVFAIL. */
-		fail_tcp(fd, p->fail, p->faillen);
-		close(fd);
-		free(p);
-		return;
-	}
-	p->connecting = true;
-	if (evloop_add(s->loop, p->fd[0], EPOLLIN, pipe_io, p) < 0 ||
-	    evloop_add(s->loop, p->fd[1], EPOLLOUT, pipe_io, p) < 0) {
+	if (p->fd[1] < 0 || evloop_add(s->loop, p->fd[1], EPOLLOUT, pipe_io, p) < 0) {
+		fail_tcp(p->fd[0], p->fail, p->faillen);
 		pipe_close(p);
 		return;
 	}
+	p->connecting = true;
 	pipe_update(p);
+}
+
+/* The first query on an accepted connection: its 2-byte length and
+ * question, peeked so that the pod's path still reads them from the
+ * socket. A query split across segments whose question has not arrived
+ * whole goes the default way, as any query the relay cannot read. */
+static void pipe_peek(struct evloop *l, int fd, uint32_t events, void *data)
+{
+	struct dns_pipe *p = data;
+	uint8_t buf[2 + DNS_QUESTION_MAX];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	size_t qend;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 2) {
+		pipe_close(p);
+		return;
+	}
+	size_t mlen = (size_t)(buf[0] << 8 | buf[1]);
+	size_t avail = (size_t)n - 2 < mlen ? (size_t)n - 2 : mlen;
+	evloop_del(l, fd);
+	if (dns_route(p->s, buf + 2, avail, true, &qend)) {
+		if (evloop_add(l, fd, EPOLLIN, pipe_io, p) < 0) {
+			p->fd[0] = -1;
+			close(fd);
+			pipe_close(p);
+			return;
+		}
+		pipe_start(p, buf + 2, qend);
+		return;
+	}
+	struct session *s = p->s;
+	struct dns_ns *d = p->d;
+	pipe_free(p);
+	dns_tcp_pod(s, d, fd);
+}
+
+void dns_tcp_peek(struct dns_ns *d, int fd)
+{
+	struct session *s = d->s;
+	struct dns_pipe *p = xcalloc(1, sizeof(*p));
+
+	p->s = s;
+	p->d = d;
+	p->fd[0] = fd;
+	p->fd[1] = -1;
+	p->next = s->dns_pipes;
+	if (p->next)
+		p->next->prev = p;
+	s->dns_pipes = p;
+	if (evloop_add(s->loop, fd, EPOLLIN, pipe_peek, p) < 0)
+		pipe_close(p);
 }

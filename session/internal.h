@@ -186,6 +186,7 @@ struct session {
 	size_t ndns_ws;
 	void (*dns_trace)(void *data, const char *line);
 	void *dns_trace_data;
+	struct dns_pipe *dns_pipes; /* TCP connections served locally */
 	int64_t sweep_timer;
 	size_t (*live)(void *data, uint64_t **ret_inodes);
 	void *live_data;
@@ -286,6 +287,10 @@ void dns_send_local(struct dns_ns *d, struct dns_query *q, const uint8_t *msg, s
                     size_t qend);
 int dns_local_open(struct dns_ns *d);
 void dns_local_close(struct dns_ns *d);
-/* Serve an accepted TCP connection whose first query goes locally: a pipe
- * to the first workstation nameserver, or a SERVFAIL. Takes fd. */
-void dns_tcp_local(struct session *s, int fd, const uint8_t *msg, size_t qend);
+/* Serve an accepted TCP connection by its first query: to the pod
+ * (dns_tcp_pod), or through a pipe to the first workstation nameserver, or
+ * a SERVFAIL. Takes fd. */
+void dns_tcp_peek(struct dns_ns *d, int fd);
+void dns_tcp_pod(struct session *s, struct dns_ns *d, int fd);
+/* Close every TCP connection dns_tcp_peek still serves. */
+void dns_pipes_close(struct session *s);

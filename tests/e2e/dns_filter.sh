@@ -100,22 +100,24 @@ print(" ".join(out))
 PY
 
 cfg() { printf '{"feature": {"network": {"dns": {"filter": %s}}}}\n' "$2" >"$T/$1.json"; }
+# expect_run CONFIG EXPECTED WHAT CMD...: CMD under the tracer with
+# $T/CONFIG.json prints exactly EXPECTED.
+expect_run() {
+	local cfg=$1 want=$2 what=$3
+	shift 3
+	run traced -f "$T/$cfg.json" -- "$@"
+	expect_out_eq "$want" "$what"
+}
 cfg local '{"local": ["corp.example", "web"]}'
 cfg remote '{"remote": ["web", "redis"]}'
 
 # ---- local list: corp.example and web (short: its search expansions) ----
-run traced -f "$T/local.json" -- "$PY" -c "$RESOLVE" "$LOCAL_NAME"
-expect_out_eq "$LOCAL_IP" "local list, python3: $LOCAL_NAME gets the workstation's answer"
-run traced -f "$T/local.json" -- "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"
-expect_out_eq "$HTTP_LOCAL_IP" "local list, python3: short name 'web' (queried as $HTTP_NAME) gets the workstation's address"
-run traced -f "$T/local.json" -- "$PY" -c "$RESOLVE" "$REDIS_SHORT_NAME"
-expect_out_eq "$REDIS_IP $REDIS_IP6" "local list, python3: an unlisted name gets the pod's answer"
-run traced -f "$T/local.json" -- curl -sS "http://$LOCAL_NAME:$WS_HTTP_PORT/"
-expect_out_eq "$WS_HTTP_BODY" "local list, curl: $LOCAL_NAME reaches the workstation's server"
-run traced -f "$T/local.json" -- "$G" resolve "$LOCAL_NAME"
-expect_out_eq "$LOCAL_IP" "local list, static Go: $LOCAL_NAME from the workstation"
-run traced -f "$T/local.json" -- "$G" resolve "$REDIS_SHORT_NAME"
-expect_out_eq "$(printf '%s\n%s' "$REDIS_IP" "$REDIS_IP6")" "local list, static Go: an unlisted short name from the pod"
+expect_run local "$LOCAL_IP" "local list, python3: $LOCAL_NAME gets the workstation's answer" "$PY" -c "$RESOLVE" "$LOCAL_NAME"
+expect_run local "$HTTP_LOCAL_IP" "local list, python3: short name 'web' (queried as $HTTP_NAME) gets the workstation's address" "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"
+expect_run local "$REDIS_IP $REDIS_IP6" "local list, python3: an unlisted name gets the pod's answer" "$PY" -c "$RESOLVE" "$REDIS_SHORT_NAME"
+expect_run local "$WS_HTTP_BODY" "local list, curl: $LOCAL_NAME reaches the workstation's server" curl -sS "http://$LOCAL_NAME:$WS_HTTP_PORT/"
+expect_run local "$LOCAL_IP" "local list, static Go: $LOCAL_NAME from the workstation" "$G" resolve "$LOCAL_NAME"
+expect_run local "$(printf '%s\n%s' "$REDIS_IP" "$REDIS_IP6")" "local list, static Go: an unlisted short name from the pod" "$G" resolve "$REDIS_SHORT_NAME"
 run traced -f "$T/local.json" -- "$M" "$LOCAL_NAME" "$WS_HTTP_PORT" /
 expect_out_has "peer $LOCAL_IP $WS_HTTP_PORT" "local list, musl: $LOCAL_NAME resolves to the workstation's address"
 expect_out_has "$WS_HTTP_BODY" "local list, musl: and reaches the workstation's server"
@@ -125,24 +127,16 @@ run traced -f "$T/local.json" -- "$BB" nslookup "$HTTP_NAME"
 expect_out_has "Address: $HTTP_LOCAL_IP" "local list, busybox nslookup: the FQDN of a listed short name is local too"
 run traced -f "$T/local.json" -- "$BB" nslookup "$REDIS_NAME"
 expect_out_has "Address: $REDIS_IP" "local list, busybox nslookup: an unlisted name from the pod"
-run traced -f "$T/local.json" -- "$PY" "$T/tcpq.py" "$LOCAL_NAME"
-expect_out_eq "rcode 0 $LOCAL_IP" "local list, a TCP query: answered by the workstation"
-run traced -f "$T/local.json" -- "$PY" "$T/tcpq.py" "$REDIS_NAME"
-expect_out_eq "rcode 0 $REDIS_IP" "local list, a TCP query for an unlisted name: answered by the pod"
+expect_run local "rcode 0 $LOCAL_IP" "local list, a TCP query: answered by the workstation" "$PY" "$T/tcpq.py" "$LOCAL_NAME"
+expect_run local "rcode 0 $REDIS_IP" "local list, a TCP query for an unlisted name: answered by the pod" "$PY" "$T/tcpq.py" "$REDIS_NAME"
 
 # ---- remote list: web and redis; everything else local ----
-run traced -f "$T/remote.json" -- "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"
-expect_out_eq "$HTTP_IP $HTTP_IP6" "remote list, python3: a listed short name gets the pod's addresses"
-run traced -f "$T/remote.json" -- "$PY" -c "$RESOLVE" "$LOCAL_NAME"
-expect_out_eq "$LOCAL_IP" "remote list, python3: an unlisted name gets the workstation's answer"
-run traced -f "$T/remote.json" -- curl -sS "http://$HTTP_SHORT_NAME:$HTTP_PORT/"
-expect_out_eq "$HTTP_BODY" "remote list, curl: a listed name reaches the pod's service"
-run traced -f "$T/remote.json" -- curl -sS "http://$LOCAL_NAME:$WS_HTTP_PORT/"
-expect_out_eq "$WS_HTTP_BODY" "remote list, curl: an unlisted name reaches the workstation's server"
-run traced -f "$T/remote.json" -- "$G" resolve "$HTTP_SHORT_NAME"
-expect_out_eq "$(printf '%s\n%s' "$HTTP_IP" "$HTTP_IP6")" "remote list, static Go: a listed name from the pod"
-run traced -f "$T/remote.json" -- "$G" resolve "$LOCAL_NAME"
-expect_out_eq "$LOCAL_IP" "remote list, static Go: an unlisted name from the workstation"
+expect_run remote "$HTTP_IP $HTTP_IP6" "remote list, python3: a listed short name gets the pod's addresses" "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"
+expect_run remote "$LOCAL_IP" "remote list, python3: an unlisted name gets the workstation's answer" "$PY" -c "$RESOLVE" "$LOCAL_NAME"
+expect_run remote "$HTTP_BODY" "remote list, curl: a listed name reaches the pod's service" curl -sS "http://$HTTP_SHORT_NAME:$HTTP_PORT/"
+expect_run remote "$WS_HTTP_BODY" "remote list, curl: an unlisted name reaches the workstation's server" curl -sS "http://$LOCAL_NAME:$WS_HTTP_PORT/"
+expect_run remote "$(printf '%s\n%s' "$HTTP_IP" "$HTTP_IP6")" "remote list, static Go: a listed name from the pod" "$G" resolve "$HTTP_SHORT_NAME"
+expect_run remote "$LOCAL_IP" "remote list, static Go: an unlisted name from the workstation" "$G" resolve "$LOCAL_NAME"
 run traced -f "$T/remote.json" -- "$BB" nslookup "$LOCAL_NAME"
 expect_out_has "Address: $LOCAL_IP" "remote list, busybox nslookup: an unlisted name from the workstation"
 run traced -f "$T/remote.json" -- "$M" "$HTTP_SHORT_NAME" "$HTTP_PORT" /
@@ -172,15 +166,12 @@ if grep -q SERVFAIL <<<"$OUT$ERR"; then pass "nameserver down: SERVFAIL at once,
 run traced -f "$T/local.json" -- "$PY" -c "$RESOLVE" "$LOCAL_NAME"
 expect_rc_nonzero "nameserver down: python3 getaddrinfo of a local name fails"
 expect_err_match "Temporary failure in name resolution" "nameserver down: glibc reports EAI_AGAIN (SERVFAIL), not 'Name or service not known'"
-run traced -f "$T/local.json" -- "$PY" "$T/tcpq.py" "$LOCAL_NAME"
-expect_out_eq "rcode 2" "nameserver down: a TCP query gets SERVFAIL"
-run traced -f "$T/local.json" -- "$PY" -c "$RESOLVE" "$REDIS_SHORT_NAME"
-expect_out_eq "$REDIS_IP $REDIS_IP6" "nameserver down: unlisted names still come from the pod"
+expect_run local "rcode 2" "nameserver down: a TCP query gets SERVFAIL" "$PY" "$T/tcpq.py" "$LOCAL_NAME"
+expect_run local "$REDIS_IP $REDIS_IP6" "nameserver down: unlisted names still come from the pod" "$PY" -c "$RESOLVE" "$REDIS_SHORT_NAME"
 ws_resolv "# no nameserver"
 run traced -f "$T/local.json" -- "$BB" nslookup "$LOCAL_NAME"
 if grep -q SERVFAIL <<<"$OUT$ERR"; then pass "no workstation nameserver: SERVFAIL"; else fail "no workstation nameserver: SERVFAIL" "SERVFAIL" "$OUT $ERR"; fi
-run traced -f "$T/local.json" -- "$PY" "$T/tcpq.py" "$LOCAL_NAME"
-expect_out_eq "rcode 2" "no workstation nameserver: a TCP query gets SERVFAIL"
+expect_run local "rcode 2" "no workstation nameserver: a TCP query gets SERVFAIL" "$PY" "$T/tcpq.py" "$LOCAL_NAME"
 ws_resolv "nameserver $WS_DNS"
 
 # ---- config: errors (one line each, the program never runs) and warnings ----
@@ -207,17 +198,14 @@ run traced --no-remote-dns -f "$T/local.json" -- true
 expect_rc 0 "a filter with --no-remote-dns runs"
 expect_one_line warning 'feature\.network\.dns\.filter: has no effect' "a filter with --no-remote-dns"
 cfg empty '{"local": []}'
-run traced -f "$T/empty.json" -- "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"
-expect_out_eq "$HTTP_IP $HTTP_IP6" "an empty local list: every name from the pod"
+expect_run empty "$HTTP_IP $HTTP_IP6" "an empty local list: every name from the pod" "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"
 expect_one_line warning 'the local list is empty: every name is resolved by the pod' "an empty list"
 cfg port '{"local": ["corp.example:443"]}'
-run traced -f "$T/port.json" -- "$PY" -c "$RESOLVE" "$LOCAL_NAME"
-expect_out_eq "$LOCAL_IP" "a name:port entry matches the name (on any port)"
+expect_run port "$LOCAL_IP" "a name:port entry matches the name (on any port)" "$PY" -c "$RESOLVE" "$LOCAL_NAME"
 expect_one_line warning 'local entry 1 \("corp\.example:443"\) has a port' "a name:port entry"
 cfg addr '{"local": ["10.0.0.0/8"]}'
 run traced -f "$T/addr.json" -- true
 expect_one_line warning 'local entry 1 is an address or subnet: numeric names are never looked up' "an address entry"
 cfg anyname '{"remote": [":53"]}'
-run traced -f "$T/anyname.json" -- "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"
-expect_out_eq "$HTTP_IP $HTTP_IP6" "a port-only remote entry lists every name: the pod answers"
+expect_run anyname "$HTTP_IP $HTTP_IP6" "a port-only remote entry lists every name: the pod answers" "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"
 e2e_done
