@@ -107,22 +107,6 @@ bool dns_route(struct session *s, const uint8_t *msg, size_t n, bool tcp, size_t
 	return local;
 }
 
-void dns_send_local(struct dns_ns *d, struct dns_query *q, const uint8_t *msg, size_t n,
-                    size_t qend)
-{
-	q->local = true;
-	if (qend) {
-		q->ws_query = xmalloc(qend);
-		memcpy(q->ws_query, msg, qend);
-		q->ws_qlen = qend;
-	}
-	for (size_t i = 0; i < d->s->ndns_ws; i++)
-		if (d->ws[i].fd >= 0 && send(d->ws[i].fd, msg, n, MSG_DONTWAIT) == (ssize_t)n)
-			q->ws_wait |= (uint8_t)(1u << i);
-	if (!q->ws_wait)
-		dns_fail(d, q);
-}
-
 /* Nameserver idx refused (or failed): the queries that wait only for it
  * fail now. The kernel reports one ICMP error per socket read, not one
  * per query, so every query still waiting for idx counts it. */
@@ -136,6 +120,33 @@ static void ws_down(struct dns_ns *d, unsigned idx)
 		if (!q->ws_wait)
 			dns_fail(d, q);
 	}
+}
+
+void dns_send_local(struct dns_ns *d, struct dns_query *q, const uint8_t *msg, size_t n,
+                    size_t qend)
+{
+	q->local = true;
+	if (qend) {
+		q->ws_query = xmalloc(qend);
+		memcpy(q->ws_query, msg, qend);
+		q->ws_qlen = qend;
+	}
+	for (size_t i = 0; i < d->s->ndns_ws; i++) {
+		if (d->ws[i].fd < 0)
+			continue;
+		ssize_t r = send(d->ws[i].fd, msg, n, MSG_DONTWAIT);
+		if (r == (ssize_t)n)
+			q->ws_wait |= (uint8_t)(1u << i);
+		else if (r < 0 && errno != EAGAIN && errno != EINTR)
+			/* The ICMP error of an earlier query, reported here
+			 * instead of to recv(): the queries still waiting for
+			 * this nameserver would never hear it (glibc's A query
+			 * waited out its 5 s timeout when the AAAA query's
+			 * send took the error). */
+			ws_down(d, (unsigned)i);
+	}
+	if (!q->ws_wait)
+		dns_fail(d, q);
 }
 
 static void ws_readable(struct evloop *l, int fd, uint32_t events, void *data)
