@@ -302,13 +302,14 @@ static void on_dns_trace(void *data, const char *line)
 	(void)!write(STDERR_FILENO, l, strlen(l));
 }
 
-/* The workstation's resolv.conf (the supervisor's: its network namespace
- * is the workstation's), for the names feature.network.dns.filter keeps
- * local; "" when there is none. At most 64 KiB are read: glibc stops at
- * three nameservers, all near the top. */
-static char *local_resolv_conf(void)
+/* The workstation's resolv.conf or hosts (the supervisor's: its network
+ * namespace is the workstation's), for the names feature.network.dns.filter
+ * keeps local; "" when there is none. At most 64 KiB are read: glibc stops
+ * at three nameservers, all near the top, and a hosts file past that is
+ * not one a workstation has. */
+static char *local_etc(const char *path)
 {
-	_cleanup_close_ int fd = open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	size_t cap = 64 * 1024, len = 0;
 	char *buf = xmalloc(cap + 1);
 	ssize_t k;
@@ -332,9 +333,14 @@ static char *local_resolv_conf(void)
 static void set_dns_filter(struct session *s, const struct net_filter *f)
 {
 	_cleanup_free_ const char **names = xcalloc(f->n + 1, sizeof(*names));
-	_cleanup_free_ char *conf = local_resolv_conf();
+	_cleanup_free_ char *conf = local_etc("/etc/resolv.conf");
+	_cleanup_free_ char *hosts = local_etc("/etc/hosts");
 	struct session_dns_filter sf = {
-	        .remote = f->remote, .names = names, .local_resolv_conf = conf};
+	        .remote = f->remote,
+	        .names = names,
+	        .local_resolv_conf = conf,
+	        .local_hosts = hosts,
+	};
 
 	for (size_t i = 0; i < f->n; i++) {
 		if (f->rules[i].name)

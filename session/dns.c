@@ -375,4 +375,6 @@ void dns_free(struct session *s)
 	dns_filter_free(s->dns_filter);
 	free(s->dns_filter);
 	s->dns_filter = NULL;
+	free(s->dns_hosts);
+	s->dns_hosts = NULL;
 }

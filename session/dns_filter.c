@@ -3,10 +3,12 @@
 #include "session/dns_filter.h"
 #include "common/util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DNS_HEADER 12
 #define DNS_WIRE_NAME_MAX 255 /* RFC 1035 §3.1, length octets included */
@@ -144,6 +146,92 @@ size_t dns_servfail(const uint8_t *msg, size_t qend, uint8_t *out)
 	out[3] = 0x80 | 2;                          /* RA, rcode SERVFAIL */
 	memset(out + 6, 0, 6);                      /* no answer, authority or additional */
 	return qend;
+}
+
+/* The next blank-separated word of [*p, end): its start, *ret_len, and *p
+ * moved past it; NULL when there is none. */
+static const char *next_word(const char **p, const char *end, size_t *ret_len)
+{
+	const char *w = *p;
+
+	while (w < end && (*w == ' ' || *w == '\t' || *w == '\r'))
+		w++;
+	const char *e = w;
+	while (e < end && *e != ' ' && *e != '\t' && *e != '\r')
+		e++;
+	*p = e;
+	*ret_len = (size_t)(e - w);
+	return e > w ? w : NULL;
+}
+
+int dns_hosts_lookup(const char *hosts, const char *name, int family, uint8_t (*out)[16],
+                     size_t max)
+{
+	size_t nlen = strlen(name), n = 0, wl;
+	bool found = false;
+
+	for (const char *line = hosts; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		const char *end = nl ? nl : line + strlen(line), *p = line, *w;
+		char a[INET6_ADDRSTRLEN];
+		uint8_t addr[16];
+		int af = 0;
+
+		line = nl ? nl + 1 : NULL;
+		if (end - p >= 1024)
+			continue;
+		/* A comment runs to the end of the line. */
+		const char *hash = memchr(p, '#', (size_t)(end - p));
+		if (hash)
+			end = hash;
+		if (!(w = next_word(&p, end, &wl)) || wl >= sizeof(a))
+			continue;
+		memcpy(a, w, wl);
+		a[wl] = '\0';
+		if (inet_pton(AF_INET, a, addr) == 1)
+			af = AF_INET;
+		else if (inet_pton(AF_INET6, a, addr) == 1)
+			af = AF_INET6;
+		else
+			continue;
+		while ((w = next_word(&p, end, &wl))) {
+			if (wl != nlen || strncasecmp(w, name, nlen) != 0)
+				continue;
+			found = true;
+			if (af == family && n < max)
+				memcpy(out[n++], addr, af == AF_INET ? 4 : 16);
+			break;
+		}
+	}
+	return found ? (int)n : -ENOENT;
+}
+
+size_t dns_hosts_answer(const uint8_t *msg, size_t qend, const uint8_t (*addrs)[16], size_t n,
+                        uint8_t *out, size_t cap)
+{
+	uint16_t qtype = (uint16_t)(msg[qend - 4] << 8 | msg[qend - 3]);
+	size_t alen = qtype == 28 ? 16 : 4, len = qend;
+
+	if (qend + n * (12 + alen) > cap || n > 0xffff)
+		return 0;
+	memcpy(out, msg, qend);
+	out[2] = (uint8_t)(0x80 | (msg[2] & 0x79)); /* QR, opcode and RD kept */
+	out[3] = 0x80;                              /* RA, NOERROR */
+	out[6] = (uint8_t)(n >> 8);
+	out[7] = (uint8_t)n;
+	memset(out + 8, 0, 4); /* no authority or additional records */
+	for (size_t i = 0; i < n; i++) {
+		/* 0xc00c: the question's name, right after the header. */
+		const uint8_t rr[10] = {
+		        0xc0, 0x0c, (uint8_t)(qtype >> 8), (uint8_t)qtype, 0, 1, 0, 0, 0, 0};
+		memcpy(out + len, rr, sizeof(rr));
+		len += sizeof(rr);
+		out[len++] = 0;
+		out[len++] = (uint8_t)alen;
+		memcpy(out + len, addrs[i], alen);
+		len += alen;
+	}
+	return len;
 }
 
 const char *dns_type_name(uint16_t t)

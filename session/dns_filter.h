@@ -58,6 +58,23 @@ bool dns_filter_local(const struct dns_filter *f, const char *qname, const char 
  * no records. out holds at least qend bytes; returns qend. */
 size_t dns_servfail(const uint8_t *msg, size_t qend, uint8_t *out);
 
+/* The addresses that /etc/hosts text gives name (lowercase, as
+ * dns_query_question writes it) for family (AF_INET: 4 bytes each,
+ * AF_INET6: 16), at most max of them into out, in the file's order.
+ * Returns how many (0: the name is there, with addresses of the other
+ * family only), or -ENOENT when no line names it. Lines longer than 1 KiB
+ * are skipped. */
+int dns_hosts_lookup(const char *hosts, const char *name, int family, uint8_t (*out)[16],
+                     size_t max);
+
+/* An answer to the query msg, whose question ends at qend, with n
+ * addresses (A: 4 bytes each, AAAA: 16, by the question's type; none:
+ * NODATA): header with QR, RA and rcode 0, the question, one record per
+ * address (TTL 0, the name as a pointer to the question). Returns its
+ * length, or 0 when it does not fit in cap. */
+size_t dns_hosts_answer(const uint8_t *msg, size_t qend, const uint8_t (*addrs)[16], size_t n,
+                        uint8_t *out, size_t cap);
+
 /* "A", "AAAA", ... or NULL for a type without a short name here. */
 const char *dns_type_name(uint16_t qtype);
 

@@ -26,6 +26,10 @@
 #define DNS_HEADER 12
 /* A query's header and question: 12 + 255 + 4 bytes at most. */
 #define DNS_QUESTION_MAX (DNS_HEADER + 255 + 4)
+/* Addresses of one name answered from /etc/hosts, and the answer's room:
+ * the question plus 16 AAAA records of 28 bytes. */
+#define DNS_HOSTS_MAX 16
+#define DNS_ANSWER_MAX (DNS_QUESTION_MAX + DNS_HOSTS_MAX * 28)
 /* Per direction of a TCP pipe: a DNS message is at most 64 KiB + 2, and
  * it is relayed in pieces of this size. */
 #define DNS_PIPE_BUF 4096
@@ -40,6 +44,7 @@ void session_dns_set_filter(struct session *s, const struct session_dns_filter *
 		dns_filter_add_name(df, f->names[i]);
 	dns_free(s);
 	s->dns_filter = df;
+	s->dns_hosts = f->local_hosts ? xstrdup(f->local_hosts) : NULL;
 	s->ndns_ws = f->local_resolv_conf ? parse_nameservers(f->local_resolv_conf, s->dns_ws,
 	                                                      s->dns_wslen, DNS_MAX_NS)
 	                                  : 0;
@@ -122,9 +127,50 @@ static void ws_down(struct dns_ns *d, unsigned idx)
 	}
 }
 
+/* An answer from the workstation's /etc/hosts to an A or AAAA query for a
+ * name it lists (mirrord resolves local names with the local libc, which
+ * reads /etc/hosts before DNS): its length in out, or 0. */
+static size_t hosts_answer(struct session *s, const uint8_t *msg, size_t n, uint8_t *out,
+                           size_t cap)
+{
+	char name[DNS_NAME_TEXT_MAX];
+	uint16_t qtype;
+	size_t qend, len;
+	uint8_t addrs[DNS_HOSTS_MAX][16];
+	int k;
+
+	if (!s->dns_hosts || dns_query_question(msg, n, name, &qtype, &qend) < 0 ||
+	    (qtype != 1 && qtype != 28))
+		return 0;
+	k = dns_hosts_lookup(s->dns_hosts, name, qtype == 1 ? AF_INET : AF_INET6, addrs,
+	                     DNS_HOSTS_MAX);
+	if (k < 0 ||
+	    !(len = dns_hosts_answer(msg, qend, (const uint8_t(*)[16])addrs, (size_t)k, out, cap)))
+		return 0;
+	if (s->dns_trace) {
+		_cleanup_free_ char *line =
+		        xasprintf("dns %s %s: answered from the workstation's /etc/hosts (%d "
+		                  "address%s)",
+		                  name, qtype == 1 ? "A" : "AAAA", k, k == 1 ? "" : "es");
+		s->dns_trace(s->dns_trace_data, line);
+	}
+	return len;
+}
+
 void dns_send_local(struct dns_ns *d, struct dns_query *q, const uint8_t *msg, size_t n,
                     size_t qend)
 {
+	uint8_t ans[DNS_ANSWER_MAX];
+	size_t alen = hosts_answer(d->s, msg, n, ans, sizeof(ans));
+
+	if (alen) {
+		ans[0] = (uint8_t)(q->orig_id >> 8);
+		ans[1] = (uint8_t)q->orig_id;
+		sendto(d->udp_fd, ans, alen, MSG_DONTWAIT, (struct sockaddr *)&q->client,
+		       sizeof(q->client));
+		q->used = false;
+		return;
+	}
 	q->local = true;
 	if (qend) {
 		q->ws_query = xmalloc(qend);
@@ -257,18 +303,18 @@ static size_t framed_servfail(const uint8_t *msg, size_t qend, uint8_t *out)
 	return n + 2;
 }
 
-/* Answer the program's TCP query with SERVFAIL, best effort (a fresh
+/* Answer the program's TCP query (SERVFAIL, /etc/hosts), best effort (a fresh
  * connection's send buffer takes these few bytes at once). What it sent
  * is read first: closing a socket with unread data resets the connection,
  * and the reset can overtake the answer. */
-static void fail_tcp(int fd, const uint8_t *fail, size_t len)
+static void reply_tcp(int fd, const uint8_t *reply, size_t len)
 {
 	uint8_t sink[DNS_PIPE_BUF];
 
 	while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
 		;
 	if (len)
-		(void)!send(fd, fail, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)!send(fd, reply, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 static void pipe_update(struct dns_pipe *p)
@@ -318,7 +364,7 @@ static void pipe_io(struct evloop *l, int fd, uint32_t events, void *data)
 		if (err) {
 			/* The workstation's nameserver is not there: SERVFAIL,
 			 * as for UDP. */
-			fail_tcp(p->fd[0], p->fail, p->faillen);
+			reply_tcp(p->fd[0], p->fail, p->faillen);
 			goto close;
 		}
 		p->connecting = false;
@@ -357,6 +403,16 @@ static void pipe_start(struct dns_pipe *p, const uint8_t *msg, size_t qend)
 	struct session *s = p->s;
 	const struct sockaddr *a = (const struct sockaddr *)&s->dns_ws[0];
 
+	uint8_t ans[2 + DNS_ANSWER_MAX];
+	size_t alen = qend ? hosts_answer(s, msg, qend, ans + 2, sizeof(ans) - 2) : 0;
+
+	if (alen) {
+		ans[0] = (uint8_t)(alen >> 8);
+		ans[1] = (uint8_t)alen;
+		reply_tcp(p->fd[0], ans, alen + 2);
+		pipe_close(p);
+		return;
+	}
 	p->faillen = framed_servfail(msg, qend, p->fail);
 	if (s->ndns_ws)
 		p->fd[1] = socket(a->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -365,7 +421,7 @@ static void pipe_start(struct dns_pipe *p, const uint8_t *msg, size_t qend)
 		p->fd[1] = -1;
 	}
 	if (p->fd[1] < 0 || evloop_add(s->loop, p->fd[1], EPOLLOUT, pipe_io, p) < 0) {
-		fail_tcp(p->fd[0], p->fail, p->faillen);
+		reply_tcp(p->fd[0], p->fail, p->faillen);
 		pipe_close(p);
 		return;
 	}

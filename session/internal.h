@@ -187,6 +187,7 @@ struct session {
 	void (*dns_trace)(void *data, const char *line);
 	void *dns_trace_data;
 	struct dns_pipe *dns_pipes; /* TCP connections served locally */
+	char *dns_hosts;            /* the workstation's /etc/hosts, or NULL */
 	int64_t sweep_timer;
 	size_t (*live)(void *data, uint64_t **ret_inodes);
 	void *live_data;

@@ -304,13 +304,16 @@ int session_dns_start(struct session *s, const char *pod_resolv_conf, char **ret
  * domains) go to the pod with remote, to the workstation otherwise; all:
  * an entry without a name or address, so every name is listed. Names the
  * filter keeps local go to the nameservers of local_resolv_conf (the
- * workstation's resolv.conf text; none: those names get SERVFAIL). */
+ * workstation's resolv.conf text; none: those names get SERVFAIL), after
+ * local_hosts (its /etc/hosts text, or NULL), which answers the A and AAAA
+ * queries of the names it lists. */
 struct session_dns_filter {
 	bool remote;
 	bool all;
 	const char *const *names;
 	size_t nnames;
 	const char *local_resolv_conf;
+	const char *local_hosts;
 };
 void session_dns_set_filter(struct session *s, const struct session_dns_filter *f);
 

@@ -11,7 +11,8 @@
 # netns, named by /etc/netns/$WORKSTATION_NETNS/resolv.conf (`ip netns exec`
 # mounts it over /etc/resolv.conf, so the supervisor reads it; the program
 # still reads the pod's). It knows corp.example (the pod's DNS does not) and
-# gives web.default.svc.cluster.local another address than the pod's.
+# gives web.default.svc.cluster.local another address than the pod's; the
+# workstation's /etc/hosts (/etc/netns/NS/hosts) answers ws-hosts.example.
 . "$(dirname "$0")/lib.sh"
 require_pod
 require_tracer
@@ -43,6 +44,13 @@ mkdir -p "$WS_ETC"
 trap 'rm -rf "$WS_ETC"; e2e_cleanup' EXIT
 ws_resolv() { printf '%s\n' "$WS_MARK" "$@" >"$WS_ETC/resolv.conf"; }
 ws_resolv "nameserver $WS_DNS"
+# The workstation's /etc/hosts: a name its nameserver does not know, and an
+# unlisted name that must still come from the pod.
+HOSTS_NAME=ws-hosts.example
+HOSTS_IP=127.0.0.66
+HOSTS_IP6=fd00:66::1
+printf '%s\n' "$WS_MARK" "$HOSTS_IP $HOSTS_NAME" "$HOSTS_IP6 $HOSTS_NAME" "127.0.0.99 $REDIS_NAME" \
+	>"$WS_ETC/hosts"
 
 ip netns exec "$WORKSTATION_NETNS" dnsmasq --keep-in-foreground --conf-file=/dev/null \
 	--user=root --group=root --pid-file= --no-resolv --no-hosts --no-poll \
@@ -148,7 +156,7 @@ expect_run() {
 	run traced -f "$T/$cfg.json" -- "$@"
 	expect_out_eq "$want" "$what"
 }
-cfg local '{"local": ["corp.example", "web"]}'
+cfg local '{"local": ["corp.example", "web", "ws-hosts.example"]}'
 cfg remote '{"remote": ["web", "redis"]}'
 
 # ---- local list: corp.example and web (short: its search expansions) ----
@@ -169,6 +177,10 @@ run traced -f "$T/local.json" -- "$BB" nslookup "$REDIS_NAME"
 expect_out_has "Address: $REDIS_IP" "local list, busybox nslookup: an unlisted name from the pod"
 expect_run local "rcode 0 $LOCAL_IP" "local list, a TCP query: answered by the workstation" "$PY" "$T/tcpq.py" "$LOCAL_NAME"
 expect_run local "rcode 0 $REDIS_IP" "local list, a TCP query for an unlisted name: answered by the pod" "$PY" "$T/tcpq.py" "$REDIS_NAME"
+expect_run local "$HOSTS_IP $HOSTS_IP6" "local list, python3: a listed name in the workstation's /etc/hosts gets its addresses" "$PY" -c "$RESOLVE" "$HOSTS_NAME"
+expect_run local "rcode 0 $HOSTS_IP" "local list, a TCP query for a name in the workstation's /etc/hosts" "$PY" "$T/tcpq.py" "$HOSTS_NAME"
+run traced -f "$T/local.json" -- "$BB" nslookup "$HOSTS_NAME"
+expect_out_has "Address: $HOSTS_IP6" "local list, busybox nslookup: the workstation's /etc/hosts answers AAAA too"
 
 # ---- remote list: web and redis; everything else local ----
 expect_run remote "$HTTP_IP $HTTP_IP6" "remote list, python3: a listed short name gets the pod's addresses" "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"
@@ -191,6 +203,9 @@ expect_err_match "^dns corp\.example A -> local \(feature\.network\.dns\.filter 
 run traced --trace -f "$T/local.json" -- "$PY" -c "$RESOLVE" "$REDIS_SHORT_NAME"
 expect_err_match "^dns redis\.default\.svc\.cluster\.local A -> remote \(not in feature\.network\.dns\.filter local\)$" \
 	"--trace: an unlisted name goes remote, and says so"
+run traced --trace -f "$T/local.json" -- "$PY" -c "$RESOLVE" "$HOSTS_NAME"
+expect_err_match "^dns ws-hosts\.example A: answered from the workstation's /etc/hosts \(1 address\)$" \
+	"--trace: an answer from the workstation's /etc/hosts says so"
 run traced --trace -f "$T/local.json" -- "$PY" "$T/tcpq.py" "$LOCAL_NAME"
 expect_err_match "^dns corp\.example A over TCP -> local " "--trace: a TCP query is traced too"
 run traced --trace -- "$PY" -c "$RESOLVE" "$HTTP_SHORT_NAME"

@@ -7,6 +7,8 @@
  *    as labels gives the input's question name (case aside);
  *  - the SERVFAIL built from it has the query's id and question, QR and
  *    rcode 2, and no records;
+ *  - a hosts answer for it has one record per address, of the size its
+ *    type says;
  *  - matching the name against a filter with search domains never reads
  *    outside it (ASan) and agrees with itself for local and remote. */
 #include "fuzz.h"
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 static void check_name(const uint8_t *data, size_t end, const char *name)
 {
@@ -58,6 +61,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	       !out[11]);
 	ASSERT(memcmp(out + 12, data + 12, end - 12) == 0);
 	free(out);
+
+	/* An answer from a hosts file: the question's type decides the
+	 * record size; it fits in the room the relay gives it. */
+	uint8_t addrs[4][16], ans[2048];
+	int k = dns_hosts_lookup("10.0.0.1 a corp.example\nfd00::1 A\n10.0.0.2 a\n", name,
+	                         qtype == 28 ? AF_INET6 : AF_INET, addrs, 4);
+	ASSERT(k == -ENOENT || (k >= 0 && k <= 2));
+	if (k >= 0) {
+		size_t rr = qtype == 28 ? 28 : 16;
+		ASSERT(dns_hosts_answer(data, end, (const uint8_t(*)[16])addrs, (size_t)k, ans,
+		                        sizeof(ans)) == end + (size_t)k * rr);
+		ASSERT(ans[7] == k && (ans[3] & 0x0f) == 0);
+	}
 
 	struct dns_filter f = {0};
 	const char *entry;

@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 
 /* A query for name (dotted text, "" for the root) of type qtype, as a
  * resolver writes it: id 0x1234, RD, one question. Returns its length. */
@@ -204,6 +205,56 @@ TEST(servfail)
 	CHECK(memcmp(out + 12, m + 12, end - 12) == 0);
 	CHECK_STR(dns_type_name(28), "AAAA");
 	CHECK(dns_type_name(999) == NULL);
+}
+
+TEST(hosts)
+{
+	static const char hosts[] = "127.0.0.1\tlocalhost\n"
+	                            "# 10.0.0.1 commented.example\n"
+	                            "10.1.1.1 Corp.Example corp # comment corp.other\n"
+	                            "fd00::1 corp.example\n"
+	                            "10.1.1.2   corp.example\r\n"
+	                            "bogus corp.example\n"
+	                            "fd00::9 v6only.example";
+	uint8_t a[4][16];
+
+	CHECK_EQ(dns_hosts_lookup(hosts, "corp.example", AF_INET, a, 4), 2);
+	CHECK(memcmp(a[0], "\x0a\x01\x01\x01", 4) == 0);
+	CHECK(memcmp(a[1], "\x0a\x01\x01\x02", 4) == 0);
+	CHECK_EQ(dns_hosts_lookup(hosts, "corp.example", AF_INET, a, 1), 1);
+	CHECK_EQ(dns_hosts_lookup(hosts, "corp.example", AF_INET6, a, 4), 1);
+	CHECK_EQ(a[0][0], 0xfd);
+	CHECK_EQ(dns_hosts_lookup(hosts, "corp", AF_INET, a, 4), 1);
+	/* Present with the other family only: 0 (NODATA), not absent. */
+	CHECK_EQ(dns_hosts_lookup(hosts, "v6only.example", AF_INET, a, 4), 0);
+	CHECK_EQ(dns_hosts_lookup(hosts, "commented.example", AF_INET, a, 4), -ENOENT);
+	CHECK_EQ(dns_hosts_lookup(hosts, "corp.other", AF_INET, a, 4), -ENOENT);
+	CHECK_EQ(dns_hosts_lookup(hosts, "corp.exampl", AF_INET, a, 4), -ENOENT);
+	CHECK_EQ(dns_hosts_lookup("", "corp.example", AF_INET, a, 4), -ENOENT);
+}
+
+TEST(hosts_answer)
+{
+	uint8_t m[600], out[600];
+	char name[DNS_NAME_TEXT_MAX];
+	uint16_t t;
+	size_t end, n = query(m, "corp.example", 28);
+	const uint8_t addrs[2][16] = {{0xfd, 0, [15] = 1}, {0xfd, 0, [15] = 2}};
+
+	CHECK_EQ(question(m, n, name, &t, &end), 0);
+	size_t len = dns_hosts_answer(m, end, addrs, 2, out, sizeof(out));
+	CHECK_EQ(len, end + 2 * (12 + 16));
+	CHECK(out[0] == 0x12 && out[1] == 0x34 && out[2] == 0x81 && out[3] == 0x80);
+	CHECK(out[6] == 0 && out[7] == 2 && out[8] == 0 && out[11] == 0);
+	CHECK(memcmp(out + 12, m + 12, end - 12) == 0);
+	static const uint8_t rr[] = {0xc0, 0x0c, 0, 28, 0, 1, 0, 0, 0, 0, 0, 16, 0xfd};
+	CHECK(memcmp(out + end, rr, sizeof(rr)) == 0);
+	CHECK_EQ(out[end + 12 + 15], 1);
+	CHECK_EQ(out[end + 28 + 12 + 15], 2);
+	/* NODATA, and an answer that does not fit. */
+	CHECK_EQ(dns_hosts_answer(m, end, addrs, 0, out, sizeof(out)), end);
+	CHECK_EQ(out[7], 0);
+	CHECK_EQ(dns_hosts_answer(m, end, addrs, 2, out, end + 30), 0);
 }
 
 TEST_MAIN()
