@@ -9,6 +9,7 @@
  * when its :path starts with "/l". Requests for the pod go to a closed
  * port of 127.0.0.1 (they get a 502). Whatever the input, nothing may
  * crash or leak, and everything ends with h2_free_all(). */
+#include "tests/fuzz/fuzz.h"
 #include "agent/h2int.h"
 #include "common/evloop.h"
 #include "common/util.h"
@@ -19,8 +20,6 @@
 #include <unistd.h>
 
 #define FUZZ_MAX_STREAMS 8
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ---- stubs of incoming.c's agent streams and http.c's matcher ---- */
 

@@ -10,15 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fuzz.h"
 #include "agent/h2frame.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ASSERT(cond)             \
-	do {                     \
-		if (!(cond))     \
-			abort(); \
-	} while (0)
 
 static void payload(const struct h2f_hdr *h, const uint8_t *p)
 {

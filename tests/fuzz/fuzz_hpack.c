@@ -5,14 +5,13 @@
  * a decoding error. Every list it gives (whole, or cut short by -E2BIG) is
  * encoded again and decoded by a fresh decoder, which must give the very
  * same list. Any violation aborts. */
+#include "tests/fuzz/fuzz.h"
 #include "agent/hpack.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Aborts on a broken invariant: libFuzzer and the replay both see it. */
 static void must(bool ok)
