@@ -2,6 +2,8 @@
  *
  *   httpc get  HOST PORT COUNT          COUNT sequential GET /, one new TCP
  *                                       connection each ("Connection: close")
+ *   httpc connect HOST PORT COUNT       the same dials, each closed at once
+ *                                       (what a relayed connect() costs)
  *   httpc bulk HOST PORT BYTES          one GET /bytes?n=BYTES, body discarded
  *   httpc hold HOST PORT COUNT SECONDS  open COUNT connections, one keep-alive
  *                                       GET / on each, keep them all open for
@@ -192,7 +194,9 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* get: prints "get COUNT NS_PER_REQ P50_NS P99_NS" */
-static int do_get(long count)
+/* get, or connect (request false): COUNT dials, each closed at once;
+ * prints "get|connect COUNT MEAN_NS P50_NS P99_NS". */
+static int do_get(long count, int request)
 {
 	double *lat = calloc((size_t)count, sizeof(double)), t0, t1, ta;
 	long i;
@@ -204,7 +208,7 @@ static int do_get(long count)
 	for (i = 0; i < count; i++) {
 		ta = now_ns();
 		fd = dial();
-		if (fd < 0 || send_get(fd, "/", 0) || read_response(fd, 1) < 0) {
+		if (fd < 0 || (request && (send_get(fd, "/", 0) || read_response(fd, 1) < 0))) {
 			fprintf(stderr, "httpc: request %ld failed\n", i);
 			return 1;
 		}
@@ -213,8 +217,8 @@ static int do_get(long count)
 	}
 	t1 = now_ns();
 	qsort(lat, (size_t)count, sizeof(double), cmp_double);
-	printf("get %ld %.0f %.0f %.0f\n", count, (t1 - t0) / (double)count, lat[count / 2],
-	       lat[(count * 99) / 100]);
+	printf("%s %ld %.0f %.0f %.0f\n", request ? "get" : "connect", count,
+	       (t1 - t0) / (double)count, lat[count / 2], lat[(count * 99) / 100]);
 	free(lat);
 	return 0;
 }
@@ -293,7 +297,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 5) {
 		fprintf(stderr,
-		        "usage: httpc get|bulk HOST PORT N | hold HOST PORT COUNT SECONDS\n");
+		        "usage: httpc get|connect|bulk HOST PORT N | hold HOST PORT COUNT SECONDS\n");
 		return 2;
 	}
 	g_host = argv[2];
@@ -301,8 +305,8 @@ int main(int argc, char **argv)
 	num(g_port, 65535);
 	host_is_numeric = parse_numeric(g_host, g_port);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!strcmp(argv[1], "get"))
-		return do_get((long)num(argv[4], 10000000));
+	if (!strcmp(argv[1], "get") || !strcmp(argv[1], "connect"))
+		return do_get((long)num(argv[4], 10000000), !strcmp(argv[1], "get"));
 	if (!strcmp(argv[1], "bulk"))
 		return do_bulk(num(argv[4], 1LL << 40));
 	if (!strcmp(argv[1], "hold") && argc == 6)
