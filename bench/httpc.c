@@ -296,8 +296,8 @@ static long long num(const char *s, long long max)
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr,
-		        "usage: httpc get|connect|bulk HOST PORT N | hold HOST PORT COUNT SECONDS\n");
+		fprintf(stderr, "usage: httpc get|connect|bulk HOST PORT N | hold HOST PORT COUNT "
+		                "SECONDS\n");
 		return 2;
 	}
 	g_host = argv[2];
