@@ -47,6 +47,12 @@ struct agent {
 	struct evloop *loop;
 	struct agent_target target;
 	unsigned comm_timeout_s;
+	/* Incoming traffic (mirrord's agent.* settings): how long a stolen
+	 * connection on a filtered port may take to show an HTTP request
+	 * line before it goes to the pod's app whole; whether connections
+	 * the pod's app holds on a port are killed when its steal starts. */
+	unsigned http_detect_ms;
+	bool flush_connections;
 	struct client *client; /* the one session; NULL until it connects */
 	struct streams *streams;
 	/* The client's link dropped without a goodbye and it was freed: a

@@ -20,6 +20,7 @@
  * (431 / 502 past it); bytes in flight per direction are bounded by
  * HTTP_MAX_BUF and by the client's stream window. */
 #include "agent/h2.h"
+#include "agent/sniff.h"
 #include "common/evloop.h"
 #include "common/log.h"
 
@@ -88,6 +89,7 @@ struct hconn {
 	uint32_t owed; /* client stream bytes written to the peer, not credited */
 	uint8_t *ubuf; /* to the pod's app */
 	size_t ulen;
+	int64_t detect_timer; /* waiting for the first request line */
 };
 
 static struct hconn *conns;
@@ -425,6 +427,7 @@ static ssize_t framer_feed(struct framer *fr, const uint8_t *p, size_t n)
 
 static void hconn_update(struct hconn *h);
 static void hconn_process(struct hconn *h);
+static void detect_stop(struct hconn *h);
 
 static void hconn_free(struct hconn *h, bool reset)
 {
@@ -434,6 +437,7 @@ static void hconn_free(struct hconn *h, bool reset)
 			break;
 		}
 	nconns--;
+	detect_stop(h);
 	if (h->is)
 		istream_close(h->is, AP_CLOSE_RESET, ECONNABORTED);
 	if (h->ev)
@@ -574,49 +578,87 @@ static int up_connect(struct hconn *h)
 	return 0;
 }
 
-static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
+/* ---- detection: the first bytes, or their absence, decide whether the
+ * connection is HTTP at all (mirrord's http_detection_timeout) ---- */
 
-/* 1: the bytes start with the HTTP/2 preface; 0: they might, more are
- * needed; -1: they do not. */
-static int h2_preface_seen(const uint8_t *p, size_t n)
+static void detect_timeout(struct evloop *l, void *data);
+
+static void detect_stop(struct hconn *h)
 {
-	size_t k = n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN;
-	if (memcmp(p, h2_preface, k) != 0)
-		return -1;
-	return k == H2_PREFACE_LEN ? 1 : 0;
+	if (h->detect_timer > 0)
+		evloop_timer_cancel(h->a->loop, h->detect_timer);
+	h->detect_timer = 0;
 }
 
-/* An HTTP/2 connection without a filter (after the unsubscription), or
- * past the HTTP/2 router's limit on connections: all of it to the pod's
- * app, raw. */
-static void h2_pass(struct hconn *h)
+/* (Re)start the wait for a request line. Without a timer (no memory) the
+ * connection waits for its bytes as long as they take. */
+static void detect_arm(struct hconn *h)
 {
-	static uint16_t noted[16];
+	detect_stop(h);
+	int64_t t = evloop_timer(h->a->loop, h->a->http_detect_ms, detect_timeout, h);
+	h->detect_timer = t > 0 ? t : 0;
+}
+
+/* Why a connection on a filtered port goes to the pod's app whole. */
+enum whole {
+	WHOLE_NOT_HTTP, /* it does not open with an HTTP request */
+	WHOLE_SILENT,   /* no request line within the detection timeout */
+	WHOLE_H2_FULL,  /* HTTP/2, past the router's limit on connections */
+	WHOLE_H2_UNSUB, /* HTTP/2, after the port's unsubscription */
+	WHOLE_N
+};
+
+/* All of h, from the bytes read so far, to the pod's app, raw both ways;
+ * one notice per port and reason. */
+static void pass_whole(struct hconn *h, enum whole why)
+{
+	static const char *const text[WHOLE_N] = {
+	        [WHOLE_NOT_HTTP] = "a connection that does not speak HTTP",
+	        [WHOLE_SILENT] = "a connection that sent no HTTP request line in time",
+	        [WHOLE_H2_FULL] = "an HTTP/2 (prior knowledge) connection past the limit of "
+	                          "filtered ones",
+	        [WHOLE_H2_UNSUB] = "an HTTP/2 (prior knowledge) connection after the "
+	                           "unsubscription",
+	};
+	static uint16_t noted[WHOLE_N][16];
 	bool seen = false;
-	for (size_t i = 0; i < ARRAY_SIZE(noted) && noted[i]; i++)
-		seen |= noted[i] == h->port;
+	for (size_t i = 0; i < ARRAY_SIZE(noted[why]) && noted[why][i]; i++)
+		seen |= noted[why][i] == h->port;
 	if (!seen) {
-		for (size_t i = 0; i < ARRAY_SIZE(noted); i++)
-			if (!noted[i]) {
-				noted[i] = h->port;
+		for (size_t i = 0; i < ARRAY_SIZE(noted[why]); i++)
+			if (!noted[why][i]) {
+				noted[why][i] = h->port;
 				break;
 			}
-		log_info("port %u: an HTTP/2 (prior knowledge) connection %s goes to the "
-		         "pod's application whole",
-		         h->port,
-		         h->f ? "past the limit of filtered ones" : "after the unsubscription");
+		log_info("port %u: %s goes to the pod's application whole", h->port, text[why]);
 	}
+	detect_stop(h);
 	h->routed = true;
 	h->to_client = false;
 	int r = h->up < 0 ? up_connect(h) : 0;
 	if (r < 0) {
 		log_debug("port %u: cannot reach the pod's application: %s", h->port, strerror(-r));
 		h->close_after = true;
-		h->peer_eof = true; /* a reset: there is no HTTP/2 error to give */
+		h->peer_eof = true; /* a reset: there is no HTTP error to give */
 		return;
 	}
 	h->st = HS_RAW;
+}
+
+/* No request line in time: a protocol whose server speaks first, or a
+ * client that opened a connection for later. The pod's app gets it (and
+ * any bytes read). */
+static void detect_timeout(struct evloop *l, void *data)
+{
+	struct hconn *h = data;
+
+	(void)l;
+	h->detect_timer = 0;
+	if (h->routed || h->st != HS_HEAD || h->close_after)
+		return;
+	pass_whole(h, WHOLE_SILENT);
+	hconn_process(h);
+	hconn_update(h);
 }
 
 /* An HTTP/2 connection on a filtered port: h2.c routes it stream by
@@ -692,16 +734,24 @@ static void hconn_process(struct hconn *h)
 		if (h->st == HS_WAIT)
 			return;
 		if (h->st == HS_HEAD && !h->routed) {
-			int pre = h2_preface_seen(h->ibuf, h->ilen);
-			if (pre == 0)
+			switch (sniff_http(h->ibuf, h->ilen)) {
+			case SNIFF_MORE:
+				detect_arm(h); /* the wait starts over with each read */
 				return;
-			if (pre > 0 && h->f && !h2_full()) {
-				h2_adopt(h);
-				return;
-			}
-			if (pre > 0) {
-				h2_pass(h);
+			case SNIFF_H2:
+				if (h->f && !h2_full()) {
+					detect_stop(h);
+					h2_adopt(h);
+					return;
+				}
+				pass_whole(h, h->f ? WHOLE_H2_FULL : WHOLE_H2_UNSUB);
 				continue;
+			case SNIFF_OTHER:
+				pass_whole(h, WHOLE_NOT_HTTP);
+				continue;
+			case SNIFF_HTTP1:
+				detect_stop(h);
+				break;
 			}
 		}
 		if (h->st == HS_HEAD) {
@@ -1012,6 +1062,12 @@ static void peer_event(struct evloop *l, int fd, uint32_t events, void *data)
 			hconn_process(h);
 		} else if (n == 0 || errno != EAGAIN) {
 			h->peer_eof = true;
+			if (h->st == HS_HEAD && !h->routed && h->ilen && !h->close_after) {
+				/* the start of something, then the end: no HTTP
+				 * request comes; the pod's app gets both */
+				pass_whole(h, WHOLE_NOT_HTTP);
+				hconn_process(h);
+			}
 			if (h->st == HS_RAW) {
 				if (h->to_client && h->is) {
 					istream_close(h->is, AP_CLOSE_FIN, 0), h->is = NULL;
@@ -1054,5 +1110,7 @@ void hconn_start(struct incoming *in, struct agent *a, int fd, uint16_t port,
 	if (evloop_add(a->loop, fd, EPOLLIN, peer_event, h) < 0) {
 		h->ev = 0;
 		hconn_free(h, true);
+		return;
 	}
+	detect_arm(h);
 }

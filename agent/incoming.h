@@ -42,6 +42,10 @@ void incoming_kick(struct incoming *in);
  * are gone. Returns 0 (counts set) or -errno when the tool cannot run. */
 int redirect_clean_stale(unsigned *ret_removed, unsigned *ret_alive);
 const char *redirect_backend_name(void);
+/* Use "nft" or "iptables" rather than the pick (nft when installed, or
+ * MIRRORD_TRACE_AGENT_FIREWALL); before the first redirect. -EINVAL for
+ * another name. */
+int redirect_use_backend(const char *name);
 
 /* ---- limits ---- */
 

@@ -21,12 +21,17 @@
 #define DEFAULT_LISTEN "0.0.0.0:61337"
 #define DEFAULT_COMM_TIMEOUT_S 30
 #define MAX_COMM_TIMEOUT_S 86400
+#define DEFAULT_HTTP_DETECT_S 2 /* mirrord's agent.http_detection_timeout */
+#define MAX_HTTP_DETECT_S 3600
 /* Longest container id we accept; real ones are 64 hex digits. */
 #define CONTAINER_ID_MAX 256
 
 struct options {
 	const char *listen;
 	unsigned comm_timeout_s;
+	unsigned http_detect_s;
+	bool no_flush;
+	const char *firewall;
 	enum log_level log_level;
 	enum agent_mode mode;
 	pid_t pid;
@@ -60,9 +65,17 @@ static void usage(FILE *f)
 	        "; port 0 picks one)\n"
 	        "  --communication-timeout SECS exit if no client arrives in time (default %d)\n"
 	        "  --log-level LEVEL            error, warn, info, debug or trace (default info)\n"
+	        "  --http-detection-timeout SECS\n"
+	        "                               a stolen connection on a filtered port that\n"
+	        "                               shows no HTTP request line in time goes to the\n"
+	        "                               pod's app whole (default %d)\n"
+	        "  --no-flush-connections       keep the connections the pod's app holds on a\n"
+	        "                               port when its steal starts (default: kill them,\n"
+	        "                               so their clients reconnect through the redirect)\n"
+	        "  --firewall nft|iptables      the redirect backend (default: nft if installed)\n"
 	        "  -h, --help                   show this help\n"
 	        "  -V, --version                show the version\n",
-	        DEFAULT_COMM_TIMEOUT_S);
+	        DEFAULT_COMM_TIMEOUT_S, DEFAULT_HTTP_DETECT_S);
 }
 
 MT_PRINTF(1, 2) static int usage_error(const char *fmt, ...)
@@ -107,6 +120,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	*o = (struct options){.listen = DEFAULT_LISTEN,
 	                      .comm_timeout_s = DEFAULT_COMM_TIMEOUT_S,
+	                      .http_detect_s = DEFAULT_HTTP_DETECT_S,
 	                      .log_level = LOG_INFO};
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -130,6 +144,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 				                   "of seconds from 1 to %d",
 				                   v, MAX_COMM_TIMEOUT_S);
 			o->comm_timeout_s = (unsigned)n;
+		} else if ((r = opt_value(argc, argv, &i, "--http-detection-timeout", &v)) != 0) {
+			if (r < 0)
+				return r;
+			if (parse_u64(v, MAX_HTTP_DETECT_S, &n) < 0 || n == 0)
+				return usage_error(
+				        "--http-detection-timeout \"%s\" is not a number "
+				        "of seconds from 1 to %d",
+				        v, MAX_HTTP_DETECT_S);
+			o->http_detect_s = (unsigned)n;
+		} else if (!strcmp(arg, "--no-flush-connections")) {
+			o->no_flush = true;
+		} else if ((r = opt_value(argc, argv, &i, "--firewall", &o->firewall)) != 0) {
+			if (r < 0)
+				return r;
+			if (redirect_use_backend(o->firewall) < 0)
+				return usage_error("--firewall \"%s\" is not nft or iptables",
+				                   o->firewall);
 		} else if ((r = opt_value(argc, argv, &i, "--log-level", &v)) != 0) {
 			if (r < 0)
 				return r;
@@ -355,7 +386,9 @@ static void clean_predecessors(const struct agent_target *t)
 /* Everything after argument parsing; returns the exit code. */
 static int run(const struct options *o)
 {
-	struct agent a = {.comm_timeout_s = o->comm_timeout_s};
+	struct agent a = {.comm_timeout_s = o->comm_timeout_s,
+	                  .http_detect_ms = o->http_detect_s * 1000,
+	                  .flush_connections = !o->no_flush};
 	struct loop_state st = {.a = &a, .listen_fd = -1};
 	struct sockaddr_storage ss;
 	unsigned sl;

@@ -94,11 +94,23 @@ static enum backend pick_backend(void)
 	return BK_IPTABLES;
 }
 
+int redirect_use_backend(const char *name)
+{
+	if (!strcmp(name, "nft"))
+		backend = BK_NFT;
+	else if (!strcmp(name, "iptables"))
+		backend = BK_IPTABLES;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static void init_once(void)
 {
-	if (backend != BK_NONE)
+	if (id[0])
 		return;
-	backend = pick_backend();
+	if (backend == BK_NONE)
+		backend = pick_backend();
 	snprintf(id, sizeof(id), "%d_%" PRIu64, (int)getpid(), proc_start(getpid()));
 }
 

@@ -191,7 +191,7 @@ int steal_set_ports(struct steal *st, const uint16_t *ports, size_t n, char *err
 		bool old = false;
 		for (size_t j = 0; j < st->nports; j++)
 			old |= st->ports[j] == ports[i];
-		if (!old)
+		if (!old && st->a->flush_connections)
 			flush_established(ports[i]);
 	}
 	memcpy(st->ports, ports, n * sizeof(*ports));

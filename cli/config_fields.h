@@ -59,14 +59,14 @@ X(AGENT_TTL, "agent.ttl", CT_U16, "MIRRORD_AGENT_TTL", "1", IMPL_YES, NULL, NULL
 X(AGENT_EPHEMERAL, "agent.ephemeral", CT_BOOL, "MIRRORD_EPHEMERAL_CONTAINER", "false", IMPL_YES, NULL, NULL) \
 X(AGENT_COMMUNICATION_TIMEOUT, "agent.communication_timeout", CT_U16, "MIRRORD_AGENT_COMMUNICATION_TIMEOUT", NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_STARTUP_TIMEOUT, "agent.startup_timeout", CT_U16, "MIRRORD_AGENT_STARTUP_TIMEOUT", "60", IMPL_YES, NULL, NULL) \
-X(AGENT_FLUSH_CONNECTIONS, "agent.flush_connections", CT_BOOL, "MIRRORD_AGENT_STEALER_FLUSH_CONNECTIONS", "true", IMPL_LATER, NULL, "the agent does not take this setting") \
+X(AGENT_FLUSH_CONNECTIONS, "agent.flush_connections", CT_BOOL, "MIRRORD_AGENT_STEALER_FLUSH_CONNECTIONS", "true", IMPL_YES, NULL, NULL) \
 X(AGENT_DISABLED_CAPABILITIES, "agent.disabled_capabilities", CT_ARR, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_TOLERATIONS, "agent.tolerations", CT_ARR, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_RESOURCES, "agent.resources", CT_OBJ, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_CHECK_OUT_OF_PODS, "agent.check_out_of_pods", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "node capacity is not checked: on a full node the agent pod stays Pending until agent.startup_timeout") \
 X(AGENT_PRIVILEGED, "agent.privileged", CT_BOOL, NULL, "false", IMPL_YES, NULL, NULL) \
 X(AGENT_EXTERNAL_IP_FIX, "agent.external_ip_fix", CT_BOOL, "MIRRORD_AGENT_EXTERNAL_IP_FIX", "true", IMPL_LATER, NULL, "the agent does not take this setting") \
-X(AGENT_NFTABLES, "agent.nftables", CT_OBOOL, NULL, NULL, IMPL_LATER, NULL, "the agent does not take this setting") \
+X(AGENT_NFTABLES, "agent.nftables", CT_OBOOL, NULL, NULL, IMPL_YES, NULL, NULL) \
 X(AGENT_DNS_TIMEOUT, "agent.dns.timeout", CT_U32, NULL, NULL, IMPL_LATER, NULL, "the agent relays DNS with the pod's resolver settings") \
 X(AGENT_DNS_ATTEMPTS, "agent.dns.attempts", CT_U32, NULL, NULL, IMPL_LATER, NULL, "the agent relays DNS with the pod's resolver settings") \
 X(AGENT_LABELS, "agent.labels", CT_STRMAP, NULL, NULL, IMPL_YES, NULL, NULL) \
@@ -81,7 +81,7 @@ X(AGENT_INJECT_HEADERS, "agent.inject_headers", CT_BOOL, NULL, "false", IMPL_LAT
 X(AGENT_OVERRIDE_CACHE_CONTROL, "agent.override_cache_control", CT_BOOL, NULL, "true", IMPL_LATER, NULL, "the agent does not take this setting") \
 X(AGENT_MAX_BODY_BUFFER_SIZE, "agent.max_body_buffer_size", CT_U32, NULL, "65535", IMPL_LATER, NULL, "the agent does not take this setting") \
 X(AGENT_MAX_BODY_BUFFER_TIMEOUT, "agent.max_body_buffer_timeout", CT_U32, NULL, "1000", IMPL_LATER, NULL, "the agent does not take this setting") \
-X(AGENT_HTTP_DETECTION_TIMEOUT, "agent.http_detection_timeout", CT_U32, "MIRRORD_AGENT_HTTP_DETECTION_TIMEOUT", "2", IMPL_LATER, NULL, "the agent does not take this setting") \
+X(AGENT_HTTP_DETECTION_TIMEOUT, "agent.http_detection_timeout", CT_U32, "MIRRORD_AGENT_HTTP_DETECTION_TIMEOUT", "2", IMPL_YES, NULL, NULL) \
 X(AGENT_CLEAN_IPTABLES_ON_START, "agent.clean_iptables_on_start", CT_OBOOL, "MIRRORD_AGENT_CLEAN_IPTABLES_ON_START", NULL, IMPL_LATER, NULL, "the agent does not take this setting") \
 X(AGENT_DISABLE_MESH_SIDECAR_INJECTION, "agent.disable_mesh_sidecar_injection", CT_BOOL, NULL, "true", IMPL_YES, NULL, NULL) \
 X(AGENT_JAQ_TIME_LIMIT, "agent.jaq_time_limit", CT_U32, NULL, "1", IMPL_LATER, NULL, "the agent does not take this setting") \

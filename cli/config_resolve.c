@@ -802,6 +802,14 @@ static void check_cross(struct resolver *r)
 	parse_dns_filter(r);
 	check_fs_patterns(r);
 	check_env_mapping(r);
+	if (is_set(c, CF_AGENT_HTTP_DETECTION_TIMEOUT)) {
+		json_int_t t = json_integer_value(c->v[CF_AGENT_HTTP_DETECTION_TIMEOUT].value);
+		if (t < 1 || t > 3600)
+			field_error(
+			        r, CF_AGENT_HTTP_DETECTION_TIMEOUT,
+			        "must be 1 to 3600 seconds (the agent's wait for an HTTP request "
+			        "line on a filtered port)");
+	}
 	if (json_is_true(c->v[CF_OPERATOR].value))
 		field_error(r, CF_OPERATOR,
 		            "mirrord-trace has no operator; remove the field or set it to false");

@@ -155,6 +155,17 @@ static const char *agent_log_level(const struct config *c)
 	return NULL;
 }
 
+/* agent.nftables: mirrord's choice between iptables-nft (true) and
+ * iptables-legacy (false); ours is between nft with a table of its own
+ * and the iptables command (whichever it is on the node). Unset: the
+ * agent picks (nft when installed). */
+static const char *agent_firewall(const struct config *c)
+{
+	const json_t *v = config_get(c, CF_AGENT_NFTABLES);
+
+	return json_is_true(v) ? "nft" : json_is_false(v) ? "iptables" : NULL;
+}
+
 static const char *nonempty(const char *s)
 {
 	return s && *s ? s : NULL;
@@ -232,6 +243,9 @@ int k8s_run_start(const struct config *c, const struct k8s_run_opts *opts, struc
 	        .priority_class = nonempty(config_str(c, CF_AGENT_PRIORITY_CLASS)),
 	        .no_mesh_opt_out =
 	                json_is_false(config_get(c, CF_AGENT_DISABLE_MESH_SIDECAR_INJECTION)),
+	        .http_detection_timeout_s = config_uint(c, CF_AGENT_HTTP_DETECTION_TIMEOUT, 0),
+	        .no_flush_connections = json_is_false(config_get(c, CF_AGENT_FLUSH_CONNECTIONS)),
+	        .firewall = agent_firewall(c),
 	};
 	kr->comm_timeout_s = ao.communication_timeout_s ? ao.communication_timeout_s : 30;
 	if (kr->comm_timeout_s < 2)

@@ -31,8 +31,8 @@ json_t *agent_strings_array(const char *const *v, size_t n);
  * --communication-timeout, --log-level, the mode and --container-id. The
  * strings point into a and o, which must outlive the use. */
 struct agent_args {
-	char listen[32], comm[16];
-	const char *argv[12];
+	char listen[32], comm[16], detect[16];
+	const char *argv[20];
 	size_t n;
 };
 void agent_args(const struct agent_job_opts *o, const char *mode, unsigned port,

@@ -86,6 +86,17 @@ void agent_args(const struct agent_job_opts *o, const char *mode, unsigned port,
 		a->argv[n++] = "--log-level";
 		a->argv[n++] = o->log_level;
 	}
+	if (o->http_detection_timeout_s) {
+		snprintf(a->detect, sizeof(a->detect), "%u", o->http_detection_timeout_s);
+		a->argv[n++] = "--http-detection-timeout";
+		a->argv[n++] = a->detect;
+	}
+	if (o->no_flush_connections)
+		a->argv[n++] = "--no-flush-connections";
+	if (o->firewall) {
+		a->argv[n++] = "--firewall";
+		a->argv[n++] = o->firewall;
+	}
 	a->argv[n++] = mode;
 	if (o->container_id) {
 		a->argv[n++] = "--container-id";

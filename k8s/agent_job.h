@@ -56,6 +56,12 @@ struct agent_job_opts {
 	        *security_context;
 	const char *service_account, *priority_class; /* or NULL */
 	bool no_mesh_opt_out; /* agent.disable_mesh_sidecar_injection: false */
+	/* Incoming traffic: agent.http_detection_timeout (0: the agent's
+	 * default), agent.flush_connections false, agent.nftables ("nft",
+	 * "iptables", or NULL: the agent picks). */
+	unsigned http_detection_timeout_s;
+	bool no_flush_connections;
+	const char *firewall;
 	/* Fixed name/port (tests); NULL / 0: random. */
 	const char *name;
 	unsigned port;

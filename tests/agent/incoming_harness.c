@@ -21,7 +21,18 @@ char ns_pod[64], ns_peer[64];
 pid_t app_pid = -1;
 int peer_nsfd = -1, root_nsfd = -1;
 
-static const char app_py[] = "import http.server,sys\n"
+static const char app_py[] = "import http.server,socketserver,threading\n"
+                             "class E(socketserver.BaseRequestHandler):\n"
+                             "    def handle(self):\n"
+                             "        self.request.sendall(b'banner\\n')\n"
+                             "        while True:\n"
+                             "            d=self.request.recv(65536)\n"
+                             "            if not d: break\n"
+                             "            self.request.sendall(d)\n"
+                             "socketserver.ThreadingTCPServer.allow_reuse_address=True\n"
+                             "socketserver.ThreadingTCPServer.daemon_threads=True\n"
+                             "e=socketserver.ThreadingTCPServer(('0.0.0.0',81),E)\n"
+                             "threading.Thread(target=e.serve_forever,daemon=True).start()\n"
                              "class H(http.server.BaseHTTPRequestHandler):\n"
                              "    protocol_version='HTTP/1.1'\n"
                              "    def do_GET(self):\n"
@@ -244,9 +255,21 @@ void http_get(const char *extra_headers, char *resp, size_t cap)
  * communication timeout. */
 void agent_start_targeted(struct agent_run *ar, const char *env_extra)
 {
-	char pid[16];
-	const char *const mode[] = {"targeted", "--pid", pid, NULL};
+	agent_start_targeted_opts(ar, env_extra, NULL);
+}
 
+void agent_start_targeted_opts(struct agent_run *ar, const char *env_extra, const char *const *opts)
+{
+	char pid[16];
+	const char *mode[16];
+	size_t n = 0;
+
+	for (; opts && *opts && n < ARRAY_SIZE(mode) - 4; opts++)
+		mode[n++] = *opts;
+	mode[n++] = "targeted";
+	mode[n++] = "--pid";
+	mode[n++] = pid;
+	mode[n] = NULL;
 	snprintf(pid, sizeof(pid), "%d", (int)app_pid);
 	agent_start(ar, 2, env_extra, mode);
 }

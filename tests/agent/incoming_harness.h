@@ -1,6 +1,7 @@
 /* The harness of the agent's incoming-traffic tests (test_incoming.c,
  * test_incoming_h2.c): two network namespaces joined by a veth pair,
- * "pod" (POD_IP, a python3 HTTP server on APP_PORT as the pod's app, and
+ * "pod" (POD_IP, a python3 HTTP server on APP_PORT as the pod's app, a
+ * server-speaks-first echo on RAW_PORT, and
  * the agent's target) and "peer" (PEER_IP, where the test's connections
  * to the pod come from), named after the test's pid and removed on every
  * path (an atexit hook, SIGALRM/SIGTERM/SIGINT); the agent in targeted
@@ -18,6 +19,7 @@
 #define POD_IP "10.201.0.1"
 #define PEER_IP "10.201.0.2"
 #define APP_PORT 80
+#define RAW_PORT 81 /* the pod's other app: "banner\n", then an echo */
 
 extern char ns_pod[64], ns_peer[64];
 extern pid_t app_pid;
@@ -35,6 +37,9 @@ bool wait_port(void);
 size_t read_some(int fd, char *buf, size_t cap, size_t want);
 void http_get(const char *extra_headers, char *resp, size_t cap);
 void agent_start_targeted(struct agent_run *ar, const char *env_extra);
+/* The same with agent options before the mode (NULL-terminated). */
+void agent_start_targeted_opts(struct agent_run *ar, const char *env_extra,
+                               const char *const *opts);
 void recv_until(struct conn *c, enum ap_type t, struct ap_msg *ret);
 void connect_agent(struct conn *c, const struct agent_run *ar);
 int subscribe_port(struct conn *c, uint32_t id, uint16_t port, uint8_t mode, uint8_t op,

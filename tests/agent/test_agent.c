@@ -475,6 +475,10 @@ TEST(cli_usage)
 	        {"targetless", "--pid", "1", NULL},
 	        {"--listen", "nowhere", "targetless", NULL},
 	        {"--communication-timeout", "0", "targetless", NULL},
+	        {"--http-detection-timeout", "0", "targetless", NULL},
+	        {"--http-detection-timeout", "3601", "targetless", NULL},
+	        {"--firewall", "pf", "targetless", NULL},
+	        {"targetless", "--firewall", NULL},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

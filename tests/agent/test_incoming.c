@@ -156,6 +156,151 @@ TEST(steal_header_filter_upgrade_and_502)
 	teardown_ns();
 }
 
+/* A keep-alive connection the pod's app held before the steal never
+ * meets the redirect (NAT decides at a connection's first packet): by
+ * default the agent kills it so its client reconnects into the steal
+ * (mirrord's agent.flush_connections); --no-flush-connections leaves it
+ * alone. New connections are stolen either way. */
+TEST(steal_flush_connections)
+{
+	static const char req[] = "GET /x HTTP/1.1\r\nhost: pod\r\n\r\n";
+	char buf[4096];
+
+	for (int flush = 1; flush >= 0; flush--) {
+		struct agent_run ar;
+		struct conn c;
+		struct ap_msg m;
+
+		setup_ns();
+		agent_start_targeted_opts(
+		        &ar, NULL,
+		        flush ? NULL : (const char *const[]){"--no-flush-connections", NULL});
+		connect_agent(&c, &ar);
+		int fd = peer_connect();
+		CHECK(fd >= 0);
+		CHECK_EQ(write_all(fd, req, strlen(req)), 0);
+		read_some(fd, buf, sizeof(buf), 1);
+		CHECK(strstr(buf, "200 OK"));
+		if (!strstr(buf, "pod\n"))
+			read_some(fd, buf, sizeof(buf), 1);
+		CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), 0);
+		/* Killed: the peer has its reset by the time the subscription is
+		 * confirmed. Kept: it hears nothing. (What the kept connection's
+		 * next request meets depends on the node's conntrack: here the
+		 * redirect takes it over mid-stream and it is reset anyway.) */
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		CHECK_EQ(poll(&pf, 1, flush ? WAIT_MS : 300), flush);
+		if (flush)
+			CHECK_EQ(read_some(fd, buf, sizeof(buf), 1), 0);
+		close(fd);
+
+		fd = peer_connect();
+		CHECK(fd >= 0);
+		CHECK_EQ(write_all(fd, req, strlen(req)), 0);
+		recv_until(&c, AP_ACCEPT, &m);
+		recv_stream(&c, m.id, buf, sizeof(buf), strlen(req));
+		CHECK_STR(buf, req);
+		close(fd);
+		teardown(&ar, &c);
+		teardown_ns();
+	}
+}
+
+/* The redirect backend: --firewall picks it over the automatic choice
+ * and over MIRRORD_TRACE_AGENT_FIREWALL. */
+TEST(steal_firewall_option)
+{
+	static const char *const fw[][2] = {{"iptables", "MIRRORD_TRACE_AGENT_FIREWALL=nft"},
+	                                    {"nft", "MIRRORD_TRACE_AGENT_FIREWALL=iptables"}};
+
+	for (size_t i = 0; i < ARRAY_SIZE(fw); i++) {
+		struct agent_run ar;
+		struct conn c;
+		char cmd[256];
+
+		setup_ns();
+		agent_start_targeted_opts(&ar, fw[i][1],
+		                          (const char *const[]){"--firewall", fw[i][0], NULL});
+		connect_agent(&c, &ar);
+		CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_NONE, NULL, NULL), 0);
+		snprintf(cmd, sizeof(cmd), "ip netns exec %s %s", ns_pod,
+		         i == 0 ? "iptables-save -t nat" : "nft list ruleset");
+		char *rules = capture_cmd(cmd);
+		CHECK(strstr(rules, i == 0 ? ":MTIN_" : "table inet mirrord_trace_"));
+		free(rules);
+		teardown(&ar, &c);
+		teardown_ns();
+	}
+}
+
+/* A filtered port also carries what is not HTTP (mirrord's detection):
+ * TLS-like bytes, a short command and a half-close, and a protocol whose
+ * server speaks first all reach the pod's app whole; HTTP on the same
+ * port is still filtered. */
+TEST(steal_filter_passes_other_protocols)
+{
+	static const char tls[] = "\x16\x03\x01\x00\x05hello";
+	static const char alice[] = "GET / HTTP/1.1\r\nx-user: alice\r\n\r\n";
+	const size_t banner = strlen("banner\n");
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	char buf[4096];
+
+	setup_ns();
+	agent_start_targeted_opts(&ar, NULL,
+	                          (const char *const[]){"--http-detection-timeout", "1", NULL});
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe_port(&c, 1, RAW_PORT, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
+	                        NULL),
+	         0);
+
+	/* TLS: its first byte is no method */
+	int fd = peer_connect_port(RAW_PORT);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, tls, sizeof(tls) - 1), 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), banner + sizeof(tls) - 1),
+	         banner + sizeof(tls) - 1);
+	CHECK(!memcmp(buf, "banner\n", banner) && !memcmp(buf + banner, tls, sizeof(tls) - 1));
+	close(fd);
+
+	/* A word that could begin a method, then the end: both reach the
+	 * pod's app, whose echo and EOF come back. */
+	fd = peer_connect_port(RAW_PORT);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, "stats", 5), 0);
+	CHECK_EQ(shutdown(fd, SHUT_WR), 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), sizeof(buf)), banner + 5);
+	CHECK_STR(buf, "banner\nstats");
+	close(fd);
+
+	/* The server speaks first: its banner comes once the detection
+	 * timeout (1 s) passed the silent connection on whole, so even a
+	 * request alice's filter matches goes to the pod's app then. */
+	uint64_t t0 = now_ns();
+	fd = peer_connect_port(RAW_PORT);
+	CHECK(fd >= 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), banner), banner);
+	uint64_t ms = (now_ns() - t0) / 1000000;
+	CHECK(ms >= 900 && ms < 4000);
+	CHECK_STR(buf, "banner\n");
+	CHECK_EQ(write_all(fd, alice, strlen(alice)), 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), strlen(alice)), strlen(alice));
+	CHECK_STR(buf, alice);
+	close(fd);
+
+	/* HTTP on the same port: alice's request is the client's. */
+	fd = peer_connect_port(RAW_PORT);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, alice, strlen(alice)), 0);
+	recv_until(&c, AP_ACCEPT, &m);
+	recv_stream(&c, m.id, buf, sizeof(buf), strlen(alice));
+	CHECK_STR(buf, alice);
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 /* The agent ends a stolen connection (the local app closed it after its
  * response) while bytes the peer sent on sit unread: it must not reset it,
  * or the kernel drops the response still queued (RFC 9112 §9.6). The peer

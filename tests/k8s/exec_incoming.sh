@@ -297,6 +297,33 @@ filter_case method "$POD_HELLO
 200 method /y" "GET /" "DELETE /x" "POST /echo" "DELETE /y"
 echo "ok: method_filter: DELETE to the local app, GET and POST to the pod"
 
+# The agent's incoming settings reach it: a 1 s HTTP detection timeout
+# (a connection silent for 1.5 s goes to the pod whole, alice or not),
+# iptables rather than nft, no flush. Bytes that are not HTTP reach the
+# pod's app whole.
+cat >"$CFG" <<'JSON'
+{"target": {"path": "deploy/lolz", "namespace": "lolzspace"},
+ "agent": {"http_detection_timeout": 1, "nftables": false, "flush_connections": false},
+ "feature": {"network": {"incoming": {"mode": "steal",
+  "http_filter": {"header_filter": "^x-user: alice$"}}}}}
+JSON
+serve detect -f "$CFG" -- "$PY" "$APP" detect $PORT "$W/detect.log"
+AP=$(agent_procs | head -n 1)
+[ -n "$AP" ] || fail "detect: no agent process"
+[[ "$(tr '\0' ' ' <"/proc/$AP/cmdline")" == *" --http-detection-timeout 1 --no-flush-connections --firewall iptables "* ]] ||
+	fail "detect: agent arguments: $(tr '\0' ' ' <"/proc/$AP/cmdline")"
+rules | grep -q '^:MTIN_' && ! rules | grep -q mirrord_trace_ || fail "detect: not iptables rules: $(rules)"
+ALICE=$(printf 'GET / HTTP/1.1\r\nHost: lolz\r\nx-user: alice\r\nConnection: close\r\n\r\n' | od -An -tx1 | tr -d ' \n')
+r=$(client raw "$SVC" $PORT 0 "$ALICE")
+[[ "$r" == *" 200 OK "*" detect /" ]] || fail "detect: alice at once: $r"
+r=$(client raw "$SVC" $PORT 1500 "$ALICE")
+[[ "$r" == *" 200 OK "*" hello from the pod" ]] || fail "detect: alice after 1.5 s of silence: $r"
+r=$(client raw "$SVC" $PORT 0 160301000568656c6c6f0d0a0d0a)
+[[ "$r" == *"Bad request syntax ('\\x16\\x03\\x01\\x00\\x05hello')"* ]] || fail "detect: TLS-like bytes: $r"
+[ "$(log_lines detect)" = 1 ] || fail "detect: the local app got: $(cat "$W/detect.log")"
+echo "ok: agent settings: 1 s HTTP detection (silent then alice → pod), iptables, no flush; non-HTTP bytes → pod"
+stop "detect"
+
 cat >"$CFG" <<'JSON'
 {"target": {"path": "deploy/lolz", "namespace": "lolzspace"},
  "feature": {"network": {"incoming": {"mode": "steal",

@@ -21,6 +21,10 @@
 #       checks Sec-WebSocket-Accept, sends three masked frames (5 bytes, 200
 #       KiB, 1 byte) and reads them back as the echo server returns them;
 #       prints "accept ok" and "echo ok BYTES" or what went wrong.
+#   raw HOST PORT WAIT_MS HEX
+#       Connects, waits WAIT_MS, sends the bytes HEX spells, half-closes and
+#       prints what comes back before the server's EOF (5 s at most), runs
+#       of white space as one space, at most 1000 characters.
 import base64
 import hashlib
 import http.client
@@ -164,12 +168,34 @@ def ws(host, port, path, header=None):
     return 0
 
 
+def raw(host, port, wait_ms, data):
+    addr = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    s = socket.create_connection((addr, port), timeout=5)
+    time.sleep(wait_ms / 1000)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    got = b""
+    try:
+        while len(got) < 65536:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except socket.timeout:
+        pass
+    s.close()
+    print(" ".join(got.decode("latin-1").split())[:1000])
+    return 0
+
+
 def main():
     a = sys.argv[1:]
     if a and a[0] == "load" and len(a) in (7, 8):
         return load(a[1], int(a[2]), a[3], int(a[4]), int(a[5]), a[6], a[7] if len(a) == 8 else None)
     if a and a[0] == "seq" and len(a) >= 4:
         return seq(a[1], int(a[2]), a[3:])
+    if a and a[0] == "raw" and len(a) == 5:
+        return raw(a[1], int(a[2]), int(a[3]), bytes.fromhex(a[4]))
     if a and a[0] == "ws" and len(a) in (4, 5):
         return ws(a[1], int(a[2]), a[3], a[4] if len(a) == 5 else None)
     sys.stderr.write("usage: see the head of %s\n" % sys.argv[0])

@@ -252,6 +252,9 @@ static void test_agent_settings(void)
 	        .service_account = "agent-sa",
 	        .priority_class = "high",
 	        .no_mesh_opt_out = true,
+	        .http_detection_timeout_s = 7,
+	        .no_flush_connections = true,
+	        .firewall = "iptables",
 	};
 	struct k8s_error err = {0};
 	json_t *job = NULL;
@@ -269,9 +272,10 @@ static void test_agent_settings(void)
 	CHECK(!strcmp(sat(ps, "priorityClassName"), "high"));
 	const json_t *c = json_array_get(json_object_get(ps, "containers"), 0);
 	CHECK(json_equal(json_object_get(c, "resources"), res));
-	json_t *want = json_pack("[s,s,s,s,s,s,s,s,s]", "--listen", "127.0.0.1:40000",
+	json_t *want = json_pack("[s,s,s,s,s,s,s,s,s,s,s,s,s,s]", "--listen", "127.0.0.1:40000",
 	                         "--communication-timeout", "30", "--log-level", "debug",
-	                         "targeted", "--container-id", "abc");
+	                         "--http-detection-timeout", "7", "--no-flush-connections",
+	                         "--firewall", "iptables", "targeted", "--container-id", "abc");
 	CHECK(json_equal(json_object_get(c, "args"), want));
 	json_decref(want);
 	/* agent.disable_mesh_sidecar_injection: false keeps the mesh. */

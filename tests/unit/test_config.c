@@ -617,17 +617,34 @@ TEST(fs_patterns_must_compile)
 
 TEST(unimplemented_fields_warn_once_each)
 {
-	struct config *c = must_resolve_text("m.json", "{\"agent\": {\"nftables\": true, "
+	struct config *c = must_resolve_text("m.json", "{\"agent\": {\"inject_headers\": true, "
 	                                               "\"json_log\": true}}");
 	CHECK_EQ(c->warnings.n, 2);
 	_cleanup_free_ char *w1 = config_error_format(&c->warnings.v[0]);
 	_cleanup_free_ char *w0 = config_error_format(&c->warnings.v[1]);
 	CHECK(strstr(
-	        w0, "m.json:1:30: agent.json_log: accepted but not implemented yet: the agent logs "
+	        w0, "m.json:1:36: agent.json_log: accepted but not implemented yet: the agent logs "
 	            "plain text lines"));
-	CHECK(strstr(w1, "m.json:1:12: agent.nftables: accepted but not implemented yet: "
+	CHECK(strstr(w1, "m.json:1:12: agent.inject_headers: accepted but not implemented yet: "
 	                 "the agent does not take this setting"));
 	config_free(c);
+
+	/* The agent's incoming settings are implemented; the detection
+	 * timeout is bounded. */
+	c = must_resolve_text("m.json", "{\"agent\": {\"nftables\": false, \"flush_connections\": "
+	                                "false, \"http_detection_timeout\": 5}}");
+	CHECK_EQ(c->warnings.n, 0);
+	config_free(c);
+	for (int bad = 0; bad < 2; bad++) {
+		char *envp[] = {bad ? S("MIRRORD_AGENT_HTTP_DETECTION_TIMEOUT=0")
+		                    : S("MIRRORD_AGENT_HTTP_DETECTION_TIMEOUT=3601"),
+		                NULL};
+		struct config_errors errs = {0};
+		CHECK(resolve(envp, NULL, 0, NULL, &c, &errs) < 0);
+		_cleanup_free_ char *t = errors_text(&errs);
+		CHECK(strstr(t, "agent.http_detection_timeout: must be 1 to 3600 seconds"));
+		config_errors_clear(&errs);
+	}
 
 	/* Quiet values: what mirrord-trace does anyway. */
 	c = must_resolve_text("m.json", "{\"telemetry\": false, \"operator\": false, "
