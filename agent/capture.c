@@ -42,6 +42,7 @@ struct flow {
 	uint32_t isn;
 	struct reasm r;
 	struct istream *is; /* NULL once the copy was cut */
+	struct mhttp *mh;   /* with an HTTP filter: the requests it matches */
 	uint64_t last_ns;
 };
 
@@ -96,12 +97,19 @@ static void flow_free(struct flow *f, uint8_t how, int err)
 	cap->nflows--;
 	if (f->is)
 		istream_close(f->is, how, err);
+	if (f->mh)
+		mhttp_end(f->mh, how, err);
 	reasm_free(&f->r, &cap->ooo_total);
 	free(f);
 }
 
 static void cut(struct flow *f, int err)
 {
+	if (f->mh) {
+		f->cap->lost_copies++;
+		mhttp_end(f->mh, AP_CLOSE_RESET, err);
+		f->mh = NULL;
+	}
 	if (!f->is)
 		return;
 	f->cap->lost_copies++;
@@ -113,6 +121,8 @@ static void deliver(void *ctx, const uint8_t *p, size_t n)
 {
 	struct flow *f = ctx;
 
+	if (f->mh)
+		mhttp_feed(f->mh, p, n);
 	if (f->is && istream_send(f->is, p, n, MIRROR_MAX_PENDING) < 0) {
 		log_warn("mirror: a copy of port %u fell %u bytes behind; cut", f->dport,
 		         MIRROR_MAX_PENDING);
@@ -224,8 +234,12 @@ static void on_packet(struct capture *cap, const uint8_t *p, size_t n)
 		struct sockaddr_storage ps, ls;
 		sockaddr_of(fam, src, sport, &ps);
 		sockaddr_of(fam, dst, dport, &ls);
-		f->is = istream_open(cap->in, AP_SUB_MIRROR, dport, (struct sockaddr *)&ps,
-		                     (struct sockaddr *)&ls, 0, &mirror_ops, f);
+		const struct http_filter *filt = incoming_mirror_filter(cap->in, dport);
+		if (filt)
+			f->mh = mhttp_new(cap->in, dport, &ps, &ls, filt);
+		else
+			f->is = istream_open(cap->in, AP_SUB_MIRROR, dport, (struct sockaddr *)&ps,
+			                     (struct sockaddr *)&ls, 0, &mirror_ops, f);
 		pp = flow_slot(cap, fam, src, dst, sport, dport);
 		f->next = *pp;
 		*pp = f;
@@ -304,6 +318,14 @@ int capture_new(struct incoming *in, struct agent *a, struct capture **ret)
 }
 
 /* The filter: IPv4/IPv6 TCP, destination port in ports. */
+void capture_filter_gone(struct capture *cap, uint16_t port)
+{
+	for (size_t i = 0; i < CAP_BUCKETS; i++)
+		for (struct flow *f = cap->bucket[i]; f; f = f->next)
+			if (f->dport == port && f->mh)
+				mhttp_filter_gone(f->mh);
+}
+
 int capture_set_ports(struct capture *cap, const uint16_t *ports, size_t n)
 {
 	struct sock_filter f[CAP_MAX_BPF];

@@ -20,46 +20,17 @@
  * (431 / 502 past it); bytes in flight per direction are bounded by
  * HTTP_MAX_BUF and by the client's stream window. */
 #include "agent/h2.h"
+#include "agent/http1.h"
 #include "agent/sniff.h"
 #include "common/evloop.h"
 #include "common/log.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <ctype.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#define HTTP_MAX_HEAD (64u * 1024)
 #define HTTP_MAX_BUF (256u * 1024)
-#define HTTP_MAX_HEADERS 128
 #define HTTP_MAX_CONNS 1024
-
-struct http_filter {
-	uint8_t op;
-	unsigned n;
-	struct {
-		uint8_t kind;
-		pcre2_code *re;                         /* HEADER, PATH */
-		char method[AP_MAX_FILTER_PATTERN + 1]; /* METHOD */
-	} rules[AP_MAX_FILTER_RULES];
-	pcre2_match_data *md;
-};
-
-/* Body framing of one message. */
-enum frame_kind { FR_NONE, FR_LENGTH, FR_CHUNKED, FR_EOF };
-enum chunk_state { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER };
-
-struct framer {
-	enum frame_kind kind;
-	uint64_t left; /* LENGTH: bytes left; CHUNKED: of this chunk */
-	enum chunk_state cs;
-	unsigned line;  /* CH_TRAILER: bytes on the current trailer line */
-	bool size_seen; /* CH_SIZE: at least one hex digit */
-	bool last;      /* the 0-size chunk was seen */
-	bool done;
-};
 
 enum hstate { HS_HEAD, HS_BODY, HS_WAIT, HS_RAW };
 
@@ -78,7 +49,7 @@ struct hconn {
 	bool clean_end; /* raw to the pod: it closed, the peer gets a FIN */
 	enum hstate st;
 	bool to_client, head_req, upgrade_req, resp_started, in_resp_body;
-	struct framer req, resp;
+	struct http1_framer req, resp;
 	struct istream *is;
 	uint8_t *ibuf; /* from the peer, not yet routed */
 	size_t ilen;
@@ -94,334 +65,6 @@ struct hconn {
 
 static struct hconn *conns;
 static size_t nconns;
-
-/* ---- filter ---- */
-
-int http_filter_new(const struct ap_msg *m, struct http_filter **ret, char *err, size_t errcap)
-{
-	struct http_filter *f = xcalloc(1, sizeof(*f));
-
-	f->op = m->u.port_sub.filter_op;
-	for (unsigned i = 0; i < m->u.port_sub.rule_count; i++) {
-		const struct ap_filter_rule *r = &m->u.port_sub.rules[i];
-		int code;
-		PCRE2_SIZE off;
-
-		f->rules[i].kind = r->kind;
-		f->n = i + 1;
-		if (r->kind == AP_FILTER_METHOD) {
-			(void)ap_bytes_to_str(&r->pattern, f->rules[i].method,
-			                      sizeof(f->rules[i].method));
-			continue;
-		}
-		f->rules[i].re = pcre2_compile(r->pattern.ptr, r->pattern.len, PCRE2_CASELESS,
-		                               &code, &off, NULL);
-		if (!f->rules[i].re) {
-			char msg[128];
-			pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof(msg));
-			snprintf(err, errcap, "rule %u: %s at offset %zu", i + 1, msg, (size_t)off);
-			http_filter_free(f);
-			return -EINVAL;
-		}
-	}
-	f->md = pcre2_match_data_create(1, NULL);
-	*ret = f;
-	return 0;
-}
-
-void http_filter_free(struct http_filter *f)
-{
-	if (!f)
-		return;
-	for (unsigned i = 0; i < f->n; i++)
-		pcre2_code_free(f->rules[i].re);
-	pcre2_match_data_free(f->md);
-	free(f);
-}
-
-static bool re_match(const struct http_filter *f, pcre2_code *re, const char *s, size_t n)
-{
-	return pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, f->md, NULL) >= 0;
-}
-
-/* A parsed request head: views into the buffer. */
-struct head {
-	const char *method, *target;
-	size_t method_len, target_len;
-	unsigned status; /* responses */
-	unsigned nh;
-	struct {
-		const char *name, *value;
-		size_t name_len, value_len;
-	} h[HTTP_MAX_HEADERS];
-};
-
-static bool rule_match(const struct http_filter *f, unsigned i, const struct http_req_view *v)
-{
-	char line[HTTP_MAX_HEAD + 2];
-
-	switch (f->rules[i].kind) {
-	case AP_FILTER_METHOD:
-		return strlen(f->rules[i].method) == v->method_len &&
-		       !strncasecmp(f->rules[i].method, v->method, v->method_len);
-	case AP_FILTER_PATH: {
-		size_t plen = 0;
-		while (plen < v->target_len && !strchr("? \r", v->target[plen]))
-			plen++;
-		return re_match(f, f->rules[i].re, v->target, plen) ||
-		       (plen < v->target_len &&
-		        re_match(f, f->rules[i].re, v->target, v->target_len));
-	}
-	case AP_FILTER_HEADER:
-		/* "name: value" with the name in lowercase, as mirrord's
-		 * HTTP stack presents headers to the same patterns. */
-		for (size_t k = 0; k < v->nfields; k++) {
-			const char *name, *value;
-			size_t name_len, value_len, n = 0;
-			v->field(v->ctx, k, &name, &name_len, &value, &value_len);
-			/* Bounded by the head (HTTP/1.x) or the header list
-			 * (HTTP/2) limit; a longer field cannot match. */
-			if (name_len + 2 + value_len > sizeof(line))
-				continue;
-			for (size_t j = 0; j < name_len; j++)
-				line[n++] = (char)tolower((unsigned char)name[j]);
-			line[n++] = ':';
-			line[n++] = ' ';
-			memcpy(line + n, value, value_len);
-			n += value_len;
-			if (re_match(f, f->rules[i].re, line, n))
-				return true;
-		}
-		return false;
-	default:
-		return false;
-	}
-}
-
-bool http_filter_match(const struct http_filter *f, const struct http_req_view *v)
-{
-	for (unsigned i = 0; i < f->n; i++) {
-		bool m = rule_match(f, i, v);
-		if (f->op == AP_FILTER_ANY_OF && m)
-			return true;
-		if (f->op == AP_FILTER_ALL_OF && !m)
-			return false;
-	}
-	return f->op == AP_FILTER_ALL_OF;
-}
-
-static void head_field(const void *ctx, size_t k, const char **name, size_t *name_len,
-                       const char **value, size_t *value_len)
-{
-	const struct head *hd = ctx;
-	*name = hd->h[k].name;
-	*name_len = hd->h[k].name_len;
-	*value = hd->h[k].value;
-	*value_len = hd->h[k].value_len;
-}
-
-static bool filter_match(const struct http_filter *f, const struct head *hd)
-{
-	const struct http_req_view v = {.method = hd->method,
-	                                .method_len = hd->method_len,
-	                                .target = hd->target,
-	                                .target_len = hd->target_len,
-	                                .nfields = hd->nh,
-	                                .field = head_field,
-	                                .ctx = hd};
-	return http_filter_match(f, &v);
-}
-
-/* ---- parsing ---- */
-
-/* Length of the head (through the blank line) in p[0..n), 0 if not
- * complete yet. */
-static size_t head_len(const uint8_t *p, size_t n)
-{
-	for (size_t i = 3; i < n; i++)
-		if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
-			return i + 1;
-	return 0;
-}
-
-static bool hdr_is(const struct head *hd, unsigned k, const char *name)
-{
-	return hd->h[k].name_len == strlen(name) && !strncasecmp(hd->h[k].name, name, strlen(name));
-}
-
-/* Parse a head of len bytes (ends with CRLFCRLF). request: "M T V",
- * else "V S R". -EBADMSG if malformed. */
-static int parse_head(const char *p, size_t len, bool request, struct head *hd)
-{
-	const char *end = p + len - 2, *eol = memchr(p, '\r', len);
-	const char *sp1, *sp2;
-
-	memset(hd, 0, sizeof(*hd));
-	if (!eol || eol[1] != '\n')
-		return -EBADMSG;
-	sp1 = memchr(p, ' ', (size_t)(eol - p));
-	if (!sp1)
-		return -EBADMSG;
-	sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
-	if (request) {
-		if (!sp2 || eol - sp2 < 9 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
-			return -EBADMSG;
-		hd->method = p;
-		hd->method_len = (size_t)(sp1 - p);
-		hd->target = sp1 + 1;
-		hd->target_len = (size_t)(sp2 - sp1 - 1);
-	} else {
-		if (strncmp(p, "HTTP/1.", 7) != 0 || eol - sp1 < 4)
-			return -EBADMSG;
-		hd->status = (unsigned)(sp1[1] - '0') * 100 + (unsigned)(sp1[2] - '0') * 10 +
-		             (unsigned)(sp1[3] - '0');
-		if (!isdigit((unsigned char)sp1[1]) || !isdigit((unsigned char)sp1[2]) ||
-		    !isdigit((unsigned char)sp1[3]))
-			return -EBADMSG;
-	}
-	for (const char *l = eol + 2; l < end;) {
-		const char *le = memchr(l, '\r', (size_t)(end - l + 1));
-		const char *colon = memchr(l, ':', (size_t)(le - l));
-		if (!le || !colon || colon == l || hd->nh >= HTTP_MAX_HEADERS)
-			return -EBADMSG;
-		const char *v = colon + 1, *ve = le;
-		while (v < ve && (*v == ' ' || *v == '\t'))
-			v++;
-		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-			ve--;
-		hd->h[hd->nh].name = l;
-		hd->h[hd->nh].name_len = (size_t)(colon - l);
-		hd->h[hd->nh].value = v;
-		hd->h[hd->nh].value_len = (size_t)(ve - v);
-		hd->nh++;
-		l = le + 2;
-	}
-	return 0;
-}
-
-/* Body framing from the headers (RFC 9112 §6.3). */
-static int body_framing(const struct head *hd, bool request, struct framer *fr)
-{
-	memset(fr, 0, sizeof(*fr));
-	fr->kind = request ? FR_NONE : FR_EOF;
-	for (unsigned k = 0; k < hd->nh; k++) {
-		if (hdr_is(hd, k, "transfer-encoding")) {
-			/* chunked must be last; anything else is not ours
-			 * to frame. */
-			size_t n = hd->h[k].value_len;
-			if (n >= 7 && !strncasecmp(hd->h[k].value + n - 7, "chunked", 7))
-				fr->kind = FR_CHUNKED;
-			else
-				return -EBADMSG;
-			return 0;
-		}
-	}
-	for (unsigned k = 0; k < hd->nh; k++) {
-		if (hdr_is(hd, k, "content-length")) {
-			char num[24];
-			uint64_t v;
-			if (hd->h[k].value_len == 0 || hd->h[k].value_len >= sizeof(num))
-				return -EBADMSG;
-			memcpy(num, hd->h[k].value, hd->h[k].value_len);
-			num[hd->h[k].value_len] = 0;
-			if (parse_u64(num, UINT64_MAX, &v) < 0)
-				return -EBADMSG;
-			fr->kind = v ? FR_LENGTH : FR_NONE;
-			fr->left = v;
-		}
-	}
-	fr->done = fr->kind == FR_NONE;
-	return 0;
-}
-
-/* How many of p[0..n) belong to the body; sets fr->done at its end.
- * -EBADMSG for a broken chunked encoding. */
-static ssize_t framer_feed(struct framer *fr, const uint8_t *p, size_t n)
-{
-	size_t i = 0;
-
-	if (fr->done)
-		return 0;
-	if (fr->kind == FR_EOF)
-		return (ssize_t)n;
-	if (fr->kind == FR_LENGTH) {
-		size_t k = n < fr->left ? n : (size_t)fr->left;
-		fr->left -= k;
-		fr->done = fr->left == 0;
-		return (ssize_t)k;
-	}
-	while (i < n && !fr->done) {
-		uint8_t c = p[i];
-		switch (fr->cs) {
-		case CH_SIZE:
-			if (isxdigit(c)) {
-				if (fr->left >> 56)
-					return -EBADMSG;
-				fr->left =
-				        fr->left * 16 +
-				        (uint64_t)(isdigit(c) ? c - '0' : (tolower(c) - 'a' + 10));
-				fr->size_seen = true;
-			} else if (c == '\r' && fr->size_seen) {
-				fr->cs = CH_SIZE_LF;
-			} else if ((c == ';' || c == ' ' || c == '\t') && fr->size_seen) {
-				fr->cs = CH_EXT;
-			} else {
-				return -EBADMSG;
-			}
-			i++;
-			break;
-		case CH_EXT:
-			if (c == '\r')
-				fr->cs = CH_SIZE_LF;
-			i++;
-			break;
-		case CH_SIZE_LF:
-			if (c != '\n')
-				return -EBADMSG;
-			i++;
-			fr->size_seen = false;
-			if (fr->left == 0) {
-				fr->cs = CH_TRAILER;
-				fr->line = 0;
-			} else {
-				fr->cs = CH_DATA;
-			}
-			break;
-		case CH_DATA: {
-			size_t k = n - i < fr->left ? n - i : (size_t)fr->left;
-			i += k;
-			fr->left -= k;
-			if (!fr->left)
-				fr->cs = CH_DATA_CR;
-			break;
-		}
-		case CH_DATA_CR:
-			if (c != '\r')
-				return -EBADMSG;
-			fr->cs = CH_DATA_LF;
-			i++;
-			break;
-		case CH_DATA_LF:
-			if (c != '\n')
-				return -EBADMSG;
-			fr->cs = CH_SIZE;
-			i++;
-			break;
-		case CH_TRAILER:
-			/* Trailer lines until an empty one. */
-			i++;
-			if (c == '\n') {
-				if (fr->line <= 1)
-					fr->done = true;
-				fr->line = 0;
-			} else if (++fr->line > HTTP_MAX_HEAD) {
-				return -EBADMSG;
-			}
-			break;
-		}
-	}
-	return (ssize_t)i;
-}
 
 /* ---- connection ---- */
 
@@ -678,11 +321,11 @@ static void h2_adopt(struct hconn *h)
 /* Route the head at ibuf[0..len). */
 static int route_request(struct hconn *h, size_t len)
 {
-	struct head *hd = xmalloc(sizeof(*hd));
-	int r = parse_head((const char *)h->ibuf, len, true, hd);
+	struct http1_head *hd = xmalloc(sizeof(*hd));
+	int r = http1_parse_head((const char *)h->ibuf, len, true, hd);
 
 	if (r == 0)
-		r = body_framing(hd, true, &h->req);
+		r = http1_body_framing(hd, true, &h->req);
 	if (r < 0) {
 		free(hd);
 		answer_error(h, 400, "Bad Request", "malformed HTTP/1.x request");
@@ -692,8 +335,8 @@ static int route_request(struct hconn *h, size_t len)
 	h->head_req = hd->method_len == 4 && !strncmp(hd->method, "HEAD", 4);
 	h->upgrade_req = false;
 	for (unsigned k = 0; k < hd->nh; k++)
-		h->upgrade_req |= hdr_is(hd, k, "upgrade");
-	h->to_client = h->f && filter_match(h->f, hd);
+		h->upgrade_req |= http1_hdr_is(hd, k, "upgrade");
+	h->to_client = h->f && http1_filter_match(h->f, hd);
 	h->routed = true;
 	free(hd);
 	if (h->to_client && !h->is) {
@@ -755,7 +398,7 @@ static void hconn_process(struct hconn *h)
 			}
 		}
 		if (h->st == HS_HEAD) {
-			size_t len = head_len(h->ibuf, h->ilen);
+			size_t len = http1_head_len(h->ibuf, h->ilen);
 			if (!len) {
 				if (h->ilen >= HTTP_MAX_HEAD) {
 					answer_error(h, 431, "Request Header Fields Too Large",
@@ -769,7 +412,7 @@ static void hconn_process(struct hconn *h)
 			continue;
 		}
 		/* HS_BODY */
-		ssize_t n = framer_feed(&h->req, h->ibuf, h->ilen);
+		ssize_t n = http1_framer_feed(&h->req, h->ibuf, h->ilen);
 		if (n < 0) {
 			h->close_after = true;
 			return;
@@ -799,16 +442,16 @@ static void on_response(struct hconn *h, const uint8_t *p, size_t n)
 			size_t before = h->rlen, len;
 			if (!buf_add(&h->rbuf, &h->rlen, p, n > HTTP_MAX_HEAD ? HTTP_MAX_HEAD : n))
 				return;
-			len = head_len(h->rbuf, h->rlen);
+			len = http1_head_len(h->rbuf, h->rlen);
 			if (!len) {
 				if (h->rlen >= HTTP_MAX_HEAD)
 					target_failed(h, "response head over the agent's limit");
 				return;
 			}
-			struct head *hd = xmalloc(sizeof(*hd));
-			int r = parse_head((const char *)h->rbuf, len, false, hd);
+			struct http1_head *hd = xmalloc(sizeof(*hd));
+			int r = http1_parse_head((const char *)h->rbuf, len, false, hd);
 			if (r == 0)
-				r = body_framing(hd, false, &h->resp);
+				r = http1_body_framing(hd, false, &h->resp);
 			unsigned status = hd->status;
 			free(hd);
 			if (r < 0) {
@@ -828,10 +471,11 @@ static void on_response(struct hconn *h, const uint8_t *p, size_t n)
 			if (status >= 100 && status < 200)
 				continue; /* interim; the real head follows */
 			if (h->head_req || status == 204 || status == 304)
-				h->resp = (struct framer){.kind = FR_NONE, .done = true};
+				h->resp =
+				        (struct http1_framer){.kind = HTTP1_FR_NONE, .done = true};
 			h->in_resp_body = true;
 		}
-		ssize_t k = framer_feed(&h->resp, p, n);
+		ssize_t k = http1_framer_feed(&h->resp, p, n);
 		if (k < 0) {
 			target_failed(h, "malformed response body");
 			return;
@@ -848,7 +492,7 @@ static void on_response(struct hconn *h, const uint8_t *p, size_t n)
 				 * 413, say): the rest of the body still goes
 				 * to the same target. */
 				h->in_resp_body = false;
-				h->resp = (struct framer){0};
+				h->resp = (struct http1_framer){0};
 			}
 			if (n)
 				h->close_after = true;
@@ -884,7 +528,7 @@ static void client_closed(void *ctx, uint8_t how, int err)
 		}
 		/* The local app closed after its response (Connection:
 		 * close, or until-EOF framing): that ends this response. */
-		if (h->in_resp_body && h->resp.kind == FR_EOF) {
+		if (h->in_resp_body && h->resp.kind == HTTP1_FR_EOF) {
 			exchange_done(h);
 			h->close_after = true;
 			hconn_update(h);
@@ -989,7 +633,7 @@ static void up_failed(struct hconn *h, int err)
 		return;
 	}
 	if (!h->to_client && h->st != HS_HEAD) {
-		if (h->in_resp_body && h->resp.kind == FR_EOF && !err) {
+		if (h->in_resp_body && h->resp.kind == HTTP1_FR_EOF && !err) {
 			exchange_done(h);
 			h->close_after = true;
 			return;

@@ -149,10 +149,6 @@ void incoming_sub(struct incoming *in, const struct ap_msg *m)
 		return;
 	}
 	if (m->u.port_sub.filter_op != AP_FILTER_NONE) {
-		if (mode == AP_SUB_MIRROR) {
-			reply(in, m->id, EOPNOTSUPP);
-			return;
-		}
 		r = http_filter_new(m, &f, err, sizeof(err));
 		if (r < 0) {
 			log_warn("port %u: bad HTTP filter: %s", port, err);
@@ -192,6 +188,8 @@ void incoming_unsub(struct incoming *in, const struct ap_msg *m)
 	}
 	uint8_t mode = s->mode;
 	hconn_free_all(in, s->port); /* they stop using the filter */
+	if (in->cap && s->filter)
+		capture_filter_gone(in->cap, s->port);
 	http_filter_free(s->filter);
 	*s = in->subs[--in->nsubs];
 	(void)apply(in, mode, NULL, 0);
@@ -200,6 +198,13 @@ void incoming_unsub(struct incoming *in, const struct ap_msg *m)
 	log_info("port %u no longer %s", m->u.port_unsub.port,
 	         mode == AP_SUB_STEAL ? "stolen" : "mirrored");
 	reply(in, m->id, 0);
+}
+
+const struct http_filter *incoming_mirror_filter(struct incoming *in, uint16_t port)
+{
+	struct sub *s = find_sub(in, port);
+
+	return s && s->mode == AP_SUB_MIRROR ? s->filter : NULL;
 }
 
 bool incoming_steal_lookup(struct incoming *in, uint16_t port, struct http_filter **ret_filter)

@@ -156,3 +156,21 @@ int capture_new(struct incoming *in, struct agent *a, struct capture **ret);
 void capture_free(struct capture *cap);
 /* Replace the set of mirrored ports (the BPF filter). */
 int capture_set_ports(struct capture *cap, const uint16_t *ports, size_t n);
+/* The filter of a mirrored port goes (unsubscription): its copies end. */
+void capture_filter_gone(struct capture *cap, uint16_t port);
+/* The HTTP filter of a mirrored port, or NULL (every byte is copied). */
+const struct http_filter *incoming_mirror_filter(struct incoming *in, uint16_t port);
+
+/* ---- mirror_http.c ---- */
+
+/* The filtered copy of one captured connection: only the requests the
+ * filter matches reach the client. */
+struct mhttp;
+struct mhttp *mhttp_new(struct incoming *in, uint16_t port, const struct sockaddr_storage *peer,
+                        const struct sockaddr_storage *local, const struct http_filter *f);
+/* The connection's next bytes, in order. */
+void mhttp_feed(struct mhttp *m, const uint8_t *p, size_t n);
+/* The filter is freed: no request is copied any more. */
+void mhttp_filter_gone(struct mhttp *m);
+/* The connection ended (how: AP_CLOSE_FIN or AP_CLOSE_RESET); frees m. */
+void mhttp_end(struct mhttp *m, uint8_t how, int err);

@@ -521,11 +521,6 @@ static void setup_incoming(const struct config *c, bool targetless, struct in_st
 	}
 	size_t i;
 	json_array_foreach(list, i, rule) filter_add(f, rule);
-	if (f->n && ret->mode == SESSION_IN_MIRROR) {
-		log_warn("feature.network.incoming.http_filter applies to steal only: mirror "
-		         "copies every connection of the port");
-		memset(f, 0, sizeof(*f));
-	}
 	ret->filter_ports = st->filter_ports =
 	        port_list(c, CF_IN_FILTER_PORTS, &ret->n_filter_ports);
 	ret->ignore_ports = st->ignore_ports =

@@ -287,7 +287,7 @@ void net_listen(struct sc_event *ev, struct policy *p)
 		return;
 	}
 	const struct session_in_filter *f = NULL;
-	if (in->mode == SESSION_IN_STEAL && in->filter.n &&
+	if (in->filter.n &&
 	    (!in->n_filter_ports || port_in(pod, in->filter_ports, in->n_filter_ports)))
 		f = &in->filter;
 	struct listen_call *c = xcalloc(1, sizeof(*c));

@@ -378,6 +378,111 @@ TEST(steal_close_lingers)
 	teardown_ns();
 }
 
+/* ---- filtered mirror ---- */
+
+/* Read until n answers of the pod's app ("pod\n" bodies) came back. */
+static void pod_answers(int fd, int n)
+{
+	char resp[16384];
+	size_t got = 0;
+	int seen = 0;
+
+	while (seen < n && got + 1 < sizeof(resp)) {
+		ssize_t k = read(fd, resp + got, sizeof(resp) - 1 - got);
+		CHECK(k > 0);
+		got += (size_t)k;
+		resp[got] = 0;
+		seen = 0;
+		for (const char *q = resp; (q = strstr(q, "pod\n")); q += 4)
+			seen++;
+	}
+	CHECK_EQ(seen, n);
+}
+
+/* Mirror with an HTTP filter: of a keep-alive connection, only the
+ * matching requests (head and body) reach the client, on one stream in
+ * their order, which ends with the connection; the pod's app answers
+ * all. A connection that is not HTTP is not copied; an upgrade request
+ * is the last one copied. */
+TEST(mirror_http_filter)
+{
+	static const char a1[] = "GET /a1 HTTP/1.1\r\nx-user: alice\r\n\r\n";
+	static const char a2[] =
+	        "POST /a2 HTTP/1.1\r\nX-User: alice\r\ncontent-length: 5\r\n\r\nhello";
+	static const char b_head[] =
+	        "POST /b HTTP/1.1\r\nx-user: bob\r\ncontent-length: 5000\r\n\r\n";
+	static const char c3[] = "GET /c HTTP/1.1\r\n\r\n";
+	static const char up[] = "GET /ws HTTP/1.1\r\nx-user: alice\r\nconnection: upgrade\r\n"
+	                         "upgrade: websocket\r\n\r\n";
+	static char big[5000], buf[16384];
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+
+	memset(big, 'x', sizeof(big));
+	setup_ns();
+	agent_start_targeted(&ar, NULL);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe_port(&c, 1, APP_PORT, AP_SUB_MIRROR, AP_FILTER_ALL_OF, "^x-user: alice$",
+	                        NULL),
+	         0);
+	CHECK_EQ(subscribe_port(&c, 2, RAW_PORT, AP_SUB_MIRROR, AP_FILTER_ALL_OF, "^x-user: alice$",
+	                        NULL),
+	         0);
+
+	/* Pipelined, split mid-body: alice, bob with a body, alice with a
+	 * body, nobody. */
+	int fd = peer_connect();
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, a1, strlen(a1)), 0);
+	CHECK_EQ(write_all(fd, b_head, strlen(b_head)), 0);
+	CHECK_EQ(write_all(fd, big, 3000), 0);
+	usleep(20 * 1000);
+	CHECK_EQ(write_all(fd, big + 3000, 2000), 0);
+	CHECK_EQ(write_all(fd, a2, strlen(a2)), 0);
+	CHECK_EQ(write_all(fd, c3, strlen(c3)), 0);
+	pod_answers(fd, 4);
+	close(fd);
+	recv_until(&c, AP_ACCEPT, &m);
+	CHECK_EQ(m.u.accept.mode, AP_SUB_MIRROR);
+	CHECK_EQ(m.u.accept.port, APP_PORT);
+	size_t n = recv_stream(&c, m.id, buf, sizeof(buf), sizeof(buf) - 1);
+	CHECK_EQ(n, strlen(a1) + strlen(a2));
+	CHECK(!memcmp(buf, a1, strlen(a1)) && !memcmp(buf + strlen(a1), a2, strlen(a2)));
+
+	/* Nobody matched: no stream at all. */
+	fd = peer_connect();
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, c3, strlen(c3)), 0);
+	pod_answers(fd, 1);
+	close(fd);
+
+	/* Not HTTP (TLS-like bytes to the echo): not copied. */
+	fd = peer_connect_port(RAW_PORT);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, "\x16\x03\x01\x00\x05hello\r\n\r\n", 14), 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), 21), 21);
+	close(fd);
+	CHECK_EQ(recv_msg(&c, &m, 300), -1);
+
+	/* An upgrade: the request is copied and ends the copy; what
+	 * follows (another protocol) is not. */
+	fd = peer_connect_port(RAW_PORT);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, up, strlen(up)), 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), 7 + strlen(up)), 7 + strlen(up));
+	recv_until(&c, AP_ACCEPT, &m);
+	uint32_t id = m.id;
+	CHECK_EQ(write_all(fd, "x-user: alice\r\n\r\n", 17), 0);
+	n = recv_stream(&c, id, buf, sizeof(buf), sizeof(buf) - 1);
+	CHECK_EQ(n, strlen(up));
+	CHECK(!memcmp(buf, up, n));
+	close(fd);
+	CHECK_EQ(recv_msg(&c, &m, 300), -1);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 /* ---- cleanup ---- */
 
 static void cleanup_cases(const char *env)

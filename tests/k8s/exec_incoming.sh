@@ -297,6 +297,26 @@ filter_case method "$POD_HELLO
 200 method /y" "GET /" "DELETE /x" "POST /echo" "DELETE /y"
 echo "ok: method_filter: DELETE to the local app, GET and POST to the pod"
 
+# Mirror with an HTTP filter: the pod answers every request of one
+# keep-alive connection, the local app gets alice's only (with the body).
+cat >"$CFG" <<'JSON'
+{"target": {"path": "deploy/lolz", "namespace": "lolzspace"},
+ "feature": {"network": {"incoming": {"mode": "mirror",
+  "http_filter": {"header_filter": "^x-user: alice$"}}}}}
+JSON
+serve mfilter -f "$CFG" -- "$PY" "$APP" mfilter $PORT "$W/mfilter.log"
+[ "$(rules)" = "$BEFORE" ] || fail "filtered mirror changed the nat table: $(rules)"
+filtered mfilter "$POD_HELLO
+$POD_HELLO
+200 body of POST /echo x-user: alice
+$POD_HELLO" "GET / x-user: alice" "GET / x-user: bob" "POST /echo x-user: alice" "GET /"
+received mfilter 2 || fail "filtered mirror: the local app got: $(cat "$W/mfilter.log")"
+sleep 0.5 # a request that should not come would come now
+[ "$(cut -d' ' -f1-3 "$W/mfilter.log" | tr '\n' ,)" = "GET / 0,POST /echo 32," ] ||
+	fail "filtered mirror: the local app got: $(cat "$W/mfilter.log")"
+echo "ok: mirror with header_filter: the pod answered all four, the local app got alice's two (with the body)"
+stop "filtered mirror"
+
 # The agent's incoming settings reach it: a 1 s HTTP detection timeout
 # (a connection silent for 1.5 s goes to the pod whole, alice or not),
 # iptables rather than nft, no flush. Bytes that are not HTTP reach the
