@@ -172,6 +172,7 @@ static void end_init(struct h2end *e, struct h2conn *c, enum end_kind kind)
 	e->init_win = H2F_DEFAULT_WINDOW;
 	e->send_win = H2F_DEFAULT_WINDOW;
 	e->next_sid = 1;
+	e->max_streams = H2_ROUTE_STREAMS_DEFAULT;
 	e->preface = kind != END_PEER; /* only a client sends one */
 }
 

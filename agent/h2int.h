@@ -19,6 +19,9 @@
 #define H2_OUT_MAX (1024u * 1024) /* past this, stop reading what feeds it */
 #define H2_MAX_ROUTES 4           /* pod and local connections per stolen one */
 #define H2_IN_MAX (H2F_HDR_LEN + H2F_DEFAULT_MAX_FRAME)
+/* A route's MAX_CONCURRENT_STREAMS until its SETTINGS say otherwise: the
+ * floor RFC 9113 §6.5.2 recommends, what nghttp2 clients assume too. */
+#define H2_ROUTE_STREAMS_DEFAULT 100
 
 enum end_kind { END_PEER, END_POD, END_LOCAL };
 
@@ -50,12 +53,14 @@ struct h2end {
 	uint32_t hb_sid;
 	uint8_t hb_flags;
 	bool in_hb;
-	uint32_t next_sid; /* routes: the next stream id to open */
-	uint32_t last_sid; /* peer: the highest stream id seen */
-	unsigned nstreams;
-	bool goaway; /* routes: no new streams (GOAWAY, failure) */
-	bool broken; /* LOCAL: its agent stream was cut; fail it soon */
-	bool dead;   /* closed; freed by h2c_update() */
+	uint32_t next_sid;    /* routes: the next stream id to open */
+	uint32_t last_sid;    /* peer: the highest stream id seen */
+	unsigned nstreams;    /* streams on it (routes: begun or queued) */
+	unsigned nactive;     /* routes: streams begun (HEADERS sent) */
+	uint32_t max_streams; /* routes: their MAX_CONCURRENT_STREAMS */
+	bool goaway;          /* routes: no new streams (GOAWAY, failure) */
+	bool broken;          /* LOCAL: its agent stream was cut; fail it soon */
+	bool dead;            /* closed; freed by h2c_update() */
 };
 
 /* One direction of a stream: what waits for the destination's window. */
@@ -77,6 +82,11 @@ struct h2s {
 	struct h2end *route; /* NULL: answered by the agent; request bytes dropped */
 	struct h2dir req, resp;
 	bool resp_begun; /* response HEADERS went to the peer */
+	/* Waiting for room under the route's MAX_CONCURRENT_STREAMS: no
+	 * route stream id yet; head is its encoded request header block. */
+	bool queued;
+	uint8_t *head;
+	size_t head_len;
 };
 
 struct h2conn {
@@ -89,6 +99,7 @@ struct h2conn {
 	struct h2end peer;
 	struct h2end *routes;
 	struct h2s *streams;
+	unsigned nqueued; /* streams queued for a route (see h2s.queued) */
 	bool peer_goaway; /* the peer sent GOAWAY: end when its streams are done */
 	bool closing;     /* GOAWAY sent or EOF: free once the output is out */
 	bool reset;       /* free with a TCP reset */

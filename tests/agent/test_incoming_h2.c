@@ -356,6 +356,128 @@ TEST(steal_h2_route_closes_after_response)
 	teardown_ns();
 }
 
+/* The HTTP/2 frames the agent sends on one agent stream (the test plays
+ * the local app), read in order; the client preface is skipped. */
+struct ap_frames {
+	struct conn *c;
+	uint32_t id;
+	size_t n, pos;
+	bool preface;
+	uint8_t buf[1 << 17];
+};
+
+static void ap_frames_init(struct ap_frames *r, struct conn *c, uint32_t id)
+{
+	*r = (struct ap_frames){.c = c, .id = id, .preface = true};
+}
+
+/* The next frame: header in *h, payload in *p (valid until the next). */
+static void ap_next(struct ap_frames *r, struct h2f_hdr *h, const uint8_t **p)
+{
+	for (;;) {
+		if (r->preface && r->n - r->pos >= H2F_PREFACE_LEN) {
+			CHECK(!memcmp(r->buf + r->pos, H2F_PREFACE, H2F_PREFACE_LEN));
+			r->pos += H2F_PREFACE_LEN;
+			r->preface = false;
+		}
+		if (!r->preface && r->n - r->pos >= H2F_HDR_LEN) {
+			h2f_hdr_parse(r->buf + r->pos, h);
+			if (r->n - r->pos - H2F_HDR_LEN >= h->len) {
+				*p = r->buf + r->pos + H2F_HDR_LEN;
+				r->pos += H2F_HDR_LEN + h->len;
+				return;
+			}
+		}
+		memmove(r->buf, r->buf + r->pos, r->n - r->pos);
+		r->n -= r->pos;
+		r->pos = 0;
+		CHECK(r->n < sizeof(r->buf) - 1);
+		r->n += recv_stream(r->c, r->id, (char *)r->buf + r->n, sizeof(r->buf) - r->n, 1);
+	}
+}
+
+/* A route (the local app, played by the test) that allows 2 concurrent
+ * streams, and 10 requests for it at once: it never sees more than 2
+ * open; the others wait in the agent and begin as streams end, and every
+ * request is answered (none refused). */
+TEST(steal_h2_route_max_streams)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	static struct ap_frames r;
+	const uint8_t *q;
+	const uint16_t mcs = H2S_MAX_CONCURRENT_STREAMS;
+	const uint32_t two = 2;
+	uint8_t st[H2F_HDR_LEN + 6], status200 = 0x88;
+	const uint8_t ping[8] = "two only";
+	unsigned open = 0, begun = 0, answered = 0, oldest = 1;
+
+	int fd = h2_steal_start(&ar, &c);
+	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
+	h2_request(fd, 1, "/c", "alice", true);
+	recv_until(&c, AP_ACCEPT, &m);
+	ap_frames_init(&r, &c, m.id);
+	do
+		ap_next(&r, &h, &q);
+	while (h.type != H2F_HEADERS);
+	CHECK_EQ(h.sid, 1);
+	open = begun = 1;
+	/* The app's limit, known to the agent once it answers the PING. */
+	h2f_put_settings(st, &mcs, &two, 1);
+	ap_h2_send(&c, m.id, H2F_SETTINGS, 0, 0, st + H2F_HDR_LEN, 6);
+	ap_h2_send(&c, m.id, H2F_PING, 0, 0, ping, 8);
+	do
+		ap_next(&r, &h, &q);
+	while (h.type != H2F_PING);
+	for (uint32_t sid = 3; sid <= 19; sid += 2)
+		h2_request(fd, sid, "/c", "alice", true);
+	/* The agent read all nine (its PING answer comes after them); what
+	 * it sent the app by then comes before the app's PING answer. */
+	h2_send(fd, H2F_PING, 0, 0, ping, 8);
+	h2_expect(fd, H2F_PING, 0, &h, p);
+	ap_h2_send(&c, m.id, H2F_PING, 0, 0, ping, 8);
+	for (;;) {
+		ap_next(&r, &h, &q);
+		if (h.type == H2F_PING)
+			break;
+		if (h.type == H2F_HEADERS)
+			open++, begun++;
+	}
+	fprintf(stderr, "streams begun at the app: %u of 10\n", begun);
+	CHECK_EQ(open, 2);
+	/* The app answers its oldest stream; the next queued one begins. */
+	while (answered < 10) {
+		ap_h2_send(&c, m.id, H2F_HEADERS, H2F_END_HEADERS | H2F_END_STREAM, oldest,
+		           &status200, 1);
+		oldest += 2;
+		open--;
+		answered++;
+		if (begun == 10)
+			continue;
+		do
+			ap_next(&r, &h, &q);
+		while (h.type != H2F_HEADERS);
+		CHECK_EQ(h.sid, 2 * begun + 1);
+		open++, begun++;
+		CHECK(open <= 2);
+	}
+	/* The peer got ten answers, in order, and no reset. */
+	for (uint32_t sid = 1; sid <= 19; sid += 2) {
+		do
+			CHECK(h2_recv(fd, &h, p));
+		while (h.type != H2F_HEADERS && h.type != H2F_RST_STREAM);
+		CHECK_EQ(h.type, H2F_HEADERS);
+		CHECK_EQ(h.sid, sid);
+		CHECK(h.flags & H2F_END_STREAM);
+	}
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 /* Past the router's 256 HTTP/2 connections, the next one is not cut: it
  * goes to the pod's app whole, unfiltered (here an HTTP/1.1 app, which
  * answers the preface with an HTML error page). */
