@@ -19,6 +19,13 @@
 #define H2_OUT_MAX (1024u * 1024) /* past this, stop reading what feeds it */
 #define H2_MAX_ROUTES 4           /* pod and local connections per stolen one */
 #define H2_IN_MAX (H2F_HDR_LEN + H2F_DEFAULT_MAX_FRAME)
+/* Rapid reset (CVE-2023-44487): a peer may reset (or get refused) a burst
+ * of 2 x H2_MAX_STREAMS streams, then H2_RESET_RATE a second on average
+ * (a GCRA, the token bucket as one time); past that, GOAWAY
+ * ENHANCE_YOUR_CALM. nginx refuses streams past 2 x its stream limit per
+ * read; nghttp2 allows 1000, then 33 a second (GOAWAY). */
+#define H2_RESET_BURST (2 * H2_MAX_STREAMS)
+#define H2_RESET_RATE 32
 /* A route's MAX_CONCURRENT_STREAMS until its SETTINGS say otherwise: the
  * floor RFC 9113 §6.5.2 recommends, what nghttp2 clients assume too. */
 #define H2_ROUTE_STREAMS_DEFAULT 100
@@ -100,6 +107,7 @@ struct h2conn {
 	struct h2end *routes;
 	struct h2s *streams;
 	unsigned nqueued; /* streams queued for a route (see h2s.queued) */
+	uint64_t rst_tat; /* rapid reset: the GCRA's theoretical arrival time */
 	bool peer_goaway; /* the peer sent GOAWAY: end when its streams are done */
 	bool closing;     /* GOAWAY sent or EOF: free once the output is out */
 	bool reset;       /* free with a TCP reset */

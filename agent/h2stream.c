@@ -324,6 +324,22 @@ static bool request_matches(const struct h2conn *c, const struct hpack_list *l)
 	return http_filter_match(c->f, &v);
 }
 
+/* A peer stream ended by a reset (the peer's, or our refusal): charged
+ * to the connection; false after a GOAWAY for resetting too fast. Each
+ * such stream cost the routes a HEADERS and a RST_STREAM, which is what a
+ * rapid reset flood turns into work (CVE-2023-44487). */
+static bool reset_charge(struct h2conn *c)
+{
+	const uint64_t cost = 1000000000ull / H2_RESET_RATE;
+	uint64_t now = now_ns();
+
+	c->rst_tat = (c->rst_tat > now ? c->rst_tat : now) + cost;
+	if (c->rst_tat - now <= H2_RESET_BURST * cost)
+		return true;
+	h2_conn_error(&c->peer, H2E_ENHANCE_YOUR_CALM, "streams reset too fast (rapid reset)");
+	return false;
+}
+
 /* A new request from the peer. */
 static void request_open(struct h2conn *c, uint32_t sid, uint8_t flags, struct hpack_list *l,
                          bool too_big)
@@ -333,7 +349,8 @@ static void request_open(struct h2conn *c, uint32_t sid, uint8_t flags, struct h
 
 	p->last_sid = sid;
 	if (p->nstreams >= H2_MAX_STREAMS || c->peer_goaway || c->closing) {
-		h2_send_rst(p, sid, H2E_REFUSED_STREAM);
+		if (reset_charge(c))
+			h2_send_rst(p, sid, H2E_REFUSED_STREAM);
 		return;
 	}
 	struct h2s *s = xcalloc(1, sizeof(*s));
@@ -582,6 +599,7 @@ static void on_rst(struct h2end *e, const struct h2f_hdr *h, const uint8_t *p)
 		if (s->route && !s->queued)
 			h2_send_rst(s->route, s->usid, code);
 		stream_end(c, s);
+		(void)reset_charge(c);
 		return;
 	}
 	struct h2s *s = stream_by_route(c, e, h->sid);

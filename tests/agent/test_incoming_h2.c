@@ -550,7 +550,8 @@ static long agent_hwm_kb(const struct agent_run *ar)
  * 4000-byte field indexed once, then 18-byte blocks that reference it 15
  * times (a 60 KB list each, for the pod), each stream reset at once. What
  * the agent queues towards the pod must stay bounded (it stops reading
- * the peer), not grow by the ~24 MB each 16 KiB read could make. */
+ * the peer), not grow by the ~24 MB each 16 KiB read could make. 240
+ * streams (14 MB for the pod) stay under the rapid reset limit (256). */
 TEST(steal_h2_header_amplification)
 {
 	struct agent_run ar;
@@ -567,7 +568,7 @@ TEST(steal_h2_header_amplification)
 	h2_send(fd, H2F_PING, 0, 0, ping, 8);
 	h2_expect(fd, H2F_PING, 0, &h, p);
 	long before = agent_hwm_kb(&ar);
-	while ((size_t)(b - flood) < 64 * 1024) {
+	while (sid < 2 * 240) {
 		uint8_t *f = b;
 		b += H2F_HDR_LEN;
 		*b++ = 0x82, *b++ = 0x84, *b++ = 0x86; /* GET, /, http */
@@ -593,7 +594,46 @@ TEST(steal_h2_header_amplification)
 	h2_expect(fd, H2F_PING, 0, &h, p);
 	long after = agent_hwm_kb(&ar);
 	fprintf(stderr, "agent VmHWM %ld -> %ld KiB (%u streams)\n", before, after, sid / 2);
-	CHECK(after - before < 16 * 1024);
+	CHECK(after - before < 8 * 1024);
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
+/* Rapid reset (CVE-2023-44487): requests reset at once, 400 in a row (each
+ * one a HEADERS and a RST_STREAM for the pod's app): past 2 x 128 the
+ * agent answers GOAWAY ENHANCE_YOUR_CALM and closes, instead of passing
+ * them all on. */
+TEST(steal_h2_rapid_reset)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	static uint8_t flood[400 * (2 * H2F_HDR_LEN + 10)];
+	const uint8_t ping[8] = "reset!!!";
+	uint8_t *b = flood;
+
+	int fd = h2_steal_start(&ar, &c);
+	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
+	for (uint32_t sid = 1; sid < 2 * 400; sid += 2) {
+		/* GET / http, :authority from the static table (index 1) */
+		const uint8_t req[] = {0x82, 0x84, 0x86, 0x41, 0x01, 'p'};
+		h2f_hdr_write(b, sizeof(req), H2F_HEADERS, H2F_END_HEADERS | H2F_END_STREAM, sid);
+		memcpy(b + H2F_HDR_LEN, req, sizeof(req));
+		b += H2F_HDR_LEN + sizeof(req);
+		h2f_hdr_write(b, 4, H2F_RST_STREAM, 0, sid);
+		memcpy(b + H2F_HDR_LEN, (uint8_t[4]){0, 0, 0, H2E_CANCEL}, 4);
+		b += H2F_HDR_LEN + 4;
+	}
+	CHECK((size_t)(b - flood) <= sizeof(flood));
+	CHECK_EQ(write_all(fd, flood, (size_t)(b - flood)), 0);
+	h2_send(fd, H2F_PING, 0, 0, ping, 8);
+	h2_expect(fd, H2F_GOAWAY, 0, &h, p);
+	CHECK_EQ(h2f_u32(p + 4), H2E_ENHANCE_YOUR_CALM);
+	fprintf(stderr, "GOAWAY after stream %u\n", h2f_u32(p) & 0x7fffffff);
+	CHECK(h2f_u32(p) < 2 * 400);
+	CHECK(!h2_recv(fd, &h, p));
 	close(fd);
 	teardown(&ar, &c);
 	teardown_ns();
