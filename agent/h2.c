@@ -35,7 +35,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 static struct h2conn *conns;
@@ -172,6 +174,7 @@ static void end_init(struct h2end *e, struct h2conn *c, enum end_kind kind)
 	e->init_win = H2F_DEFAULT_WINDOW;
 	e->send_win = H2F_DEFAULT_WINDOW;
 	e->next_sid = 1;
+	e->out_ns = now_ns();
 	e->max_streams = H2_ROUTE_STREAMS_DEFAULT;
 	e->preface = kind != END_PEER; /* only a client sends one */
 }
@@ -362,6 +365,7 @@ static bool end_flush(struct h2end *e)
 	if (n > 0) {
 		memmove(e->out, e->out + n, e->outlen - (size_t)n);
 		e->outlen -= (size_t)n;
+		e->sent += (uint64_t)n;
 	}
 	return true;
 }
@@ -418,9 +422,11 @@ static void peer_event(struct evloop *l, int fd, uint32_t events, void *data)
 		c->closing = c->reset = true;
 		e->outlen = 0;
 	}
-	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (e->ev & EPOLLIN) && !c->closing &&
-	    !end_read(e, &err))
-		c->closing = true; /* the peer is gone: so is everything */
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (e->ev & EPOLLIN) && !c->closing) {
+		c->frame_ns = now_ns(); /* bytes, if not yet a whole frame */
+		if (!end_read(e, &err))
+			c->closing = true; /* the peer is gone: so is everything */
+	}
 	h2_pump_all(c);
 	h2c_update(c);
 }
@@ -438,6 +444,8 @@ static void end_free(struct h2end *e)
 
 static void h2c_free(struct h2conn *c)
 {
+	if (c->timer > 0)
+		evloop_timer_cancel(c->a->loop, c->timer);
 	for (struct h2conn **p = &conns; *p; p = &(*p)->next)
 		if (*p == c) {
 			*p = c->next;
@@ -549,6 +557,61 @@ static void h2c_update(struct h2conn *c)
 	}
 }
 
+/* Whether a socket end's output has waited AGENT_STALL_MS without a byte
+ * taken by the other side; else *deadline is lowered to its next check.
+ * Taken means acknowledged (sent less what the kernel still holds,
+ * SIOCOUTQ), not accepted by send(): the socket's buffer takes megabytes
+ * from an app that reads nothing. Checked every quarter of the bound. */
+static bool stalled(struct h2end *e, uint64_t now, uint64_t *deadline)
+{
+	const uint64_t bound = AGENT_STALL_MS * 1000000ull;
+	int unacked = 0;
+
+	if (e->dead || e->kind == END_LOCAL || e->fd < 0)
+		return false;
+	if (ioctl(e->fd, SIOCOUTQ, &unacked) < 0 || unacked < 0)
+		unacked = 0;
+	uint64_t taken = e->sent - (uint64_t)unacked;
+	if ((!e->outlen && !unacked) || taken != e->taken) {
+		e->taken = taken;
+		e->out_ns = now;
+	} else if (now - e->out_ns >= bound) {
+		return true;
+	}
+	if (e->outlen || unacked)
+		*deadline = now + bound / 4 < *deadline ? now + bound / 4 : *deadline;
+	return false;
+}
+
+/* The bounds in time (incoming.h): a peer or a pod connection whose
+ * output is stuck, a peer idle without streams. The timer runs for the
+ * whole connection, re-armed for the nearest deadline; the events only
+ * note the times. A local route is the client's stream: its own flow
+ * control and the session's liveness bound it. */
+static void h2c_timeout(struct evloop *l, void *data)
+{
+	struct h2conn *c = data;
+	uint64_t now = now_ns(), deadline = now + AGENT_IDLE_MS * 1000000ull;
+	uint64_t idle_due = c->frame_ns + AGENT_IDLE_MS * 1000000ull;
+
+	c->timer = 0;
+	if (stalled(&c->peer, now, &deadline)) {
+		log_debug("port %u: the HTTP/2 peer read nothing for %u ms", c->port,
+		          AGENT_STALL_MS);
+		c->closing = c->reset = true;
+	}
+	for (struct h2end *e = c->routes; e; e = e->next)
+		if (stalled(e, now, &deadline))
+			h2_end_fail(e, "it read nothing for too long");
+	if (!c->closing && !c->peer.nstreams && idle_due <= now)
+		h2_conn_error(&c->peer, H2E_NO_ERROR, "idle");
+	else if (!c->closing && !c->peer.nstreams && idle_due < deadline)
+		deadline = idle_due;
+	c->timer = evloop_timer(l, (deadline - now) / 1000000 + 1, h2c_timeout, c);
+	h2_pump_all(c);
+	h2c_update(c);
+}
+
 bool h2_full(void)
 {
 	return nconns >= H2_MAX_CONNS;
@@ -575,6 +638,8 @@ void h2_start(struct incoming *in, struct agent *a, int fd, uint16_t port,
 	c->next = conns;
 	conns = c;
 	nconns++;
+	c->frame_ns = now_ns();
+	c->timer = evloop_timer(a->loop, AGENT_IDLE_MS, h2c_timeout, c);
 	end_open(&c->peer);
 	h2_input(&c->peer, head, n);
 	h2_pump_all(c);

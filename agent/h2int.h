@@ -48,6 +48,9 @@ struct h2end {
 	size_t inlen, incap;
 	uint8_t *out; /* PEER, POD: for the socket */
 	size_t outlen, outcap;
+	uint64_t sent;   /* PEER, POD: bytes send() took, in all */
+	uint64_t taken;  /* of those, acknowledged by the other side */
+	uint64_t out_ns; /* when that last grew, or nothing was pending */
 	struct hpack_dec *dec;
 	bool preface;       /* PEER: the client preface is consumed */
 	bool settings;      /* their first SETTINGS arrived */
@@ -106,11 +109,13 @@ struct h2conn {
 	struct h2end peer;
 	struct h2end *routes;
 	struct h2s *streams;
-	unsigned nqueued; /* streams queued for a route (see h2s.queued) */
-	uint64_t rst_tat; /* rapid reset: the GCRA's theoretical arrival time */
-	bool peer_goaway; /* the peer sent GOAWAY: end when its streams are done */
-	bool closing;     /* GOAWAY sent or EOF: free once the output is out */
-	bool reset;       /* free with a TCP reset */
+	unsigned nqueued;  /* streams queued for a route (see h2s.queued) */
+	uint64_t rst_tat;  /* rapid reset: the GCRA's theoretical arrival time */
+	uint64_t frame_ns; /* the peer's last frame (AGENT_IDLE_MS) */
+	int64_t timer;     /* the idle and stall check */
+	bool peer_goaway;  /* the peer sent GOAWAY: end when its streams are done */
+	bool closing;      /* GOAWAY sent or EOF: free once the output is out */
+	bool reset;        /* free with a TCP reset */
 };
 
 /* ---- h2.c ---- */

@@ -29,6 +29,11 @@ char *ruleset(void);
 bool ruleset_becomes(const char *want, int ms);
 void teardown_ns(void);
 void setup_ns(void);
+/* The test plays a pod app on port (not APP_PORT, the python app's): a
+ * listening socket in the pod's namespace; pod_accept() takes the next
+ * connection (non-blocking), waiting at most WAIT_MS. */
+int pod_listen(uint16_t port);
+int pod_accept(int lfd);
 int peer_connect_port(uint16_t port);
 int peer_connect(void);
 bool wait_port(void);

@@ -117,6 +117,17 @@ static int h2_steal_start_env(struct agent_run *ar, struct conn *c, const char *
 	return fd;
 }
 
+/* A peer connection to port that opened HTTP/2: preface and SETTINGS. */
+static int h2_connect(uint16_t port)
+{
+	int fd = peer_connect_port(port);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, H2F_PREFACE, H2F_PREFACE_LEN), 0);
+	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
+	return fd;
+}
+
 static int h2_steal_start(struct agent_run *ar, struct conn *c)
 {
 	return h2_steal_start_env(ar, c, NULL);
@@ -649,34 +660,16 @@ TEST(steal_h2_pod_ping_flood)
 	struct conn c;
 	static uint8_t buf[64 * 1024];
 	const uint16_t port = 8080;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	char path[128];
-	int one = 1;
 
 	int fd = h2_steal_start_env(&ar, &c, no_quarantine());
 	CHECK_EQ(subscribe_port(&c, 2, port, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
 	                        NULL),
 	         0);
-	snprintf(path, sizeof(path), "/var/run/netns/%s", ns_pod);
-	int pod_nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	CHECK(pod_nsfd >= 0);
-	CHECK(setns(pod_nsfd, CLONE_NEWNET) == 0);
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(setns(root_nsfd, CLONE_NEWNET) == 0);
-	close(pod_nsfd);
-	inet_pton(AF_INET, POD_IP, &sa.sin_addr);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0);
+	int lfd = pod_listen(port);
 	close(fd);
-	fd = peer_connect_port(port);
-	CHECK(fd >= 0);
-	CHECK_EQ(write_all(fd, H2F_PREFACE, H2F_PREFACE_LEN), 0);
-	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
+	fd = h2_connect(port);
 	h2_request(fd, 1, "/flood", "bob", true);
-	struct pollfd pf = {.fd = lfd, .events = POLLIN};
-	CHECK(poll(&pf, 1, 5000) == 1);
-	int pod = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	CHECK(pod >= 0);
+	int pod = pod_accept(lfd);
 	long before = agent_hwm_kb(&ar);
 	/* SETTINGS, then PINGs until the agent takes no more for a second
 	 * (or 32 MB went in: every PING read). */
@@ -687,7 +680,7 @@ TEST(steal_h2_pod_ping_flood)
 		memset(buf + n + H2F_HDR_LEN, 'p', 8);
 	}
 	size_t off = 0;
-	pf = (struct pollfd){.fd = pod, .events = POLLOUT};
+	struct pollfd pf = {.fd = pod, .events = POLLOUT};
 	while (sent < 32u * 1024 * 1024 && poll(&pf, 1, 1000) == 1) {
 		ssize_t k = send(pod, buf + off, n - off, MSG_NOSIGNAL);
 		CHECK(k > 0);
@@ -703,6 +696,137 @@ TEST(steal_h2_pod_ping_flood)
 	CHECK(after - before < 16 * 1024);
 	close(pod);
 	close(lfd);
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
+/* The agent with its timeouts cut short (mirrord-trace-agent-quick, the
+ * test hook of incoming.h): a stall of 400 ms, idleness of 600 ms. */
+static void quick_agent(void)
+{
+	static char path[4096];
+
+	if (!strstr(agent_path, "-quick")) {
+		snprintf(path, sizeof(path), "%s-quick", agent_path);
+		agent_path = path;
+	}
+}
+
+/* Whether fd is reset or closed by the agent within ms. */
+static bool cut_within(int fd, int ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLRDHUP};
+
+	return poll(&pf, 1, ms) == 1 && (pf.revents & (POLLRDHUP | POLLERR | POLLHUP));
+}
+
+/* A peer that sends PINGs and reads none of the answers: once they fill
+ * the socket, the agent's output makes no progress, and after the stall
+ * bound the connection is reset instead of living on. */
+TEST(steal_h2_stalled_peer)
+{
+	struct agent_run ar;
+	struct conn c;
+	static uint8_t buf[H2F_HDR_LEN + 8];
+	int small = 4096;
+
+	quick_agent();
+	setup_ns();
+	agent_start_targeted(&ar, NULL);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
+	int fd = h2_connect(APP_PORT);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	/* PINGs until the agent takes no more for 100 ms (it stopped
+	 * reading: its output is at the bound) or it cut the connection. */
+	h2f_hdr_write(buf, 8, H2F_PING, 0, 0);
+	memset(buf + H2F_HDR_LEN, 's', 8);
+	struct pollfd pf = {.fd = fd, .events = POLLOUT};
+	size_t sent = 0;
+	while (sent < 64u * 1024 * 1024 && poll(&pf, 1, 100) == 1 && !(pf.revents & POLLERR) &&
+	       send(fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+		sent += sizeof(buf);
+	fprintf(stderr, "%zu bytes of PING went in\n", sent);
+	CHECK(cut_within(fd, WAIT_MS));
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
+/* A pod app that opens its windows and then reads nothing (a small receive
+ * buffer, so a 256 KiB request body fills it): past the stall bound its
+ * connection is failed, and the stream gets the agent's 502. */
+TEST(steal_h2_stalled_pod)
+{
+	struct agent_run ar;
+	struct conn c;
+	static uint8_t body[H2F_DEFAULT_MAX_FRAME];
+	struct hpack_dec *dec = hpack_dec_new();
+	const uint16_t port = 8080;
+	int small = 4096;
+
+	quick_agent();
+	int fd = h2_steal_start(&ar, &c);
+	close(fd);
+	CHECK_EQ(subscribe_port(&c, 2, port, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
+	                        NULL),
+	         0);
+	int lfd = pod_listen(port);
+	setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	fd = h2_connect(port);
+	h2_request(fd, 1, "/upload", "bob", false);
+	/* The app opens its windows wide: what holds the body back is its
+	 * socket alone. */
+	int pod = pod_accept(lfd);
+	uint8_t open[H2F_HDR_LEN + 6 + H2F_WINDOW_UPDATE_LEN];
+	const uint16_t iw = H2S_INITIAL_WINDOW_SIZE;
+	const uint32_t wide = 1u << 30;
+	size_t n = h2f_put_settings(open, &iw, &wide, 1);
+	n += h2f_put_window_update(open + n, 0, wide);
+	CHECK_EQ(send(pod, open, n, MSG_NOSIGNAL), (ssize_t)n);
+	for (int i = 0; i < 16; i++)
+		h2_send(fd, H2F_DATA, 0, 1, body, sizeof(body));
+	h2_check_502(fd, dec, 1, "pod's application failed: it read nothing");
+	close(pod);
+	close(lfd);
+	close(fd);
+	hpack_dec_free(dec);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
+/* A connection without streams that sends nothing gets GOAWAY (NO_ERROR)
+ * and a close after the idle bound; one with a stream open does not. */
+TEST(steal_h2_idle)
+{
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	struct h2f_hdr h;
+	static uint8_t p[H2F_DEFAULT_MAX_FRAME + 1];
+	uint8_t status200 = 0x88;
+
+	quick_agent();
+	int fd = h2_steal_start(&ar, &c);
+	h2_send(fd, H2F_SETTINGS, 0, 0, NULL, 0);
+	h2_request(fd, 1, "/i", "alice", true);
+	recv_until(&c, AP_ACCEPT, &m);
+	/* Three idle bounds with the request unanswered: no GOAWAY. */
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	while (poll(&pf, 1, 3 * 600) == 1) {
+		CHECK(h2_recv(fd, &h, p));
+		CHECK(h.type != H2F_GOAWAY);
+	}
+	ap_h2_expect(&c, m.id, true, H2F_HEADERS, 1);
+	ap_h2_send(&c, m.id, H2F_SETTINGS, 0, 0, NULL, 0);
+	ap_h2_send(&c, m.id, H2F_HEADERS, H2F_END_HEADERS | H2F_END_STREAM, 1, &status200, 1);
+	h2_expect(fd, H2F_HEADERS, 1, &h, p);
+	/* The stream ended: the idle bound runs from the last frame. */
+	h2_expect(fd, H2F_GOAWAY, 0, &h, p);
+	CHECK_EQ(h2f_u32(p + 4), H2E_NO_ERROR);
+	CHECK_EQ(h2f_u32(p), 1);
+	CHECK(!h2_recv(fd, &h, p));
 	close(fd);
 	teardown(&ar, &c);
 	teardown_ns();
