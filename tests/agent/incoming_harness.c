@@ -211,6 +211,23 @@ int pod_accept(int lfd)
 	return fd;
 }
 
+void quick_agent(void)
+{
+	static char path[4096];
+
+	if (!strstr(agent_path, "-quick")) {
+		snprintf(path, sizeof(path), "%s-quick", agent_path);
+		agent_path = path;
+	}
+}
+
+bool cut_within(int fd, int ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLRDHUP};
+
+	return poll(&pf, 1, ms) == 1 && (pf.revents & (POLLRDHUP | POLLERR | POLLHUP));
+}
+
 /* A TCP connection from the peer namespace to the pod's app. */
 int peer_connect(void)
 {

@@ -701,26 +701,6 @@ TEST(steal_h2_pod_ping_flood)
 	teardown_ns();
 }
 
-/* The agent with its timeouts cut short (mirrord-trace-agent-quick, the
- * test hook of incoming.h): a stall of 400 ms, idleness of 600 ms. */
-static void quick_agent(void)
-{
-	static char path[4096];
-
-	if (!strstr(agent_path, "-quick")) {
-		snprintf(path, sizeof(path), "%s-quick", agent_path);
-		agent_path = path;
-	}
-}
-
-/* Whether fd is reset or closed by the agent within ms. */
-static bool cut_within(int fd, int ms)
-{
-	struct pollfd pf = {.fd = fd, .events = POLLRDHUP};
-
-	return poll(&pf, 1, ms) == 1 && (pf.revents & (POLLRDHUP | POLLERR | POLLHUP));
-}
-
 /* A peer that sends PINGs and reads none of the answers: once they fill
  * the socket, the agent's output makes no progress, and after the stall
  * bound the connection is reset instead of living on. */
