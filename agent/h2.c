@@ -42,6 +42,7 @@
 
 static struct h2conn *conns;
 static size_t nconns;
+static size_t held_all; /* the sum of the connections' held (H2_MEM_BUDGET) */
 
 static void h2c_update(struct h2conn *c);
 void h2_end_fail(struct h2end *e, const char *why);
@@ -58,15 +59,39 @@ size_t h2_pending(const struct h2end *e)
 bool h2_blocked(const struct h2end *e)
 {
 	const struct h2conn *c = e->c;
+	/* Over the agent-wide budget, outputs (and the peer's request
+	 * queues) get the low mark instead: what is held drains and little
+	 * is added. Only the peer waits for its request queues: a route's
+	 * input is its answers and the WINDOW_UPDATEs that drain them. */
+	bool tight = held_all > H2_MEM_BUDGET;
+	size_t lim = tight ? H2_OUT_LOW : H2_OUT_MAX;
 
-	if (c->peer.outlen >= H2_OUT_MAX)
+	if (c->peer.outlen >= lim)
 		return true;
 	if (e->kind != END_PEER)
-		return h2_pending(e) >= H2_OUT_MAX;
+		return h2_pending(e) >= lim;
+	if (tight && c->req_held >= H2_OUT_LOW)
+		return true;
 	for (const struct h2end *r = c->routes; r; r = r->next)
-		if (!r->dead && h2_pending(r) >= H2_OUT_MAX)
+		if (!r->dead && h2_pending(r) >= lim)
 			return true;
 	return false;
+}
+
+/* Count what c holds now into held_all. */
+static void count_held(struct h2conn *c)
+{
+	size_t n = c->peer.outlen + c->peer.inlen, req = 0;
+
+	for (const struct h2end *e = c->routes; e; e = e->next)
+		n += h2_pending(e) + e->inlen;
+	for (const struct h2s *s = c->streams; s; s = s->next) {
+		req += s->req.qlen + s->req.trail_len + s->head_len;
+		n += s->resp.qlen + s->resp.trail_len;
+	}
+	held_all = held_all - c->held + n + req;
+	c->held = n + req;
+	c->req_held = req;
 }
 
 void h2_write(struct h2end *e, const void *p, size_t n)
@@ -452,6 +477,7 @@ static void h2c_free(struct h2conn *c)
 			break;
 		}
 	nconns--;
+	held_all -= c->held;
 	while (c->streams) {
 		struct h2s *s = c->streams;
 		c->streams = s->next;
@@ -539,6 +565,7 @@ static void h2c_update(struct h2conn *c)
 		h2c_free(c);
 		return;
 	}
+	count_held(c);
 	/* Read from the peer only while what it causes can be written. */
 	set_events(p, (!c->closing && !h2_blocked(p) ? EPOLLIN : 0) | (p->outlen ? EPOLLOUT : 0));
 	for (struct h2end *e = c->routes; e; e = e->next) {

@@ -17,7 +17,12 @@
 #define H2_STREAM_WINDOW (256u * 1024)
 #define H2_OUT_LOW (64u * 1024)   /* DATA moves to an end only below this */
 #define H2_OUT_MAX (1024u * 1024) /* past this, stop reading what feeds it */
-#define H2_MAX_ROUTES 4           /* pod and local connections per stolen one */
+/* Bytes the router holds (outputs, inputs, stream queues) across all its
+ * connections. Above it, a connection whose outputs or request queues
+ * pass H2_OUT_LOW is not read until they drain (h2_blocked): each
+ * connection's own bounds allow about 10 MB, times 256 connections. */
+#define H2_MEM_BUDGET (64u * 1024 * 1024)
+#define H2_MAX_ROUTES 4 /* pod and local connections per stolen one */
 #define H2_IN_MAX (H2F_HDR_LEN + H2F_DEFAULT_MAX_FRAME)
 /* Rapid reset (CVE-2023-44487): a peer may reset (or get refused) a burst
  * of 2 x H2_MAX_STREAMS streams, then H2_RESET_RATE a second on average
@@ -113,6 +118,8 @@ struct h2conn {
 	uint64_t rst_tat;  /* rapid reset: the GCRA's theoretical arrival time */
 	uint64_t frame_ns; /* the peer's last frame (AGENT_IDLE_MS) */
 	int64_t timer;     /* the idle and stall check */
+	size_t held;       /* bytes held, as last counted (h2c_update) */
+	size_t req_held;   /* of those, request DATA waiting for a route */
 	bool peer_goaway;  /* the peer sent GOAWAY: end when its streams are done */
 	bool closing;      /* GOAWAY sent or EOF: free once the output is out */
 	bool reset;        /* free with a TCP reset */

@@ -211,14 +211,23 @@ int pod_accept(int lfd)
 	return fd;
 }
 
+static const char *normal_path;
+
 void quick_agent(void)
 {
 	static char path[4096];
 
-	if (!strstr(agent_path, "-quick")) {
+	if (!normal_path) {
+		normal_path = agent_path;
 		snprintf(path, sizeof(path), "%s-quick", agent_path);
-		agent_path = path;
 	}
+	agent_path = path;
+}
+
+void normal_agent(void)
+{
+	if (normal_path)
+		agent_path = normal_path;
 }
 
 bool cut_within(int fd, int ms)

@@ -39,6 +39,7 @@ int pod_accept(int lfd);
  * agent/incoming.h): stalls of 400 ms, idleness of 600 ms, half-closed
  * exchanges of 400 ms. */
 void quick_agent(void);
+void normal_agent(void); /* back to agent_path as given */
 /* Whether the agent closed or reset fd within ms. */
 bool cut_within(int fd, int ms);
 int peer_connect_port(uint16_t port);

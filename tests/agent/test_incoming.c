@@ -347,6 +347,7 @@ TEST(steal_raw_half_closed)
 	close(fd);
 	teardown(&ar, &c);
 	teardown_ns();
+	normal_agent();
 }
 
 TEST(cleanup_nft)
