@@ -35,11 +35,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 static struct h2conn *conns;
 static size_t nconns;
+static size_t held_all; /* the sum of the connections' held (H2_MEM_BUDGET) */
 
 static void h2c_update(struct h2conn *c);
 void h2_end_fail(struct h2end *e, const char *why);
@@ -56,15 +59,39 @@ size_t h2_pending(const struct h2end *e)
 bool h2_blocked(const struct h2end *e)
 {
 	const struct h2conn *c = e->c;
+	/* Over the agent-wide budget, outputs (and the peer's request
+	 * queues) get the low mark instead: what is held drains and little
+	 * is added. Only the peer waits for its request queues: a route's
+	 * input is its answers and the WINDOW_UPDATEs that drain them. */
+	bool tight = held_all > H2_MEM_BUDGET;
+	size_t lim = tight ? H2_OUT_LOW : H2_OUT_MAX;
 
-	if (c->peer.outlen >= H2_OUT_MAX)
+	if (c->peer.outlen >= lim)
 		return true;
 	if (e->kind != END_PEER)
-		return h2_pending(e) >= H2_OUT_MAX;
+		return h2_pending(e) >= lim;
+	if (tight && c->req_held >= H2_OUT_LOW)
+		return true;
 	for (const struct h2end *r = c->routes; r; r = r->next)
-		if (!r->dead && h2_pending(r) >= H2_OUT_MAX)
+		if (!r->dead && h2_pending(r) >= lim)
 			return true;
 	return false;
+}
+
+/* Count what c holds now into held_all. */
+static void count_held(struct h2conn *c)
+{
+	size_t n = c->peer.outlen + c->peer.inlen, req = 0;
+
+	for (const struct h2end *e = c->routes; e; e = e->next)
+		n += h2_pending(e) + e->inlen;
+	for (const struct h2s *s = c->streams; s; s = s->next) {
+		req += s->req.qlen + s->req.trail_len + s->head_len;
+		n += s->resp.qlen + s->resp.trail_len;
+	}
+	held_all = held_all - c->held + n + req;
+	c->held = n + req;
+	c->req_held = req;
 }
 
 void h2_write(struct h2end *e, const void *p, size_t n)
@@ -172,6 +199,8 @@ static void end_init(struct h2end *e, struct h2conn *c, enum end_kind kind)
 	e->init_win = H2F_DEFAULT_WINDOW;
 	e->send_win = H2F_DEFAULT_WINDOW;
 	e->next_sid = 1;
+	e->out_ns = now_ns();
+	e->max_streams = H2_ROUTE_STREAMS_DEFAULT;
 	e->preface = kind != END_PEER; /* only a client sends one */
 }
 
@@ -361,6 +390,7 @@ static bool end_flush(struct h2end *e)
 	if (n > 0) {
 		memmove(e->out, e->out + n, e->outlen - (size_t)n);
 		e->outlen -= (size_t)n;
+		e->sent += (uint64_t)n;
 	}
 	return true;
 }
@@ -417,9 +447,11 @@ static void peer_event(struct evloop *l, int fd, uint32_t events, void *data)
 		c->closing = c->reset = true;
 		e->outlen = 0;
 	}
-	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (e->ev & EPOLLIN) && !c->closing &&
-	    !end_read(e, &err))
-		c->closing = true; /* the peer is gone: so is everything */
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (e->ev & EPOLLIN) && !c->closing) {
+		c->frame_ns = now_ns(); /* bytes, if not yet a whole frame */
+		if (!end_read(e, &err))
+			c->closing = true; /* the peer is gone: so is everything */
+	}
 	h2_pump_all(c);
 	h2c_update(c);
 }
@@ -437,12 +469,15 @@ static void end_free(struct h2end *e)
 
 static void h2c_free(struct h2conn *c)
 {
+	if (c->timer > 0)
+		evloop_timer_cancel(c->a->loop, c->timer);
 	for (struct h2conn **p = &conns; *p; p = &(*p)->next)
 		if (*p == c) {
 			*p = c->next;
 			break;
 		}
 	nconns--;
+	held_all -= c->held;
 	while (c->streams) {
 		struct h2s *s = c->streams;
 		c->streams = s->next;
@@ -530,6 +565,7 @@ static void h2c_update(struct h2conn *c)
 		h2c_free(c);
 		return;
 	}
+	count_held(c);
 	/* Read from the peer only while what it causes can be written. */
 	set_events(p, (!c->closing && !h2_blocked(p) ? EPOLLIN : 0) | (p->outlen ? EPOLLOUT : 0));
 	for (struct h2end *e = c->routes; e; e = e->next) {
@@ -546,6 +582,61 @@ static void h2c_update(struct h2conn *c)
 		set_events(e, (!e->connecting && !h2_blocked(e) ? EPOLLIN : 0) |
 		                      (e->connecting || e->outlen ? EPOLLOUT : 0));
 	}
+}
+
+/* Whether a socket end's output has waited AGENT_STALL_MS without a byte
+ * taken by the other side; else *deadline is lowered to its next check.
+ * Taken means acknowledged (sent less what the kernel still holds,
+ * SIOCOUTQ), not accepted by send(): the socket's buffer takes megabytes
+ * from an app that reads nothing. Checked every quarter of the bound. */
+static bool stalled(struct h2end *e, uint64_t now, uint64_t *deadline)
+{
+	const uint64_t bound = AGENT_STALL_MS * 1000000ull;
+	int unacked = 0;
+
+	if (e->dead || e->kind == END_LOCAL || e->fd < 0)
+		return false;
+	if (ioctl(e->fd, SIOCOUTQ, &unacked) < 0 || unacked < 0)
+		unacked = 0;
+	uint64_t taken = e->sent - (uint64_t)unacked;
+	if ((!e->outlen && !unacked) || taken != e->taken) {
+		e->taken = taken;
+		e->out_ns = now;
+	} else if (now - e->out_ns >= bound) {
+		return true;
+	}
+	if (e->outlen || unacked)
+		*deadline = now + bound / 4 < *deadline ? now + bound / 4 : *deadline;
+	return false;
+}
+
+/* The bounds in time (incoming.h): a peer or a pod connection whose
+ * output is stuck, a peer idle without streams. The timer runs for the
+ * whole connection, re-armed for the nearest deadline; the events only
+ * note the times. A local route is the client's stream: its own flow
+ * control and the session's liveness bound it. */
+static void h2c_timeout(struct evloop *l, void *data)
+{
+	struct h2conn *c = data;
+	uint64_t now = now_ns(), deadline = now + AGENT_IDLE_MS * 1000000ull;
+	uint64_t idle_due = c->frame_ns + AGENT_IDLE_MS * 1000000ull;
+
+	c->timer = 0;
+	if (stalled(&c->peer, now, &deadline)) {
+		log_debug("port %u: the HTTP/2 peer read nothing for %u ms", c->port,
+		          AGENT_STALL_MS);
+		c->closing = c->reset = true;
+	}
+	for (struct h2end *e = c->routes; e; e = e->next)
+		if (stalled(e, now, &deadline))
+			h2_end_fail(e, "it read nothing for too long");
+	if (!c->closing && !c->peer.nstreams && idle_due <= now)
+		h2_conn_error(&c->peer, H2E_NO_ERROR, "idle");
+	else if (!c->closing && !c->peer.nstreams && idle_due < deadline)
+		deadline = idle_due;
+	c->timer = evloop_timer(l, (deadline - now) / 1000000 + 1, h2c_timeout, c);
+	h2_pump_all(c);
+	h2c_update(c);
 }
 
 bool h2_full(void)
@@ -574,6 +665,8 @@ void h2_start(struct incoming *in, struct agent *a, int fd, uint16_t port,
 	c->next = conns;
 	conns = c;
 	nconns++;
+	c->frame_ns = now_ns();
+	c->timer = evloop_timer(a->loop, AGENT_IDLE_MS, h2c_timeout, c);
 	end_open(&c->peer);
 	h2_input(&c->peer, head, n);
 	h2_pump_all(c);

@@ -17,8 +17,23 @@
 #define H2_STREAM_WINDOW (256u * 1024)
 #define H2_OUT_LOW (64u * 1024)   /* DATA moves to an end only below this */
 #define H2_OUT_MAX (1024u * 1024) /* past this, stop reading what feeds it */
-#define H2_MAX_ROUTES 4           /* pod and local connections per stolen one */
+/* Bytes the router holds (outputs, inputs, stream queues) across all its
+ * connections. Above it, a connection whose outputs or request queues
+ * pass H2_OUT_LOW is not read until they drain (h2_blocked): each
+ * connection's own bounds allow about 10 MB, times 256 connections. */
+#define H2_MEM_BUDGET (64u * 1024 * 1024)
+#define H2_MAX_ROUTES 4 /* pod and local connections per stolen one */
 #define H2_IN_MAX (H2F_HDR_LEN + H2F_DEFAULT_MAX_FRAME)
+/* Rapid reset (CVE-2023-44487): a peer may reset (or get refused) a burst
+ * of 2 x H2_MAX_STREAMS streams, then H2_RESET_RATE a second on average
+ * (a GCRA, the token bucket as one time); past that, GOAWAY
+ * ENHANCE_YOUR_CALM. nginx refuses streams past 2 x its stream limit per
+ * read; nghttp2 allows 1000, then 33 a second (GOAWAY). */
+#define H2_RESET_BURST (2 * H2_MAX_STREAMS)
+#define H2_RESET_RATE 32
+/* A route's MAX_CONCURRENT_STREAMS until its SETTINGS say otherwise: the
+ * floor RFC 9113 §6.5.2 recommends, what nghttp2 clients assume too. */
+#define H2_ROUTE_STREAMS_DEFAULT 100
 
 enum end_kind { END_PEER, END_POD, END_LOCAL };
 
@@ -38,6 +53,9 @@ struct h2end {
 	size_t inlen, incap;
 	uint8_t *out; /* PEER, POD: for the socket */
 	size_t outlen, outcap;
+	uint64_t sent;   /* PEER, POD: bytes send() took, in all */
+	uint64_t taken;  /* of those, acknowledged by the other side */
+	uint64_t out_ns; /* when that last grew, or nothing was pending */
 	struct hpack_dec *dec;
 	bool preface;       /* PEER: the client preface is consumed */
 	bool settings;      /* their first SETTINGS arrived */
@@ -50,12 +68,14 @@ struct h2end {
 	uint32_t hb_sid;
 	uint8_t hb_flags;
 	bool in_hb;
-	uint32_t next_sid; /* routes: the next stream id to open */
-	uint32_t last_sid; /* peer: the highest stream id seen */
-	unsigned nstreams;
-	bool goaway; /* routes: no new streams (GOAWAY, failure) */
-	bool broken; /* LOCAL: its agent stream was cut; fail it soon */
-	bool dead;   /* closed; freed by h2c_update() */
+	uint32_t next_sid;    /* routes: the next stream id to open */
+	uint32_t last_sid;    /* peer: the highest stream id seen */
+	unsigned nstreams;    /* streams on it (routes: begun or queued) */
+	unsigned nactive;     /* routes: streams begun (HEADERS sent) */
+	uint32_t max_streams; /* routes: their MAX_CONCURRENT_STREAMS */
+	bool goaway;          /* routes: no new streams (GOAWAY, failure) */
+	bool broken;          /* LOCAL: its agent stream was cut; fail it soon */
+	bool dead;            /* closed; freed by h2c_update() */
 };
 
 /* One direction of a stream: what waits for the destination's window. */
@@ -77,6 +97,11 @@ struct h2s {
 	struct h2end *route; /* NULL: answered by the agent; request bytes dropped */
 	struct h2dir req, resp;
 	bool resp_begun; /* response HEADERS went to the peer */
+	/* Waiting for room under the route's MAX_CONCURRENT_STREAMS: no
+	 * route stream id yet; head is its encoded request header block. */
+	bool queued;
+	uint8_t *head;
+	size_t head_len;
 };
 
 struct h2conn {
@@ -89,9 +114,15 @@ struct h2conn {
 	struct h2end peer;
 	struct h2end *routes;
 	struct h2s *streams;
-	bool peer_goaway; /* the peer sent GOAWAY: end when its streams are done */
-	bool closing;     /* GOAWAY sent or EOF: free once the output is out */
-	bool reset;       /* free with a TCP reset */
+	unsigned nqueued;  /* streams queued for a route (see h2s.queued) */
+	uint64_t rst_tat;  /* rapid reset: the GCRA's theoretical arrival time */
+	uint64_t frame_ns; /* the peer's last frame (AGENT_IDLE_MS) */
+	int64_t timer;     /* the idle and stall check */
+	size_t held;       /* bytes held, as last counted (h2c_update) */
+	size_t req_held;   /* of those, request DATA waiting for a route */
+	bool peer_goaway;  /* the peer sent GOAWAY: end when its streams are done */
+	bool closing;      /* GOAWAY sent or EOF: free once the output is out */
+	bool reset;        /* free with a TCP reset */
 };
 
 /* ---- h2.c ---- */

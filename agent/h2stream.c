@@ -26,7 +26,7 @@ static struct h2s *stream_by_peer(struct h2conn *c, uint32_t sid)
 static struct h2s *stream_by_route(struct h2conn *c, const struct h2end *e, uint32_t sid)
 {
 	for (struct h2s *s = c->streams; s; s = s->next)
-		if (s->route == e && s->usid == sid)
+		if (s->route == e && !s->queued && s->usid == sid)
 			return s;
 	return NULL;
 }
@@ -50,7 +50,22 @@ void h2_stream_free(struct h2s *s)
 	free(s->req.trail);
 	free(s->resp.q);
 	free(s->resp.trail);
+	free(s->head);
 	free(s);
+}
+
+/* The stream leaves its route's counts (queued or begun). */
+static void unroute(struct h2conn *c, struct h2s *s)
+{
+	if (!s->route)
+		return;
+	s->route->nstreams--;
+	if (s->queued)
+		c->nqueued--;
+	else
+		s->route->nactive--;
+	s->queued = false;
+	s->route = NULL;
 }
 
 /* Unlink and free a stream of c, crediting what it held. */
@@ -63,8 +78,7 @@ static void stream_end(struct h2conn *c, struct h2s *s)
 			*p = s->next;
 			break;
 		}
-	if (s->route)
-		s->route->nstreams--;
+	unroute(c, s);
 	c->peer.nstreams--;
 	h2_stream_free(s);
 }
@@ -78,9 +92,7 @@ static void add_field(struct hpack_list *l, const char *name, const char *value)
  * (and credited) as it comes, until the peer ends it. */
 static void detach(struct h2conn *c, struct h2s *s)
 {
-	if (s->route)
-		s->route->nstreams--;
-	s->route = NULL;
+	unroute(c, s);
 	free(s->req.q);
 	s->req.q = NULL;
 	if (s->req.qlen)
@@ -188,16 +200,63 @@ static void dir_pump(struct h2dir *d, struct h2end *dst, uint32_t dsid, struct h
 
 static void pump(struct h2s *s)
 {
-	if (s->route)
+	if (s->route && !s->queued)
 		dir_pump(&s->req, s->route, s->usid, &s->c->peer, s->psid);
 	/* Without a route the agent answered: no source to credit. */
 	dir_pump(&s->resp, &s->c->peer, s->psid, s->route, s->usid);
+}
+
+/* The request goes to its route: a stream id there, its header block
+ * (END_STREAM on it when nothing else of the request is to come). */
+static void stream_begin(struct h2s *s, const uint8_t *b, size_t bl)
+{
+	struct h2end *r = s->route;
+	bool es = s->req.es && !s->req.qlen && !s->req.trail;
+
+	r->nactive++;
+	s->usid = r->next_sid;
+	r->next_sid += 2;
+	h2_send_block(r, s->usid, b, bl, es);
+	if (es)
+		s->req.done = true;
+}
+
+/* Queued streams whose route has room now begin, oldest first; those of
+ * a route that takes no new streams (GOAWAY) are refused, which tells the
+ * peer they were not processed and may be retried. */
+static void begin_queued(struct h2conn *c)
+{
+	struct h2s *s, *oldest, *next;
+
+	for (s = c->streams; s; s = next) {
+		next = s->next;
+		if (s->queued && (s->route->goaway || s->route->broken)) {
+			h2_send_rst(&c->peer, s->psid, H2E_REFUSED_STREAM);
+			stream_end(c, s);
+		}
+	}
+	while (c->nqueued) {
+		oldest = NULL;
+		for (s = c->streams; s; s = s->next)
+			if (s->queued && s->route->nactive < s->route->max_streams &&
+			    (!oldest || s->psid < oldest->psid))
+				oldest = s;
+		if (!oldest)
+			return;
+		c->nqueued--;
+		oldest->queued = false;
+		stream_begin(oldest, oldest->head, oldest->head_len);
+		free(oldest->head);
+		oldest->head = NULL;
+	}
 }
 
 void h2_pump_all(struct h2conn *c)
 {
 	struct h2s *next;
 
+	if (c->nqueued)
+		begin_queued(c);
 	for (struct h2s *s = c->streams; s; s = next) {
 		next = s->next;
 		pump(s);
@@ -265,6 +324,22 @@ static bool request_matches(const struct h2conn *c, const struct hpack_list *l)
 	return http_filter_match(c->f, &v);
 }
 
+/* A peer stream ended by a reset (the peer's, or our refusal): charged
+ * to the connection; false after a GOAWAY for resetting too fast. Each
+ * such stream cost the routes a HEADERS and a RST_STREAM, which is what a
+ * rapid reset flood turns into work (CVE-2023-44487). */
+static bool reset_charge(struct h2conn *c)
+{
+	const uint64_t cost = 1000000000ull / H2_RESET_RATE;
+	uint64_t now = now_ns();
+
+	c->rst_tat = (c->rst_tat > now ? c->rst_tat : now) + cost;
+	if (c->rst_tat - now <= H2_RESET_BURST * cost)
+		return true;
+	h2_conn_error(&c->peer, H2E_ENHANCE_YOUR_CALM, "streams reset too fast (rapid reset)");
+	return false;
+}
+
 /* A new request from the peer. */
 static void request_open(struct h2conn *c, uint32_t sid, uint8_t flags, struct hpack_list *l,
                          bool too_big)
@@ -274,7 +349,8 @@ static void request_open(struct h2conn *c, uint32_t sid, uint8_t flags, struct h
 
 	p->last_sid = sid;
 	if (p->nstreams >= H2_MAX_STREAMS || c->peer_goaway || c->closing) {
-		h2_send_rst(p, sid, H2E_REFUSED_STREAM);
+		if (reset_charge(c))
+			h2_send_rst(p, sid, H2E_REFUSED_STREAM);
 		return;
 	}
 	struct h2s *s = xcalloc(1, sizeof(*s));
@@ -299,18 +375,28 @@ static void request_open(struct h2conn *c, uint32_t sid, uint8_t flags, struct h
 	}
 	s->route = r;
 	r->nstreams++;
-	s->usid = r->next_sid;
-	r->next_sid += 2;
 	s->req.win = r->init_win;
 	s->resp.recv_left = H2_STREAM_WINDOW;
 	uint8_t *b = NULL;
 	size_t bl = 0, bcap = 0;
 	hpack_encode(l, &b, &bl, &bcap);
-	h2_send_block(r, s->usid, b, bl, s->req.es);
+	/* Past the route's MAX_CONCURRENT_STREAMS it would refuse the stream
+	 * (and the peer see REFUSED_STREAM for a request it may not retry
+	 * elsewhere): it waits, within our own H2_MAX_STREAMS, until a
+	 * stream of that route ends (begin_queued). */
+	if (r->nactive >= r->max_streams || c->nqueued) {
+		s->queued = true;
+		s->head = b;
+		s->head_len = bl;
+		c->nqueued++;
+		return;
+	}
+	stream_begin(s, b, bl);
 	free(b);
 }
 
-/* Trailers (or a response head) behind the queued DATA of d. */
+/* Trailers (or a response head) behind the queued DATA of d; dst NULL:
+ * the stream has not begun, they wait whatever is queued. */
 static void block_behind(struct h2dir *d, struct h2end *dst, uint32_t dsid, struct hpack_list *l,
                          bool es)
 {
@@ -318,7 +404,7 @@ static void block_behind(struct h2dir *d, struct h2end *dst, uint32_t dsid, stru
 	size_t bl = 0, bcap = 0;
 
 	hpack_encode(l, &b, &bl, &bcap);
-	if (!d->qlen && !d->trail) {
+	if (dst && !d->qlen && !d->trail) {
 		h2_send_block(dst, dsid, b, bl, es);
 		free(b);
 		if (es)
@@ -356,7 +442,7 @@ static void headers_done(struct h2end *e, uint32_t sid, uint8_t flags)
 		else if (s && (!es || s->req.es))
 			h2_conn_error(e, H2E_PROTOCOL, "HEADERS in the middle of a request");
 		else if (s && s->route)
-			block_behind(&s->req, s->route, s->usid, &l, true);
+			block_behind(&s->req, s->queued ? NULL : s->route, s->usid, &l, true);
 		else if (s)
 			s->req.es = s->req.done = true; /* trailers of an answered request */
 		/* else: a stream already reset; decoding kept HPACK in step */
@@ -447,6 +533,8 @@ static void on_settings(struct h2end *e, const struct h2f_hdr *h, const uint8_t 
 		}
 		if (id == H2S_MAX_FRAME_SIZE) {
 			e->max_frame = v;
+		} else if (id == H2S_MAX_CONCURRENT_STREAMS && e->kind != END_PEER) {
+			e->max_streams = v; /* streams over it wait: begin_queued */
 		} else if (id == H2S_INITIAL_WINDOW_SIZE) {
 			/* §6.9.2: the change applies to every open stream's
 			 * window, retroactively. */
@@ -465,9 +553,8 @@ static void on_settings(struct h2end *e, const struct h2f_hdr *h, const uint8_t 
 			}
 			e->init_win = v;
 		}
-		/* HEADER_TABLE_SIZE: our encoder never indexes.
-		 * MAX_CONCURRENT_STREAMS of a route: its refusals come back
-		 * as RST_STREAM, which the peer sees. */
+		/* HEADER_TABLE_SIZE: our encoder never indexes. The peer's
+		 * MAX_CONCURRENT_STREAMS bounds pushes, which we never send. */
 	}
 	h2_write(e, ack, h2f_put_settings_ack(ack));
 }
@@ -509,9 +596,10 @@ static void on_rst(struct h2end *e, const struct h2f_hdr *h, const uint8_t *p)
 				h2_conn_error(e, H2E_PROTOCOL, "RST_STREAM on an idle stream");
 			return;
 		}
-		if (s->route)
+		if (s->route && !s->queued)
 			h2_send_rst(s->route, s->usid, code);
 		stream_end(c, s);
+		(void)reset_charge(c);
 		return;
 	}
 	struct h2s *s = stream_by_route(c, e, h->sid);
@@ -538,7 +626,7 @@ static void on_goaway(struct h2end *e, const uint8_t *p)
 	e->goaway = true;
 	for (struct h2s *s = c->streams; s; s = next) {
 		next = s->next;
-		if (s->route == e && s->usid > last) {
+		if (s->route == e && (s->queued || s->usid > last)) {
 			h2_send_rst(&c->peer, s->psid, H2E_REFUSED_STREAM);
 			stream_end(c, s);
 		}

@@ -61,6 +61,12 @@ struct hconn {
 	uint8_t *ubuf; /* to the pod's app */
 	size_t ulen;
 	int64_t detect_timer; /* waiting for the first request line */
+	/* One side closed (or the agent ends the connection): at most
+	 * AGENT_HALF_MS without a byte moving (moved, any way) before the
+	 * reset, so a raw exchange whose other side never closes, or a peer
+	 * that never reads its last answer, does not live on. */
+	int64_t half_timer;
+	uint64_t moved, moved_seen;
 };
 
 static struct hconn *conns;
@@ -81,6 +87,8 @@ static void hconn_free(struct hconn *h, bool reset)
 		}
 	nconns--;
 	detect_stop(h);
+	if (h->half_timer > 0)
+		evloop_timer_cancel(h->a->loop, h->half_timer);
 	if (h->is)
 		istream_close(h->is, AP_CLOSE_RESET, ECONNABORTED);
 	if (h->ev)
@@ -149,6 +157,7 @@ static bool to_target(struct hconn *h, const uint8_t *p, size_t n)
 	if (h->to_client) {
 		if (!h->is)
 			return true; /* the client failed: the rest is dropped */
+		h->moved += n;
 		return istream_send(h->is, p, n, HTTP_MAX_BUF + HTTP_MAX_HEAD) == 0;
 	}
 	return buf_add(&h->ubuf, &h->ulen, p, n);
@@ -506,6 +515,7 @@ static void client_data(void *ctx, const uint8_t *p, size_t n)
 	struct hconn *h = ctx;
 
 	h->owed += (uint32_t)n;
+	h->moved += n;
 	on_response(h, p, n);
 	hconn_update(h);
 }
@@ -552,6 +562,21 @@ static void client_writable(void *ctx)
 	hconn_update(h);
 }
 
+static void half_timeout(struct evloop *l, void *data)
+{
+	struct hconn *h = data;
+
+	h->half_timer = 0;
+	if (h->moved == h->moved_seen) {
+		log_debug("port %u: half-closed for %u ms without a byte moving; reset", h->port,
+		          AGENT_HALF_MS);
+		hconn_free(h, true);
+		return;
+	}
+	h->moved_seen = h->moved;
+	h->half_timer = evloop_timer(l, AGENT_HALF_MS, half_timeout, h);
+}
+
 /* Epoll interest for both sockets, and the end of the connection. */
 static void hconn_update(struct hconn *h)
 {
@@ -576,6 +601,10 @@ static void hconn_update(struct hconn *h)
 	if (h->close_after && !h->olen) {
 		hconn_free(h, h->peer_eof && !h->clean_end);
 		return;
+	}
+	if ((h->peer_eof || h->close_after) && !h->half_timer) {
+		h->moved_seen = h->moved;
+		h->half_timer = evloop_timer(l, AGENT_HALF_MS, half_timeout, h);
 	}
 	if (h->peer_eof && h->st != HS_RAW && h->st == HS_HEAD && !h->olen) {
 		hconn_free(h, false);
@@ -669,12 +698,14 @@ static void up_event(struct evloop *l, int fd, uint32_t events, void *data)
 		}
 		if (n > 0) {
 			buf_drop(h->ubuf, &h->ulen, (size_t)n);
+			h->moved += (uint64_t)n;
 			hconn_process(h);
 		}
 	}
 	if (h->up >= 0 && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (h->up_ev & EPOLLIN)) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n > 0) {
+			h->moved += (uint64_t)n;
 			if (!h->to_client || h->st == HS_RAW)
 				on_response(h, buf, (size_t)n);
 		} else if (n == 0 || errno != EAGAIN) {
@@ -694,8 +725,10 @@ static void peer_event(struct evloop *l, int fd, uint32_t events, void *data)
 			hconn_free(h, true);
 			return;
 		}
-		if (n > 0)
+		if (n > 0) {
 			buf_drop(h->obuf, &h->olen, (size_t)n);
+			h->moved += (uint64_t)n;
+		}
 	}
 	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && (h->ev & EPOLLIN)) {
 		if (!h->ibuf)
@@ -703,6 +736,7 @@ static void peer_event(struct evloop *l, int fd, uint32_t events, void *data)
 		ssize_t n = recv(fd, h->ibuf + h->ilen, HTTP_MAX_HEAD - h->ilen, MSG_DONTWAIT);
 		if (n > 0) {
 			h->ilen += (size_t)n;
+			h->moved += (uint64_t)n;
 			hconn_process(h);
 		} else if (n == 0 || errno != EAGAIN) {
 			h->peer_eof = true;

@@ -54,6 +54,27 @@ int redirect_use_backend(const char *name);
  * this the copy is cut (AP_CLOSE RESET, ENOBUFS): the pod is never
  * slowed down for a mirror. */
 #define MIRROR_MAX_PENDING (4u * 1024 * 1024)
+/* Timeouts of the stolen connections the agent serves itself (h2.c,
+ * http.c), so that a peer or an app that stops cannot hold one forever:
+ *  - AGENT_STALL_MS: bytes wait for a socket that takes none of them
+ *    (an HTTP/2 peer or pod connection): it is cut (a reset; a pod
+ *    route's streams get 502s). nginx's send_timeout is 60 s.
+ *  - AGENT_IDLE_MS: an HTTP/2 connection without a stream sends no frame:
+ *    GOAWAY (NO_ERROR), then the close. nginx closes such a connection
+ *    after keepalive_timeout, 75 s by default.
+ *  - AGENT_HALF_MS: a raw exchange (an upgrade, HTTP/2 passed whole) where
+ *    one side closed and no byte moved since: both are closed (a reset).
+ * MT_AGENT_QUICK_TIMEOUTS is the test hook (mirrord-trace-agent-quick,
+ * agent/CMakeLists.txt): the same, under a second. */
+#ifdef MT_AGENT_QUICK_TIMEOUTS
+#define AGENT_STALL_MS 400
+#define AGENT_IDLE_MS 600
+#define AGENT_HALF_MS 400
+#else
+#define AGENT_STALL_MS 30000
+#define AGENT_IDLE_MS 180000
+#define AGENT_HALF_MS 60000
+#endif
 /* SO_MARK of the agent's own connections; the OUTPUT redirect skips them. */
 #define MT_AGENT_MARK 0x6d74
 

@@ -192,6 +192,62 @@ int peer_connect_port(uint16_t port)
 	return fd;
 }
 
+int pod_listen(uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	char path[128];
+	int one = 1;
+
+	snprintf(path, sizeof(path), "/var/run/netns/%s", ns_pod);
+	int pod_nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(pod_nsfd >= 0);
+	CHECK(setns(pod_nsfd, CLONE_NEWNET) == 0);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(setns(root_nsfd, CLONE_NEWNET) == 0);
+	close(pod_nsfd);
+	CHECK(lfd >= 0);
+	inet_pton(AF_INET, POD_IP, &sa.sin_addr);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 128) == 0);
+	return lfd;
+}
+
+int pod_accept(int lfd)
+{
+	struct pollfd pf = {.fd = lfd, .events = POLLIN};
+
+	CHECK(poll(&pf, 1, WAIT_MS) == 1);
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	CHECK(fd >= 0);
+	return fd;
+}
+
+static const char *normal_path;
+
+void quick_agent(void)
+{
+	static char path[4096];
+
+	if (!normal_path) {
+		normal_path = agent_path;
+		snprintf(path, sizeof(path), "%s-quick", agent_path);
+	}
+	agent_path = path;
+}
+
+void normal_agent(void)
+{
+	if (normal_path)
+		agent_path = normal_path;
+}
+
+bool cut_within(int fd, int ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLRDHUP};
+
+	return poll(&pf, 1, ms) == 1 && (pf.revents & (POLLRDHUP | POLLERR | POLLHUP));
+}
+
 /* A TCP connection from the peer namespace to the pod's app. */
 int peer_connect(void)
 {

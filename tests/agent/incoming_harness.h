@@ -31,6 +31,19 @@ char *ruleset(void);
 bool ruleset_becomes(const char *want, int ms);
 void teardown_ns(void);
 void setup_ns(void);
+/* The test plays a pod app on port (not APP_PORT, the python app's): a
+ * listening socket in the pod's namespace; pod_accept() takes the next
+ * connection (non-blocking), waiting at most WAIT_MS. */
+int pod_listen(uint16_t port);
+int pod_accept(int lfd);
+/* The agents started from now on are the one with its timeouts cut short
+ * (mirrord-trace-agent-quick beside agent_path, the test hook of
+ * agent/incoming.h): stalls of 400 ms, idleness of 600 ms, half-closed
+ * exchanges of 400 ms. */
+void quick_agent(void);
+void normal_agent(void); /* back to agent_path as given */
+/* Whether the agent closed or reset fd within ms. */
+bool cut_within(int fd, int ms);
 int peer_connect_port(uint16_t port);
 int peer_connect(void);
 bool wait_port(void);

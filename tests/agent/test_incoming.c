@@ -548,6 +548,58 @@ static void cleanup_cases(const char *env)
 	teardown_ns();
 }
 
+/* A raw exchange (the pod's app answered an upgrade) where the peer shut
+ * its side and the app never closes: after the half-closed bound without
+ * a byte moving, the agent resets both instead of holding them forever. */
+TEST(steal_raw_half_closed)
+{
+	struct agent_run ar;
+	struct conn c;
+	char buf[512] = "";
+	const char *up = "GET /ws HTTP/1.1\r\nhost: pod\r\nconnection: upgrade\r\n"
+	                 "upgrade: websocket\r\n\r\n";
+	const char *ok = "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+	                 "connection: upgrade\r\n\r\n";
+	const uint16_t port = 8080;
+
+	quick_agent();
+	setup_ns();
+	agent_start_targeted(&ar, NULL);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe_port(&c, 1, port, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
+	                        NULL),
+	         0);
+	int lfd = pod_listen(port);
+	int fd = peer_connect_port(port);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, up, strlen(up)), 0);
+	int pod = pod_accept(lfd);
+	struct pollfd pf = {.fd = pod, .events = POLLIN};
+	size_t n = 0;
+	while (!strstr(buf, "\r\n\r\n") && n + 1 < sizeof(buf) && poll(&pf, 1, WAIT_MS) == 1) {
+		ssize_t k = read(pod, buf + n, sizeof(buf) - 1 - n);
+		CHECK(k > 0);
+		n += (size_t)k;
+		buf[n] = 0;
+	}
+	CHECK_EQ(write_all(pod, ok, strlen(ok)), 0);
+	read_some(fd, buf, sizeof(buf), strlen(ok));
+	CHECK(strstr(buf, "101") != NULL);
+	/* The peer's FIN reaches the app, which keeps its side open. */
+	CHECK(shutdown(fd, SHUT_WR) == 0);
+	CHECK(cut_within(pod, WAIT_MS));
+	uint64_t t0 = now_ns();
+	CHECK(cut_within(fd, WAIT_MS));
+	fprintf(stderr, "the peer was cut after %llu ms\n",
+	        (unsigned long long)((now_ns() - t0) / 1000000));
+	close(pod);
+	close(lfd);
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+	normal_agent();
+}
+
 TEST(cleanup_nft)
 {
 	cleanup_cases(NULL);
