@@ -267,10 +267,8 @@ static void pass_whole(struct hconn *h, enum whole why)
 	static const char *const text[WHOLE_N] = {
 	        [WHOLE_NOT_HTTP] = "a connection that does not speak HTTP",
 	        [WHOLE_SILENT] = "a connection that sent no HTTP request line in time",
-	        [WHOLE_H2_FULL] = "an HTTP/2 (prior knowledge) connection past the limit of "
-	                          "filtered ones",
-	        [WHOLE_H2_UNSUB] = "an HTTP/2 (prior knowledge) connection after the "
-	                           "unsubscription",
+	        [WHOLE_H2_FULL] = "an HTTP/2 (prior knowledge) connection past the limit",
+	        [WHOLE_H2_UNSUB] = "an HTTP/2 (prior knowledge) connection after unsubscribing",
 	};
 	static uint16_t noted[WHOLE_N][16];
 	bool seen = false;

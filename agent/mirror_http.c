@@ -51,8 +51,7 @@ static const char *const end_text[MH_N] = {
         [MH_NOT_HTTP] = "a connection that is not HTTP/1.x is not copied",
         [MH_BAD_HEAD] = "a malformed or oversized request head ends a copy",
         [MH_BAD_BODY] = "a malformed request body ends a copy",
-        [MH_UPGRADE] = "an upgrade or CONNECT request ends a copy (another protocol "
-                       "follows)",
+        [MH_UPGRADE] = "an upgrade or CONNECT request ends a copy (another protocol follows)",
         [MH_BEHIND] = "a copy that fell behind was cut",
         [MH_NO_STREAM] = "a copy could not start: too many streams",
 };
