@@ -301,6 +301,79 @@ TEST(steal_filter_passes_other_protocols)
 	teardown_ns();
 }
 
+/* Read from fd until want appears (each read bounded by the socket's
+ * SO_RCVTIMEO); the bytes read are in buf. */
+static bool read_until_str(int fd, char *buf, size_t cap, const char *want)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	while (!strstr(buf, want) && n + 1 < cap) {
+		ssize_t k = read(fd, buf + n, cap - 1 - n);
+		if (k <= 0)
+			return false;
+		n += (size_t)k;
+		buf[n] = 0;
+	}
+	return strstr(buf, want) != NULL;
+}
+
+/* What the peer pipelined behind a request is served however that
+ * request's exchange ended: after the agent's 502 (the client reset
+ * the stream; nothing more comes from the peer to wake the connection),
+ * and after an early answer to a request whose body was still coming
+ * (an early 413: the exchange ends with the body's last byte). */
+TEST(steal_pipelined_after_502_and_early_answer)
+{
+	static const char fail[] = "GET /fail HTTP/1.1\r\nx-user: alice\r\n\r\n";
+	static const char bob[] = "GET /next HTTP/1.1\r\nx-user: bob\r\n\r\n";
+	static const char post[] = "POST /big HTTP/1.1\r\nx-user: alice\r\ncontent-length: 10\r\n"
+	                           "\r\n12345";
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	char buf[4096], resp[4096], two[256];
+
+	setup_ns();
+	agent_start_targeted(&ar, NULL);
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
+
+	int fd = peer_connect();
+	CHECK(fd >= 0);
+	snprintf(two, sizeof(two), "%s%s", fail, bob);
+	CHECK_EQ(write_all(fd, two, strlen(two)), 0);
+	recv_until(&c, AP_ACCEPT, &m);
+	recv_stream(&c, m.id, buf, sizeof(buf), strlen(fail));
+	CHECK_STR(buf, fail);
+	send_msg(&c, &(struct ap_msg){.type = AP_CLOSE,
+	                              .id = m.id,
+	                              .u.close = {AP_CLOSE_RESET, ECONNREFUSED}});
+	CHECK(read_until_str(fd, resp, sizeof(resp), "pod\n"));
+	char *bad = strstr(resp, " 502 "), *ok = strstr(resp, " 200 ");
+	CHECK(bad && ok && bad < ok);
+	close(fd);
+
+	fd = peer_connect();
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, post, strlen(post)), 0);
+	recv_until(&c, AP_ACCEPT, &m);
+	uint32_t sid = m.id;
+	recv_stream(&c, sid, buf, sizeof(buf), strlen(post));
+	send_data(&c, sid, "HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\n\r\n");
+	CHECK(read_until_str(fd, resp, sizeof(resp), "\r\n\r\n"));
+	CHECK(strstr(resp, " 413 "));
+	snprintf(two, sizeof(two), "67890%s", bob);
+	CHECK_EQ(write_all(fd, two, strlen(two)), 0);
+	recv_stream(&c, sid, buf, sizeof(buf), 5);
+	CHECK_STR(buf, "67890");
+	CHECK(read_until_str(fd, resp, sizeof(resp), "pod\n"));
+	CHECK(strstr(resp, " 200 "));
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 /* The agent ends a stolen connection (the local app closed it after its
  * response) while bytes the peer sent on sit unread: it must not reset it,
  * or the kernel drops the response still queued (RFC 9112 §9.6). The peer
