@@ -415,7 +415,15 @@ static void hconn_process(struct hconn *h)
 			}
 		}
 		if (h->st == HS_HEAD) {
-			size_t len = http1_head_len(h->ibuf, h->ilen);
+			/* Empty lines before a request line are ignored (RFC
+			 * 9112 §2.2), not passed on: an app may take one for
+			 * a request (python's http.server closes). */
+			size_t len = http1_empty_lines(h->ibuf, h->ilen);
+			if (len) {
+				buf_drop(h->ibuf, &h->ilen, len);
+				continue;
+			}
+			len = http1_head_len(h->ibuf, h->ilen);
 			if (!len) {
 				if (h->ilen >= HTTP_MAX_HEAD) {
 					answer_error(h, 431, "Request Header Fields Too Large",
