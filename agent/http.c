@@ -731,7 +731,11 @@ static void up_event(struct evloop *l, int fd, uint32_t events, void *data)
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n > 0) {
 			h->moved += (uint64_t)n;
-			if (!h->to_client || h->st == HS_RAW)
+			/* The pod's connection outlives the requests it
+			 * served: while the client is the target (an
+			 * upgrade with it included) its bytes are dropped,
+			 * never spliced into the peer's stream. */
+			if (!h->to_client)
 				on_response(h, buf, (size_t)n);
 		} else if (n == 0 || errno != EAGAIN) {
 			up_failed(h, n == 0 ? 0 : errno);

@@ -22,6 +22,8 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
@@ -417,6 +419,92 @@ TEST(steal_lf_lines_and_leading_empty_lines)
 	teardown_ns();
 }
 
+/* A fresh pod where the test is the app on port (pod_listen()), the agent
+ * stealing the port's requests of alice's, and a peer connection whose
+ * first request, req (not alice's), the app has read through its blank
+ * line: *ret_fd is the peer's end, *ret_pod the app's. */
+static void pod_app_request(struct agent_run *ar, struct conn *c, uint16_t port, const char *req,
+                            int *ret_lfd, int *ret_fd, int *ret_pod)
+{
+	char buf[512] = "";
+	size_t n = 0;
+
+	setup_ns();
+	agent_start_targeted(ar, NULL);
+	connect_agent(c, ar);
+	CHECK_EQ(
+	        subscribe_port(c, 1, port, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL),
+	        0);
+	*ret_lfd = pod_listen(port);
+	*ret_fd = peer_connect_port(port);
+	CHECK(*ret_fd >= 0);
+	CHECK_EQ(write_all(*ret_fd, req, strlen(req)), 0);
+	*ret_pod = pod_accept(*ret_lfd);
+	struct pollfd pf = {.fd = *ret_pod, .events = POLLIN};
+	while (!strstr(buf, "\r\n\r\n") && n + 1 < sizeof(buf) && poll(&pf, 1, WAIT_MS) == 1) {
+		ssize_t k = read(*ret_pod, buf + n, sizeof(buf) - 1 - n);
+		CHECK(k > 0);
+		n += (size_t)k;
+		buf[n] = 0;
+	}
+	CHECK(strstr(buf, "\r\n\r\n"));
+}
+
+/* Whether the peer of fd acknowledged all that was written to it
+ * (bounded by WAIT_MS): the bytes are in the other side's kernel. */
+static bool all_acked(int fd)
+{
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		int q = -1;
+		if (ioctl(fd, SIOCOUTQ, &q) == 0 && q == 0)
+			return true;
+		usleep(10 * 1000);
+	}
+	return false;
+}
+
+/* After a matched upgrade the connection is raw with the client; the
+ * pod's connection kept from an earlier request is no part of it: what
+ * the pod's app sends there must not reach the peer's byte stream. */
+TEST(steal_upgraded_ignores_the_pod)
+{
+	static const char bob[] = "GET /b HTTP/1.1\r\nx-user: bob\r\n\r\n";
+	static const char up[] = "GET /ws HTTP/1.1\r\nx-user: alice\r\nconnection: upgrade\r\n"
+	                         "upgrade: websocket\r\n\r\n";
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	char buf[4096], resp[4096];
+	int lfd, fd, pod;
+
+	pod_app_request(&ar, &c, 8080, bob, &lfd, &fd, &pod);
+	static const char ok[] = "HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n";
+	CHECK_EQ(write_all(pod, ok, strlen(ok)), 0);
+	CHECK(read_until_str(fd, resp, sizeof(resp), "ok\n"));
+
+	CHECK_EQ(write_all(fd, up, strlen(up)), 0);
+	recv_until(&c, AP_ACCEPT, &m);
+	uint32_t sid = m.id;
+	recv_stream(&c, sid, buf, sizeof(buf), strlen(up));
+	send_data(&c, sid, "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n");
+	CHECK(read_until_str(fd, resp, sizeof(resp), "\r\n\r\n"));
+	/* The pod speaks on its (idle) connection; its bytes are in the
+	 * agent's socket before the client's next ones. */
+	CHECK_EQ(write_all(pod, "INJECTED", 8), 0);
+	CHECK(all_acked(pod));
+	send_data(&c, sid, "from-client");
+	CHECK(read_until_str(fd, resp, sizeof(resp), "from-client"));
+	send_msg(&c, &(struct ap_msg){.type = AP_CLOSE, .id = sid, .u.close = {AP_CLOSE_FIN, 0}});
+	size_t n = strlen(resp);
+	n += read_some(fd, resp + n, sizeof(resp) - n, sizeof(resp));
+	CHECK(!strstr(resp, "INJECTED"));
+	close(pod);
+	close(lfd);
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 /* The agent ends a stolen connection (the local app closed it after its
  * response) while bytes the peer sent on sit unread: it must not reset it,
  * or the kernel drops the response still queued (RFC 9112 §9.6). The peer
@@ -673,28 +761,10 @@ TEST(steal_raw_half_closed)
 	                 "upgrade: websocket\r\n\r\n";
 	const char *ok = "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
 	                 "connection: upgrade\r\n\r\n";
-	const uint16_t port = 8080;
+	int lfd, fd, pod;
 
 	quick_agent();
-	setup_ns();
-	agent_start_targeted(&ar, NULL);
-	connect_agent(&c, &ar);
-	CHECK_EQ(subscribe_port(&c, 1, port, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
-	                        NULL),
-	         0);
-	int lfd = pod_listen(port);
-	int fd = peer_connect_port(port);
-	CHECK(fd >= 0);
-	CHECK_EQ(write_all(fd, up, strlen(up)), 0);
-	int pod = pod_accept(lfd);
-	struct pollfd pf = {.fd = pod, .events = POLLIN};
-	size_t n = 0;
-	while (!strstr(buf, "\r\n\r\n") && n + 1 < sizeof(buf) && poll(&pf, 1, WAIT_MS) == 1) {
-		ssize_t k = read(pod, buf + n, sizeof(buf) - 1 - n);
-		CHECK(k > 0);
-		n += (size_t)k;
-		buf[n] = 0;
-	}
+	pod_app_request(&ar, &c, 8080, up, &lfd, &fd, &pod);
 	CHECK_EQ(write_all(pod, ok, strlen(ok)), 0);
 	read_some(fd, buf, sizeof(buf), strlen(ok));
 	CHECK(strstr(buf, "101") != NULL);
