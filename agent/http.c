@@ -49,6 +49,9 @@ struct hconn {
 	bool clean_end; /* raw to the pod: it closed, the peer gets a FIN */
 	enum hstate st;
 	bool to_client, head_req, upgrade_req, resp_started, in_resp_body;
+	bool resp_done; /* the response ended before the request's body */
+	bool reroute;   /* an exchange ended outside on_response(): route what
+	                 * the peer pipelined behind it (hconn_update) */
 	struct http1_framer req, resp;
 	struct istream *is;
 	uint8_t *ibuf; /* from the peer, not yet routed */
@@ -181,6 +184,7 @@ static void exchange_done(struct hconn *h)
 	h->st = HS_HEAD;
 	h->resp_started = false;
 	h->in_resp_body = false;
+	h->resp_done = false;
 	h->rlen = 0;
 }
 
@@ -197,6 +201,9 @@ static void target_failed(struct hconn *h, const char *why)
 	if (h->st == HS_BODY)
 		h->close_after = true; /* the rest of the body has no taker */
 	exchange_done(h);
+	/* A request the peer pipelined is in ibuf already, and no read may
+	 * come to wake the connection for it. */
+	h->reroute = true;
 }
 
 static void client_closed(void *ctx, uint8_t how, int err);
@@ -350,6 +357,9 @@ static int route_request(struct hconn *h, size_t len)
 		h->is = istream_open(h->in, AP_SUB_STEAL, h->port, (struct sockaddr *)&h->peer,
 		                     (struct sockaddr *)&h->orig, HTTP_MAX_BUF, &client_ops, h);
 		if (!h->is) {
+			/* Its head and body stay unread: the 502 ends the
+			 * connection, as for a pod that cannot be reached. */
+			h->st = HS_BODY;
 			target_failed(h,
 			              "the local application is not reachable (too many streams)");
 			return -EMFILE;
@@ -405,7 +415,15 @@ static void hconn_process(struct hconn *h)
 			}
 		}
 		if (h->st == HS_HEAD) {
-			size_t len = http1_head_len(h->ibuf, h->ilen);
+			/* Empty lines before a request line are ignored (RFC
+			 * 9112 §2.2), not passed on: an app may take one for
+			 * a request (python's http.server closes). */
+			size_t len = http1_empty_lines(h->ibuf, h->ilen);
+			if (len) {
+				buf_drop(h->ibuf, &h->ilen, len);
+				continue;
+			}
+			len = http1_head_len(h->ibuf, h->ilen);
 			if (!len) {
 				if (h->ilen >= HTTP_MAX_HEAD) {
 					answer_error(h, 431, "Request Header Fields Too Large",
@@ -427,7 +445,9 @@ static void hconn_process(struct hconn *h)
 		if (!to_target(h, h->ibuf, (size_t)n))
 			return; /* no room: wait for writable */
 		buf_drop(h->ibuf, &h->ilen, (size_t)n);
-		if (h->req.done)
+		if (h->req.done && h->resp_done)
+			exchange_done(h); /* answered early: nothing to wait for */
+		else if (h->req.done)
 			h->st = HS_WAIT;
 	}
 }
@@ -497,8 +517,10 @@ static void on_response(struct hconn *h, const uint8_t *p, size_t n)
 			} else {
 				/* Answered before the body ended (an early
 				 * 413, say): the rest of the body still goes
-				 * to the same target. */
+				 * to the same target, and the exchange ends
+				 * with it (hconn_process()). */
 				h->in_resp_body = false;
+				h->resp_done = true;
 				h->resp = (struct http1_framer){0};
 			}
 			if (n)
@@ -578,10 +600,15 @@ static void half_timeout(struct evloop *l, void *data)
 /* Epoll interest for both sockets, and the end of the connection. */
 static void hconn_update(struct hconn *h)
 {
-	bool target_room = h->to_client ? (!h->is || istream_pending(h->is) < HTTP_MAX_BUF)
-	                                : h->ulen < HTTP_MAX_BUF;
 	uint32_t ev = 0, uev = 0;
 	struct evloop *l = h->a->loop;
+
+	if (h->reroute) {
+		h->reroute = false;
+		hconn_process(h);
+	}
+	bool target_room = h->to_client ? (!h->is || istream_pending(h->is) < HTTP_MAX_BUF)
+	                                : h->ulen < HTTP_MAX_BUF;
 
 	/* Credit in batches (agentproto.h), once all of it reached the peer.
 	 * The client may send HTTP_MAX_BUF before a credit (istream_open()),
@@ -704,7 +731,11 @@ static void up_event(struct evloop *l, int fd, uint32_t events, void *data)
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n > 0) {
 			h->moved += (uint64_t)n;
-			if (!h->to_client || h->st == HS_RAW)
+			/* The pod's connection outlives the requests it
+			 * served: while the client is the target (an
+			 * upgrade with it included) its bytes are dropped,
+			 * never spliced into the peer's stream. */
+			if (!h->to_client)
 				on_response(h, buf, (size_t)n);
 		} else if (n == 0 || errno != EAGAIN) {
 			up_failed(h, n == 0 ? 0 : errno);

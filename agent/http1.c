@@ -145,13 +145,28 @@ bool http1_filter_match(const struct http_filter *f, const struct http1_head *hd
 
 /* ---- parsing ---- */
 
+size_t http1_empty_lines(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (p[i] == '\r' || p[i] == '\n'))
+		i++;
+	return i;
+}
+
 /* Length of the head (through the blank line) in p[0..n), 0 if not
- * complete yet. */
+ * complete yet. Lines end with LF, a CR before it optional (RFC 9112
+ * §2.2, as sniff.c detects them). */
 size_t http1_head_len(const uint8_t *p, size_t n)
 {
-	for (size_t i = 3; i < n; i++)
-		if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
-			return i + 1;
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (p[i] != '\n')
+			continue;
+		if (p[i + 1] == '\n')
+			return i + 2;
+		if (p[i + 1] == '\r' && i + 2 < n && p[i + 2] == '\n')
+			return i + 3;
+	}
 	return 0;
 }
 
@@ -160,15 +175,25 @@ bool http1_hdr_is(const struct http1_head *hd, unsigned k, const char *name)
 	return hd->h[k].name_len == strlen(name) && !strncasecmp(hd->h[k].name, name, strlen(name));
 }
 
-/* Parse a head of len bytes (ends with CRLFCRLF). request: "M T V",
- * else "V S R". -EBADMSG if malformed. */
+/* The end of the line that starts at l (its LF at nl): before a CR. A
+ * CR elsewhere in a line is refused (RFC 9112 §2.2): the agent and the
+ * app behind it must not disagree on where a line ends. */
+static const char *line_end(const char *l, const char *nl)
+{
+	const char *le = nl > l && nl[-1] == '\r' ? nl - 1 : nl;
+
+	return memchr(l, '\r', (size_t)(le - l)) ? NULL : le;
+}
+
+/* Parse a head of len bytes (http1_head_len()). request: "M T V", else
+ * "V S R". -EBADMSG if malformed. */
 int http1_parse_head(const char *p, size_t len, bool request, struct http1_head *hd)
 {
-	const char *end = p + len - 2, *eol = memchr(p, '\r', len);
+	const char *end = p + len, *nl = memchr(p, '\n', len), *eol;
 	const char *sp1, *sp2;
 
 	memset(hd, 0, sizeof(*hd));
-	if (!eol || eol[1] != '\n')
+	if (!nl || !(eol = line_end(p, nl)))
 		return -EBADMSG;
 	sp1 = memchr(p, ' ', (size_t)(eol - p));
 	if (!sp1)
@@ -190,10 +215,15 @@ int http1_parse_head(const char *p, size_t len, bool request, struct http1_head 
 		    !isdigit((unsigned char)sp1[3]))
 			return -EBADMSG;
 	}
-	for (const char *l = eol + 2; l < end;) {
-		const char *le = memchr(l, '\r', (size_t)(end - l + 1));
-		const char *colon = memchr(l, ':', (size_t)(le - l));
-		if (!le || !colon || colon == l || hd->nh >= HTTP_MAX_HEADERS)
+	for (const char *l = nl + 1; l < end; l = nl + 1) {
+		const char *le, *colon;
+		nl = memchr(l, '\n', (size_t)(end - l));
+		if (!nl || !(le = line_end(l, nl)))
+			return -EBADMSG;
+		if (le == l)
+			break; /* the blank line */
+		colon = memchr(l, ':', (size_t)(le - l));
+		if (!colon || colon == l || hd->nh >= HTTP_MAX_HEADERS)
 			return -EBADMSG;
 		const char *v = colon + 1, *ve = le;
 		while (v < ve && (*v == ' ' || *v == '\t'))
@@ -205,7 +235,6 @@ int http1_parse_head(const char *p, size_t len, bool request, struct http1_head 
 		hd->h[hd->nh].value = v;
 		hd->h[hd->nh].value_len = (size_t)(ve - v);
 		hd->nh++;
-		l = le + 2;
 	}
 	return 0;
 }

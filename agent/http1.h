@@ -49,11 +49,15 @@ struct http1_framer {
 	bool done;
 };
 
+/* How many of p[0..n) are CR and LF bytes: the empty lines a server
+ * ignores before a request line (RFC 9112 §2.2), to be dropped. */
+size_t http1_empty_lines(const uint8_t *p, size_t n);
 /* Length of the head (through the blank line) in p[0..n), 0 if it is not
- * complete yet. */
+ * complete yet. Its lines end with CRLF or a bare LF; it starts with
+ * something else than an empty line (http1_empty_lines()). */
 size_t http1_head_len(const uint8_t *p, size_t n);
-/* Parse a head of len bytes (ending with CRLFCRLF). request: "M T V",
- * else "V S R". -EBADMSG if malformed. */
+/* Parse a head of len bytes (http1_head_len()). request: "M T V", else
+ * "V S R". -EBADMSG if malformed. */
 int http1_parse_head(const char *p, size_t len, bool request, struct http1_head *hd);
 /* Whether field k is named name (caseless). */
 bool http1_hdr_is(const struct http1_head *hd, unsigned k, const char *name);

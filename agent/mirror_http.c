@@ -175,7 +175,11 @@ static size_t gather(struct mhttp *m, const uint8_t *p, size_t n)
 		}
 		m->sniffed = true;
 	}
-	size_t hl = http1_head_len(m->buf, m->len);
+	/* Empty lines before a request line are ignored (RFC 9112 §2.2). */
+	size_t hl = http1_empty_lines(m->buf, m->len);
+	memmove(m->buf, m->buf + hl, m->len - hl);
+	m->len -= hl;
+	hl = http1_head_len(m->buf, m->len);
 	if (!hl) {
 		if (m->len == HTTP_MAX_HEAD)
 			finish(m, MH_BAD_HEAD);

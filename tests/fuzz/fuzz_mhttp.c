@@ -8,6 +8,8 @@
  *    MIRROR_MAX_PENDING of them at once (the stub is never drained);
  *  - at most one copy stream is opened, and only when the input has an
  *    "x-user:" field whose value starts with "a" (caseless, as the filter);
+ *  - a copy starts with a request line: the empty lines a server ignores
+ *    before one (RFC 9112 §2.2) are not copied;
  *  - the copy is closed at most once, and the end frees everything
  *    (ASan, LeakSanitizer). */
 #include "fuzz.h"
@@ -20,6 +22,7 @@
 static struct {
 	int opened, closed;
 	size_t copied;
+	int first; /* the first byte copied, -1 before */
 } cp;
 static int stub;
 
@@ -38,7 +41,8 @@ int istream_send(struct istream *s, const uint8_t *p, size_t n, size_t max_pendi
 	ASSERT(s == (struct istream *)&stub && cp.closed == 0);
 	if (cp.copied + n > max_pending)
 		return -ENOBUFS;
-	(void)p;
+	if (n && cp.first < 0)
+		cp.first = p[0];
 	cp.copied += n;
 	return 0;
 }
@@ -84,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned seed = data[0];
 	data++, size--;
 	memset(&cp, 0, sizeof(cp));
+	cp.first = -1;
 
 	struct sockaddr_storage ss = {.ss_family = AF_INET};
 	struct mhttp *m = mhttp_new(NULL, 80, &ss, &ss, f);
@@ -98,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ASSERT(cp.copied <= off && cp.copied <= MIRROR_MAX_PENDING);
 	}
 	ASSERT(cp.opened <= 1);
+	ASSERT(cp.first != '\r' && cp.first != '\n');
 	if (cp.opened)
 		ASSERT(has_match(data, size));
 	mhttp_end(m, AP_CLOSE_FIN, 0);

@@ -1,0 +1,69 @@
+/* agent/http1.c: where an HTTP/1.x head ends and what it says, with the
+ * line endings sniff.c detects (CRLF or a bare LF, RFC 9112 §2.2). */
+#include "tests/unit/test.h"
+#include "agent/http1.h"
+
+static size_t hl(const char *s)
+{
+	return http1_head_len((const uint8_t *)s, strlen(s));
+}
+
+static int parse(const char *s, bool request, struct http1_head *hd)
+{
+	return http1_parse_head(s, hl(s), request, hd);
+}
+
+TEST(head_len_line_endings)
+{
+	CHECK_EQ(hl("GET / HTTP/1.1\r\nhost: x\r\n\r\nNEXT"), 27);
+	CHECK_EQ(hl("GET / HTTP/1.1\nhost: x\n\nNEXT"), 24);
+	CHECK_EQ(hl("GET / HTTP/1.1\r\nhost: x\n\r\n"), 26);
+	CHECK_EQ(hl("GET / HTTP/1.1\r\nhost: x\r\n\r"), 0);
+	CHECK_EQ(hl("GET / HTTP/1.1\r\nhost: x\r\n"), 0);
+	CHECK_EQ(hl("GET / HTTP/1.1\n"), 0);
+	CHECK_EQ(hl(""), 0);
+}
+
+TEST(empty_lines)
+{
+	CHECK_EQ(http1_empty_lines((const uint8_t *)"\r\n\nGET", 6), 3);
+	CHECK_EQ(http1_empty_lines((const uint8_t *)"GET", 3), 0);
+	CHECK_EQ(http1_empty_lines((const uint8_t *)"\r", 1), 1);
+}
+
+TEST(parse_lf_heads)
+{
+	struct http1_head hd;
+
+	CHECK_EQ(parse("POST /a?b HTTP/1.1\nx-user:  alice \ncontent-length: 5\n\n", true, &hd), 0);
+	CHECK_EQ(hd.method_len, 4);
+	CHECK(!strncmp(hd.target, "/a?b", hd.target_len) && hd.target_len == 4);
+	CHECK_EQ(hd.nh, 2);
+	CHECK(http1_hdr_is(&hd, 0, "X-User"));
+	CHECK(hd.h[0].value_len == 5 && !strncmp(hd.h[0].value, "alice", 5));
+	CHECK(hd.h[1].value_len == 1 && hd.h[1].value[0] == '5');
+	struct http1_framer fr;
+	CHECK_EQ(http1_body_framing(&hd, true, &fr), 0);
+	CHECK(fr.kind == HTTP1_FR_LENGTH && fr.left == 5);
+
+	CHECK_EQ(parse("GET / HTTP/1.1\r\nhost: x\nx-a: 1\r\n\r\n", true, &hd), 0);
+	CHECK_EQ(hd.nh, 2);
+	CHECK(hd.h[0].value_len == 1 && hd.h[0].value[0] == 'x');
+	CHECK_EQ(parse("HTTP/1.1 204 No Content\nserver: y\n\n", false, &hd), 0);
+	CHECK_EQ(hd.status, 204);
+	CHECK_EQ(hd.nh, 1);
+	CHECK_EQ(parse("GET / HTTP/1.1\r\n\r\n", true, &hd), 0);
+	CHECK_EQ(hd.nh, 0);
+}
+
+TEST(parse_refuses_bare_cr)
+{
+	struct http1_head hd;
+
+	CHECK_EQ(parse("GET / HTTP/1.1\r\nx-a: 1\rx-b: 2\r\n\r\n", true, &hd), -EBADMSG);
+	CHECK_EQ(parse("GET /\r HTTP/1.1\r\n\r\n", true, &hd), -EBADMSG);
+	CHECK_EQ(parse("GET / HTTP/1.1\r\nno colon\r\n\r\n", true, &hd), -EBADMSG);
+	CHECK_EQ(parse("GET /\r\n\r\n", true, &hd), -EBADMSG);
+}
+
+TEST_MAIN()
