@@ -396,6 +396,11 @@ static void hconn_process(struct hconn *h)
 		if (h->st == HS_HEAD && !h->routed) {
 			switch (sniff_http(h->ibuf, h->ilen)) {
 			case SNIFF_MORE:
+				if (h->ilen >= HTTP_MAX_HEAD) {
+					/* a "request line" longer than any head */
+					pass_whole(h, WHOLE_NOT_HTTP);
+					continue;
+				}
 				detect_arm(h); /* the wait starts over with each read */
 				return;
 			case SNIFF_H2:

@@ -11,9 +11,10 @@
  *
  * A copy ends, with a notice once per port and reason, at bytes that are
  * not HTTP/1.x (TLS, HTTP/2, another protocol), a malformed head or
- * body, a head over HTTP_MAX_HEAD, or after a request that asks for an
- * upgrade or a tunnel (what follows is another protocol, and the pod's
- * answer is not seen). The pod's connection is never touched. */
+ * body, a head over HTTP_MAX_HEAD, or where another protocol follows a
+ * request that asked for an upgrade or a tunnel (the pod's answer is not
+ * seen; a declined upgrade is followed by another request line). The
+ * pod's connection is never touched. */
 #include "agent/http1.h"
 #include "agent/sniff.h"
 #include "common/log.h"
@@ -38,9 +39,10 @@ struct mhttp {
 	struct sockaddr_storage peer, local;
 	const struct http_filter *f; /* NULL: the port's filter is gone */
 	enum mh_state st;
-	bool sniffed; /* the first request line was seen */
-	bool copy;    /* the current request is copied */
-	bool last;    /* the current request is the last one parsed */
+	bool sniffed;  /* the first request line was seen */
+	bool copy;     /* the current request is copied */
+	bool last;     /* the current request asks for an upgrade or a tunnel */
+	bool upgraded; /* one did: a request line must follow, or the copy ends */
 	struct http1_framer fr;
 	struct istream *is; /* the copy, from the first match */
 	uint8_t *buf;       /* a head being gathered; [off, len) unread */
@@ -51,7 +53,7 @@ static const char *const end_text[MH_N] = {
         [MH_NOT_HTTP] = "a connection that is not HTTP/1.x is not copied",
         [MH_BAD_HEAD] = "a malformed or oversized request head ends a copy",
         [MH_BAD_BODY] = "a malformed request body ends a copy",
-        [MH_UPGRADE] = "an upgrade or CONNECT request ends a copy (another protocol follows)",
+        [MH_UPGRADE] = "a copy ends where another protocol follows an upgrade or CONNECT",
         [MH_BEHIND] = "a copy that fell behind was cut",
         [MH_NO_STREAM] = "a copy could not start: too many streams",
 };
@@ -141,13 +143,18 @@ static void on_head(struct mhttp *m, size_t hl)
 	m->st = MH_BODY;
 }
 
-/* After a request's last byte. */
+/* After a request's last byte. After an upgrade or CONNECT the pod's
+ * answer decides what follows, and it is not captured: the next bytes
+ * tell. Another request line means the upgrade was declined (an h2c
+ * offer the server ignored); anything else (WebSocket frames, the HTTP/2
+ * preface, a tunnel's TLS) ends the copy. */
 static void request_done(struct mhttp *m)
 {
-	if (m->last)
-		finish(m, MH_UPGRADE);
-	else
-		m->st = MH_HEAD;
+	m->st = MH_HEAD;
+	if (m->last) {
+		m->sniffed = false;
+		m->upgraded = true;
+	}
 }
 
 /* Gather a head into buf from p[0..n); returns how many bytes were taken.
@@ -170,7 +177,7 @@ static size_t gather(struct mhttp *m, const uint8_t *p, size_t n)
 		if (s == SNIFF_MORE && m->len < HTTP_MAX_HEAD)
 			return k;
 		if (s != SNIFF_HTTP1) {
-			finish(m, MH_NOT_HTTP);
+			finish(m, m->upgraded ? MH_UPGRADE : MH_NOT_HTTP);
 			return k;
 		}
 		m->sniffed = true;

@@ -505,6 +505,35 @@ TEST(steal_upgraded_ignores_the_pod)
 	teardown_ns();
 }
 
+/* A "request line" longer than any head fills the agent's buffer while
+ * it still might be one: it goes to the pod's app at once, not after the
+ * detection timeout (30 s here, longer than the peer's 5 s wait). */
+TEST(steal_filter_long_first_line)
+{
+	enum { LONG = 70000 };
+	static char line[LONG], buf[LONG + 64];
+	struct agent_run ar;
+	struct conn c;
+
+	memcpy(line, "GET /", 5);
+	memset(line + 5, 'a', LONG - 5);
+	setup_ns();
+	agent_start_targeted_opts(&ar, NULL,
+	                          (const char *const[]){"--http-detection-timeout", "30", NULL});
+	connect_agent(&c, &ar);
+	CHECK_EQ(subscribe_port(&c, 1, RAW_PORT, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
+	                        NULL),
+	         0);
+	int fd = peer_connect_port(RAW_PORT);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, line, LONG), 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), 7 + LONG), 7 + LONG);
+	CHECK(!memcmp(buf, "banner\n", 7) && !memcmp(buf + 7, line, LONG));
+	close(fd);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 /* The agent ends a stolen connection (the local app closed it after its
  * response) while bytes the peer sent on sit unread: it must not reset it,
  * or the kernel drops the response still queued (RFC 9112 §9.6). The peer
@@ -603,8 +632,8 @@ static void pod_answers(int fd, int n)
 /* Mirror with an HTTP filter: of a keep-alive connection, only the
  * matching requests (head and body) reach the client, on one stream in
  * their order, which ends with the connection; the pod's app answers
- * all. A connection that is not HTTP is not copied; an upgrade request
- * is the last one copied. */
+ * all. A connection that is not HTTP is not copied; after an upgrade
+ * request the copy goes on only if another request line follows. */
 TEST(mirror_http_filter)
 {
 	static const char a1[] = "GET /a1 HTTP/1.1\r\nx-user: alice\r\n\r\n";
@@ -615,6 +644,9 @@ TEST(mirror_http_filter)
 	static const char c3[] = "GET /c HTTP/1.1\r\n\r\n";
 	static const char up[] = "GET /ws HTTP/1.1\r\nx-user: alice\r\nconnection: upgrade\r\n"
 	                         "upgrade: websocket\r\n\r\n";
+	static const char h2c[] =
+	        "GET /h HTTP/1.1\r\nx-user: alice\r\nconnection: upgrade, "
+	        "http2-settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABk\r\n\r\n";
 	static char big[5000], buf[16384];
 	struct agent_run ar;
 	struct conn c;
@@ -666,20 +698,34 @@ TEST(mirror_http_filter)
 	close(fd);
 	CHECK_EQ(recv_msg(&c, &m, 300), -1);
 
-	/* An upgrade: the request is copied and ends the copy; what
-	 * follows (another protocol) is not. */
+	/* An upgrade: the request is copied; the WebSocket frames that
+	 * follow (another protocol) end the copy. */
 	fd = peer_connect_port(RAW_PORT);
 	CHECK(fd >= 0);
 	CHECK_EQ(write_all(fd, up, strlen(up)), 0);
 	CHECK_EQ(read_some(fd, buf, sizeof(buf), 7 + strlen(up)), 7 + strlen(up));
 	recv_until(&c, AP_ACCEPT, &m);
 	uint32_t id = m.id;
-	CHECK_EQ(write_all(fd, "x-user: alice\r\n\r\n", 17), 0);
+	CHECK_EQ(write_all(fd, "\x81\x02hi", 4), 0);
 	n = recv_stream(&c, id, buf, sizeof(buf), sizeof(buf) - 1);
 	CHECK_EQ(n, strlen(up));
 	CHECK(!memcmp(buf, up, n));
 	close(fd);
 	CHECK_EQ(recv_msg(&c, &m, 300), -1);
+
+	/* An h2c upgrade the server declines: the client goes on with
+	 * HTTP/1.1, and so does the copy. */
+	fd = peer_connect_port(RAW_PORT);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, h2c, strlen(h2c)), 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), 7 + strlen(h2c)), 7 + strlen(h2c));
+	CHECK_EQ(write_all(fd, a1, strlen(a1)), 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), strlen(a1)), strlen(a1));
+	close(fd);
+	recv_until(&c, AP_ACCEPT, &m);
+	n = recv_stream(&c, m.id, buf, sizeof(buf), sizeof(buf) - 1);
+	CHECK_EQ(n, strlen(h2c) + strlen(a1));
+	CHECK(!memcmp(buf, h2c, strlen(h2c)) && !memcmp(buf + strlen(h2c), a1, strlen(a1)));
 	teardown(&ar, &c);
 	teardown_ns();
 }
