@@ -40,6 +40,19 @@ static void steal_alice(struct agent_run *ar, struct conn *c)
 	CHECK_EQ(subscribe(c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
 }
 
+/* The same on RAW_PORT (the pod's banner-and-echo app), with the agent's
+ * HTTP detection timeout in seconds. */
+static void steal_alice_raw(struct agent_run *ar, struct conn *c, const char *detect_s)
+{
+	setup_ns();
+	agent_start_targeted_opts(
+	        ar, NULL, (const char *const[]){"--http-detection-timeout", detect_s, NULL});
+	connect_agent(c, ar);
+	CHECK_EQ(subscribe_port(c, 1, RAW_PORT, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
+	                        NULL),
+	         0);
+}
+
 TEST(steal_all_and_unsubscribe)
 {
 	struct agent_run ar;
@@ -255,13 +268,7 @@ TEST(steal_filter_passes_other_protocols)
 	struct ap_msg m;
 	char buf[4096];
 
-	setup_ns();
-	agent_start_targeted_opts(&ar, NULL,
-	                          (const char *const[]){"--http-detection-timeout", "1", NULL});
-	connect_agent(&c, &ar);
-	CHECK_EQ(subscribe_port(&c, 1, RAW_PORT, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
-	                        NULL),
-	         0);
+	steal_alice_raw(&ar, &c, "1");
 
 	/* TLS: its first byte is no method */
 	int fd = peer_connect_port(RAW_PORT);
@@ -517,13 +524,7 @@ TEST(steal_filter_long_first_line)
 
 	memcpy(line, "GET /", 5);
 	memset(line + 5, 'a', LONG - 5);
-	setup_ns();
-	agent_start_targeted_opts(&ar, NULL,
-	                          (const char *const[]){"--http-detection-timeout", "30", NULL});
-	connect_agent(&c, &ar);
-	CHECK_EQ(subscribe_port(&c, 1, RAW_PORT, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$",
-	                        NULL),
-	         0);
+	steal_alice_raw(&ar, &c, "30");
 	int fd = peer_connect_port(RAW_PORT);
 	CHECK(fd >= 0);
 	CHECK_EQ(write_all(fd, line, LONG), 0);
