@@ -261,7 +261,7 @@ static void detect_arm(struct hconn *h)
 /* Why a connection on a filtered port goes to the pod's app whole. */
 enum whole {
 	WHOLE_NOT_HTTP, /* it does not open with an HTTP request */
-	WHOLE_SILENT,   /* no request line within the detection timeout */
+	WHOLE_SILENT,   /* no whole first head within the detection timeout */
 	WHOLE_H2_FULL,  /* HTTP/2, past the router's limit on connections */
 	WHOLE_H2_UNSUB, /* HTTP/2, after the port's unsubscription */
 	WHOLE_N
@@ -273,7 +273,7 @@ static void pass_whole(struct hconn *h, enum whole why)
 {
 	static const char *const text[WHOLE_N] = {
 	        [WHOLE_NOT_HTTP] = "a connection that does not speak HTTP",
-	        [WHOLE_SILENT] = "a connection that sent no HTTP request line in time",
+	        [WHOLE_SILENT] = "a connection that sent no whole HTTP request head in time",
 	        [WHOLE_H2_FULL] = "an HTTP/2 (prior knowledge) connection past the limit",
 	        [WHOLE_H2_UNSUB] = "an HTTP/2 (prior knowledge) connection after unsubscribing",
 	};
@@ -302,9 +302,10 @@ static void pass_whole(struct hconn *h, enum whole why)
 	h->st = HS_RAW;
 }
 
-/* No request line in time: a protocol whose server speaks first, or a
- * client that opened a connection for later. The pod's app gets it (and
- * any bytes read). */
+/* No request line, or no whole first head, in time: a protocol whose
+ * server speaks first, a client that opened a connection for later, or
+ * one that sends its first head slowly. The pod's app gets it (and any
+ * bytes read), and deals with it as it would without us. */
 static void detect_timeout(struct evloop *l, void *data)
 {
 	struct hconn *h = data;
@@ -415,8 +416,7 @@ static void hconn_process(struct hconn *h)
 				pass_whole(h, WHOLE_NOT_HTTP);
 				continue;
 			case SNIFF_HTTP1:
-				detect_stop(h);
-				break;
+				break; /* the wait goes on to the head's end */
 			}
 		}
 		if (h->st == HS_HEAD) {
@@ -434,9 +434,12 @@ static void hconn_process(struct hconn *h)
 					answer_error(h, 431, "Request Header Fields Too Large",
 					             "request head over the agent's limit");
 					h->close_after = true;
+				} else if (!h->routed) {
+					detect_arm(h);
 				}
 				return;
 			}
+			detect_stop(h);
 			if (route_request(h, len) < 0)
 				return;
 			continue;

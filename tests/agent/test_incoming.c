@@ -304,6 +304,15 @@ TEST(steal_filter_passes_other_protocols)
 	CHECK_STR(buf, alice);
 	close(fd);
 
+	/* A first head that stops half-way: after the detection timeout
+	 * the pod's app gets the connection, with what came of the head. */
+	fd = peer_connect_port(RAW_PORT);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, alice, 20), 0);
+	CHECK_EQ(read_some(fd, buf, sizeof(buf), banner + 20), banner + 20);
+	CHECK(!memcmp(buf, "banner\n", banner) && !memcmp(buf + banner, alice, 20));
+	close(fd);
+
 	/* HTTP on the same port: alice's request is the client's. */
 	fd = peer_connect_port(RAW_PORT);
 	CHECK(fd >= 0);
