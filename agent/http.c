@@ -56,7 +56,8 @@ struct hconn {
 	struct istream *is;
 	uint8_t *ibuf; /* from the peer, not yet routed */
 	size_t ilen;
-	uint8_t *rbuf; /* response head being collected */
+	size_t iscan, rscan; /* how far ibuf / rbuf were searched for a head's end */
+	uint8_t *rbuf;       /* response head being collected */
 	size_t rlen;
 	uint8_t *obuf; /* to the peer */
 	size_t olen;
@@ -146,6 +147,14 @@ static void buf_drop(uint8_t *buf, size_t *len, size_t n)
 	*len -= n;
 }
 
+/* Bytes leave the front of what the peer sent: the head search starts
+ * over. */
+static void in_drop(struct hconn *h, size_t n)
+{
+	buf_drop(h->ibuf, &h->ilen, n);
+	h->iscan = 0;
+}
+
 static void to_peer(struct hconn *h, const uint8_t *p, size_t n)
 {
 	if (n)
@@ -186,6 +195,7 @@ static void exchange_done(struct hconn *h)
 	h->in_resp_body = false;
 	h->resp_done = false;
 	h->rlen = 0;
+	h->rscan = 0;
 }
 
 /* The target of the current request failed before its response ended. */
@@ -330,6 +340,7 @@ static void h2_adopt(struct hconn *h)
 	h2_start(h->in, h->a, h->fd, h->port, &h->peer, &h->orig, h->f, h->ibuf, h->ilen);
 	h->fd = -1;
 	h->ilen = 0;
+	h->iscan = 0;
 	h->close_after = true;
 }
 
@@ -376,7 +387,7 @@ static int route_request(struct hconn *h, size_t len)
 	log_debug("HTTP request on port %u to %s", h->port,
 	          h->to_client ? "the client" : "the pod");
 	(void)to_target(h, h->ibuf, len);
-	buf_drop(h->ibuf, &h->ilen, len);
+	in_drop(h, len);
 	h->st = h->req.done ? HS_WAIT : HS_BODY;
 	memset(&h->resp, 0, sizeof(h->resp));
 	return 0;
@@ -390,6 +401,7 @@ static void hconn_process(struct hconn *h)
 			if (!to_target(h, h->ibuf, h->ilen))
 				return;
 			h->ilen = 0;
+			h->iscan = 0;
 			return;
 		}
 		if (h->st == HS_WAIT)
@@ -425,10 +437,10 @@ static void hconn_process(struct hconn *h)
 			 * a request (python's http.server closes). */
 			size_t len = http1_empty_lines(h->ibuf, h->ilen);
 			if (len) {
-				buf_drop(h->ibuf, &h->ilen, len);
+				in_drop(h, len);
 				continue;
 			}
-			len = http1_head_len(h->ibuf, h->ilen);
+			len = http1_head_len(h->ibuf, h->ilen, &h->iscan);
 			if (!len) {
 				if (h->ilen >= HTTP_MAX_HEAD) {
 					answer_error(h, 431, "Request Header Fields Too Large",
@@ -452,7 +464,7 @@ static void hconn_process(struct hconn *h)
 		}
 		if (!to_target(h, h->ibuf, (size_t)n))
 			return; /* no room: wait for writable */
-		buf_drop(h->ibuf, &h->ilen, (size_t)n);
+		in_drop(h, (size_t)n);
 		if (h->req.done && h->resp_done)
 			exchange_done(h); /* answered early: nothing to wait for */
 		else if (h->req.done)
@@ -477,7 +489,7 @@ static void on_response(struct hconn *h, const uint8_t *p, size_t n)
 			size_t before = h->rlen, len;
 			if (!buf_add(&h->rbuf, &h->rlen, p, n > HTTP_MAX_HEAD ? HTTP_MAX_HEAD : n))
 				return;
-			len = http1_head_len(h->rbuf, h->rlen);
+			len = http1_head_len(h->rbuf, h->rlen, &h->rscan);
 			if (!len) {
 				if (h->rlen >= HTTP_MAX_HEAD)
 					target_failed(h, "response head over the agent's limit");
@@ -498,6 +510,7 @@ static void on_response(struct hconn *h, const uint8_t *p, size_t n)
 			p += used;
 			n -= used;
 			h->rlen = 0;
+			h->rscan = 0;
 			if (status == 101 && h->upgrade_req) {
 				/* Upgraded: raw both ways from here on. */
 				h->st = HS_RAW;

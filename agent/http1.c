@@ -157,9 +157,13 @@ size_t http1_empty_lines(const uint8_t *p, size_t n)
 /* Length of the head (through the blank line) in p[0..n), 0 if not
  * complete yet. Lines end with LF, a CR before it optional (RFC 9112
  * §2.2, as sniff.c detects them). */
-size_t http1_head_len(const uint8_t *p, size_t n)
+size_t http1_head_len(const uint8_t *p, size_t n, size_t *scanned)
 {
-	for (size_t i = 0; i + 1 < n; i++) {
+	/* A blank line that began before *scanned ends at most 2 bytes
+	 * before it ("\n\r" seen, "\n" to come). */
+	size_t i = *scanned > n ? 0 : *scanned >= 2 ? *scanned - 2 : 0;
+
+	for (; i + 1 < n; i++) {
 		if (p[i] != '\n')
 			continue;
 		if (p[i + 1] == '\n')
@@ -167,6 +171,7 @@ size_t http1_head_len(const uint8_t *p, size_t n)
 		if (p[i + 1] == '\r' && i + 2 < n && p[i + 2] == '\n')
 			return i + 3;
 	}
+	*scanned = n;
 	return 0;
 }
 

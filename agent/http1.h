@@ -54,8 +54,12 @@ struct http1_framer {
 size_t http1_empty_lines(const uint8_t *p, size_t n);
 /* Length of the head (through the blank line) in p[0..n), 0 if it is not
  * complete yet. Its lines end with CRLF or a bare LF; it starts with
- * something else than an empty line (http1_empty_lines()). */
-size_t http1_head_len(const uint8_t *p, size_t n);
+ * something else than an empty line (http1_empty_lines()). *scanned is
+ * the caller's memory of how far p was searched (0 at first): a search
+ * goes on from there, so a head that comes a byte at a time costs its
+ * length, not its square. The caller sets it back to 0 whenever bytes
+ * leave the front of p. */
+size_t http1_head_len(const uint8_t *p, size_t n, size_t *scanned);
 /* Parse a head of len bytes (http1_head_len()). request: "M T V", else
  * "V S R". -EBADMSG if malformed. */
 int http1_parse_head(const char *p, size_t len, bool request, struct http1_head *hd);

@@ -47,6 +47,8 @@ struct mhttp {
 	struct istream *is; /* the copy, from the first match */
 	uint8_t *buf;       /* a head being gathered; [off, len) unread */
 	size_t off, len;
+	size_t scanned; /* buf[0, scanned) holds no head's end */
+	unsigned heads; /* heads routed, to tell progress */
 };
 
 static const char *const end_text[MH_N] = {
@@ -88,19 +90,25 @@ static void mh_closed(void *ctx, uint8_t how, int err)
 
 static const struct istream_ops mh_ops = {.closed = mh_closed};
 
-/* No more requests are parsed; what was copied ends with a FIN. */
+/* No more requests are parsed. What was copied ends with a FIN, or a
+ * reset when it stops inside a request (a broken body, a copy that fell
+ * behind): the local app must not take the part for a whole request. */
 static void finish(struct mhttp *m, enum mh_end why)
 {
+	bool cut = why == MH_BEHIND || (why == MH_BAD_BODY && m->copy);
+
 	note(m->port, why);
 	m->st = MH_DONE;
 	if (m->is) {
-		istream_close(m->is, why == MH_BEHIND ? AP_CLOSE_RESET : AP_CLOSE_FIN,
-		              why == MH_BEHIND ? ENOBUFS : 0);
+		istream_close(m->is, cut ? AP_CLOSE_RESET : AP_CLOSE_FIN,
+		              why == MH_BEHIND ? ENOBUFS
+		              : cut            ? EBADMSG
+		                               : 0);
 		m->is = NULL;
 	}
 	free(m->buf);
 	m->buf = NULL;
-	m->off = m->len = 0;
+	m->off = m->len = m->scanned = 0;
 }
 
 static void copy(struct mhttp *m, const uint8_t *p, size_t n)
@@ -126,6 +134,7 @@ static void on_head(struct mhttp *m, size_t hl)
 	for (unsigned k = 0; k < hd->nh; k++)
 		m->last |= http1_hdr_is(hd, k, "upgrade");
 	m->copy = m->f && http1_filter_match(m->f, hd);
+	m->heads++;
 	free(hd);
 	if (m->copy && !m->is) {
 		m->is = istream_open(m->in, AP_SUB_MIRROR, m->port, (struct sockaddr *)&m->peer,
@@ -167,6 +176,7 @@ static size_t gather(struct mhttp *m, const uint8_t *p, size_t n)
 		memmove(m->buf, m->buf + m->off, m->len - m->off);
 		m->len -= m->off;
 		m->off = 0;
+		m->scanned = 0;
 	}
 	size_t k = n < HTTP_MAX_HEAD - m->len ? n : HTTP_MAX_HEAD - m->len;
 	if (k)
@@ -184,9 +194,12 @@ static size_t gather(struct mhttp *m, const uint8_t *p, size_t n)
 	}
 	/* Empty lines before a request line are ignored (RFC 9112 §2.2). */
 	size_t hl = http1_empty_lines(m->buf, m->len);
-	memmove(m->buf, m->buf + hl, m->len - hl);
-	m->len -= hl;
-	hl = http1_head_len(m->buf, m->len);
+	if (hl) {
+		memmove(m->buf, m->buf + hl, m->len - hl);
+		m->len -= hl;
+		m->scanned = 0;
+	}
+	hl = http1_head_len(m->buf, m->len, &m->scanned);
 	if (!hl) {
 		if (m->len == HTTP_MAX_HEAD)
 			finish(m, MH_BAD_HEAD);
@@ -237,14 +250,15 @@ void mhttp_feed(struct mhttp *m, const uint8_t *p, size_t n)
 				if (m->buf) {
 					m->off += k;
 					if (m->off == m->len)
-						m->off = m->len = 0;
+						m->off = m->len = m->scanned = 0;
 				}
 				continue;
 			}
+			unsigned heads = m->heads;
 			gather(m, NULL, 0);
-			if (m->st != MH_HEAD)
-				continue;
-			/* a head not complete yet: more bytes are needed */
+			if (m->st != MH_HEAD || m->heads != heads)
+				continue; /* a head was routed: maybe another follows */
+			                  /* a head not complete yet: more bytes are needed */
 		}
 		if (!n)
 			return;

@@ -693,6 +693,22 @@ TEST(mirror_http_filter)
 	CHECK_EQ(n, strlen(a1) + strlen(a2));
 	CHECK(!memcmp(buf, a1, strlen(a1)) && !memcmp(buf + strlen(a1), a2, strlen(a2)));
 
+	/* Three requests without bodies in one read, the last alice's: it
+	 * is found although no byte follows it. */
+	fd = peer_connect();
+	CHECK(fd >= 0);
+	char three[256];
+	snprintf(three, sizeof(three), "%s%s%s", c3, c3, a1);
+	CHECK_EQ(write_all(fd, three, strlen(three)), 0);
+	pod_answers(fd, 3);
+	recv_until(&c, AP_ACCEPT, &m);
+	n = recv_stream(&c, m.id, buf, sizeof(buf), strlen(a1));
+	CHECK_EQ(n, strlen(a1));
+	CHECK(!memcmp(buf, a1, n));
+	close(fd);
+	n = recv_stream(&c, m.id, buf, sizeof(buf), sizeof(buf) - 1);
+	CHECK_EQ(n, 0);
+
 	/* Nobody matched: no stream at all. */
 	fd = peer_connect();
 	CHECK(fd >= 0);

@@ -11,7 +11,10 @@
  *  - a copy starts with a request line: the empty lines a server ignores
  *    before one (RFC 9112 §2.2) are not copied;
  *  - the copy is closed at most once, and the end frees everything
- *    (ASan, LeakSanitizer). */
+ *    (ASan, LeakSanitizer);
+ *  - fed in one piece, the same input copies the same bytes (unless the
+ *    copy was cut with a reset inside a broken body): where the reads
+ *    split it changes nothing. */
 #include "fuzz.h"
 #include "agent/http1.h"
 
@@ -21,6 +24,7 @@
 
 static struct {
 	int opened, closed;
+	bool reset; /* the copy was cut inside a request */
 	size_t copied;
 	int first; /* the first byte copied, -1 before */
 } cp;
@@ -49,9 +53,10 @@ int istream_send(struct istream *s, const uint8_t *p, size_t n, size_t max_pendi
 
 void istream_close(struct istream *s, uint8_t how, int err)
 {
-	(void)how, (void)err;
+	(void)err;
 	ASSERT(s == (struct istream *)&stub);
 	cp.closed++;
+	cp.reset = how == AP_CLOSE_RESET;
 }
 
 /* "x-user:" (any case), blanks, then "a" or "A". */
@@ -108,5 +113,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ASSERT(has_match(data, size));
 	mhttp_end(m, AP_CLOSE_FIN, 0);
 	ASSERT(cp.closed <= 1);
+
+	/* The same bytes in one piece: the reads' boundaries change
+	 * nothing of what is copied. */
+	size_t copied = cp.copied;
+	int opened = cp.opened;
+	bool reset = cp.reset;
+	memset(&cp, 0, sizeof(cp));
+	cp.first = -1;
+	m = mhttp_new(NULL, 80, &ss, &ss, f);
+	mhttp_feed(m, data, size);
+	mhttp_end(m, AP_CLOSE_FIN, 0);
+	ASSERT(cp.opened == opened && cp.reset == reset);
+	/* A broken body cuts the copy where a read met the error: the part
+	 * before it depends on the reads; a reset says so. */
+	ASSERT(cp.copied == copied || reset);
 	return 0;
 }

@@ -2,10 +2,12 @@
  * line endings sniff.c detects (CRLF or a bare LF, RFC 9112 §2.2). */
 #include "tests/unit/test.h"
 #include "agent/http1.h"
+#include "common/util.h"
 
 static size_t hl(const char *s)
 {
-	return http1_head_len((const uint8_t *)s, strlen(s));
+	size_t scanned = 0;
+	return http1_head_len((const uint8_t *)s, strlen(s), &scanned);
 }
 
 static int parse(const char *s, bool request, struct http1_head *hd)
@@ -22,6 +24,28 @@ TEST(head_len_line_endings)
 	CHECK_EQ(hl("GET / HTTP/1.1\r\nhost: x\r\n"), 0);
 	CHECK_EQ(hl("GET / HTTP/1.1\n"), 0);
 	CHECK_EQ(hl(""), 0);
+}
+
+/* Fed a byte at a time, with the scan position kept between calls, the
+ * end is found where a single search finds it, for every line ending
+ * split between calls. */
+TEST(head_len_incremental)
+{
+	static const char *const heads[] = {
+	        "GET / HTTP/1.1\r\nhost: x\r\n\r\nNEXT",
+	        "GET / HTTP/1.1\nhost: x\n\nNEXT",
+	        "GET / HTTP/1.1\r\nhost: x\n\r\n",
+	        "GET / HTTP/1.1\r\nhost: x\r\n\nZ",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(heads); i++) {
+		const uint8_t *p = (const uint8_t *)heads[i];
+		size_t want = hl(heads[i]), scanned = 0, got = 0, n;
+		CHECK(want > 0);
+		for (n = 1; n <= strlen(heads[i]) && !got; n++)
+			got = http1_head_len(p, n, &scanned);
+		CHECK_EQ(got, want);
+		CHECK_EQ(n - 1, want); /* found as soon as its last byte came */
+	}
 }
 
 TEST(empty_lines)
