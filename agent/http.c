@@ -259,8 +259,8 @@ static void detect_stop(struct hconn *h)
 	h->detect_timer = 0;
 }
 
-/* (Re)start the wait for a request line. Without a timer (no memory) the
- * connection waits for its bytes as long as they take. */
+/* (Re)start the wait for the first whole request head. Without a timer
+ * (no memory) the connection waits for its bytes as long as they take. */
 static void detect_arm(struct hconn *h)
 {
 	detect_stop(h);
