@@ -247,33 +247,54 @@ int http1_parse_head(const char *p, size_t len, bool request, struct http1_head 
 /* Body framing from the headers (RFC 9112 §6.3). */
 int http1_body_framing(const struct http1_head *hd, bool request, struct http1_framer *fr)
 {
+	bool te = false, chunked = false, cl = false;
+	uint64_t len = 0;
+
 	memset(fr, 0, sizeof(*fr));
-	fr->kind = request ? HTTP1_FR_NONE : HTTP1_FR_EOF;
 	for (unsigned k = 0; k < hd->nh; k++) {
+		const char *v = hd->h[k].value;
+		size_t n = hd->h[k].value_len;
 		if (http1_hdr_is(hd, k, "transfer-encoding")) {
-			/* chunked must be last; anything else is not ours
-			 * to frame. */
-			size_t n = hd->h[k].value_len;
-			if (n >= 7 && !strncasecmp(hd->h[k].value + n - 7, "chunked", 7))
-				fr->kind = HTTP1_FR_CHUNKED;
-			else
+			/* The codings of every field, in order: what counts
+			 * is the last one ("gzip, chunked"). */
+			size_t i = n;
+			while (i > 0 && v[i - 1] != ',')
+				i--;
+			while (i < n && (v[i] == ' ' || v[i] == '\t'))
+				i++;
+			te = true;
+			chunked = n - i == 7 && !strncasecmp(v + i, "chunked", 7);
+		} else if (http1_hdr_is(hd, k, "content-length")) {
+			char num[24];
+			uint64_t l;
+			if (n == 0 || n >= sizeof(num))
 				return -EBADMSG;
-			return 0;
+			memcpy(num, v, n);
+			num[n] = 0;
+			if (parse_u64(num, UINT64_MAX, &l) < 0 || (cl && l != len))
+				return -EBADMSG;
+			cl = true;
+			len = l;
 		}
 	}
-	for (unsigned k = 0; k < hd->nh; k++) {
-		if (http1_hdr_is(hd, k, "content-length")) {
-			char num[24];
-			uint64_t v;
-			if (hd->h[k].value_len == 0 || hd->h[k].value_len >= sizeof(num))
-				return -EBADMSG;
-			memcpy(num, hd->h[k].value, hd->h[k].value_len);
-			num[hd->h[k].value_len] = 0;
-			if (parse_u64(num, UINT64_MAX, &v) < 0)
-				return -EBADMSG;
-			fr->kind = v ? HTTP1_FR_LENGTH : HTTP1_FR_NONE;
-			fr->left = v;
-		}
+	if (te) {
+		/* RFC 9112 §6.1, §6.3: Transfer-Encoding overrides
+		 * Content-Length, and a request with both "ought to be
+		 * handled as an error": the agent forwards bytes as they
+		 * came, so the app behind it could frame them by the other
+		 * field (request smuggling). A request whose last coding is
+		 * not chunked cannot be framed; such a response runs to the
+		 * close. */
+		if (request && (cl || !chunked))
+			return -EBADMSG;
+		fr->kind = chunked ? HTTP1_FR_CHUNKED : HTTP1_FR_EOF;
+		return 0;
+	}
+	if (cl) {
+		fr->kind = len ? HTTP1_FR_LENGTH : HTTP1_FR_NONE;
+		fr->left = len;
+	} else {
+		fr->kind = request ? HTTP1_FR_NONE : HTTP1_FR_EOF;
 	}
 	fr->done = fr->kind == HTTP1_FR_NONE;
 	return 0;

@@ -254,6 +254,31 @@ TEST(steal_firewall_option)
 	}
 }
 
+/* A request with both Transfer-Encoding and Content-Length (or a coding
+ * list not ending in chunked) is refused with a 400: the agent forwards
+ * bytes as they came, and an app framing them by the other field would
+ * see another request than the filter did (request smuggling). */
+TEST(steal_refuses_ambiguous_framing)
+{
+	static const char te_cl[] = "POST / HTTP/1.1\r\nx-user: bob\r\ncontent-length: 4\r\n"
+	                            "transfer-encoding: chunked\r\n\r\n0\r\n\r\n";
+	struct agent_run ar;
+	struct conn c;
+	struct ap_msg m;
+	char resp[4096];
+
+	steal_alice(&ar, &c);
+	int fd = peer_connect();
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all(fd, te_cl, strlen(te_cl)), 0);
+	read_some(fd, resp, sizeof(resp), sizeof(resp));
+	CHECK(strstr(resp, "HTTP/1.1 400 Bad Request") && !strstr(resp, "pod\n"));
+	close(fd);
+	CHECK_EQ(recv_msg(&c, &m, 200), -1);
+	teardown(&ar, &c);
+	teardown_ns();
+}
+
 /* A filtered port also carries what is not HTTP (mirrord's detection):
  * TLS-like bytes, a short command and a half-close, and a protocol whose
  * server speaks first all reach the pod's app whole; HTTP on the same

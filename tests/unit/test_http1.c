@@ -90,4 +90,57 @@ TEST(parse_refuses_bare_cr)
 	CHECK_EQ(parse("GET /\r\n\r\n", true, &hd), -EBADMSG);
 }
 
+static int framing(const char *head, bool request, struct http1_framer *fr)
+{
+	struct http1_head hd;
+	CHECK_EQ(parse(head, request, &hd), 0);
+	return http1_body_framing(&hd, request, fr);
+}
+
+/* RFC 9112 §6.1, §6.3: what frames a body, and what the agent refuses
+ * because the app behind it could frame the same bytes otherwise. */
+TEST(body_framing)
+{
+	struct http1_framer fr;
+
+	CHECK_EQ(framing("POST / HTTP/1.1\r\ntransfer-encoding: gzip, chunked\r\n\r\n", true, &fr),
+	         0);
+	CHECK_EQ(fr.kind, HTTP1_FR_CHUNKED);
+	CHECK_EQ(framing("POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\n"
+	                 "transfer-encoding: Chunked\r\n\r\n",
+	                 true, &fr),
+	         0);
+	CHECK_EQ(fr.kind, HTTP1_FR_CHUNKED);
+	CHECK_EQ(framing("POST / HTTP/1.1\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\n", true,
+	                 &fr),
+	         0);
+	CHECK(fr.kind == HTTP1_FR_LENGTH && fr.left == 5);
+	CHECK_EQ(framing("GET / HTTP/1.1\r\n\r\n", true, &fr), 0);
+	CHECK(fr.kind == HTTP1_FR_NONE && fr.done);
+	/* smuggling shapes */
+	CHECK_EQ(framing("POST / HTTP/1.1\r\ncontent-length: 5\r\ntransfer-encoding: "
+	                 "chunked\r\n\r\n",
+	                 true, &fr),
+	         -EBADMSG);
+	CHECK_EQ(framing("POST / HTTP/1.1\r\ntransfer-encoding: xchunked\r\n\r\n", true, &fr),
+	         -EBADMSG);
+	CHECK_EQ(framing("POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n"
+	                 "transfer-encoding: gzip\r\n\r\n",
+	                 true, &fr),
+	         -EBADMSG);
+	CHECK_EQ(framing("POST / HTTP/1.1\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n", true,
+	                 &fr),
+	         -EBADMSG);
+	/* responses: Transfer-Encoding wins; not chunked runs to the close */
+	CHECK_EQ(framing("HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: "
+	                 "chunked\r\n\r\n",
+	                 false, &fr),
+	         0);
+	CHECK_EQ(fr.kind, HTTP1_FR_CHUNKED);
+	CHECK_EQ(framing("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n", false, &fr), 0);
+	CHECK_EQ(fr.kind, HTTP1_FR_EOF);
+	CHECK_EQ(framing("HTTP/1.1 204 No Content\r\n\r\n", false, &fr), 0);
+	CHECK_EQ(fr.kind, HTTP1_FR_EOF); /* 204 and HEAD are the caller's */
+}
+
 TEST_MAIN()
