@@ -588,7 +588,10 @@ static void h2c_update(struct h2conn *c)
  * taken by the other side; else *deadline is lowered to its next check.
  * Taken means acknowledged (sent less what the kernel still holds,
  * SIOCOUTQ), not accepted by send(): the socket's buffer takes megabytes
- * from an app that reads nothing. Checked every quarter of the bound. */
+ * from an app that reads nothing. Checked every quarter of the bound
+ * while output waits; the wait is timed from the first check that saw
+ * it (output written just before a check, its ACK not back yet, has not
+ * waited since the check before, which may be minutes old). */
 static bool stalled(struct h2end *e, uint64_t now, uint64_t *deadline)
 {
 	const uint64_t bound = AGENT_STALL_MS * 1000000ull;
@@ -599,13 +602,15 @@ static bool stalled(struct h2end *e, uint64_t now, uint64_t *deadline)
 	if (ioctl(e->fd, SIOCOUTQ, &unacked) < 0 || unacked < 0)
 		unacked = 0;
 	uint64_t taken = e->sent - (uint64_t)unacked;
-	if ((!e->outlen && !unacked) || taken != e->taken) {
+	bool pending = e->outlen || unacked;
+	if (!pending || !e->pending || taken != e->taken) {
 		e->taken = taken;
 		e->out_ns = now;
 	} else if (now - e->out_ns >= bound) {
 		return true;
 	}
-	if (e->outlen || unacked)
+	e->pending = pending;
+	if (pending)
 		*deadline = now + bound / 4 < *deadline ? now + bound / 4 : *deadline;
 	return false;
 }

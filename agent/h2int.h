@@ -56,6 +56,7 @@ struct h2end {
 	uint64_t sent;   /* PEER, POD: bytes send() took, in all */
 	uint64_t taken;  /* of those, acknowledged by the other side */
 	uint64_t out_ns; /* when that last grew, or nothing was pending */
+	bool pending;    /* the last check saw output waiting */
 	struct hpack_dec *dec;
 	bool preface;       /* PEER: the client preface is consumed */
 	bool settings;      /* their first SETTINGS arrived */
