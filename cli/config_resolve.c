@@ -807,8 +807,8 @@ static void check_cross(struct resolver *r)
 		if (t < 1 || t > 3600)
 			field_error(
 			        r, CF_AGENT_HTTP_DETECTION_TIMEOUT,
-			        "must be 1 to 3600 seconds (the agent's wait for an HTTP request "
-			        "line on a filtered port)");
+			        "must be 1 to 3600 seconds (the agent's wait for the first HTTP "
+			        "request head on a filtered port)");
 	}
 	if (json_is_true(c->v[CF_OPERATOR].value))
 		field_error(r, CF_OPERATOR,
