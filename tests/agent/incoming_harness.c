@@ -345,6 +345,14 @@ void recv_until(struct conn *c, enum ap_type t, struct ap_msg *ret)
 	}
 }
 
+void steal_alice(struct agent_run *ar, struct conn *c, const char *env_extra)
+{
+	setup_ns();
+	agent_start_targeted(ar, env_extra);
+	connect_agent(c, ar);
+	CHECK_EQ(subscribe(c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
+}
+
 void connect_agent(struct conn *c, const struct agent_run *ar)
 {
 	conn_open(c, ar);

@@ -55,6 +55,9 @@ void agent_start_targeted_opts(struct agent_run *ar, const char *env_extra,
                                const char *const *opts);
 void recv_until(struct conn *c, enum ap_type t, struct ap_msg *ret);
 void connect_agent(struct conn *c, const struct agent_run *ar);
+/* A fresh pod (setup_ns()), and the agent (env_extra: added to its
+ * environment, or NULL) stealing APP_PORT's requests of alice's. */
+void steal_alice(struct agent_run *ar, struct conn *c, const char *env_extra);
 int subscribe_port(struct conn *c, uint32_t id, uint16_t port, uint8_t mode, uint8_t op,
                    const char *header, const char *method);
 int subscribe(struct conn *c, uint32_t id, uint8_t mode, uint8_t op, const char *header,

@@ -31,15 +31,6 @@
 #define MIRROR_BATCH 50
 #define MIRROR_BODY 3000 /* several segments per request */
 
-/* A fresh pod, and the agent stealing APP_PORT's requests of alice's. */
-static void steal_alice(struct agent_run *ar, struct conn *c)
-{
-	setup_ns();
-	agent_start_targeted(ar, NULL);
-	connect_agent(c, ar);
-	CHECK_EQ(subscribe(c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
-}
-
 /* The same on RAW_PORT (the pod's banner-and-echo app), with the agent's
  * HTTP detection timeout in seconds. */
 static void steal_alice_raw(struct agent_run *ar, struct conn *c, const char *detect_s)
@@ -108,7 +99,7 @@ TEST(steal_header_filter_upgrade_and_502)
 	char buf[4096], resp[4096];
 	int out;
 
-	steal_alice(&ar, &c);
+	steal_alice(&ar, &c, NULL);
 
 	/* Not alice: the pod answers, the client sees nothing. */
 	http_get("x-user: bob\r\n", resp, sizeof(resp));
@@ -267,7 +258,7 @@ TEST(steal_refuses_ambiguous_framing)
 	struct ap_msg m;
 	char resp[4096];
 
-	steal_alice(&ar, &c);
+	steal_alice(&ar, &c, NULL);
 	int fd = peer_connect();
 	CHECK(fd >= 0);
 	CHECK_EQ(write_all(fd, te_cl, strlen(te_cl)), 0);
@@ -383,7 +374,7 @@ TEST(steal_pipelined_after_502_and_early_answer)
 	struct ap_msg m;
 	char buf[4096], resp[4096], two[256];
 
-	steal_alice(&ar, &c);
+	steal_alice(&ar, &c, NULL);
 
 	int fd = peer_connect();
 	CHECK(fd >= 0);
@@ -435,7 +426,7 @@ TEST(steal_lf_lines_and_leading_empty_lines)
 	struct ap_msg m;
 	char buf[4096], resp[4096];
 
-	steal_alice(&ar, &c);
+	steal_alice(&ar, &c, NULL);
 
 	int fd = peer_connect();
 	CHECK(fd >= 0);
@@ -582,7 +573,7 @@ TEST(steal_close_lingers)
 	char buf[4096];
 	int p[2];
 
-	steal_alice(&ar, &c);
+	steal_alice(&ar, &c, NULL);
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
 	pid_t pid = fork();
 	CHECK(pid >= 0);

@@ -107,10 +107,7 @@ static void h2_check_502(int fd, struct hpack_dec *dec, uint32_t sid, const char
  * NULL), and a peer connection that sent the HTTP/2 preface. */
 static int h2_steal_start_env(struct agent_run *ar, struct conn *c, const char *env)
 {
-	setup_ns();
-	agent_start_targeted(ar, env);
-	connect_agent(c, ar);
-	CHECK_EQ(subscribe(c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
+	steal_alice(ar, c, env);
 	int fd = peer_connect();
 	CHECK(fd >= 0);
 	CHECK_EQ(write_all(fd, H2F_PREFACE, H2F_PREFACE_LEN), 0);
@@ -713,10 +710,7 @@ TEST(steal_h2_stalled_peer)
 	int small = 4096;
 
 	quick_agent();
-	setup_ns();
-	agent_start_targeted(&ar, NULL);
-	connect_agent(&c, &ar);
-	CHECK_EQ(subscribe(&c, 1, AP_SUB_STEAL, AP_FILTER_ALL_OF, "^x-user: alice$", NULL), 0);
+	steal_alice(&ar, &c, NULL);
 	int fd = h2_connect(APP_PORT);
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	/* A stream open (to the test as the local app, unanswered): the
